@@ -1,0 +1,208 @@
+#pragma once
+// View<T, Shape, Space>: a non-owning, contiguous, row-major window on memory in `Space`.
+// Tensor<T, Shape, Space>: owns such memory (zero-initialised) and hands out views.
+//
+// Both take expressions on the right of =, +=, -=, *=, /= (see ldm/expr/); the assignment
+// operators are defined there so that core/ stays free of the expression machinery. Like Eigen's
+// Map, assigning to a View writes elements; it never rebinds the view.
+
+#include <cassert>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "ldm/core/dtype.hpp"
+#include "ldm/core/macros.hpp"
+#include "ldm/core/shape.hpp"
+#include "ldm/core/space.hpp"
+
+namespace ldm {
+
+template <class T, ShapeType S, class Space = host>
+class View {
+  static_assert(is_space_v<Space>, "ldm::View: Space must be ldm::host or ldm::cuda");
+
+ public:
+  using value_type = T;
+  using shape = S;
+  using space = Space;
+  static constexpr int rank = S::rank;
+  static constexpr index_t size = S::size;
+  static constexpr bool is_expression_node = true;
+  using eval_type = compute_t<std::remove_const_t<T>>;
+
+  LDM_HD explicit View(T* data) : data_(data) {}
+  View(const View&) = default;
+
+  // A view of T converts to a view of const T, never the other way.
+  template <class U>
+  requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>) LDM_HD
+      View(const View<U, S, Space>& other)
+      : data_(other.data()) {}
+
+  LDM_HD T* data() const { return data_; }
+  LDM_HD T& operator[](index_t i) const { return data_[i]; }
+  template <class... I>
+  LDM_HD T& operator()(I... index) const {
+    return data_[S::offset(index...)];
+  }
+
+  // The evaluator interface shared by every expression node: the value at linear index i.
+  LDM_HD eval_type eval(index_t i) const { return data_[i]; }
+
+  // The same bytes seen with another shape of equal size.
+  template <ShapeType S2>
+  View<T, S2, Space> reshape() const {
+    static_assert(S2::size == S::size, "ldm::View::reshape: the new shape must have the same size");
+    return View<T, S2, Space>(data_);
+  }
+
+  // Sample i of the batch (the first extent).
+  View<T, sample_shape_t<S>, Space> sample(index_t i) const {
+    assert(i >= 0 && i < S::extents[0]);
+    return View<T, sample_shape_t<S>, Space>(data_ + i * S::strides[0]);
+  }
+
+  // Count consecutive samples starting at `first`, as a batch of its own.
+  template <index_t Count>
+  View<T, concat_shape_t<Shape<Count>, sample_shape_t<S>>, Space> batch(index_t first) const {
+    static_assert(Count <= S::extents[0], "ldm::View::batch: more samples than the batch holds");
+    assert(first >= 0 && first + Count <= S::extents[0]);
+    return View<T, concat_shape_t<Shape<Count>, sample_shape_t<S>>, Space>(data_ +
+                                                                           first * S::strides[0]);
+  }
+
+  // Element-writing assignment; the expression overloads live in ldm/expr/assign.hpp.
+  const View& operator=(const View& other) const;
+  template <class E>
+  const View& operator=(const E& expression) const;
+  template <class E>
+  const View& operator+=(const E& expression) const;
+  template <class E>
+  const View& operator-=(const E& expression) const;
+  template <class E>
+  const View& operator*=(const E& expression) const;
+  template <class E>
+  const View& operator/=(const E& expression) const;
+
+ private:
+  T* data_;
+};
+
+template <class T, ShapeType S, class Space = host>
+class Tensor {
+  static_assert(is_element_type_v<T>, "ldm::Tensor: T must be float, bf16, double or int32_t");
+
+ public:
+  using value_type = T;
+  using shape = S;
+  using space = Space;
+  static constexpr int rank = S::rank;
+  static constexpr index_t size = S::size;
+  static constexpr std::size_t bytes = sizeof(T) * S::size;
+
+  Tensor() : storage_(static_cast<T*>(memory<Space>::allocate(bytes))) { zero(); }
+
+  Tensor(const Tensor& other) : Tensor() { view() = other.view(); }
+  Tensor(Tensor&&) noexcept = default;
+  Tensor& operator=(const Tensor& other) {
+    if (this != &other) view() = other.view();
+    return *this;
+  }
+  Tensor& operator=(Tensor&&) noexcept = default;
+
+  // Any expression of the same shape: Tensor<float, S> y = a * x + b;
+  template <class E>
+  requires(!std::is_same_v<std::remove_cvref_t<E>, Tensor>) explicit Tensor(const E& expression)
+      : Tensor() {
+    view() = expression;
+  }
+
+  View<T, S, Space> view() { return View<T, S, Space>(storage_.get()); }
+  View<const T, S, Space> view() const { return View<const T, S, Space>(storage_.get()); }
+  operator View<T, S, Space>() { return view(); }
+  operator View<const T, S, Space>() const { return view(); }
+
+  T* data() { return storage_.get(); }
+  const T* data() const { return storage_.get(); }
+  T& operator[](index_t i) { return storage_.get()[i]; }
+  const T& operator[](index_t i) const { return storage_.get()[i]; }
+  template <class... I>
+  T& operator()(I... index) {
+    return storage_.get()[S::offset(index...)];
+  }
+  template <class... I>
+  const T& operator()(I... index) const {
+    return storage_.get()[S::offset(index...)];
+  }
+
+  template <ShapeType S2>
+  auto reshape() {
+    return view().template reshape<S2>();
+  }
+  template <ShapeType S2>
+  auto reshape() const {
+    return view().template reshape<S2>();
+  }
+  auto sample(index_t i) { return view().sample(i); }
+  auto sample(index_t i) const { return view().sample(i); }
+  template <index_t Count>
+  auto batch(index_t first) {
+    return view().template batch<Count>(first);
+  }
+  template <index_t Count>
+  auto batch(index_t first) const {
+    return view().template batch<Count>(first);
+  }
+
+  template <class E>
+  Tensor& operator=(const E& expression) {
+    view() = expression;
+    return *this;
+  }
+  template <class E>
+  Tensor& operator+=(const E& expression) {
+    view() += expression;
+    return *this;
+  }
+  template <class E>
+  Tensor& operator-=(const E& expression) {
+    view() -= expression;
+    return *this;
+  }
+  template <class E>
+  Tensor& operator*=(const E& expression) {
+    view() *= expression;
+    return *this;
+  }
+  template <class E>
+  Tensor& operator/=(const E& expression) {
+    view() /= expression;
+    return *this;
+  }
+
+ private:
+  void zero() {
+    if constexpr (std::is_same_v<Space, host>)
+      std::memset(static_cast<void*>(storage_.get()), 0, bytes);
+    else
+      memory<Space>::zero(storage_.get(), bytes);
+  }
+
+  struct Release {
+    void operator()(T* p) const noexcept { memory<Space>::release(p); }
+  };
+  std::unique_ptr<T, Release> storage_;
+};
+
+template <class X>
+struct is_tensor : std::false_type {};
+template <class T, class S, class Space>
+struct is_tensor<Tensor<T, S, Space>> : std::true_type {};
+template <class X>
+struct is_view : std::false_type {};
+template <class T, class S, class Space>
+struct is_view<View<T, S, Space>> : std::true_type {};
+
+}  // namespace ldm

@@ -1,0 +1,106 @@
+#pragma once
+// Assignment: a View (or Tensor) on the left, an expression on the right. The whole tree is
+// evaluated in one pass by the executor of the destination's space; nothing is materialised.
+//
+// Aliasing: `a = a * 2 + b` is safe because an elementwise node reads index i of its operands
+// to write index i. Broadcast operands have another shape and so are other tensors, and reductions
+// read many indices: a reduction whose operand aliases its destination is undefined (materialise
+// it first).
+
+#include <type_traits>
+
+#include "ldm/core/tensor.hpp"
+#include "ldm/expr/elementwise.hpp"
+#include "ldm/expr/executor.hpp"
+#include "ldm/expr/kernel.hpp"
+#include "ldm/expr/node.hpp"
+#include "ldm/expr/reduce.hpp"
+
+namespace ldm::expr {
+
+template <class AssignOp, class T, class S, class Space, class X>
+void assign(const View<T, S, Space>& dst, const X& x) {
+  static_assert(!std::is_const_v<T>, "ldm assignment: the destination is a view of const data");
+  static_assert(Operand<X>, "ldm assignment: the right side is not an ldm expression or number");
+  using N = node_t<X>;
+  static_assert(is_scalar_node_v<N> || std::is_same_v<typename N::shape, S>,
+                "ldm assignment: the expression's shape differs from the destination's shape");
+  static_assert(std::is_same_v<common_space_t<Space, typename N::space>, Space>);
+  executor<Space>::for_each(S::size, AssignKernel<AssignOp, T, N>{dst.data(), as_node(x)});
+}
+
+template <class Reducer, bool Mean, class X>
+auto reduce_all(const X& x) {
+  static_assert(Operand<X> && !Arithmetic<X>, "ldm reduction: the operand is not an expression");
+  using N = node_t<X>;
+  using V = typename N::eval_type;
+  using Acc = accumulator_t<V>;
+  // A tree of scalars and random streams belongs to no space; reduce it on the host.
+  using Space =
+      std::conditional_t<std::is_same_v<typename N::space, any_space>, host, typename N::space>;
+  Acc total = executor<Space>::reduce(N::shape::size, Reducer::template identity<Acc>(),
+                                      ReadKernel<Acc, N>{as_node(x)},
+                                      [](Acc a, Acc b) { return Reducer::combine(a, b); });
+  if constexpr (Mean) total = total / Acc(N::shape::size);
+  return V(total);
+}
+
+}  // namespace ldm::expr
+
+namespace ldm {
+
+template <class T, ShapeType S, class Space>
+const View<T, S, Space>& View<T, S, Space>::operator=(const View& other) const {
+  expr::assign<expr::assign_op::set>(*this, other);
+  return *this;
+}
+template <class T, ShapeType S, class Space>
+template <class E>
+const View<T, S, Space>& View<T, S, Space>::operator=(const E& e) const {
+  expr::assign<expr::assign_op::set>(*this, e);
+  return *this;
+}
+template <class T, ShapeType S, class Space>
+template <class E>
+const View<T, S, Space>& View<T, S, Space>::operator+=(const E& e) const {
+  expr::assign<expr::assign_op::add>(*this, e);
+  return *this;
+}
+template <class T, ShapeType S, class Space>
+template <class E>
+const View<T, S, Space>& View<T, S, Space>::operator-=(const E& e) const {
+  expr::assign<expr::assign_op::sub>(*this, e);
+  return *this;
+}
+template <class T, ShapeType S, class Space>
+template <class E>
+const View<T, S, Space>& View<T, S, Space>::operator*=(const E& e) const {
+  expr::assign<expr::assign_op::mul>(*this, e);
+  return *this;
+}
+template <class T, ShapeType S, class Space>
+template <class E>
+const View<T, S, Space>& View<T, S, Space>::operator/=(const E& e) const {
+  expr::assign<expr::assign_op::div>(*this, e);
+  return *this;
+}
+
+// Reductions over everything, returning a value.
+template <class X>
+requires(expr::Operand<X> && !expr::Arithmetic<X>) auto sum(const X& x) {
+  return expr::reduce_all<expr::reducer::sum, false>(x);
+}
+template <class X>
+requires(expr::Operand<X> && !expr::Arithmetic<X>) auto mean(const X& x) {
+  return expr::reduce_all<expr::reducer::sum, true>(x);
+}
+template <class X>
+requires(expr::Operand<X> && !expr::Arithmetic<X>) auto max(const X& x) {
+  return expr::reduce_all<expr::reducer::max, false>(x);
+}
+template <class X>
+requires(expr::Operand<X> && !expr::Arithmetic<X>) auto min(const X& x) {
+  return expr::reduce_all<expr::reducer::min, false>(x);
+}
+
+}  // namespace ldm

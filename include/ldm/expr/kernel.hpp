@@ -1,0 +1,65 @@
+#pragma once
+// The evaluator side of assignment: what happens at one index. Executors (host loop, CUDA kernel)
+// only decide which indices run where, and call these.
+
+#include "ldm/core/dtype.hpp"
+#include "ldm/core/macros.hpp"
+
+namespace ldm::expr {
+
+namespace assign_op {
+struct set {
+  template <class V>
+  LDM_HD static V apply(V, V value) {
+    return value;
+  }
+};
+struct add {
+  template <class V>
+  LDM_HD static V apply(V old, V value) {
+    return old + value;
+  }
+};
+struct sub {
+  template <class V>
+  LDM_HD static V apply(V old, V value) {
+    return old - value;
+  }
+};
+struct mul {
+  template <class V>
+  LDM_HD static V apply(V old, V value) {
+    return old * value;
+  }
+};
+struct div {
+  template <class V>
+  LDM_HD static V apply(V old, V value) {
+    return old / value;
+  }
+};
+}  // namespace assign_op
+
+// dst[i] (op)= node(i), computed in the node's value type and stored as T (rounding to bf16 here).
+template <class AssignOp, class T, class NodeT>
+struct AssignKernel {
+  T* dst;
+  NodeT node;
+  LDM_HD void operator()(index_t i) const {
+    using V = typename NodeT::eval_type;
+    if constexpr (std::is_same_v<AssignOp, assign_op::set>) {
+      dst[i] = T(node.eval(i));
+    } else {
+      dst[i] = T(AssignOp::apply(V(dst[i]), node.eval(i)));
+    }
+  }
+};
+
+// Reading node(i) converted to the reduction's accumulator, for reductions over everything.
+template <class Acc, class NodeT>
+struct ReadKernel {
+  NodeT node;
+  LDM_HD Acc operator()(index_t i) const { return Acc(node.eval(i)); }
+};
+
+}  // namespace ldm::expr

@@ -1,0 +1,70 @@
+#pragma once
+// Scalar functions for float and double that compile for host and device alike: the C library
+// names (expf, logf, ...) exist on both sides, std:: overloads do not in device code.
+
+#include <math.h>
+
+#include "ldm/core/macros.hpp"
+
+namespace ldm::math {
+
+LDM_HD inline float exp(float x) {
+  return ::expf(x);
+}
+LDM_HD inline double exp(double x) {
+  return ::exp(x);
+}
+LDM_HD inline float log(float x) {
+  return ::logf(x);
+}
+LDM_HD inline double log(double x) {
+  return ::log(x);
+}
+LDM_HD inline float sqrt(float x) {
+  return ::sqrtf(x);
+}
+LDM_HD inline double sqrt(double x) {
+  return ::sqrt(x);
+}
+LDM_HD inline float tanh(float x) {
+  return ::tanhf(x);
+}
+LDM_HD inline double tanh(double x) {
+  return ::tanh(x);
+}
+LDM_HD inline float abs(float x) {
+  return ::fabsf(x);
+}
+LDM_HD inline double abs(double x) {
+  return ::fabs(x);
+}
+
+LDM_HD inline float rsqrt(float x) {
+#if defined(__CUDA_ARCH__)
+  return ::rsqrtf(x);
+#else
+  return 1.0f / ::sqrtf(x);
+#endif
+}
+LDM_HD inline double rsqrt(double x) {
+  return 1.0 / ::sqrt(x);
+}
+
+template <class T>
+LDM_HD T sigmoid(T x) {
+  return T(1) / (T(1) + exp(-x));
+}
+template <class T>
+LDM_HD T silu(T x) {
+  return x * sigmoid(x);
+}
+template <class T>
+LDM_HD T max(T a, T b) {
+  return a < b ? b : a;
+}
+template <class T>
+LDM_HD T min(T a, T b) {
+  return b < a ? b : a;
+}
+
+}  // namespace ldm::math

@@ -1,0 +1,88 @@
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <ldm/ldm.hpp>
+#include <type_traits>
+
+using namespace ldm;
+
+TEST_CASE("Shape: extents, sizes and row-major strides are constexpr") {
+  using S = Shape<3, 5, 7, 9>;
+  static_assert(S::rank == 4 && S::size == 945);
+  static_assert(S::strides[0] == 315 && S::strides[1] == 63 && S::strides[2] == 9 &&
+                S::strides[3] == 1);
+  static_assert(S::offset(1, 2, 3, 4) == 315 + 2 * 63 + 3 * 9 + 4);
+  static_assert(batch_of<S> == 3);
+  static_assert(std::is_same_v<sample_shape_t<S>, Shape<5, 7, 9>>);
+  static_assert(std::is_same_v<remove_axes_t<S, 0, 1, 2>, Shape<9>>);
+  static_assert(std::is_same_v<remove_axes_t<S, 1, 2, 3>, Shape<3>>);
+  static_assert(std::is_same_v<remove_axes_t<S, 0, 1, 2, 3>, Shape<>>);
+  static_assert(std::is_same_v<concat_shape_t<Shape<2>, Shape<4, 6>>, Shape<2, 4, 6>>);
+  static_assert(Shape<>::size == 1);
+}
+
+TEST_CASE("Tensor: zero-initialised, 64-byte aligned, indexed in NHWC") {
+  Tensor<float, Shape<3, 5, 7, 9>> t;
+  CHECK(reinterpret_cast<std::uintptr_t>(t.data()) % 64 == 0);
+  for (index_t i = 0; i < t.size; ++i)
+    REQUIRE(t[i] == 0.0f);
+  t(2, 4, 6, 8) = 1.5f;
+  CHECK(t[t.size - 1] == 1.5f);
+  t(1, 0, 0, 0) = 2.0f;
+  CHECK(t.sample(1)[0] == 2.0f);
+  CHECK(t.sample(1)(0, 0, 0) == 2.0f);
+}
+
+TEST_CASE("Tensor: copies are deep, moves steal") {
+  Tensor<float, Shape<4>> a;
+  a[2] = 3.0f;
+  Tensor<float, Shape<4>> b = a;
+  b[2] = 4.0f;
+  CHECK(a[2] == 3.0f);
+  const float* storage = b.data();
+  Tensor<float, Shape<4>> c = std::move(b);
+  CHECK(c.data() == storage);
+  CHECK(c[2] == 4.0f);
+  a = c;
+  CHECK(a[2] == 4.0f);
+  CHECK(a.data() != c.data());
+}
+
+TEST_CASE("View: assignment writes elements and never rebinds") {
+  Tensor<float, Shape<2, 3>> a, b;
+  b[4] = 7.0f;
+  View<float, Shape<2, 3>> va = a.view();
+  View<float, Shape<2, 3>> vb = b.view();
+  va = vb;
+  CHECK(va.data() == a.data());
+  CHECK(a[4] == 7.0f);
+}
+
+TEST_CASE("View: reshape, sample and batch windows alias the same memory") {
+  Tensor<float, Shape<4, 2, 3>> t;
+  for (index_t i = 0; i < t.size; ++i)
+    t[i] = float(i);
+  auto flat = t.reshape<Shape<24>>();
+  CHECK(flat.data() == t.data());
+  auto middle = t.batch<2>(1);
+  static_assert(std::is_same_v<decltype(middle), View<float, Shape<2, 2, 3>>>);
+  CHECK(middle[0] == 6.0f);
+  CHECK(middle(1, 1, 2) == 17.0f);
+  middle = middle * 0.0f;
+  CHECK(t[5] == 5.0f);
+  CHECK(t[6] == 0.0f);
+  CHECK(t[17] == 0.0f);
+  CHECK(t[18] == 18.0f);
+}
+
+TEST_CASE("Error: messages say where, what was expected and what was found") {
+  try {
+    fail_expected("weights.safetensors: tensor 'conv.weight': shape", "[4, 3]", "[3, 4]");
+    FAIL("fail_expected returned");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) ==
+          "weights.safetensors: tensor 'conv.weight': shape: expected [4, 3], found [3, 4]");
+  }
+  CHECK_THROWS_AS(fail("x", 1, "y"), Error);
+  CHECK_THROWS_WITH(fail("x", 1, "y"), "x1y");
+}
