@@ -14,3 +14,4 @@
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/expr/random.hpp"
 #include "ldm/expr/reduce.hpp"
+#include "ldm/ops/gemm.hpp"
