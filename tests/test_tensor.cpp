@@ -86,3 +86,24 @@ TEST_CASE("Error: messages say where, what was expected and what was found") {
   CHECK_THROWS_AS(fail("x", 1, "y"), Error);
   CHECK_THROWS_WITH(fail("x", 1, "y"), "x1y");
 }
+
+namespace {
+// An op-style signature: deduces T and the shape from views, mutable views and tensors alike.
+template <class T, index_t N, index_t C>
+T first_plus_last(View<const T, Shape<N, C>> x) {
+  return x[0] + x[N * C - 1];
+}
+}  // namespace
+
+TEST_CASE("a function taking View<const T, S> accepts tensors and mutable views") {
+  Tensor<float, Shape<2, 3>> t;
+  t[0] = 1.0f;
+  t[5] = 2.0f;
+  CHECK(first_plus_last(t) == 3.0f);
+  CHECK(first_plus_last(t.view()) == 3.0f);
+  const Tensor<float, Shape<2, 3>>& ct = t;
+  CHECK(first_plus_last(ct) == 3.0f);
+  CHECK(first_plus_last(ct.view()) == 3.0f);
+  static_assert(std::is_same_v<decltype(ct[0]), const float&>);
+  static_assert(std::is_same_v<decltype(ct.view()), View<const float, Shape<2, 3>>>);
+}

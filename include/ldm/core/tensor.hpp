@@ -1,6 +1,6 @@
 #pragma once
 // View<T, Shape, Space>: a non-owning, contiguous, row-major window on memory in `Space`.
-// Tensor<T, Shape, Space>: owns such memory (zero-initialised) and hands out views.
+// Tensor<T, Shape, Space>: owns such memory (zero-initialised) and is a view of it.
 //
 // Both take expressions on the right of =, +=, -=, *=, /= (see ldm/expr/); the assignment
 // operators are defined there so that core/ stays free of the expression machinery. Like Eigen's
@@ -20,8 +20,35 @@
 namespace ldm {
 
 template <class T, ShapeType S, class Space = host>
-class View {
+class View;
+
+namespace detail {
+// The pointer at the root of the view hierarchy, always to const: mutability is added by the
+// derived View<T>, which casts constness back on for memory it was given as mutable.
+template <class T>
+class ViewPointer {
+ protected:
+  LDM_HD explicit ViewPointer(const T* data) : data_(data) {}
+  const T* data_;
+};
+
+// View<T> derives from View<const T>, and Tensor<T> from View<T>. Template argument deduction
+// looks through base classes, so an op declared as f(View<const T, S> x) accepts a mutable view
+// or a Tensor and still deduces T and S, with no conversion written at the call site.
+template <class T, class S, class Space>
+struct view_base {
+  using type = View<const T, S, Space>;
+};
+template <class T, class S, class Space>
+struct view_base<const T, S, Space> {
+  using type = ViewPointer<T>;
+};
+}  // namespace detail
+
+template <class T, ShapeType S, class Space>
+class View : public detail::view_base<T, S, Space>::type {
   static_assert(is_space_v<Space>, "ldm::View: Space must be ldm::host or ldm::cuda");
+  using Base = typename detail::view_base<T, S, Space>::type;
 
  public:
   using value_type = T;
@@ -32,36 +59,30 @@ class View {
   static constexpr bool is_expression_node = true;
   using eval_type = compute_t<std::remove_const_t<T>>;
 
-  LDM_HD explicit View(T* data) : data_(data) {}
+  LDM_HD explicit View(T* data) : Base(data) {}
   View(const View&) = default;
 
-  // A view of T converts to a view of const T, never the other way.
-  template <class U>
-  requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>) LDM_HD
-      View(const View<U, S, Space>& other)
-      : data_(other.data()) {}
-
-  LDM_HD T* data() const { return data_; }
-  LDM_HD T& operator[](index_t i) const { return data_[i]; }
+  LDM_HD T* data() const { return const_cast<T*>(this->data_); }
+  LDM_HD T& operator[](index_t i) const { return data()[i]; }
   template <class... I>
   LDM_HD T& operator()(I... index) const {
-    return data_[S::offset(index...)];
+    return data()[S::offset(index...)];
   }
 
   // The evaluator interface shared by every expression node: the value at linear index i.
-  LDM_HD eval_type eval(index_t i) const { return data_[i]; }
+  LDM_HD eval_type eval(index_t i) const { return this->data_[i]; }
 
   // The same bytes seen with another shape of equal size.
   template <ShapeType S2>
   View<T, S2, Space> reshape() const {
     static_assert(S2::size == S::size, "ldm::View::reshape: the new shape must have the same size");
-    return View<T, S2, Space>(data_);
+    return View<T, S2, Space>(data());
   }
 
   // Sample i of the batch (the first extent).
   View<T, sample_shape_t<S>, Space> sample(index_t i) const {
     assert(i >= 0 && i < S::extents[0]);
-    return View<T, sample_shape_t<S>, Space>(data_ + i * S::strides[0]);
+    return View<T, sample_shape_t<S>, Space>(data() + i * S::strides[0]);
   }
 
   // Count consecutive samples starting at `first`, as a batch of its own.
@@ -69,7 +90,7 @@ class View {
   View<T, concat_shape_t<Shape<Count>, sample_shape_t<S>>, Space> batch(index_t first) const {
     static_assert(Count <= S::extents[0], "ldm::View::batch: more samples than the batch holds");
     assert(first >= 0 && first + Count <= S::extents[0]);
-    return View<T, concat_shape_t<Shape<Count>, sample_shape_t<S>>, Space>(data_ +
+    return View<T, concat_shape_t<Shape<Count>, sample_shape_t<S>>, Space>(data() +
                                                                            first * S::strides[0]);
   }
 
@@ -86,57 +107,62 @@ class View {
   template <class E>
   const View& operator/=(const E& expression) const;
 
- private:
-  T* data_;
+ protected:
+  LDM_HD void rebind(T* data) { this->data_ = data; }
 };
 
+// An owning tensor is a view of its own storage, so it goes wherever a view goes.
 template <class T, ShapeType S, class Space = host>
-class Tensor {
+class Tensor : public View<T, S, Space> {
   static_assert(is_element_type_v<T>, "ldm::Tensor: T must be float, bf16, double or int32_t");
+  using Base = View<T, S, Space>;
 
  public:
-  using value_type = T;
-  using shape = S;
-  using space = Space;
-  static constexpr int rank = S::rank;
-  static constexpr index_t size = S::size;
   static constexpr std::size_t bytes = sizeof(T) * S::size;
 
-  Tensor() : storage_(static_cast<T*>(memory<Space>::allocate(bytes))) { zero(); }
+  Tensor() : Base(nullptr), storage_(static_cast<T*>(memory<Space>::allocate(bytes))) {
+    this->rebind(storage_.get());
+    zero();
+  }
 
   Tensor(const Tensor& other) : Tensor() { view() = other.view(); }
-  Tensor(Tensor&&) noexcept = default;
+  Tensor(Tensor&& other) noexcept : Base(other.data()), storage_(std::move(other.storage_)) {
+    other.rebind(nullptr);
+  }
   Tensor& operator=(const Tensor& other) {
     if (this != &other) view() = other.view();
     return *this;
   }
-  Tensor& operator=(Tensor&&) noexcept = default;
+  Tensor& operator=(Tensor&& other) noexcept {
+    storage_ = std::move(other.storage_);
+    this->rebind(storage_.get());
+    other.rebind(nullptr);
+    return *this;
+  }
 
-  // Any expression of the same shape: Tensor<float, S> y = a * x + b;
+  // Any expression of the same shape: Tensor<float, S> y(a * x + b);
   template <class E>
-  requires(!std::is_same_v<std::remove_cvref_t<E>, Tensor>) explicit Tensor(const E& expression)
-      : Tensor() {
+    requires(!std::is_base_of_v<Tensor, std::remove_cvref_t<E>>)
+  explicit Tensor(const E& expression) : Tensor() {
     view() = expression;
   }
 
-  View<T, S, Space> view() { return View<T, S, Space>(storage_.get()); }
-  View<const T, S, Space> view() const { return View<const T, S, Space>(storage_.get()); }
-  operator View<T, S, Space>() { return view(); }
-  operator View<const T, S, Space>() const { return view(); }
+  View<T, S, Space> view() { return View<T, S, Space>(data()); }
+  View<const T, S, Space> view() const { return View<const T, S, Space>(data()); }
 
-  T* data() { return storage_.get(); }
-  const T* data() const { return storage_.get(); }
-  T& operator[](index_t i) { return storage_.get()[i]; }
-  const T& operator[](index_t i) const { return storage_.get()[i]; }
+  // Through a const Tensor, elements are const: these hide the view's accessors.
+  T* data() { return Base::data(); }
+  const T* data() const { return Base::data(); }
+  T& operator[](index_t i) { return data()[i]; }
+  const T& operator[](index_t i) const { return data()[i]; }
   template <class... I>
   T& operator()(I... index) {
-    return storage_.get()[S::offset(index...)];
+    return data()[S::offset(index...)];
   }
   template <class... I>
   const T& operator()(I... index) const {
-    return storage_.get()[S::offset(index...)];
+    return data()[S::offset(index...)];
   }
-
   template <ShapeType S2>
   auto reshape() {
     return view().template reshape<S2>();
@@ -184,10 +210,8 @@ class Tensor {
 
  private:
   void zero() {
-    if constexpr (std::is_same_v<Space, host>)
-      std::memset(static_cast<void*>(storage_.get()), 0, bytes);
-    else
-      memory<Space>::zero(storage_.get(), bytes);
+    if constexpr (std::is_same_v<Space, host>) std::memset(static_cast<void*>(data()), 0, bytes);
+    else memory<Space>::zero(data(), bytes);
   }
 
   struct Release {
