@@ -18,6 +18,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/ldmConfigVersion.cm
   COMPATIBILITY SameMinorVersion
   ARCH_INDEPENDENT)
 install(FILES
+  cmake/ldm_find_blas.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/ldmConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/ldmConfigVersion.cmake
   DESTINATION ${LDM_INSTALL_CMAKEDIR})

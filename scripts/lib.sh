@@ -1,7 +1,7 @@
 # Shared by scripts/*.sh: installs what the build needs and picks the build preset.
 
 # Debian packages the build, tests, examples and benchmarks need.
-LDM_PACKAGES=(cmake ninja-build g++ pkg-config doctest-dev libbenchmark-dev libopenblas-dev
+LDM_PACKAGES=(cmake ninja-build g++ pkg-config doctest-dev libbenchmark-dev libopenblas-openmp-dev
               nlohmann-json3-dev libstb-dev zlib1g-dev)
 
 ldm_missing_packages() {

@@ -243,3 +243,13 @@ TEST_CASE("double tensors stay in double") {
   f = d * 3.0;
   CHECK(f[2] == 1.0f);
 }
+
+TEST_CASE("comparisons give 1 or 0 and mask like values") {
+  Tensor<float, S> a, b, y;
+  fill_normal(a, 17);
+  fill_normal(b, 18);
+  y = (a < b) + (a <= 0.0f) * 2.0f + (a > b) * 4.0f + (b >= 0.5f) * 8.0f;
+  check_each(y, [&](index_t i) {
+    return double(a[i] < b[i]) + 2.0 * (a[i] <= 0) + 4.0 * (a[i] > b[i]) + 8.0 * (b[i] >= 0.5f);
+  });
+}

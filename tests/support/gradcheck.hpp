@@ -32,12 +32,15 @@ inline std::vector<double> numerical_gradient(const std::function<double()>& los
 }
 
 // The largest elementwise error relative to the gradient's largest magnitude (the scale at which
-// an error matters), or 0 when both are zero.
+// an error matters), or the absolute error when both are zero. A NaN anywhere (an unwritten
+// gradient still holding its poison) makes the result NaN, which fails every comparison.
 inline double max_relative_error(const double* analytic, const std::vector<double>& numeric) {
   double scale = 0, worst = 0;
   for (std::size_t i = 0; i < numeric.size(); ++i) scale = std::max(scale, std::abs(numeric[i]));
-  for (std::size_t i = 0; i < numeric.size(); ++i)
-    worst = std::max(worst, std::abs(analytic[i] - numeric[i]));
+  for (std::size_t i = 0; i < numeric.size(); ++i) {
+    const double error = std::abs(analytic[i] - numeric[i]);
+    if (!(error <= worst)) worst = error;  // written so that NaN wins
+  }
   return scale == 0 ? worst : worst / scale;
 }
 

@@ -86,6 +86,32 @@ struct minimum {
   }
 };
 
+// Comparisons give 1 or 0 in the operands' type, so a mask multiplies like any other value.
+struct less {
+  template <class T>
+  LDM_HD static T apply(T x, T y) {
+    return T(x < y);
+  }
+};
+struct less_equal {
+  template <class T>
+  LDM_HD static T apply(T x, T y) {
+    return T(x <= y);
+  }
+};
+struct greater {
+  template <class T>
+  LDM_HD static T apply(T x, T y) {
+    return T(x > y);
+  }
+};
+struct greater_equal {
+  template <class T>
+  LDM_HD static T apply(T x, T y) {
+    return T(x >= y);
+  }
+};
+
 struct neg {
   template <class T>
   LDM_HD T operator()(T x) const {
@@ -207,6 +233,27 @@ template <class X, class Y>
 requires expr::BinaryOperands<X, Y>
 auto minimum(const X& x, const Y& y) {
   return expr::make_binary<expr::op::minimum>(x, y);
+}
+
+template <class X, class Y>
+requires expr::BinaryOperands<X, Y>
+auto operator<(const X& x, const Y& y) {
+  return expr::make_binary<expr::op::less>(x, y);
+}
+template <class X, class Y>
+requires expr::BinaryOperands<X, Y>
+auto operator<=(const X& x, const Y& y) {
+  return expr::make_binary<expr::op::less_equal>(x, y);
+}
+template <class X, class Y>
+requires expr::BinaryOperands<X, Y>
+auto operator>(const X& x, const Y& y) {
+  return expr::make_binary<expr::op::greater>(x, y);
+}
+template <class X, class Y>
+requires expr::BinaryOperands<X, Y>
+auto operator>=(const X& x, const Y& y) {
+  return expr::make_binary<expr::op::greater_equal>(x, y);
 }
 
 template <class X>
