@@ -1,0 +1,3 @@
+#pragma once
+// SiLU and dropout: the host path.
+#include "ldm/ops/activation/host.hpp"

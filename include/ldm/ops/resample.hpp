@@ -1,0 +1,3 @@
+#pragma once
+// Nearest-neighbour upsampling and channel concatenation: the host path.
+#include "ldm/ops/resample/host.hpp"

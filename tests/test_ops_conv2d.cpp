@@ -1,0 +1,335 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <ldm/ldm.hpp>
+#include <ldm/ops/conv2d.hpp>
+
+#include "support/gradcheck.hpp"
+
+using namespace ldm;
+
+namespace {
+
+template <class G>
+struct Named {
+  using geometry = G;
+  const char* name;
+};
+
+// Every geometry the library uses, plus ones that stress the index arithmetic: an asymmetric
+// kernel with asymmetric padding, a stride that leaves pixels unread, and padding wider than the
+// kernel so that some windows lie wholly in the padding.
+template <class F>
+void for_each_geometry(F&& f) {
+  f(Named<ops::conv_same<1>>{"1x1"});
+  f(Named<ops::conv_same<3>>{"3x3 stride 1 pad 1"});
+  f(Named<ops::conv_same<3, 2>>{"3x3 stride 2 pad 1"});
+  f(Named<ops::conv_down_asymmetric>{"conv_down_asymmetric"});
+  f(Named<ops::Conv2dGeometry<5, 3, 2, 2, 1, 0, 1>>{"5x3 stride 2 pads (2,1,0,1)"});
+  f(Named<ops::conv_same<1, 2>>{"1x1 stride 2"});
+  f(Named<ops::Conv2dGeometry<2, 2, 1, 3, 2, 0, 3>>{"2x2 pads (3,2,0,3)"});
+}
+
+template <class T>
+const char* type_name() {
+  return std::is_same_v<T, float> ? "float" : "double";
+}
+
+// A value computed in double together with the sum of the magnitudes of the terms it adds up:
+// the scale of the rounding error any summation order can make.
+struct Reference {
+  std::vector<double> value, magnitude;
+  explicit Reference(index_t n) : value(std::size_t(n)), magnitude(std::size_t(n)) {}
+  void add(index_t i, double term) {
+    value[std::size_t(i)] += term;
+    magnitude[std::size_t(i)] += std::abs(term);
+  }
+};
+
+// The convolution written as its definition: for every output element, the sum over the window,
+// skipping positions in the padding.
+template <class G, class XS, index_t Co, class T>
+Reference direct_forward(const T* x, const T* w, const T* b) {
+  constexpr index_t N = XS::extents[0], H = XS::extents[1], W = XS::extents[2], Ci = XS::extents[3];
+  using YS = ops::conv2d_output_t<G, XS, Co>;
+  using WS = Shape<Co, G::kh, G::kw, Ci>;
+  Reference y(YS::size);
+  for (index_t n = 0; n < N; ++n)
+    for (index_t oh = 0; oh < YS::extents[1]; ++oh)
+      for (index_t ow = 0; ow < YS::extents[2]; ++ow)
+        for (index_t co = 0; co < Co; ++co) {
+          const index_t out = YS::offset(n, oh, ow, co);
+          y.add(out, double(b[co]));
+          for (index_t kh = 0; kh < G::kh; ++kh)
+            for (index_t kw = 0; kw < G::kw; ++kw)
+              for (index_t ci = 0; ci < Ci; ++ci) {
+                const index_t ih = oh * G::stride - G::pad_top + kh;
+                const index_t iw = ow * G::stride - G::pad_left + kw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                y.add(out,
+                      double(x[XS::offset(n, ih, iw, ci)]) * double(w[WS::offset(co, kh, kw, ci)]));
+              }
+        }
+  return y;
+}
+
+struct DirectGradients {
+  Reference dx, dw, db;
+};
+
+// The same loop nest as direct_forward, each product's upstream gradient sent back to the two
+// factors it came from.
+template <class G, class XS, index_t Co, class T>
+DirectGradients direct_backward(const T* x, const T* w, const T* dy) {
+  constexpr index_t N = XS::extents[0], H = XS::extents[1], W = XS::extents[2], Ci = XS::extents[3];
+  using YS = ops::conv2d_output_t<G, XS, Co>;
+  using WS = Shape<Co, G::kh, G::kw, Ci>;
+  DirectGradients grad{Reference(XS::size), Reference(WS::size), Reference(Co)};
+  for (index_t n = 0; n < N; ++n)
+    for (index_t oh = 0; oh < YS::extents[1]; ++oh)
+      for (index_t ow = 0; ow < YS::extents[2]; ++ow)
+        for (index_t co = 0; co < Co; ++co) {
+          const double g = dy[YS::offset(n, oh, ow, co)];
+          grad.db.add(co, g);
+          for (index_t kh = 0; kh < G::kh; ++kh)
+            for (index_t kw = 0; kw < G::kw; ++kw)
+              for (index_t ci = 0; ci < Ci; ++ci) {
+                const index_t ih = oh * G::stride - G::pad_top + kh;
+                const index_t iw = ow * G::stride - G::pad_left + kw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                const index_t xi = XS::offset(n, ih, iw, ci), wi = WS::offset(co, kh, kw, ci);
+                grad.dx.add(xi, g * double(w[wi]));
+                grad.dw.add(wi, g * double(x[xi]));
+              }
+        }
+  return grad;
+}
+
+// Requires |got - ref| <= 2 (terms + 1) eps_T * magnitude element by element: the worst-case
+// rounding error of a sum of `terms` products in T (gamma_n), doubled because the double
+// reference rounds too; one more term covers the final rounding to T. Returns the largest error
+// absolutely and in units of eps_T * magnitude.
+struct LargestError {
+  double absolute = 0, scaled = 0;
+};
+std::ostream& operator<<(std::ostream& os, const LargestError& e) {
+  return os << e.absolute << " (" << e.scaled << " eps x magnitude)";
+}
+
+template <class T>
+LargestError require_within_rounding(const T* got, const Reference& ref, index_t terms,
+                                     const std::string& what) {
+  const double eps = std::numeric_limits<T>::epsilon();
+  LargestError worst;
+  for (std::size_t i = 0; i < ref.value.size(); ++i) {
+    const double error = std::abs(double(got[i]) - ref.value[i]);
+    INFO(what << ": element " << i << ": got " << got[i] << ", expected " << ref.value[i]);
+    REQUIRE(error <= 2 * double(terms + 1) * eps * ref.magnitude[i]);
+    worst.absolute = std::max(worst.absolute, error);
+    if (error > 0) worst.scaled = std::max(worst.scaled, error / (eps * ref.magnitude[i]));
+  }
+  return worst;
+}
+
+template <index_t N, index_t H, index_t W, index_t Ci, index_t Co>
+struct Operands {
+  using XS = Shape<N, H, W, Ci>;
+  static constexpr index_t co = Co;
+  template <class G>
+  using WS = Shape<Co, G::kh, G::kw, Ci>;
+  template <class G>
+  using YS = ops::conv2d_output_t<G, XS, Co>;
+};
+
+// Small and odd, so that no extent divides another and every border case occurs.
+using SmallCase = Operands<2, 7, 9, 3, 5>;
+
+}  // namespace
+
+static_assert(
+    std::is_same_v<ops::conv2d_output_t<ops::conv_down_asymmetric, Shape<4, 32, 32, 32>, 8>,
+                   Shape<4, 16, 16, 8>>,
+    "AutoencoderKL's downsampler halves 32x32 to 16x16");
+static_assert(std::is_same_v<ops::conv2d_output_t<ops::conv_same<3, 2>, Shape<1, 8, 8, 32>, 32>,
+                             Shape<1, 4, 4, 32>>,
+              "the UNet's downsampler halves 8x8 to 4x4");
+static_assert(std::is_same_v<ops::conv2d_output_t<ops::conv_same<3>, Shape<2, 7, 9, 3>, 5>,
+                             Shape<2, 7, 9, 5>>);
+static_assert(std::is_same_v<
+              ops::conv2d_output_t<ops::Conv2dGeometry<5, 3, 2, 2, 1, 0, 1>, Shape<2, 7, 9, 3>, 5>,
+              Shape<2, 3, 4, 5>>);
+static_assert(ops::conv_same<1>::pointwise && !ops::conv_same<1, 2>::pointwise &&
+              !ops::conv_same<3>::pointwise);
+
+TEST_CASE_TEMPLATE("conv2d_forward matches the direct convolution", T, float, double) {
+  using C = SmallCase;
+  for_each_geometry([](auto named) {
+    using G = typename decltype(named)::geometry;
+    Tensor<T, typename C::XS> x(randn<typename C::XS>(7, 0));
+    Tensor<T, typename C::template WS<G>> w(randn<typename C::template WS<G>>(7, 1));
+    Tensor<T, Shape<C::co>> b(randn<Shape<C::co>>(7, 2));
+    Tensor<T, typename C::template YS<G>> y;
+    ops::conv2d_forward<G>(x, w, b, y);
+    const Reference expected =
+        direct_forward<G, typename C::XS, C::co>(x.data(), w.data(), b.data());
+    const std::string what = std::string(named.name) + " " + type_name<T>();
+    const LargestError worst =
+        require_within_rounding(y.data(), expected, G::kh * G::kw * C::XS::extents[3] + 1, what);
+    MESSAGE(what << ": largest forward error " << worst);
+  });
+}
+
+TEST_CASE("conv2d backward: central differences in double") {
+  using C = SmallCase;
+  using XS = C::XS;
+  for_each_geometry([](auto named) {
+    using G = typename decltype(named)::geometry;
+    using WS = typename C::template WS<G>;
+    using YS = typename C::template YS<G>;
+    Tensor<double, XS> x(randn<XS>(11, 0));
+    Tensor<double, WS> w(randn<WS>(11, 1));
+    Tensor<double, Shape<C::co>> b(randn<Shape<C::co>>(11, 2));
+    const Tensor<double, YS> g(randn<YS>(11, 3));
+    Tensor<double, YS> y;
+    // loss = <y, g>, so g is exactly d(loss)/dy.
+    auto loss = [&] {
+      ops::conv2d_forward<G>(x, w, b, y);
+      return test::dot(y.data(), g.data(), YS::size);
+    };
+
+    Tensor<double, XS> dx;
+    Tensor<double, WS> dw;
+    Tensor<double, Shape<C::co>> db;
+    ops::conv2d_backward_input<G>(w, g, dx);
+    ops::conv2d_backward_params<G>(x, g, dw, db);
+
+    const double ex =
+        test::max_relative_error(dx.data(), test::numerical_gradient(loss, x.data(), XS::size));
+    const double ew =
+        test::max_relative_error(dw.data(), test::numerical_gradient(loss, w.data(), WS::size));
+    const double eb =
+        test::max_relative_error(db.data(), test::numerical_gradient(loss, b.data(), C::co));
+    MESSAGE(std::string(named.name)
+            << ": largest relative gradient error dx " << ex << ", dw " << ew << ", db " << eb);
+    CHECK(ex <= 1e-6);
+    CHECK(ew <= 1e-6);
+    CHECK(eb <= 1e-6);
+  });
+}
+
+TEST_CASE_TEMPLATE("conv2d backward matches the direct loops", T, float, double) {
+  using C = SmallCase;
+  using XS = typename C::XS;
+  for_each_geometry([](auto named) {
+    using G = typename decltype(named)::geometry;
+    using WS = typename C::template WS<G>;
+    using YS = typename C::template YS<G>;
+    Tensor<T, XS> x(randn<XS>(5, 0));
+    Tensor<T, WS> w(randn<WS>(5, 1));
+    Tensor<T, YS> dy(randn<YS>(5, 2));
+    Tensor<T, XS> dx;
+    Tensor<T, WS> dw;
+    Tensor<T, Shape<C::co>> db;
+    ops::conv2d_backward_input<G>(w, dy, dx);
+    ops::conv2d_backward_params<G>(x, dy, dw, db);
+    const DirectGradients expected = direct_backward<G, XS, C::co>(x.data(), w.data(), dy.data());
+    const std::string what = std::string(named.name) + " " + type_name<T>();
+    require_within_rounding(dx.data(), expected.dx, C::co * G::kh * G::kw, what + " dx");
+    require_within_rounding(dw.data(), expected.dw, YS::size / C::co, what + " dw");
+    require_within_rounding(db.data(), expected.db, YS::size / C::co, what + " db");
+  });
+}
+
+TEST_CASE_TEMPLATE("conv2d: forward and backward_input overwrite, backward_params accumulates", T,
+                   float, double) {
+  using C = SmallCase;
+  using XS = typename C::XS;
+  for_each_geometry([](auto named) {
+    using G = typename decltype(named)::geometry;
+    using WS = typename C::template WS<G>;
+    using YS = typename C::template YS<G>;
+    INFO(named.name << " " << type_name<T>());
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    Tensor<T, XS> x(randn<XS>(3, 0));
+    Tensor<T, WS> w(randn<WS>(3, 1));
+    Tensor<T, Shape<C::co>> b(randn<Shape<C::co>>(3, 2));
+    Tensor<T, YS> dy(randn<YS>(3, 3));
+
+    Tensor<T, YS> y_clean, y_poisoned;
+    y_poisoned = nan;
+    ops::conv2d_forward<G>(x, w, b, y_clean);
+    ops::conv2d_forward<G>(x, w, b, y_poisoned);
+    for (index_t i = 0; i < YS::size; ++i)
+      REQUIRE(y_poisoned[i] == y_clean[i]);
+
+    Tensor<T, XS> dx_clean, dx_poisoned;
+    dx_poisoned = nan;
+    ops::conv2d_backward_input<G>(w, dy, dx_clean);
+    ops::conv2d_backward_input<G>(w, dy, dx_poisoned);
+    for (index_t i = 0; i < XS::size; ++i)
+      REQUIRE(dx_poisoned[i] == dx_clean[i]);
+    ops::conv2d_backward_input<G>(w, dy, dx_poisoned);
+    for (index_t i = 0; i < XS::size; ++i)
+      REQUIRE(dx_poisoned[i] == dx_clean[i]);
+
+    Tensor<T, WS> dw;
+    Tensor<T, Shape<C::co>> db;
+    ops::conv2d_backward_params<G>(x, dy, dw, db);
+    const Tensor<T, WS> dw_once = dw;
+    const Tensor<T, Shape<C::co>> db_once = db;
+    ops::conv2d_backward_params<G>(x, dy, dw, db);
+    // The second call adds the same sums to a nonzero start, so only its final roundings differ.
+    const double tolerance = 8 * std::numeric_limits<T>::epsilon();
+    for (index_t i = 0; i < WS::size; ++i)
+      REQUIRE(std::abs(dw[i] - 2 * dw_once[i]) <= tolerance * std::abs(dw_once[i]));
+    for (index_t i = 0; i < C::co; ++i)
+      REQUIRE(std::abs(db[i] - 2 * db_once[i]) <= tolerance * std::abs(db_once[i]));
+  });
+}
+
+TEST_CASE_TEMPLATE("conv2d: batches that span several workspace chunks", T, float, double) {
+  // Most chunk boundaries fall inside an image and inside an output line, where im2col and
+  // col2im must hand over exactly; the static_assert keeps these sizes large enough to chunk.
+  auto check = [](auto named, auto operands) {
+    using G = typename decltype(named)::geometry;
+    using C = decltype(operands);
+    using XS = typename C::XS;
+    using WS = typename C::template WS<G>;
+    using YS = typename C::template YS<G>;
+    using P = ops::detail::Conv2dProblem<G, XS, WS>;
+    static_assert(P::template chunk_rows<T> < P::m,
+                  "the test case must span at least two workspace chunks");
+    Tensor<T, XS> x(randn<XS>(9, 0));
+    Tensor<T, WS> w(randn<WS>(9, 1));
+    Tensor<T, Shape<C::co>> b(randn<Shape<C::co>>(9, 2));
+    Tensor<T, YS> dy(randn<YS>(9, 3));
+    Tensor<T, YS> y;
+    Tensor<T, XS> dx;
+    Tensor<T, WS> dw;
+    Tensor<T, Shape<C::co>> db;
+    ops::conv2d_forward<G>(x, w, b, y);
+    ops::conv2d_backward_input<G>(w, dy, dx);
+    ops::conv2d_backward_params<G>(x, dy, dw, db);
+
+    const std::string what = std::string(named.name) + " " + type_name<T>() + ", " +
+                             std::to_string(P::m) + " rows in chunks of " +
+                             std::to_string(P::template chunk_rows<T>);
+    const Reference y_ref = direct_forward<G, XS, C::co>(x.data(), w.data(), b.data());
+    const DirectGradients grad = direct_backward<G, XS, C::co>(x.data(), w.data(), dy.data());
+    const LargestError ey = require_within_rounding(y.data(), y_ref, P::k + 1, what + " y");
+    const LargestError ex =
+        require_within_rounding(dx.data(), grad.dx, C::co * G::kh * G::kw, what + " dx");
+    const LargestError ew = require_within_rounding(dw.data(), grad.dw, P::m, what + " dw");
+    const LargestError eb = require_within_rounding(db.data(), grad.db, P::m, what + " db");
+    MESSAGE(what << ": largest errors y " << ey << ", dx " << ex << ", dw " << ew << ", db " << eb);
+  };
+  check(Named<ops::conv_same<3>>{"3x3 stride 1 pad 1"}, Operands<3, 40, 40, 32, 8>{});
+  check(Named<ops::Conv2dGeometry<5, 3, 2, 2, 1, 0, 1>>{"5x3 stride 2 pads (2,1,0,1)"},
+        Operands<3, 40, 40, 64, 8>{});
+}

@@ -1,0 +1,259 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ldm/ldm.hpp>
+#include <ldm/ops/group_norm.hpp>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "support/gradcheck.hpp"
+
+using namespace ldm;
+
+namespace {
+
+// Odd extents everywhere, and groups of three channels.
+constexpr index_t N = 3, H = 5, W = 7, C = 12, G = 4;
+using S = Shape<N, H, W, C>;
+
+// The two entry points under test, behind one interface; Silu says which one.
+template <index_t Groups>
+struct Plain {
+  static constexpr bool silu = false;
+  template <class X, class P, class E, class Y, class M>
+  static void forward(const X& x, const P& gamma, const P& beta, E eps, Y& y, M& mean, M& rstd) {
+    ops::group_norm_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
+  }
+  template <class X, class P, class M, class DP>
+  static void backward(const X& x, const P& gamma, const P&, const M& mean, const M& rstd,
+                       const X& dy, X& dx, DP& dgamma, DP& dbeta) {
+    ops::group_norm_backward<Groups>(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+  }
+};
+template <index_t Groups>
+struct Fused {
+  static constexpr bool silu = true;
+  template <class X, class P, class E, class Y, class M>
+  static void forward(const X& x, const P& gamma, const P& beta, E eps, Y& y, M& mean, M& rstd) {
+    ops::group_norm_silu_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
+  }
+  template <class X, class P, class M, class DP>
+  static void backward(const X& x, const P& gamma, const P& beta, const M& mean, const M& rstd,
+                       const X& dy, X& dx, DP& dgamma, DP& dbeta) {
+    ops::group_norm_silu_backward<Groups>(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+  }
+};
+
+struct Reference {
+  std::vector<double> y, mean, rstd, dx, dgamma, dbeta;
+};
+
+// GroupNorm (optionally followed by SiLU) and its gradient as plain loops in double, straight
+// from the definitions: two-pass statistics, then the textbook backward
+// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) per (sample, group).
+template <class T>
+Reference reference(const T* x, const T* gamma, const T* beta, double eps, const T* dy, bool silu,
+                    index_t n_, index_t hw, index_t c_, index_t groups) {
+  const index_t cg = c_ / groups;
+  const double count = double(hw * cg);
+  Reference r{std::vector<double>(n_ * hw * c_), std::vector<double>(n_ * groups),
+              std::vector<double>(n_ * groups),  std::vector<double>(n_ * hw * c_),
+              std::vector<double>(c_),           std::vector<double>(c_)};
+  auto at = [&](index_t n, index_t p, index_t c) { return (n * hw + p) * c_ + c; };
+  for (index_t n = 0; n < n_; ++n)
+    for (index_t g = 0; g < groups; ++g) {
+      double sum = 0, squares = 0;
+      for (index_t p = 0; p < hw; ++p)
+        for (index_t c = g * cg; c < (g + 1) * cg; ++c)
+          sum += double(x[at(n, p, c)]);
+      const double mu = sum / count;
+      for (index_t p = 0; p < hw; ++p)
+        for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
+          const double d = double(x[at(n, p, c)]) - mu;
+          squares += d * d;
+        }
+      const double rs = 1 / std::sqrt(squares / count + eps);
+      r.mean[n * groups + g] = mu;
+      r.rstd[n * groups + g] = rs;
+
+      double mean_dxhat = 0, mean_dxhat_xhat = 0;
+      for (index_t p = 0; p < hw; ++p)
+        for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
+          const index_t i = at(n, p, c);
+          const double xhat = (double(x[i]) - mu) * rs;
+          const double z = xhat * double(gamma[c]) + double(beta[c]);
+          const double sig = 1 / (1 + std::exp(-z));
+          r.y[i] = silu ? z * sig : z;
+          const double dz = double(dy[i]) * (silu ? sig + z * sig * (1 - sig) : 1.0);
+          r.dgamma[c] += dz * xhat;
+          r.dbeta[c] += dz;
+          mean_dxhat += dz * double(gamma[c]) / count;
+          mean_dxhat_xhat += dz * double(gamma[c]) * xhat / count;
+        }
+      for (index_t p = 0; p < hw; ++p)
+        for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
+          const index_t i = at(n, p, c);
+          const double xhat = (double(x[i]) - mu) * rs;
+          const double z = xhat * double(gamma[c]) + double(beta[c]);
+          const double sig = 1 / (1 + std::exp(-z));
+          const double dxhat =
+              double(dy[i]) * (silu ? sig + z * sig * (1 - sig) : 1.0) * double(gamma[c]);
+          r.dx[i] = rs * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat);
+        }
+    }
+  return r;
+}
+
+// The largest |actual - expected| / max(1, |expected|).
+template <class T>
+double max_error(const T* actual, const std::vector<double>& expected) {
+  double worst = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    worst = std::max(
+        worst, std::abs(double(actual[i]) - expected[i]) / std::max(1.0, std::abs(expected[i])));
+  return worst;
+}
+
+template <class T, template <index_t> class Op, index_t n = N, index_t h = H, index_t w = W,
+          index_t c = C, index_t groups = G>
+void check_against_reference() {
+  using Sh = Shape<n, h, w, c>;
+  Tensor<T, Sh> x(randn<Sh>(1, 0) * 2.0f + 0.5f), dy(randn<Sh>(1, 3)), y, dx;
+  Tensor<T, Shape<c>> gamma(randn<Shape<c>>(1, 1) * 0.5f + 1.0f), beta(randn<Shape<c>>(1, 2));
+  Tensor<T, Shape<c>> dgamma, dbeta;
+  Tensor<T, Shape<n, groups>> mean, rstd;
+  const T eps = T(1e-5);
+  Op<groups>::forward(x, gamma, beta, eps, y, mean, rstd);
+  Op<groups>::backward(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+  const Reference r = reference(x.data(), gamma.data(), beta.data(), eps, dy.data(),
+                                Op<groups>::silu, n, h * w, c, groups);
+
+  // The host computes in double and rounds once, so float is off by about one rounding of the
+  // result (and of the saved statistics it reads back in backward).
+  const double tolerance = std::is_same_v<T, float> ? 2e-6 : 1e-12;
+  const double errors[] = {max_error(y.data(), r.y),           max_error(mean.data(), r.mean),
+                           max_error(rstd.data(), r.rstd),     max_error(dx.data(), r.dx),
+                           max_error(dgamma.data(), r.dgamma), max_error(dbeta.data(), r.dbeta)};
+  const std::string names[] = {"y", "mean", "rstd", "dx", "dgamma", "dbeta"};
+  const std::string op = Op<groups>::silu ? "group_norm_silu " : "group_norm ";
+  const std::string type = std::is_same_v<T, float> ? "float " : "double ";
+  for (int k = 0; k < 6; ++k) {
+    MESSAGE(op << type << n << "x" << h << "x" << w << "x" << c << " " << names[k]
+               << ": largest error vs reference " << errors[k]);
+    CHECK(errors[k] <= tolerance);
+  }
+}
+
+template <template <index_t> class Op>
+void check_gradients() {
+  Tensor<double, S> x(randn<S>(2, 0) * 2.0f + 0.5f), g(randn<S>(2, 3)), y, dx;
+  Tensor<double, Shape<C>> gamma(randn<Shape<C>>(2, 1) * 0.5f + 1.0f), beta(randn<Shape<C>>(2, 2));
+  Tensor<double, Shape<C>> dgamma, dbeta;
+  Tensor<double, Shape<N, G>> mean, rstd;
+  auto loss = [&] {
+    Op<G>::forward(x, gamma, beta, 1e-5, y, mean, rstd);
+    return test::dot(y.data(), g.data(), S::size);
+  };
+  loss();
+  Op<G>::backward(x, gamma, beta, mean, rstd, g, dx, dgamma, dbeta);
+
+  const double ex =
+      test::max_relative_error(dx.data(), test::numerical_gradient(loss, x.data(), S::size));
+  const double eg =
+      test::max_relative_error(dgamma.data(), test::numerical_gradient(loss, gamma.data(), C));
+  const double eb =
+      test::max_relative_error(dbeta.data(), test::numerical_gradient(loss, beta.data(), C));
+  const std::string name = Op<G>::silu ? "group_norm_silu" : "group_norm";
+  MESSAGE(name << " gradient check, largest relative error: dx " << ex << ", dgamma " << eg
+               << ", dbeta " << eb);
+  CHECK(ex < 1e-6);
+  CHECK(eg < 1e-6);
+  CHECK(eb < 1e-6);
+}
+
+template <template <index_t> class Op>
+void check_overwrite_and_accumulate() {
+  Tensor<double, S> x(randn<S>(3, 0)), dy(randn<S>(3, 1)), y, dx, dx_again;
+  Tensor<double, Shape<C>> gamma(randn<Shape<C>>(3, 2) + 1.0f), beta(randn<Shape<C>>(3, 3));
+  Tensor<double, Shape<N, G>> mean, rstd;
+  Op<G>::forward(x, gamma, beta, 1e-5, y, mean, rstd);
+
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor<double, Shape<C>> dgamma, dbeta;
+  dgamma = 0.25;
+  dbeta = -0.5;
+  dx = nan;
+  Op<G>::backward(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+  const Tensor<double, Shape<C>> once_gamma = dgamma, once_beta = dbeta;
+  dx_again = nan;
+  Op<G>::backward(x, gamma, beta, mean, rstd, dy, dx_again, dgamma, dbeta);
+
+  for (index_t i = 0; i < S::size; ++i) {
+    REQUIRE(std::isfinite(dx[i]));
+    REQUIRE(dx_again[i] == dx[i]);
+  }
+  for (index_t c = 0; c < C; ++c) {
+    CHECK(dgamma[c] == doctest::Approx(0.25 + 2 * (once_gamma[c] - 0.25)).epsilon(1e-12));
+    CHECK(dbeta[c] == doctest::Approx(-0.5 + 2 * (once_beta[c] + 0.5)).epsilon(1e-12));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("group_norm: forward and backward against a double reference loop, 3x5x7x12, 4 groups") {
+  check_against_reference<float, Plain>();
+  check_against_reference<double, Plain>();
+}
+
+TEST_CASE("group_norm_silu: forward and backward against a double reference loop") {
+  check_against_reference<float, Fused>();
+  check_against_reference<double, Fused>();
+}
+
+TEST_CASE("group_norm and group_norm_silu at 4x16x16x32, where the host loops run in parallel") {
+  check_against_reference<float, Plain, 4, 16, 16, 32, 8>();
+  check_against_reference<double, Fused, 4, 16, 16, 32, 8>();
+}
+
+TEST_CASE("group_norm: central-difference gradient check in double for x, gamma and beta") {
+  check_gradients<Plain>();
+}
+
+TEST_CASE("group_norm_silu: central-difference gradient check in double for x, gamma and beta") {
+  check_gradients<Fused>();
+}
+
+TEST_CASE("group_norm: backward overwrites dx and accumulates into dgamma and dbeta") {
+  check_overwrite_and_accumulate<Plain>();
+}
+
+TEST_CASE("group_norm_silu: backward overwrites dx and accumulates into dgamma and dbeta") {
+  check_overwrite_and_accumulate<Fused>();
+}
+
+TEST_CASE("group_norm: statistics stay exact in float when the mean dwarfs the spread") {
+  // 1e4 + N(0, 1): a float sum of squares, or a float running sum, loses the unit variance.
+  constexpr index_t n = 2, h = 16, w = 16, c = 32, groups = 8;
+  using Big = Shape<n, h, w, c>;
+  Tensor<float, Big> x(randn<Big>(4, 0) + 1e4f), y;
+  Tensor<float, Shape<c>> gamma(randn<Shape<c>>(4, 1) * 0.5f + 1.0f), beta(randn<Shape<c>>(4, 2));
+  Tensor<float, Shape<n, groups>> mean, rstd;
+  ops::group_norm_forward<groups>(x, gamma, beta, 1e-6f, y, mean, rstd);
+  const std::vector<float> unused(Big::size);
+  const Reference r = reference(x.data(), gamma.data(), beta.data(), 1e-6, unused.data(), false, n,
+                                h * w, c, groups);
+  double mean_error = 0, rstd_error = 0;
+  for (index_t i = 0; i < n * groups; ++i) {
+    mean_error = std::max(mean_error, std::abs(mean[i] - r.mean[i]) / r.mean[i]);
+    rstd_error = std::max(rstd_error, std::abs(rstd[i] - r.rstd[i]) / r.rstd[i]);
+  }
+  const double y_error = max_error(y.data(), r.y);
+  MESSAGE("group_norm float at mean 1e4: relative error of mean "
+          << mean_error << ", of rstd " << rstd_error << "; y error " << y_error);
+  CHECK(mean_error <= 1e-7);
+  CHECK(rstd_error <= 1e-7);
+  CHECK(y_error <= 2e-6);
+}
