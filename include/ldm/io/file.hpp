@@ -1,0 +1,111 @@
+#pragma once
+// Whole-file reads and atomic whole-file writes (POSIX). Every failure is an ldm::Error naming
+// the path and the operating system's reason.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "ldm/core/error.hpp"
+
+namespace ldm::io {
+
+namespace detail {
+// Reads errno first thing; callers pass only existing strings so that nothing runs in between.
+[[noreturn]] inline void fail_os(const std::string& path, const char* action) {
+  int code = errno;
+  fail(path, ": cannot ", action, ": ", std::generic_category().message(code));
+}
+}  // namespace detail
+
+inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) detail::fail_os(name, "open for reading");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) detail::fail_os(name, "stat");
+  // A FIFO or a device has no size to allocate, and /dev/zero would never end.
+  if (!S_ISREG(info.st_mode))
+    fail_expected(name, "a regular file", S_ISDIR(info.st_mode) ? "a folder" : "another kind");
+
+  std::vector<std::byte> bytes(static_cast<std::size_t>(info.st_size));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) detail::fail_os(name, "read");
+    if (n == 0) break;  // the file shrank since fstat; keep what is there
+    done += static_cast<std::size_t>(n);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+// Writes "<target>.tmp-<pid>" in the target's folder and renames it over the target on commit(),
+// so a reader (or a crash) sees either the previous file or the complete new one, never a
+// partial file. Without a commit() (an error, an exception) the destructor removes the temporary
+// file and the previous target stays untouched.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(const std::filesystem::path& target)
+      : target_(target.string()), temp_(target_ + ".tmp-" + std::to_string(::getpid())) {
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) detail::fail_os(temp_, "create");
+  }
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  ~AtomicFileWriter() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(temp_.c_str());
+  }
+
+  void write(std::span<const std::byte> bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) detail::fail_os(temp_, "write");
+      bytes = bytes.subspan(static_cast<std::size_t>(n));
+    }
+  }
+
+  void commit() {
+    // fsync before rename: otherwise a crash can leave the new name pointing at unwritten blocks.
+    if (::fsync(fd_) != 0) detail::fail_os(temp_, "sync");
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) detail::fail_os(temp_, "close");
+    if (::rename(temp_.c_str(), target_.c_str()) != 0)
+      detail::fail_os(target_, "rename the temporary file over it");
+    committed_ = true;
+    // The rename itself is durable only once the folder is synced.
+    std::string folder = std::filesystem::path(target_).parent_path().string();
+    if (folder.empty()) folder = ".";
+    int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) detail::fail_os(folder, "open the folder to sync a rename");
+    int synced = ::fsync(dir);
+    int code = errno;
+    ::close(dir);
+    errno = code;
+    if (synced != 0) detail::fail_os(folder, "sync the folder after a rename");
+  }
+
+ private:
+  std::string target_, temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+}  // namespace ldm::io
