@@ -1,0 +1,115 @@
+#pragma once
+// AdamW over one flat float buffer, computed as torch.optim.AdamW computes it (amsgrad and
+// maximize off), so that a run started in PyTorch can be resumed here and compared step by step.
+//
+// The per-step scalars are formed in double, as torch forms them from Python floats, and rounded
+// once to float where torch hands them to a float kernel; the elementwise work follows torch's
+// order of float operations. Agreement with torch is to a few ulps, not bit for bit: torch's CPU
+// kernels fuse some multiply-adds in their vector paths and take an approximate square root.
+
+#include <cassert>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ldm/core/error.hpp"
+#include "ldm/core/macros.hpp"
+#include "ldm/core/space.hpp"
+#include "ldm/expr/host_executor.hpp"
+
+namespace ldm::train {
+
+// Doubles, as torch's hyperparameters are Python floats: rounding them to float first would move
+// the per-step scalars by an ulp away from torch's.
+struct AdamWConfig {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 1e-2;
+};
+
+class AdamW {
+ public:
+  AdamW(AdamWConfig config, std::size_t count)
+      : config_(config), exp_avg_(count), exp_avg_sq_(count) {
+    check_lr(config.lr);
+    if (!(config.eps >= 0)) fail_expected("AdamW: eps", ">= 0", config.eps);
+    if (!(config.beta1 >= 0 && config.beta1 < 1))
+      fail_expected("AdamW: beta1", "in [0, 1)", config.beta1);
+    if (!(config.beta2 >= 0 && config.beta2 < 1))
+      fail_expected("AdamW: beta2", "in [0, 1)", config.beta2);
+    if (!(config.weight_decay >= 0))
+      fail_expected("AdamW: weight_decay", ">= 0", config.weight_decay);
+  }
+
+  // One update of every parameter, in one parallel loop.
+  void step(std::span<float> params, std::span<const float> grads) {
+    assert(params.size() == size() && grads.size() == size());
+    ++steps_;
+    const double bias_correction1 = 1 - std::pow(config_.beta1, double(steps_));
+    const double bias_correction2 = 1 - std::pow(config_.beta2, double(steps_));
+    const float decay = float(1 - config_.lr * config_.weight_decay);
+    // torch's lerp(m, g, w) is m + w (g - m) for |w| < 0.5 and g - (1 - w)(g - m) otherwise;
+    // both are base + coef * (g - m), which keeps the choice out of the loop.
+    const float weight = float(1 - config_.beta1);
+    const bool small_weight = std::abs(weight) < 0.5f;
+    const float coef = small_weight ? weight : weight - 1.0f;
+    const float beta2 = float(config_.beta2);
+    const float one_minus_beta2 = float(1 - config_.beta2);
+    const float bias_correction2_sqrt = float(std::sqrt(bias_correction2));
+    const float eps = float(config_.eps);
+    const float neg_step_size = float(-(config_.lr / bias_correction1));
+
+    float* p = params.data();
+    const float* g = grads.data();
+    float* m = exp_avg_.data();
+    float* v = exp_avg_sq_.data();
+    expr::executor<host>::for_each(index_t(size()), [=](index_t i) {
+      const float grad = g[i];
+      const float param = p[i] * decay;
+      const float avg = m[i];
+      const float new_avg = (small_weight ? avg : grad) + coef * (grad - avg);
+      const float new_avg_sq = v[i] * beta2 + one_minus_beta2 * grad * grad;
+      const float denom = std::sqrt(new_avg_sq) / bias_correction2_sqrt + eps;
+      m[i] = new_avg;
+      v[i] = new_avg_sq;
+      p[i] = param + neg_step_size * new_avg / denom;
+    });
+  }
+
+  // For schedules: the next step uses this rate.
+  void set_lr(double lr) {
+    check_lr(lr);
+    config_.lr = lr;
+  }
+
+  const AdamWConfig& config() const { return config_; }
+  std::size_t size() const { return exp_avg_.size(); }
+  std::int64_t steps() const { return steps_; }
+  std::span<const float> exp_avg() const { return exp_avg_; }
+  std::span<const float> exp_avg_sq() const { return exp_avg_sq_; }
+
+  // Resumes from saved state (torch's state["step"], "exp_avg", "exp_avg_sq"): the following
+  // steps are those the saving run would have taken.
+  void restore(std::int64_t steps, std::span<const float> exp_avg,
+               std::span<const float> exp_avg_sq) {
+    if (steps < 0) fail_expected("AdamW::restore: step count", ">= 0", steps);
+    if (exp_avg.size() != size())
+      fail_expected("AdamW::restore: exp_avg size", size(), exp_avg.size());
+    if (exp_avg_sq.size() != size())
+      fail_expected("AdamW::restore: exp_avg_sq size", size(), exp_avg_sq.size());
+    steps_ = steps;
+    exp_avg_.assign(exp_avg.begin(), exp_avg.end());
+    exp_avg_sq_.assign(exp_avg_sq.begin(), exp_avg_sq.end());
+  }
+
+ private:
+  static void check_lr(double lr) {
+    if (!(lr >= 0)) fail_expected("AdamW: learning rate", ">= 0", lr);
+  }
+
+  AdamWConfig config_;
+  std::int64_t steps_ = 0;
+  std::vector<float> exp_avg_, exp_avg_sq_;
+};
+
+}  // namespace ldm::train
