@@ -1,0 +1,187 @@
+// Every module's backward against central finite differences, in double, over its input
+// gradients and every parameter gradient. Sizes are small and odd; GroupNorm uses 4 groups.
+#include <doctest/doctest.h>
+
+#include <ldm/ldm.hpp>
+#include <ldm/nn.hpp>
+
+#include "support/gradcheck.hpp"
+
+using namespace ldm;
+
+namespace {
+constexpr double tolerance = 1e-6;  // relative to each gradient's largest magnitude, in double
+
+template <class T, class S>
+void fill(Tensor<T, S>& t, std::uint64_t offset) {
+  t = randn<S>(99, offset);
+}
+
+// Checks one analytic gradient buffer against finite differences of loss() over `values`.
+void expect_gradient(const char* what, const std::function<double()>& loss, double* values,
+                     const double* analytic, std::size_t n) {
+  auto numeric = test::numerical_gradient(loss, values, n);
+  const double error = test::max_relative_error(analytic, numeric);
+  MESSAGE(std::string(what) << ": largest relative error " << error);
+  CHECK(error < tolerance);
+}
+
+template <class Owned>
+void reset_grads(Owned& m) {
+  m.grads() = 0.0;
+}
+}  // namespace
+
+TEST_CASE("ResnetBlock2D with time embedding and 1x1 shortcut") {
+  using Block = nn::ResnetBlock2D<double, host, 4, 3, 8, 12, 16, 4>;
+  nn::Owned<Block> m(1, 1e-5);
+  // Random GroupNorm affine parameters so their gradients are exercised.
+  m.values() = randn<Shape<Block::parameter_count>>(5) * 0.5;
+  Tensor<double, Block::input<2>> x, dx;
+  Tensor<double, Block::temb_shape<2>> temb, dtemb;
+  Tensor<double, Block::output<2>> y, g;
+  fill(x, 1), fill(temb, 2), fill(g, 3);
+  Block::Saved<2> saved;
+
+  auto loss = [&] {
+    m->forward(x, temb, saved, y.view());
+    return test::dot(y.data(), g.data(), y.size);
+  };
+  loss();
+  reset_grads(m);
+  m->backward(x, temb, saved, g, dx.view(), dtemb.view());
+  Tensor<double, Shape<Block::parameter_count>> param_grads;
+  param_grads = m.grads();
+
+  expect_gradient("dx", loss, x.data(), dx.data(), x.size);
+  expect_gradient("dtemb", loss, temb.data(), dtemb.data(), temb.size);
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Block::parameter_count);
+}
+
+TEST_CASE("ResnetBlock2D without time embedding, identity shortcut, dropout in training") {
+  using Block = nn::ResnetBlock2D<double, host, 5, 3, 8, 8, 0, 4>;
+  nn::Owned<Block> m(2, 1e-6, /*dropout*/ 0.25f);
+  m.values() = randn<Shape<Block::parameter_count>>(6) * 0.5;
+  Tensor<double, Block::input<2>> x, dx;
+  Tensor<double, Block::temb_shape<2>> no_temb, unused;
+  Tensor<double, Block::output<2>> y, g;
+  fill(x, 4), fill(g, 5);
+  Block::Saved<2> saved;
+  const nn::Mode training{true, 7, 3};
+
+  auto loss = [&] {
+    m->forward(x, no_temb, saved, y.view(), training);
+    return test::dot(y.data(), g.data(), y.size);
+  };
+  loss();
+  reset_grads(m);
+  m->backward(x, no_temb, saved, g, dx.view(), unused.view());
+  Tensor<double, Shape<Block::parameter_count>> param_grads;
+  param_grads = m.grads();
+
+  expect_gradient("dx", loss, x.data(), dx.data(), x.size);
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Block::parameter_count);
+}
+
+TEST_CASE("Attention: group norm, q/k/v/out projections, heads, residual") {
+  using Attn = nn::Attention<double, host, 3, 5, 8, 4, 4>;
+  static_assert(Attn::heads == 2);
+  nn::Owned<Attn> m(3, 1e-5);
+  m.values() = randn<Shape<Attn::parameter_count>>(7) * 0.5;
+  Tensor<double, Attn::input<2>> x, dx, y, g;
+  fill(x, 6), fill(g, 7);
+  Attn::Saved<2> saved;
+
+  auto loss = [&] {
+    m->forward(x, saved, y.view());
+    return test::dot(y.data(), g.data(), y.size);
+  };
+  loss();
+  reset_grads(m);
+  m->backward(x, saved, g, dx.view());
+  Tensor<double, Shape<Attn::parameter_count>> param_grads;
+  param_grads = m.grads();
+
+  expect_gradient("dx", loss, x.data(), dx.data(), x.size);
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Attn::parameter_count);
+}
+
+TEST_CASE("Downsample2D (both paddings) and Upsample2D") {
+  SUBCASE("symmetric") {
+    using Down = nn::Downsample2D<double, host, 7, 9, 6>;
+    static_assert(Down::output<1>::extents[1] == 4 && Down::output<1>::extents[2] == 5);
+    nn::Owned<Down> m(4);
+    Tensor<double, Down::input<2>> x, dx;
+    Tensor<double, Down::output<2>> y, g;
+    fill(x, 8), fill(g, 9);
+    auto loss = [&] {
+      m->forward(x, y.view());
+      return test::dot(y.data(), g.data(), y.size);
+    };
+    loss();
+    reset_grads(m);
+    m->backward(x, g, dx.view());
+    Tensor<double, Shape<Down::parameter_count>> param_grads;
+    param_grads = m.grads();
+    expect_gradient("dx", loss, x.data(), dx.data(), x.size);
+    expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Down::parameter_count);
+  }
+  SUBCASE("asymmetric") {
+    using Down = nn::Downsample2D<double, host, 8, 10, 6, nn::DownsamplePadding::asymmetric>;
+    static_assert(Down::output<1>::extents[1] == 4 && Down::output<1>::extents[2] == 5);
+    nn::Owned<Down> m(5);
+    Tensor<double, Down::input<2>> x, dx;
+    Tensor<double, Down::output<2>> y, g;
+    fill(x, 10), fill(g, 11);
+    auto loss = [&] {
+      m->forward(x, y.view());
+      return test::dot(y.data(), g.data(), y.size);
+    };
+    loss();
+    reset_grads(m);
+    m->backward(x, g, dx.view());
+    Tensor<double, Shape<Down::parameter_count>> param_grads;
+    param_grads = m.grads();
+    expect_gradient("dx", loss, x.data(), dx.data(), x.size);
+    expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Down::parameter_count);
+  }
+  SUBCASE("upsample") {
+    using Up = nn::Upsample2D<double, host, 4, 5, 6>;
+    nn::Owned<Up> m(6);
+    Tensor<double, Up::input<2>> x, dx;
+    Tensor<double, Up::output<2>> y, g;
+    Up::Saved<2> saved;
+    fill(x, 12), fill(g, 13);
+    auto loss = [&] {
+      m->forward(x, saved, y.view());
+      return test::dot(y.data(), g.data(), y.size);
+    };
+    loss();
+    reset_grads(m);
+    m->backward(saved, g, dx.view());
+    Tensor<double, Shape<Up::parameter_count>> param_grads;
+    param_grads = m.grads();
+    expect_gradient("dx", loss, x.data(), dx.data(), x.size);
+    expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Up::parameter_count);
+  }
+}
+
+TEST_CASE("TimestepEmbedding: parameter gradients") {
+  using Emb = nn::TimestepEmbedding<double, host, 8, 32>;
+  nn::Owned<Emb> m(7);
+  Tensor<float, Shape<4>> t;
+  t[0] = 0, t[1] = 1, t[2] = 17, t[3] = 999;
+  Tensor<double, Shape<4, 32>> y, g;
+  fill(g, 14);
+  Emb::Saved<4> saved;
+  auto loss = [&] {
+    m->forward(t, saved, y.view());
+    return test::dot(y.data(), g.data(), y.size);
+  };
+  loss();
+  reset_grads(m);
+  m->backward(saved, g);
+  Tensor<double, Shape<Emb::parameter_count>> param_grads;
+  param_grads = m.grads();
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Emb::parameter_count);
+}
