@@ -1,0 +1,144 @@
+#pragma once
+// The autoencoder's blocks: diffusers' DownEncoderBlock2D and UpDecoderBlock2D (a stack of
+// ResnetBlock2D without time embedding, then an optional resampler), and UNetMidBlock2D without
+// time embedding (resnet, single-head attention, resnet).
+
+#include <array>
+#include <string>
+
+#include "ldm/models/static_for.hpp"
+#include "ldm/nn.hpp"
+
+namespace ldm::models {
+
+enum class Resample { none, down, up };
+
+// Layers resnets at resolution R: Cin -> Cout, then Cout -> Cout; then the resampler.
+// `resnets.k` and `downsamplers.0` / `upsamplers.0` as diffusers names them.
+template <class T, class Space, index_t R, index_t Cin, index_t Cout, index_t Layers, Resample Re,
+          index_t Groups>
+class ResnetStack {
+  static_assert(Layers >= 1);
+  using First = nn::ResnetBlock2D<T, Space, R, R, Cin, Cout, 0, Groups>;
+  using Rest = nn::ResnetBlock2D<T, Space, R, R, Cout, Cout, 0, Groups>;
+  using Down = nn::Downsample2D<T, Space, R, R, Cout, nn::DownsamplePadding::asymmetric>;
+  using Up = nn::Upsample2D<T, Space, R, R, Cout>;
+  using Resampler = std::conditional_t<Re == Resample::down, Down,
+                                       std::conditional_t<Re == Resample::up, Up, nn::detail::NoParameters>>;
+
+ public:
+  static constexpr index_t out_res = Re == Resample::down ? R / 2 : Re == Resample::up ? 2 * R : R;
+  static constexpr index_t parameter_count =
+      First::parameter_count + (Layers - 1) * Rest::parameter_count + Resampler::parameter_count;
+  template <index_t N>
+  using input = Shape<N, R, R, Cin>;
+  template <index_t N>
+  using output = Shape<N, out_res, out_res, Cout>;
+
+  template <index_t N>
+  struct Saved {
+    typename First::template Saved<N> first;
+    std::array<typename Rest::template Saved<N>, Layers - 1> rest;
+    std::array<Tensor<T, Shape<N, R, R, Cout>, Space>, Layers> outs;  // each resnet's output
+    std::conditional_t<Re == Resample::up, typename Up::template Saved<N>, char> up;
+    static constexpr std::size_t bytes = [] {
+      std::size_t b = First::template Saved<N>::bytes + (Layers - 1) * Rest::template Saved<N>::bytes +
+                      Layers * sizeof(T) * N * R * R * Cout;
+      if constexpr (Re == Resample::up) b += Up::template Saved<N>::bytes;
+      return b;
+    }();
+  };
+
+  ResnetStack(nn::ParameterBinder<T, Space> b, double eps)
+      : first(b.scope("resnets").scope("0"), eps),
+        rest(make_array<Layers - 1>([&](auto k) {
+          return Rest(b.scope("resnets").scope(std::to_string(k + 1)), eps);
+        })),
+        resampler(make_resampler(b)) {}
+
+  template <index_t N>
+  void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, output<N>, Space> y,
+               const nn::Mode& mode = nn::inference) const {
+    first.forward(x, s.first, s.outs[0].view(), mode);
+    for (std::size_t k = 0; k + 1 < Layers; ++k) rest[k].forward(s.outs[k], s.rest[k], s.outs[k + 1].view(), mode);
+    if constexpr (Re == Resample::down) resampler.forward(s.outs[Layers - 1], y);
+    else if constexpr (Re == Resample::up) resampler.forward(s.outs[Layers - 1], s.up, y);
+    else y = s.outs[Layers - 1];
+  }
+
+  // Accumulates parameter gradients; overwrites dx.
+  template <index_t N>
+  void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
+                View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
+    Tensor<T, Shape<N, R, R, Cout>, Space> grad, next;
+    if constexpr (Re == Resample::down) resampler.backward(s.outs[Layers - 1], dy, grad.view());
+    else if constexpr (Re == Resample::up) resampler.backward(s.up, dy, grad.view());
+    else grad = dy;
+    for (std::size_t k = Layers - 1; k >= 1; --k) {
+      rest[k - 1].backward(s.outs[k - 1], s.rest[k - 1], grad, next.view());
+      grad = next;
+    }
+    first.backward(x, s.first, grad, dx);
+  }
+
+  First first;
+  std::array<Rest, Layers - 1> rest;
+  [[no_unique_address]] Resampler resampler;
+
+ private:
+  static Resampler make_resampler(nn::ParameterBinder<T, Space> b) {
+    if constexpr (Re == Resample::down) return Down(b.scope("downsamplers").scope("0"));
+    else if constexpr (Re == Resample::up) return Up(b.scope("upsamplers").scope("0"));
+    else return Resampler{};
+  }
+};
+
+// UNetMidBlock2D as the autoencoder builds it: resnets.0, attentions.0 (one head over all
+// channels), resnets.1.
+template <class T, class Space, index_t R, index_t C, index_t Groups>
+class AutoencoderMidBlock {
+  using Res = nn::ResnetBlock2D<T, Space, R, R, C, C, 0, Groups>;
+  using Attn = nn::Attention<T, Space, R, R, C, C, Groups>;
+
+ public:
+  static constexpr index_t parameter_count = 2 * Res::parameter_count + Attn::parameter_count;
+  template <index_t N>
+  using shape = Shape<N, R, R, C>;
+
+  template <index_t N>
+  struct Saved {
+    typename Res::template Saved<N> res0, res1;
+    typename Attn::template Saved<N> attn;
+    Tensor<T, shape<N>, Space> after_res0, after_attn;
+    static constexpr std::size_t bytes = 2 * Res::template Saved<N>::bytes +
+                                         Attn::template Saved<N>::bytes + 2 * sizeof(T) * shape<N>::size;
+  };
+
+  AutoencoderMidBlock(nn::ParameterBinder<T, Space> b, double eps)
+      : res0(b.scope("resnets").scope("0"), eps),
+        attn(b.scope("attentions").scope("0"), eps),
+        res1(b.scope("resnets").scope("1"), eps) {}
+
+  template <index_t N>
+  void forward(View<const T, shape<N>, Space> x, Saved<N>& s, View<T, shape<N>, Space> y,
+               const nn::Mode& mode = nn::inference) const {
+    res0.forward(x, s.res0, s.after_res0.view(), mode);
+    attn.forward(s.after_res0, s.attn, s.after_attn.view());
+    res1.forward(s.after_attn, s.res1, y, mode);
+  }
+
+  template <index_t N>
+  void backward(View<const T, shape<N>, Space> x, const Saved<N>& s, View<const T, shape<N>, Space> dy,
+                View<T, shape<N>, Space> dx) const {
+    Tensor<T, shape<N>, Space> g1, g2;
+    res1.backward(s.after_attn, s.res1, dy, g1.view());
+    attn.backward(s.after_res0, s.attn, g1, g2.view());
+    res0.backward(x, s.res0, g2, dx);
+  }
+
+  Res res0;
+  Attn attn;
+  Res res1;
+};
+
+}  // namespace ldm::models

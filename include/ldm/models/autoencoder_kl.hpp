@@ -1,0 +1,349 @@
+#pragma once
+// diffusers' AutoencoderKL: Encoder -> quant_conv -> (mean, logvar) ; z -> post_quant_conv ->
+// Decoder. Images are Shape<N, Res, Res, ImageC> in [-1, 1]; latents Shape<N, Res/f, Res/f, Z>
+// with f = 2^(levels - 1).
+
+#include <tuple>
+
+#include "ldm/models/autoencoder_blocks.hpp"
+#include "ldm/models/config.hpp"
+#include "ldm/ops/loss.hpp"
+
+namespace ldm::models {
+
+template <class T, class Space, index_t ImageC, index_t Res, class Cfg>
+class Encoder {
+  using Ch = typename Cfg::block_out_channels;
+  static constexpr int levels = Cfg::levels;
+  static constexpr index_t G = Cfg::norm_num_groups;
+  static_assert(Res % Cfg::latent_factor == 0,
+                "ldm::Encoder: the resolution must be divisible by the latent factor "
+                "2^(levels - 1) of the autoencoder's block_out_channels");
+
+  template <std::size_t L>
+  using Level = ResnetStack<T, Space, (Res >> L), (L == 0 ? Ch::first : Ch::at(int(L) - 1)),
+                            Ch::at(int(L)), Cfg::layers_per_block,
+                            (int(L) + 1 < levels ? Resample::down : Resample::none), G>;
+  template <std::size_t... L>
+  static auto level_types(std::index_sequence<L...>) -> std::tuple<Level<L>...>;
+  using Levels = decltype(level_types(std::make_index_sequence<levels>{}));
+
+ public:
+  static constexpr index_t latent_res = Res / Cfg::latent_factor;
+  static constexpr index_t out_channels = 2 * Cfg::latent_channels;
+  using ConvIn = nn::Conv2d<T, Space, Res, Res, ImageC, Ch::first>;
+  using Mid = AutoencoderMidBlock<T, Space, latent_res, Ch::last, G>;
+  using NormOut = nn::GroupNorm<T, Space, Ch::last, G, nn::Activation::silu>;
+  using ConvOut = nn::Conv2d<T, Space, latent_res, latent_res, Ch::last, out_channels>;
+  static constexpr index_t parameter_count = [] {
+    index_t n = ConvIn::parameter_count + Mid::parameter_count + NormOut::parameter_count +
+                ConvOut::parameter_count;
+    static_for<levels>([&](auto l) { n += std::tuple_element_t<l, Levels>::parameter_count; });
+    return n;
+  }();
+  template <index_t N>
+  using input = Shape<N, Res, Res, ImageC>;
+  template <index_t N>
+  using output = Shape<N, latent_res, latent_res, out_channels>;
+
+  template <index_t N>
+  struct Saved {
+    template <std::size_t... L>
+    static auto level_saved(std::index_sequence<L...>)
+        -> std::tuple<typename Level<L>::template Saved<N>...>;
+    template <std::size_t... L>
+    static auto level_outputs(std::index_sequence<L...>)
+        -> std::tuple<Tensor<T, typename Level<L>::template output<N>, Space>...>;
+
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_conv_in;
+    decltype(level_saved(std::make_index_sequence<levels>{})) level;
+    using Outputs = decltype(level_outputs(std::make_index_sequence<levels>{}));
+    Outputs after_level;
+    typename Mid::template Saved<N> mid;
+    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> after_mid, after_norm_out;
+    typename NormOut::template Saved<N> norm_out;
+    static constexpr std::size_t bytes = [] {
+      std::size_t b = sizeof(T) * (N * Res * Res * Ch::first + 2 * N * latent_res * latent_res * Ch::last) +
+                      Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
+      static_for<levels>([&](auto l) {
+        b += Level<l>::template Saved<N>::bytes + sizeof(T) * Level<l>::template output<N>::size;
+      });
+      return b;
+    }();
+  };
+
+  explicit Encoder(nn::ParameterBinder<T, Space> b)
+      : conv_in(b.scope("conv_in")),
+        down_blocks(make_tuple<levels>([&](auto l) {
+          return Level<l>(b.scope("down_blocks").scope(std::to_string(l)), Cfg::norm_eps);
+        })),
+        mid_block(b.scope("mid_block"), Cfg::norm_eps),
+        conv_norm_out(b.scope("conv_norm_out"), Cfg::norm_eps),
+        conv_out(b.scope("conv_out")) {}
+
+  template <index_t N>
+  void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, output<N>, Space> y,
+               const nn::Mode& mode = nn::inference) const {
+    conv_in.forward(x, s.after_conv_in.view());
+    static_for<levels>([&](auto l) {
+      auto& out = std::get<l>(s.after_level);
+      if constexpr (l == 0)
+        std::get<0>(down_blocks).forward(s.after_conv_in, std::get<0>(s.level), out.view(), mode);
+      else
+        std::get<l>(down_blocks).forward(std::get<l - 1>(s.after_level), std::get<l>(s.level), out.view(), mode);
+    });
+    mid_block.forward(std::get<levels - 1>(s.after_level), s.mid, s.after_mid.view(), mode);
+    conv_norm_out.forward(s.after_mid, s.norm_out, s.after_norm_out.view());
+    conv_out.forward(s.after_norm_out, y);
+  }
+
+  // Accumulates parameter gradients and overwrites dx, unless dx is a null view (training never
+  // needs the gradient with respect to the images).
+  template <index_t N>
+  void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
+                View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
+    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_norm_out, d_mid;
+    conv_out.backward(s.after_norm_out, dy, d_norm_out.view());
+    conv_norm_out.backward(s.after_mid, s.norm_out, d_norm_out, d_mid.view());
+    typename Saved<N>::Outputs grads;
+    auto& d_last = std::get<levels - 1>(grads);
+    mid_block.backward(std::get<levels - 1>(s.after_level), s.mid, d_mid, d_last.view());
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_conv_in;
+    static_for_reverse<levels>([&](auto l) {
+      if constexpr (l == 0)
+        std::get<0>(down_blocks).backward(s.after_conv_in, std::get<0>(s.level), std::get<0>(grads), d_conv_in.view());
+      else
+        std::get<l>(down_blocks).backward(std::get<l - 1>(s.after_level), std::get<l>(s.level),
+                                          std::get<l>(grads), std::get<l - 1>(grads).view());
+    });
+    if (dx.data()) conv_in.backward(x, d_conv_in, dx);
+    else conv_in.backward_params(x, d_conv_in);
+  }
+
+  ConvIn conv_in;
+  Levels down_blocks;
+  Mid mid_block;
+  NormOut conv_norm_out;
+  ConvOut conv_out;
+};
+
+template <class T, class Space, index_t ImageC, index_t Res, class Cfg>
+class Decoder {
+  using Ch = typename Cfg::block_out_channels;
+  static constexpr int levels = Cfg::levels;
+  static constexpr index_t G = Cfg::norm_num_groups;
+  static constexpr index_t latent_res = Res / Cfg::latent_factor;
+
+  // Up level i runs at latent_res * 2^i on the channels of level (levels - 1 - i).
+  template <std::size_t I>
+  using Level = ResnetStack<T, Space, (latent_res << I),
+                            (I == 0 ? Ch::last : Ch::at(levels - int(I))), Ch::at(levels - 1 - int(I)),
+                            Cfg::layers_per_block + 1,
+                            (int(I) + 1 < levels ? Resample::up : Resample::none), G>;
+  template <std::size_t... I>
+  static auto level_types(std::index_sequence<I...>) -> std::tuple<Level<I>...>;
+  using Levels = decltype(level_types(std::make_index_sequence<levels>{}));
+
+ public:
+  using ConvIn = nn::Conv2d<T, Space, latent_res, latent_res, Cfg::latent_channels, Ch::last>;
+  using Mid = AutoencoderMidBlock<T, Space, latent_res, Ch::last, G>;
+  using NormOut = nn::GroupNorm<T, Space, Ch::first, G, nn::Activation::silu>;
+  using ConvOut = nn::Conv2d<T, Space, Res, Res, Ch::first, ImageC>;
+  static constexpr index_t parameter_count = [] {
+    index_t n = ConvIn::parameter_count + Mid::parameter_count + NormOut::parameter_count +
+                ConvOut::parameter_count;
+    static_for<levels>([&](auto l) { n += std::tuple_element_t<l, Levels>::parameter_count; });
+    return n;
+  }();
+  template <index_t N>
+  using input = Shape<N, latent_res, latent_res, Cfg::latent_channels>;
+  template <index_t N>
+  using output = Shape<N, Res, Res, ImageC>;
+
+  template <index_t N>
+  struct Saved {
+    template <std::size_t... I>
+    static auto level_saved(std::index_sequence<I...>)
+        -> std::tuple<typename Level<I>::template Saved<N>...>;
+    template <std::size_t... I>
+    static auto level_outputs(std::index_sequence<I...>)
+        -> std::tuple<Tensor<T, typename Level<I>::template output<N>, Space>...>;
+
+    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> after_conv_in, after_mid;
+    typename Mid::template Saved<N> mid;
+    decltype(level_saved(std::make_index_sequence<levels>{})) level;
+    using Outputs = decltype(level_outputs(std::make_index_sequence<levels>{}));
+    Outputs after_level;
+    typename NormOut::template Saved<N> norm_out;
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
+    static constexpr std::size_t bytes = [] {
+      std::size_t b = sizeof(T) * (2 * N * latent_res * latent_res * Ch::last + N * Res * Res * Ch::first) +
+                      Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
+      static_for<levels>([&](auto l) {
+        b += Level<l>::template Saved<N>::bytes + sizeof(T) * Level<l>::template output<N>::size;
+      });
+      return b;
+    }();
+  };
+
+  explicit Decoder(nn::ParameterBinder<T, Space> b)
+      : conv_in(b.scope("conv_in")),
+        mid_block(b.scope("mid_block"), Cfg::norm_eps),
+        up_blocks(make_tuple<levels>([&](auto i) {
+          return Level<i>(b.scope("up_blocks").scope(std::to_string(i)), Cfg::norm_eps);
+        })),
+        conv_norm_out(b.scope("conv_norm_out"), Cfg::norm_eps),
+        conv_out(b.scope("conv_out")) {}
+
+  template <index_t N>
+  void forward(View<const T, input<N>, Space> z, Saved<N>& s, View<T, output<N>, Space> y,
+               const nn::Mode& mode = nn::inference) const {
+    conv_in.forward(z, s.after_conv_in.view());
+    mid_block.forward(s.after_conv_in, s.mid, s.after_mid.view(), mode);
+    static_for<levels>([&](auto i) {
+      auto& out = std::get<i>(s.after_level);
+      if constexpr (i == 0)
+        std::get<0>(up_blocks).forward(s.after_mid, std::get<0>(s.level), out.view(), mode);
+      else
+        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_level), std::get<i>(s.level), out.view(), mode);
+    });
+    conv_norm_out.forward(std::get<levels - 1>(s.after_level), s.norm_out, s.after_norm_out.view());
+    conv_out.forward(s.after_norm_out, y);
+  }
+
+  // Accumulates parameter gradients and overwrites dz.
+  template <index_t N>
+  void backward(View<const T, input<N>, Space> z, const Saved<N>& s,
+                View<const T, output<N>, Space> dy, View<T, input<N>, Space> dz) const {
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out;
+    conv_out.backward(s.after_norm_out, dy, d_norm_out.view());
+    typename Saved<N>::Outputs grads;
+    conv_norm_out.backward(std::get<levels - 1>(s.after_level), s.norm_out, d_norm_out,
+                           std::get<levels - 1>(grads).view());
+    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_mid, d_conv_in;
+    static_for_reverse<levels>([&](auto i) {
+      if constexpr (i == 0)
+        std::get<0>(up_blocks).backward(s.after_mid, std::get<0>(s.level), std::get<0>(grads), d_mid.view());
+      else
+        std::get<i>(up_blocks).backward(std::get<i - 1>(s.after_level), std::get<i>(s.level),
+                                        std::get<i>(grads), std::get<i - 1>(grads).view());
+    });
+    mid_block.backward(s.after_conv_in, s.mid, d_mid, d_conv_in.view());
+    conv_in.backward(z, d_conv_in, dz);
+  }
+
+  ConvIn conv_in;
+  Mid mid_block;
+  Levels up_blocks;
+  NormOut conv_norm_out;
+  ConvOut conv_out;
+};
+
+// The whole autoencoder. encode() gives the posterior's mean and (clamped) log-variance;
+// decode() maps latents to images. Training composes them with the reparameterisation
+// (ldm/train/autoencoder_step.hpp), so each half keeps its own saved activations.
+template <class T, class Space, index_t ImageC, index_t Res, class Cfg>
+class AutoencoderKL {
+ public:
+  using config = Cfg;
+  using value_type = T;
+  static constexpr index_t image_channels = ImageC, resolution = Res;
+  static constexpr index_t latent_channels = Cfg::latent_channels;
+  static constexpr index_t latent_res = Res / Cfg::latent_factor;
+  using EncoderT = Encoder<T, Space, ImageC, Res, Cfg>;
+  using DecoderT = Decoder<T, Space, ImageC, Res, Cfg>;
+  using QuantConv = nn::Conv2d<T, Space, latent_res, latent_res, 2 * latent_channels,
+                               2 * latent_channels, ops::conv_same<1>>;
+  using PostQuantConv = nn::Conv2d<T, Space, latent_res, latent_res, latent_channels,
+                                   latent_channels, ops::conv_same<1>>;
+  static constexpr index_t parameter_count = EncoderT::parameter_count + DecoderT::parameter_count +
+                                             QuantConv::parameter_count +
+                                             PostQuantConv::parameter_count;
+  template <index_t N>
+  using images = Shape<N, Res, Res, ImageC>;
+  template <index_t N>
+  using latents = Shape<N, latent_res, latent_res, latent_channels>;
+  template <index_t N>
+  using moments = Shape<N, latent_res, latent_res, 2 * latent_channels>;
+
+  // diffusers' DiagonalGaussianDistribution clamps the log-variance to this range.
+  static constexpr double logvar_min = -30, logvar_max = 20;
+
+  template <index_t N>
+  struct EncodeSaved {
+    typename EncoderT::template Saved<N> encoder;
+    Tensor<T, moments<N>, Space> encoder_out, moments_raw;
+    static constexpr std::size_t bytes =
+        EncoderT::template Saved<N>::bytes + 2 * sizeof(T) * moments<N>::size;
+  };
+  template <index_t N>
+  struct DecodeSaved {
+    typename DecoderT::template Saved<N> decoder;
+    Tensor<T, latents<N>, Space> post_quant;
+    static constexpr std::size_t bytes =
+        DecoderT::template Saved<N>::bytes + sizeof(T) * latents<N>::size;
+  };
+  // What a training step keeps between forward and backward.
+  template <index_t N>
+  struct Saved {
+    EncodeSaved<N> encode;
+    DecodeSaved<N> decode;
+    static constexpr std::size_t bytes = EncodeSaved<N>::bytes + DecodeSaved<N>::bytes;
+  };
+
+  explicit AutoencoderKL(nn::ParameterBinder<T, Space> b)
+      : encoder(b.scope("encoder")),
+        decoder(b.scope("decoder")),
+        quant_conv(b.scope("quant_conv")),
+        post_quant_conv(b.scope("post_quant_conv")) {}
+
+  // The posterior N(mean, exp(logvar)); logvar is clamped to [-30, 20].
+  template <index_t N>
+  void encode(View<const T, images<N>, Space> x, EncodeSaved<N>& s, View<T, latents<N>, Space> mean,
+              View<T, latents<N>, Space> logvar, const nn::Mode& mode = nn::inference) const {
+    encoder.forward(x, s.encoder, s.encoder_out.view(), mode);
+    quant_conv.forward(s.encoder_out, s.moments_raw.view());
+    ops::concat_channels_backward(View<const T, moments<N>, Space>(s.moments_raw), mean, logvar);
+    logvar = clamp(logvar, logvar_min, logvar_max);
+  }
+
+  // Accumulates parameter gradients and overwrites dx (unless it is a null view) from the
+  // gradients with respect to mean and the clamped logvar; the clamp passes no gradient where it
+  // was active.
+  template <index_t N>
+  void encode_backward(View<const T, images<N>, Space> x, const EncodeSaved<N>& s,
+                       View<const T, latents<N>, Space> dmean, View<const T, latents<N>, Space> dlogvar,
+                       View<T, images<N>, Space> dx = View<T, images<N>, Space>(nullptr)) const {
+    Tensor<T, latents<N>, Space> raw_logvar, raw_mean, dlogvar_raw;
+    ops::concat_channels_backward(View<const T, moments<N>, Space>(s.moments_raw), raw_mean.view(),
+                                  raw_logvar.view());
+    dlogvar_raw = dlogvar * ((raw_logvar >= logvar_min) * (raw_logvar <= logvar_max));
+    Tensor<T, moments<N>, Space> dmoments, dencoder_out;
+    ops::concat_channels_forward(dmean, View<const T, latents<N>, Space>(dlogvar_raw), dmoments.view());
+    quant_conv.backward(s.encoder_out, dmoments, dencoder_out.view());
+    encoder.backward(x, s.encoder, dencoder_out, dx);
+  }
+
+  template <index_t N>
+  void decode(View<const T, latents<N>, Space> z, DecodeSaved<N>& s, View<T, images<N>, Space> y,
+              const nn::Mode& mode = nn::inference) const {
+    post_quant_conv.forward(z, s.post_quant.view());
+    decoder.forward(s.post_quant, s.decoder, y, mode);
+  }
+
+  // Accumulates parameter gradients and overwrites dz.
+  template <index_t N>
+  void decode_backward(View<const T, latents<N>, Space> z, const DecodeSaved<N>& s,
+                       View<const T, images<N>, Space> dy, View<T, latents<N>, Space> dz) const {
+    Tensor<T, latents<N>, Space> dpost;
+    decoder.backward(s.post_quant, s.decoder, dy, dpost.view());
+    post_quant_conv.backward(z, dpost, dz);
+  }
+
+  EncoderT encoder;
+  DecoderT decoder;
+  QuantConv quant_conv;
+  PostQuantConv post_quant_conv;
+};
+
+}  // namespace ldm::models

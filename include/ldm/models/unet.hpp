@@ -1,0 +1,209 @@
+#pragma once
+// diffusers' UNet2DModel (positional time embedding, flip_sin_to_cos, freq_shift 0):
+//   emb = time_embedding(sinusoid(t)) [+ class_embedding(label)]
+//   h = conv_in(x); down levels (skips kept); mid (resnet, attention, resnet); up levels (skips
+//   concatenated, second); y = conv_out(silu(conv_norm_out(h)))
+// over latents Shape<N, Res, Res, C>, predicting a tensor of the same shape.
+
+#include <cstdint>
+#include <tuple>
+
+#include "ldm/models/unet_blocks.hpp"
+
+namespace ldm::models {
+
+template <class T, class Space, index_t C, index_t Res, class Cfg>
+class UNet {
+  using Ch = typename Cfg::block_out_channels;
+  static constexpr int levels = Cfg::levels;
+  static constexpr index_t E = Cfg::time_embed_dim, G = Cfg::norm_num_groups;
+  static_assert(Res % Cfg::downsample_factor == 0,
+                "ldm::UNet: the latent resolution must be divisible by 2^(levels - 1) of the "
+                "UNet's block_out_channels");
+  using Skips = SkipLayout<Cfg, Res>;
+  template <std::size_t L>
+  using Down = UNetDownLevel<T, Space, Cfg, Res, int(L)>;
+  template <std::size_t I>
+  using Up = UNetUpLevel<T, Space, Cfg, Res, int(I)>;
+  template <std::size_t... L>
+  static auto down_types(std::index_sequence<L...>) -> std::tuple<Down<L>...>;
+  template <std::size_t... I>
+  static auto up_types(std::index_sequence<I...>) -> std::tuple<Up<I>...>;
+  using Downs = decltype(down_types(std::make_index_sequence<levels>{}));
+  using Ups = decltype(up_types(std::make_index_sequence<levels>{}));
+  static constexpr index_t mid_res = Res >> (levels - 1);
+  using MidResnet = nn::ResnetBlock2D<T, Space, mid_res, mid_res, Ch::last, Ch::last, E, G>;
+  using MidAttention = nn::Attention<T, Space, mid_res, mid_res, Ch::last, Cfg::attention_head_dim, G>;
+  static constexpr bool class_conditional = Cfg::num_class_embeds > 0;
+  using ClassEmbedding = std::conditional_t<class_conditional,
+                                            nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>,
+                                            nn::detail::NoParameters>;
+
+ public:
+  using config = Cfg;
+  using value_type = T;
+  static constexpr index_t channels = C, resolution = Res;
+  using TimeEmbedding = nn::TimestepEmbedding<T, Space, Ch::first, E>;
+  using ConvIn = nn::Conv2d<T, Space, Res, Res, C, Ch::first>;
+  using NormOut = nn::GroupNorm<T, Space, Ch::first, G, nn::Activation::silu>;
+  using ConvOut = nn::Conv2d<T, Space, Res, Res, Ch::first, C>;
+  static constexpr index_t parameter_count = [] {
+    index_t n = TimeEmbedding::parameter_count + ClassEmbedding::parameter_count +
+                ConvIn::parameter_count + 2 * MidResnet::parameter_count +
+                MidAttention::parameter_count + NormOut::parameter_count + ConvOut::parameter_count;
+    static_for<levels>([&](auto l) {
+      n += Down<l>::parameter_count + Up<l>::parameter_count;
+    });
+    return n;
+  }();
+  template <index_t N>
+  using sample = Shape<N, Res, Res, C>;
+
+  template <index_t N>
+  struct Saved {
+    template <std::size_t... L>
+    static auto down_saved(std::index_sequence<L...>) -> std::tuple<typename Down<L>::template Saved<N>...>;
+    template <std::size_t... I>
+    static auto up_saved(std::index_sequence<I...>) -> std::tuple<typename Up<I>::template Saved<N>...>;
+    template <std::size_t... I>
+    static auto up_outputs(std::index_sequence<I...>)
+        -> std::tuple<Tensor<T, typename Up<I>::template output<N>, Space>...>;
+    using SkipTuple = typename SkipTensors<T, Space, Cfg, Res, N>::type;
+    using UpOutputs = decltype(up_outputs(std::make_index_sequence<levels>{}));
+
+    typename TimeEmbedding::template Saved<N> time;
+    Tensor<T, Shape<N, E>, Space> emb;
+    SkipTuple skips;
+    decltype(down_saved(std::make_index_sequence<levels>{})) down;
+    typename MidResnet::template Saved<N> mid_res0, mid_res1;
+    typename MidAttention::template Saved<N> mid_attn;
+    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> after_mid_res0, after_mid_attn, after_mid;
+    decltype(up_saved(std::make_index_sequence<levels>{})) up;
+    UpOutputs after_up;
+    typename NormOut::template Saved<N> norm_out;
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
+    static constexpr std::size_t bytes = [] {
+      std::size_t b = TimeEmbedding::template Saved<N>::bytes + sizeof(T) * N * E +
+                      2 * MidResnet::template Saved<N>::bytes + MidAttention::template Saved<N>::bytes +
+                      3 * sizeof(T) * N * mid_res * mid_res * Ch::last +
+                      NormOut::template Saved<N>::bytes + sizeof(T) * N * Res * Res * Ch::first;
+      static_for<Skips::count>([&](auto j) {
+        b += sizeof(T) * Skips::template shape<j, N>::size;
+      });
+      static_for<levels>([&](auto l) {
+        b += Down<l>::template Saved<N>::bytes + Up<l>::template Saved<N>::bytes +
+             sizeof(T) * Up<l>::template output<N>::size;
+      });
+      return b;
+    }();
+  };
+
+  UNet(nn::ParameterBinder<T, Space> b, float dropout = 0)
+      : conv_in(b.scope("conv_in")),
+        time_embedding(b.scope("time_embedding"), Cfg::flip_sin_to_cos, Cfg::freq_shift),
+        class_embedding(make_class_embedding(b)),
+        down_blocks(make_tuple<levels>([&](auto l) {
+          return Down<l>(b.scope("down_blocks").scope(std::to_string(l)), dropout);
+        })),
+        mid_res0(b.scope("mid_block").scope("resnets").scope("0"), Cfg::norm_eps, dropout),
+        mid_attention(b.scope("mid_block").scope("attentions").scope("0"), Cfg::norm_eps),
+        mid_res1(b.scope("mid_block").scope("resnets").scope("1"), Cfg::norm_eps, dropout),
+        up_blocks(make_tuple<levels>([&](auto i) {
+          return Up<i>(b.scope("up_blocks").scope(std::to_string(i)), dropout);
+        })),
+        conv_norm_out(b.scope("conv_norm_out"), Cfg::norm_eps),
+        conv_out(b.scope("conv_out")) {}
+
+  // eps (or v) prediction for noisy latents x at timesteps t; labels only when class-conditional.
+  template <index_t N>
+  void forward(View<const T, sample<N>, Space> x, View<const float, Shape<N>, Space> timesteps,
+               Saved<N>& s, View<T, sample<N>, Space> y, const nn::Mode& mode = nn::inference,
+               View<const std::int32_t, Shape<N>, Space> labels = View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+    time_embedding.forward(timesteps, s.time, s.emb.view());
+    if constexpr (class_conditional) {
+      if (!labels.data()) fail("ldm::UNet: this UNet is class-conditional; pass class labels");
+      Tensor<T, Shape<N, E>, Space> class_emb;
+      class_embedding.forward(labels, class_emb.view());
+      s.emb += class_emb;
+    }
+    auto emb = View<const T, Shape<N, E>, Space>(s.emb);
+    conv_in.forward(x, std::get<0>(s.skips).view());
+    static_for<levels>([&](auto l) { std::get<l>(down_blocks).forward(emb, s.skips, std::get<l>(s.down), mode); });
+    mid_res0.forward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, s.after_mid_res0.view(), mode);
+    mid_attention.forward(s.after_mid_res0, s.mid_attn, s.after_mid_attn.view());
+    mid_res1.forward(s.after_mid_attn, emb, s.mid_res1, s.after_mid.view(), mode);
+    static_for<levels>([&](auto i) {
+      auto& out = std::get<i>(s.after_up);
+      if constexpr (i == 0)
+        std::get<0>(up_blocks).forward(s.after_mid, emb, s.skips, std::get<0>(s.up), out.view(), mode);
+      else
+        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_up), emb, s.skips, std::get<i>(s.up), out.view(), mode);
+    });
+    conv_norm_out.forward(std::get<levels - 1>(s.after_up), s.norm_out, s.after_norm_out.view());
+    conv_out.forward(s.after_norm_out, y);
+  }
+
+  // Accumulates every parameter gradient; overwrites dx when given (the diffusion step does not
+  // need it).
+  template <index_t N>
+  void backward(View<const T, sample<N>, Space> x, const Saved<N>& s, View<const T, sample<N>, Space> dy,
+                View<T, sample<N>, Space> dx = View<T, sample<N>, Space>(nullptr),
+                View<const std::int32_t, Shape<N>, Space> labels = View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+    auto emb = View<const T, Shape<N, E>, Space>(s.emb);
+    Tensor<T, Shape<N, E>, Space> demb;
+    typename Saved<N>::SkipTuple grads;
+    typename Saved<N>::UpOutputs up_grads;
+
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out;
+    conv_out.backward(s.after_norm_out, dy, d_norm_out.view());
+    conv_norm_out.backward(std::get<levels - 1>(s.after_up), s.norm_out, d_norm_out,
+                           std::get<levels - 1>(up_grads).view());
+    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid, d_attn, d_res0;
+    static_for_reverse<levels>([&](auto i) {
+      auto& din = [&]() -> auto& {
+        if constexpr (i == 0) return d_mid;
+        else return std::get<i - 1>(up_grads);
+      }();
+      const auto& in = [&]() -> const auto& {
+        if constexpr (i == 0) return s.after_mid;
+        else return std::get<i - 1>(s.after_up);
+      }();
+      std::get<i>(up_blocks).backward(in, emb, grads, std::get<i>(s.up), std::get<i>(up_grads),
+                                      din.view(), demb.view());
+    });
+    Tensor<T, Shape<N, E>, Space> demb_part;
+    mid_res1.backward(s.after_mid_attn, emb, s.mid_res1, d_mid, d_attn.view(), demb_part.view());
+    demb += demb_part;
+    mid_attention.backward(s.after_mid_res0, s.mid_attn, d_attn, d_res0.view());
+    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid_in;
+    mid_res0.backward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, d_res0, d_mid_in.view(), demb_part.view());
+    demb += demb_part;
+    std::get<Skips::count - 1>(grads) += d_mid_in;
+    static_for_reverse<levels>([&](auto l) {
+      std::get<l>(down_blocks).backward(emb, s.skips, grads, std::get<l>(s.down), demb.view());
+    });
+    if (dx.data()) conv_in.backward(x, std::get<0>(grads), dx);
+    else conv_in.backward_params(x, std::get<0>(grads));
+    time_embedding.backward(s.time, demb);
+    if constexpr (class_conditional) class_embedding.backward(labels, demb);
+  }
+
+  ConvIn conv_in;
+  TimeEmbedding time_embedding;
+  [[no_unique_address]] ClassEmbedding class_embedding;
+  Downs down_blocks;
+  MidResnet mid_res0;
+  MidAttention mid_attention;
+  MidResnet mid_res1;
+  Ups up_blocks;
+  NormOut conv_norm_out;
+  ConvOut conv_out;
+
+ private:
+  static ClassEmbedding make_class_embedding(nn::ParameterBinder<T, Space> b) {
+    if constexpr (class_conditional) return ClassEmbedding(b.scope("class_embedding"));
+    else return ClassEmbedding{};
+  }
+};
+
+}  // namespace ldm::models

@@ -1,0 +1,298 @@
+#pragma once
+// The UNet's levels, as diffusers' DownBlock2D / AttnDownBlock2D and UpBlock2D / AttnUpBlock2D.
+//
+// Skip connections: every tensor a down level hands to the up path (each resnet's output, after
+// its attention, and the downsampler's output) lives in one tuple of skip tensors owned by the
+// UNet, with a twin tuple of gradient accumulators. A down level writes its skips; an up level
+// reads them and adds their gradients; a down level's backward starts from those gradients plus
+// what the next stage sent back. So every consumer of a tensor adds to one accumulator, and the
+// fork of a skip needs no special case.
+
+#include <array>
+#include <string>
+
+#include "ldm/models/config.hpp"
+#include "ldm/models/static_for.hpp"
+#include "ldm/nn.hpp"
+
+namespace ldm::models {
+
+// Where the skips come from, in the order diffusers pushes them: conv_in's output, then per down
+// level its layers_per_block resnet outputs and (but for the last level) its downsampler output.
+template <class Cfg, index_t Res>
+struct SkipLayout {
+  using Ch = typename Cfg::block_out_channels;
+  static constexpr index_t layers = Cfg::layers_per_block;
+  static constexpr int levels = Cfg::levels;
+  static constexpr std::size_t count = 1 + std::size_t(levels) * (layers + 1) - 1;
+
+  // First skip index of down level l.
+  static constexpr std::size_t first_of_level(int l) { return 1 + std::size_t(l) * (layers + 1); }
+  static constexpr index_t resolution(std::size_t j) {
+    if (j == 0) return Res;
+    const std::size_t level = (j - 1) / (layers + 1), k = (j - 1) % (layers + 1);
+    return k < std::size_t(layers) ? (Res >> level) : (Res >> (level + 1));
+  }
+  static constexpr index_t channels(std::size_t j) {
+    return j == 0 ? Ch::first : Ch::at(int((j - 1) / (layers + 1)));
+  }
+  template <std::size_t J, index_t N>
+  using shape = Shape<N, resolution(J), resolution(J), channels(J)>;
+};
+
+template <class T, class Space, class Cfg, index_t Res, index_t N>
+struct SkipTensors {
+  using Layout = SkipLayout<Cfg, Res>;
+  template <std::size_t... J>
+  static auto make(std::index_sequence<J...>)
+      -> std::tuple<Tensor<T, typename Layout::template shape<J, N>, Space>...>;
+  using type = decltype(make(std::make_index_sequence<Layout::count>{}));
+};
+
+// The optional attention after each resnet of a level.
+template <class T, class Space, index_t R, index_t C, class Cfg, bool With>
+using LevelAttention =
+    std::conditional_t<With, nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, Cfg::norm_num_groups>,
+                       nn::detail::NoParameters>;
+
+template <class T, class Space, class Cfg, index_t Res, int L>
+class UNetDownLevel {
+  using Ch = typename Cfg::block_out_channels;
+  using Skips = SkipLayout<Cfg, Res>;
+  static constexpr index_t R = Res >> L, Cin = L == 0 ? Ch::first : Ch::at(L - 1), C = Ch::at(L);
+  static constexpr index_t K = Cfg::layers_per_block, E = Cfg::time_embed_dim, G = Cfg::norm_num_groups;
+  static constexpr bool with_attention = Cfg::attention_levels::contains(L);
+  static constexpr bool with_downsample = L + 1 < Cfg::levels;
+  static constexpr std::size_t j0 = Skips::first_of_level(L);
+  using First = nn::ResnetBlock2D<T, Space, R, R, Cin, C, E, G>;
+  using Rest = nn::ResnetBlock2D<T, Space, R, R, C, C, E, G>;
+  using Attn = LevelAttention<T, Space, R, C, Cfg, with_attention>;
+  using Down = std::conditional_t<with_downsample, nn::Downsample2D<T, Space, R, R, C>,
+                                  nn::detail::NoParameters>;
+
+ public:
+  static constexpr index_t parameter_count = First::parameter_count +
+                                             (K - 1) * Rest::parameter_count +
+                                             K * Attn::parameter_count + Down::parameter_count;
+  // The skip index of this level's input (conv_in's output or the previous level's last skip).
+  static constexpr std::size_t input_skip = j0 - 1;
+  static constexpr std::size_t last_skip = j0 + K - (with_downsample ? 0 : 1);
+
+  template <index_t N>
+  struct Saved {
+    typename First::template Saved<N> first;
+    std::array<typename Rest::template Saved<N>, K - 1> rest;
+    std::conditional_t<with_attention, std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, G>::template Saved<N>, K>, char> attn;
+    std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char> before_attn;
+    static constexpr std::size_t bytes = [] {
+      std::size_t b = First::template Saved<N>::bytes + (K - 1) * Rest::template Saved<N>::bytes;
+      if constexpr (with_attention)
+        b += K * (Attn::template Saved<N>::bytes + sizeof(T) * N * R * R * C);
+      return b;
+    }();
+  };
+
+  UNetDownLevel(nn::ParameterBinder<T, Space> b, float dropout)
+      : first(b.scope("resnets").scope("0"), Cfg::norm_eps, dropout),
+        rest(make_array<K - 1>([&](auto k) {
+          return Rest(b.scope("resnets").scope(std::to_string(k + 1)), Cfg::norm_eps, dropout);
+        })),
+        attentions(make_array<K>([&](auto k) {
+          if constexpr (with_attention)
+            return Attn(b.scope("attentions").scope(std::to_string(k)), Cfg::norm_eps);
+          else
+            return Attn{};
+        })),
+        downsampler(make_down(b)) {}
+
+  template <index_t N, class SkipTuple>
+  void forward(View<const T, Shape<N, E>, Space> temb, SkipTuple& skips, Saved<N>& s,
+               const nn::Mode& mode) const {
+    static_for<K>([&](auto k) {
+      auto& out = std::get<j0 + k>(skips);
+      auto& in = std::get<j0 + k - 1>(skips);
+      auto target = [&]() -> Tensor<T, Shape<N, R, R, C>, Space>& {
+        if constexpr (with_attention) return s.before_attn[k];
+        else return out;
+      };
+      if constexpr (k == 0) first.forward(in, temb, s.first, target().view(), mode);
+      else rest[k - 1].forward(in, temb, s.rest[k - 1], target().view(), mode);
+      if constexpr (with_attention) attentions[k].forward(s.before_attn[k], s.attn[k], out.view());
+    });
+    if constexpr (with_downsample)
+      downsampler.forward(std::get<j0 + K - 1>(skips), std::get<j0 + K>(skips).view());
+  }
+
+  // Starts from the gradients accumulated in `grads` for this level's skips; adds the gradient
+  // of the level's input into grads[input_skip] and the time-embedding gradient into dtemb.
+  template <index_t N, class SkipTuple>
+  void backward(View<const T, Shape<N, E>, Space> temb, const SkipTuple& skips, SkipTuple& grads,
+                const Saved<N>& s, View<T, Shape<N, E>, Space> dtemb) const {
+    if constexpr (with_downsample) {
+      Tensor<T, Shape<N, R, R, C>, Space> dx;
+      downsampler.backward(std::get<j0 + K - 1>(skips), std::get<j0 + K>(grads), dx.view());
+      std::get<j0 + K - 1>(grads) += dx;
+    }
+    Tensor<T, Shape<N, E>, Space> dtemb_k;
+    static_for_reverse<K>([&](auto k) {
+      const auto& in = std::get<j0 + k - 1>(skips);
+      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
+      if constexpr (with_attention)
+        attentions[k].backward(s.before_attn[k], s.attn[k], std::get<j0 + k>(grads), dresnet_out.view());
+      else
+        dresnet_out = std::get<j0 + k>(grads);
+      Tensor<T, typename std::remove_cvref_t<decltype(in)>::shape, Space> din;
+      if constexpr (k == 0) first.backward(in, temb, s.first, dresnet_out, din.view(), dtemb_k.view());
+      else rest[k - 1].backward(in, temb, s.rest[k - 1], dresnet_out, din.view(), dtemb_k.view());
+      dtemb += dtemb_k;
+      std::get<j0 + k - 1>(grads) += din;
+    });
+  }
+
+  First first;
+  std::array<Rest, K - 1> rest;
+  std::array<Attn, K> attentions;
+  [[no_unique_address]] Down downsampler;
+
+ private:
+  static Down make_down(nn::ParameterBinder<T, Space> b) {
+    if constexpr (with_downsample) return Down(b.scope("downsamplers").scope("0"));
+    else return Down{};
+  }
+};
+
+// Up level I works at the resolution and channels of down level L = levels - 1 - I. Its
+// layers_per_block + 1 resnets each take the running tensor concatenated with one skip, popped
+// from the end of the skip stack.
+template <class T, class Space, class Cfg, index_t Res, int I>
+class UNetUpLevel {
+  using Ch = typename Cfg::block_out_channels;
+  using Skips = SkipLayout<Cfg, Res>;
+  static constexpr int levels = Cfg::levels, L = levels - 1 - I;
+  static constexpr index_t R = Res >> L, C = Ch::at(L), Prev = I == 0 ? Ch::last : Ch::at(L + 1);
+  static constexpr index_t K = Cfg::layers_per_block + 1, E = Cfg::time_embed_dim, G = Cfg::norm_num_groups;
+  static constexpr bool with_attention = Cfg::attention_levels::contains(L);
+  static constexpr bool with_upsample = I + 1 < levels;
+  // Skip consumed by resnet k.
+  static constexpr std::size_t skip_of(std::size_t k) { return Skips::count - 1 - std::size_t(I) * K - k; }
+  template <std::size_t k>
+  using Resnet = nn::ResnetBlock2D<T, Space, R, R, (k == 0 ? Prev : C) + Skips::channels(skip_of(k)), C, E, G>;
+  template <std::size_t... k>
+  static auto resnet_types(std::index_sequence<k...>) -> std::tuple<Resnet<k>...>;
+  using Resnets = decltype(resnet_types(std::make_index_sequence<K>{}));
+  using Attn = LevelAttention<T, Space, R, C, Cfg, with_attention>;
+  using Up = std::conditional_t<with_upsample, nn::Upsample2D<T, Space, R, R, C>, nn::detail::NoParameters>;
+
+ public:
+  static constexpr index_t out_res = with_upsample ? 2 * R : R;
+  static constexpr index_t parameter_count = [] {
+    index_t n = K * Attn::parameter_count + Up::parameter_count;
+    static_for<K>([&](auto k) { n += Resnet<k>::parameter_count; });
+    return n;
+  }();
+  template <index_t N>
+  using input = Shape<N, R, R, Prev>;
+  template <index_t N>
+  using output = Shape<N, out_res, out_res, C>;
+
+  template <index_t N>
+  struct Saved {
+    template <std::size_t... k>
+    static auto concat_types(std::index_sequence<k...>)
+        -> std::tuple<Tensor<T, typename Resnet<k>::template input<N>, Space>...>;
+    template <std::size_t... k>
+    static auto resnet_saved(std::index_sequence<k...>)
+        -> std::tuple<typename Resnet<k>::template Saved<N>...>;
+    decltype(concat_types(std::make_index_sequence<K>{})) concat;
+    decltype(resnet_saved(std::make_index_sequence<K>{})) resnet;
+    std::conditional_t<with_attention, std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, G>::template Saved<N>, K>, char> attn;
+    std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char> before_attn;
+    std::array<Tensor<T, Shape<N, R, R, C>, Space>, K> outs;
+    std::conditional_t<with_upsample, typename nn::Upsample2D<T, Space, R, R, C>::template Saved<N>, char> up;
+    static constexpr std::size_t bytes = [] {
+      std::size_t b = K * sizeof(T) * N * R * R * C;
+      static_for<K>([&](auto k) {
+        b += Resnet<k>::template Saved<N>::bytes + sizeof(T) * Resnet<k>::template input<N>::size;
+      });
+      if constexpr (with_attention)
+        b += K * (Attn::template Saved<N>::bytes + sizeof(T) * N * R * R * C);
+      if constexpr (with_upsample) b += Up::template Saved<N>::bytes;
+      return b;
+    }();
+  };
+
+  UNetUpLevel(nn::ParameterBinder<T, Space> b, float dropout)
+      : resnets(make_tuple<K>([&](auto k) {
+          return Resnet<k>(b.scope("resnets").scope(std::to_string(k)), Cfg::norm_eps, dropout);
+        })),
+        attentions(make_array<K>([&](auto k) {
+          if constexpr (with_attention)
+            return Attn(b.scope("attentions").scope(std::to_string(k)), Cfg::norm_eps);
+          else
+            return Attn{};
+        })),
+        upsampler(make_up(b)) {}
+
+  template <index_t N, class SkipTuple>
+  void forward(View<const T, input<N>, Space> x, View<const T, Shape<N, E>, Space> temb,
+               const SkipTuple& skips, Saved<N>& s, View<T, output<N>, Space> y,
+               const nn::Mode& mode) const {
+    static_for<K>([&](auto k) {
+      auto& cat = std::get<k>(s.concat);
+      if constexpr (k == 0) ops::concat_channels_forward(x, std::get<skip_of(k)>(skips), cat.view());
+      else ops::concat_channels_forward(s.outs[k - 1], std::get<skip_of(k)>(skips), cat.view());
+      auto& target = [&]() -> Tensor<T, Shape<N, R, R, C>, Space>& {
+        if constexpr (with_attention) return s.before_attn[k];
+        else return s.outs[k];
+      }();
+      std::get<k>(resnets).forward(cat, temb, std::get<k>(s.resnet), target.view(), mode);
+      if constexpr (with_attention) attentions[k].forward(s.before_attn[k], s.attn[k], s.outs[k].view());
+    });
+    if constexpr (with_upsample) upsampler.forward(s.outs[K - 1], s.up, y);
+    else y = s.outs[K - 1];
+  }
+
+  // Accumulates parameter gradients, adds skip gradients into `grads` and the time-embedding
+  // gradient into dtemb, and overwrites dx.
+  template <index_t N, class SkipTuple>
+  void backward(View<const T, input<N>, Space> x, View<const T, Shape<N, E>, Space> temb,
+                SkipTuple& grads, const Saved<N>& s, View<const T, output<N>, Space> dy,
+                View<T, input<N>, Space> dx, View<T, Shape<N, E>, Space> dtemb) const {
+    (void)x;
+    Tensor<T, Shape<N, R, R, C>, Space> grad;
+    if constexpr (with_upsample) upsampler.backward(s.up, dy, grad.view());
+    else grad = dy;
+    Tensor<T, Shape<N, E>, Space> dtemb_k;
+    static_for_reverse<K>([&](auto k) {
+      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
+      if constexpr (with_attention)
+        attentions[k].backward(s.before_attn[k], s.attn[k], grad, dresnet_out.view());
+      else
+        dresnet_out = grad;
+      auto& cat = std::get<k>(s.concat);
+      Tensor<T, typename std::remove_cvref_t<decltype(cat)>::shape, Space> dcat;
+      std::get<k>(resnets).backward(cat, temb, std::get<k>(s.resnet), dresnet_out, dcat.view(), dtemb_k.view());
+      dtemb += dtemb_k;
+      auto& dskip_total = std::get<skip_of(k)>(grads);
+      Tensor<T, typename std::remove_cvref_t<decltype(dskip_total)>::shape, Space> dskip;
+      if constexpr (k == 0) {
+        ops::concat_channels_backward(View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat), dx, dskip.view());
+      } else {
+        ops::concat_channels_backward(View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat), grad.view(), dskip.view());
+      }
+      dskip_total += dskip;
+    });
+  }
+
+  Resnets resnets;
+  std::array<Attn, K> attentions;
+  [[no_unique_address]] Up upsampler;
+
+ private:
+  static Up make_up(nn::ParameterBinder<T, Space> b) {
+    if constexpr (with_upsample) return Up(b.scope("upsamplers").scope("0"));
+    else return Up{};
+  }
+};
+
+}  // namespace ldm::models

@@ -1,0 +1,81 @@
+#pragma once
+// The autoencoder's training objective and its gradients, with the conventions of diffusers'
+// train_autoencoderkl.py (without its discriminator):
+//   z = mean + exp(logvar / 2) * eps                      (reparameterisation)
+//   pixel      = sum over elements of |x_hat - x| (or squared) / N
+//   perceptual = w_p * (C * H * W) * mean_n d_n            (d_n: LPIPS or 1 - SSIM of sample n;
+//                                                           diffusers adds the per-sample distance
+//                                                           to every element before summing)
+//   kl         = w_kl * mean_n KL(N(mean_n, var_n) || N(0, 1))
+// One deliberate difference: that script evaluates LPIPS under no_grad, which makes the term a
+// constant; here it is differentiated, as in LDM's LPIPSWithDiscriminator.
+
+#include "ldm/ops/loss.hpp"
+#include "ldm/train/perceptual.hpp"
+
+namespace ldm::train {
+
+enum class PixelLoss { l1, l2 };
+
+struct AutoencoderLossConfig {
+  PixelLoss pixel = PixelLoss::l1;
+  double perceptual_weight = 1.0;
+  double kl_weight = 1e-6;
+};
+
+struct AutoencoderLosses {
+  double total = 0, pixel = 0, perceptual = 0, kl = 0;
+};
+
+// Runs forward and backward for one batch and accumulates the gradients of every autoencoder
+// parameter. eps is the reparameterisation noise; images are in [-1, 1].
+template <index_t N, class AE, class Perceptual, class T = typename AE::value_type, class Space = host>
+AutoencoderLosses autoencoder_loss_and_gradients(const AE& ae, typename AE::template Saved<N>& saved,
+                                                 View<const T, typename AE::template images<N>, Space> x,
+                                                 View<const T, typename AE::template latents<N>, Space> eps,
+                                                 const AutoencoderLossConfig& config,
+                                                 Perceptual& perceptual,
+                                                 View<T, typename AE::template images<N>, Space> reconstruction,
+                                                 const nn::Mode& mode = {true}) {
+  using Images = typename AE::template images<N>;
+  using Latents = typename AE::template latents<N>;
+  constexpr double per_sample = double(Images::size / N);
+
+  Tensor<T, Latents, Space> mean, logvar, stddev, z;
+  ae.encode(x, saved.encode, mean.view(), logvar.view(), mode);
+  stddev = exp(logvar * T(0.5));
+  z = mean + stddev * eps;
+  ae.decode(z, saved.decode, reconstruction, mode);
+
+  AutoencoderLosses losses;
+  const View<const T, Images, Space> x_hat = reconstruction;
+  Tensor<T, Images, Space> d_x_hat, d_term;
+  if (config.pixel == PixelLoss::l1) {
+    losses.pixel = ops::l1_forward(x_hat, x) * per_sample;
+    ops::l1_backward(x_hat, x, per_sample, d_x_hat.view());
+  } else {
+    losses.pixel = ops::mse_forward(x_hat, x) * per_sample;
+    ops::mse_backward(x_hat, x, per_sample, d_x_hat.view());
+  }
+  if (config.perceptual_weight > 0) {
+    const double scale = config.perceptual_weight * per_sample;
+    losses.perceptual = scale * perceptual.forward(x_hat, x);
+    perceptual.backward(scale, d_term.view());
+    d_x_hat += d_term;
+  }
+  losses.kl = config.kl_weight * ops::kl_forward(View<const T, Latents, Space>(mean),
+                                                 View<const T, Latents, Space>(logvar));
+  losses.total = losses.pixel + losses.perceptual + losses.kl;
+
+  Tensor<T, Latents, Space> dz, dmean, dlogvar;
+  ae.decode_backward(View<const T, Latents, Space>(z), saved.decode, d_x_hat, dz.view());
+  ops::kl_backward(View<const T, Latents, Space>(mean), View<const T, Latents, Space>(logvar),
+                   config.kl_weight, dmean.view(), dlogvar.view());
+  // z depends on mean with slope 1 and on logvar with slope eps * stddev / 2.
+  dmean += dz;
+  dlogvar += dz * eps * stddev * T(0.5);
+  ae.encode_backward(x, saved.encode, dmean, dlogvar);
+  return losses;
+}
+
+}  // namespace ldm::train
