@@ -1,0 +1,18 @@
+#pragma once
+// Diffusion: beta schedules, the forward process and its parameterisations, and the samplers.
+// Each sampler is a header of its own over schedule.hpp and forward_process.hpp, so another one
+// (Euler, DPM-Solver++) is added beside them without touching them.
+//
+// Everything lives in ldm::diffusion. The compile-time schedules a user's configuration names are
+// also lifted into ldm, where the configuration examples spell them (ldm::LinearBetas<1000>).
+
+#include "ldm/diffusion/ddim.hpp"
+#include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/schedule.hpp"
+
+namespace ldm {
+using diffusion::LinearBetas;
+using diffusion::ScaledLinearBetas;
+using diffusion::SquaredCosCapV2Betas;
+}  // namespace ldm

@@ -1,0 +1,132 @@
+#pragma once
+// The DDIM sampler (Song et al., eq. 12) as diffusers' DDIMScheduler takes a step:
+//   x0_hat = clamp(x0 read from the model's output),  eps_hat = eps read from it (unclipped)
+//   x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat + sigma * noise,
+//   sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev)).
+// As in diffusers, the previous timestep is t - T / num_inference_steps (integer division) for
+// every spacing, and before t = 0 abar_prev is 1 (set_alpha_to_one) or abar_0. With eta = 0 a
+// step is deterministic; otherwise the noise is an operand the caller chooses, as for DDPM
+// (ldm/diffusion/ddpm.hpp). The scalars are computed in double on the host; a step is one fused
+// expression, evaluated in double and rounded once (see forward_process.hpp).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ldm/core/error.hpp"
+#include "ldm/core/shape.hpp"
+#include "ldm/core/tensor.hpp"
+#include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/schedule.hpp"
+#include "ldm/expr/assign.hpp"
+#include "ldm/expr/elementwise.hpp"
+#include "ldm/expr/host_executor.hpp"
+#include "ldm/expr/random.hpp"
+
+namespace ldm::diffusion {
+
+// diffusers' defaults.
+struct DDIMConfig {
+  PredictionType prediction_type = PredictionType::epsilon;
+  bool clip_sample = true;
+  double clip_sample_range = 1.0;
+  bool set_alpha_to_one = true;
+  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
+  int steps_offset = 0;
+};
+
+// The scalars of one step from `timestep` to `prev_timestep` (negative before t = 0).
+struct DDIMStep {
+  int timestep, prev_timestep;
+  Parameterisation parameterisation;
+  double x0_coeff, eps_coeff, sigma;
+};
+
+class DDIM {
+ public:
+  DDIM(Schedule schedule, const DDIMConfig& config, int num_inference_steps)
+      : schedule_(std::move(schedule)),
+        config_(config),
+        clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)),
+        final_alpha_cumprod_(config.set_alpha_to_one ? 1.0 : schedule_.alphas_cumprod()[0]) {
+    set_timesteps(num_inference_steps);
+  }
+
+  void set_timesteps(int num_inference_steps) {
+    timesteps_ = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
+                                  num_inference_steps, config_.steps_offset);
+    step_ratio_ = schedule_.num_train_timesteps() / num_inference_steps;
+  }
+
+  const Schedule& schedule() const { return schedule_; }
+  const DDIMConfig& config() const { return config_; }
+  std::span<const int> timesteps() const { return timesteps_; }
+  int previous_timestep(int t) const { return t - step_ratio_; }
+
+  // eta in [0, 1]: 0 is DDIM, 1 has DDPM's variance.
+  DDIMStep coefficients(int t, double eta) const {
+    if (!(eta >= 0 && eta <= 1)) fail_expected("eta", "a value in [0, 1]", eta);
+    const int prev = previous_timestep(t);
+    const double abar = schedule_.alpha_cumprod(t);
+    const double abar_prev = prev >= 0 ? schedule_.alpha_cumprod(prev) : final_alpha_cumprod_;
+    const double variance = (1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev);
+    const double sigma = eta * std::sqrt(variance);
+    return DDIMStep{
+        .timestep = t,
+        .prev_timestep = prev,
+        .parameterisation = parameterisation(config_.prediction_type, abar),
+        .x0_coeff = std::sqrt(abar_prev),
+        // Zero in exact arithmetic at abar_prev = 1 with eta = 1; rounding must not make it NaN.
+        .eps_coeff = std::sqrt(std::max(0.0, 1 - abar_prev - sigma * sigma)),
+        .sigma = sigma,
+    };
+  }
+
+  // prev_sample = x_{prev}; noise is any operand of shape S (or a floating-point number; an
+  // integer is refused, as it would be a seed missing its offset). prev_sample may alias sample
+  // or model_output.
+  template <ShapeType S, class Noise>
+  requires(!std::is_integral_v<Noise>) void step(View<const float, S> model_output, int t,
+                                                 View<const float, S> sample, double eta,
+                                                 const Noise& noise,
+                                                 View<float, S> prev_sample) const {
+    const DDIMStep c = coefficients(t, eta);
+    prev_sample = c.x0_coeff * predicted_x0(c.parameterisation, sample, model_output, clip_bound_) +
+                  c.eps_coeff * predicted_eps(c.parameterisation, sample, model_output) +
+                  c.sigma * in_double(noise);
+  }
+
+  // The same with noise = ldm::randn<S>(seed, offset).
+  template <ShapeType S>
+  void step(View<const float, S> model_output, int t, View<const float, S> sample, double eta,
+            std::uint64_t seed, std::uint64_t offset, View<float, S> prev_sample) const {
+    step(model_output, t, sample, eta, randn<S>(seed, offset), prev_sample);
+  }
+
+  // eta = 0: deterministic.
+  template <ShapeType S>
+  void step(View<const float, S> model_output, int t, View<const float, S> sample,
+            View<float, S> prev_sample) const {
+    step(model_output, t, sample, 0.0, 0.0f, prev_sample);
+  }
+
+  template <ShapeType S>
+  void pred_original_sample(View<const float, S> model_output, int t, View<const float, S> sample,
+                            View<float, S> x0) const {
+    x0 = predicted_x0(coefficients(t, 0).parameterisation, sample, model_output, clip_bound_);
+  }
+
+ private:
+  Schedule schedule_;
+  DDIMConfig config_;
+  double clip_bound_;
+  double final_alpha_cumprod_;
+  std::vector<int> timesteps_;
+  int step_ratio_ = 0;
+};
+
+}  // namespace ldm::diffusion

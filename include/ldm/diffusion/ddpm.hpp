@@ -1,0 +1,137 @@
+#pragma once
+// The DDPM ancestral sampler (Ho et al., eq. 6 and 7) as diffusers' DDPMScheduler takes a step
+// with variance_type "fixed_small":
+//   x0_hat = clamp(x0 read from the model's output)                     (clip_sample)
+//   x_prev = x0_coeff * x0_hat + sample_coeff * x_t + sigma * noise,
+//   x0_coeff = sqrt(abar_prev) (1 - abar_t / abar_prev) / (1 - abar_t),
+//   sample_coeff = sqrt(abar_t / abar_prev) (1 - abar_prev) / (1 - abar_t),
+//   sigma^2 = (1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev), floored at 1e-20,
+// where abar_prev belongs to the next timestep of the schedule (1 after the last), and no noise is
+// added at t = 0. The scalars are computed in double on the host; a step is one fused expression,
+// evaluated in double and rounded once (see forward_process.hpp).
+//
+// The noise is an operand the caller chooses: ldm::randn<S>(seed, offset) (what the (seed,
+// offset) overload passes) makes sampling reproducible; randn<S>(seed, offset, first) draws a
+// slice of a larger batch's stream, so a sample's noise does not depend on how the batch is cut;
+// an explicit tensor replays someone else's noise.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ldm/core/error.hpp"
+#include "ldm/core/shape.hpp"
+#include "ldm/core/tensor.hpp"
+#include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/schedule.hpp"
+#include "ldm/expr/assign.hpp"
+#include "ldm/expr/elementwise.hpp"
+#include "ldm/expr/host_executor.hpp"
+#include "ldm/expr/random.hpp"
+
+namespace ldm::diffusion {
+
+// diffusers' defaults.
+struct DDPMConfig {
+  PredictionType prediction_type = PredictionType::epsilon;
+  bool clip_sample = true;
+  double clip_sample_range = 1.0;
+  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
+  int steps_offset = 0;
+};
+
+// The scalars of one step from `timestep` to `prev_timestep` (-1 after the last).
+struct DDPMStep {
+  int timestep, prev_timestep;
+  Parameterisation parameterisation;
+  double x0_coeff, sample_coeff, sigma;
+};
+
+class DDPM {
+ public:
+  DDPM(Schedule schedule, const DDPMConfig& config, int num_inference_steps)
+      : schedule_(std::move(schedule)),
+        config_(config),
+        clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)) {
+    set_timesteps(num_inference_steps);
+  }
+
+  void set_timesteps(int num_inference_steps) {
+    timesteps_ = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
+                                  num_inference_steps, config_.steps_offset);
+  }
+
+  const Schedule& schedule() const { return schedule_; }
+  const DDPMConfig& config() const { return config_; }
+  std::span<const int> timesteps() const { return timesteps_; }
+
+  // The step after t in timesteps(), -1 after the last; t must be one of them.
+  int previous_timestep(int t) const {
+    const auto it = std::ranges::find(timesteps_, t);
+    if (it == timesteps_.end())
+      fail_expected(
+          "timestep",
+          "one of the " + std::to_string(timesteps_.size()) + " timesteps set by set_timesteps", t);
+    return it + 1 == timesteps_.end() ? -1 : *(it + 1);
+  }
+
+  DDPMStep coefficients(int t) const {
+    const int prev = previous_timestep(t);
+    const double abar = schedule_.alpha_cumprod(t);
+    const double abar_prev = prev >= 0 ? schedule_.alpha_cumprod(prev) : 1.0;
+    const double alpha = abar / abar_prev, beta = 1 - alpha;
+    const double variance = std::max((1 - abar_prev) / (1 - abar) * beta, 1e-20);
+    return DDPMStep{
+        .timestep = t,
+        .prev_timestep = prev,
+        .parameterisation = parameterisation(config_.prediction_type, abar),
+        .x0_coeff = std::sqrt(abar_prev) * beta / (1 - abar),
+        .sample_coeff = std::sqrt(alpha) * (1 - abar_prev) / (1 - abar),
+        .sigma = t > 0 ? std::sqrt(variance) : 0.0,
+    };
+  }
+
+  // prev_sample = x_{prev}: the mean plus sigma * noise, noise being any operand of shape S (or
+  // a floating-point number; an integer is refused, as it would be a seed missing its offset).
+  // prev_sample may alias sample or model_output.
+  template <ShapeType S, class Noise>
+  requires(!std::is_integral_v<Noise>) void step(View<const float, S> model_output, int t,
+                                                 View<const float, S> sample, const Noise& noise,
+                                                 View<float, S> prev_sample) const {
+    const DDPMStep c = coefficients(t);
+    prev_sample = c.x0_coeff * predicted_x0(c.parameterisation, sample, model_output, clip_bound_) +
+                  c.sample_coeff * in_double(sample) + c.sigma * in_double(noise);
+  }
+
+  // The same with noise = ldm::randn<S>(seed, offset).
+  template <ShapeType S>
+  void step(View<const float, S> model_output, int t, View<const float, S> sample,
+            std::uint64_t seed, std::uint64_t offset, View<float, S> prev_sample) const {
+    step(model_output, t, sample, randn<S>(seed, offset), prev_sample);
+  }
+
+  // The deterministic parts of a step: x0_hat, and the mean of x_prev.
+  template <ShapeType S>
+  void pred_original_sample(View<const float, S> model_output, int t, View<const float, S> sample,
+                            View<float, S> x0) const {
+    x0 = predicted_x0(coefficients(t).parameterisation, sample, model_output, clip_bound_);
+  }
+  template <ShapeType S>
+  void mean(View<const float, S> model_output, int t, View<const float, S> sample,
+            View<float, S> out) const {
+    step(model_output, t, sample, 0.0f, out);
+  }
+
+ private:
+  Schedule schedule_;
+  DDPMConfig config_;
+  double clip_bound_;
+  std::vector<int> timesteps_;
+};
+
+}  // namespace ldm::diffusion
