@@ -1,0 +1,40 @@
+#pragma once
+// The denoiser's training objective and its gradients, as diffusers' train_unconditional.py:
+//   x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise;  loss = mean((unet(x_t, t) - target)^2)
+// with target = noise (epsilon prediction) or the velocity (v_prediction). x0 are latents already
+// scaled by the autoencoder's scaling_factor; noise and timesteps come from the caller, so that
+// the pipeline draws them from its Philox streams and tests can pass PyTorch's.
+
+#include <cstdint>
+
+#include "ldm/diffusion/forward_process.hpp"
+#include "ldm/nn/mode.hpp"
+#include "ldm/ops/loss.hpp"
+
+namespace ldm::train {
+
+// Accumulates the gradients of every UNet parameter; returns the loss.
+template <index_t N, class UNet>
+double diffusion_loss_and_gradients(
+    const UNet& unet, typename UNet::template Saved<N>& saved,
+    View<const float, typename UNet::template sample<N>> x0,
+    View<const float, typename UNet::template sample<N>> noise,
+    View<const std::int32_t, Shape<N>> timesteps, const diffusion::Schedule& schedule,
+    diffusion::PredictionType prediction_type, const nn::Mode& mode = {true},
+    View<const std::int32_t, Shape<N>> labels = View<const std::int32_t, Shape<N>>(nullptr)) {
+  using Sample = typename UNet::template sample<N>;
+  Tensor<float, Sample> xt, target, prediction, d_prediction;
+  diffusion::add_noise(schedule, x0, noise, timesteps, xt.view());
+  diffusion::training_target(prediction_type, schedule, x0, noise, timesteps, target.view());
+  Tensor<float, Shape<N>> t;
+  t = timesteps;
+  unet.forward(xt, t, saved, prediction.view(), mode, labels);
+  const double loss =
+      ops::mse_forward(View<const float, Sample>(prediction), View<const float, Sample>(target));
+  ops::mse_backward(View<const float, Sample>(prediction), View<const float, Sample>(target), 1.0,
+                    d_prediction.view());
+  unet.backward(xt, saved, d_prediction, View<float, Sample>(nullptr), labels);
+  return loss;
+}
+
+}  // namespace ldm::train
