@@ -28,18 +28,29 @@ TEST_CASE("AutoencoderKL: parameter names are diffusers' state-dict keys") {
   using AE = models::AutoencoderKL<float, host, 1, 32, TinyAE>;
   nn::Owned<AE> ae(1);
   std::set<std::string> names;
-  for (const auto& p : ae.infos()) names.insert(p.name);
+  for (const auto& p : ae.infos())
+    names.insert(p.name);
   CHECK(names.size() == ae.infos().size());
-  for (const char* expected :
-       {"encoder.conv_in.weight", "encoder.down_blocks.0.resnets.0.norm1.weight",
-        "encoder.down_blocks.1.resnets.0.conv1.bias", "encoder.down_blocks.0.downsamplers.0.conv.weight",
-        "encoder.down_blocks.2.resnets.0.conv_shortcut.weight", "encoder.mid_block.attentions.0.to_q.weight",
-        "encoder.mid_block.attentions.0.to_out.0.bias", "encoder.mid_block.attentions.0.group_norm.weight",
-        "encoder.mid_block.resnets.1.norm2.bias", "encoder.conv_norm_out.weight", "encoder.conv_out.weight",
-        "quant_conv.weight", "post_quant_conv.bias", "decoder.conv_in.weight",
-        "decoder.up_blocks.0.resnets.1.conv2.weight", "decoder.up_blocks.0.upsamplers.0.conv.weight",
-        "decoder.up_blocks.1.resnets.0.conv_shortcut.weight", "decoder.up_blocks.2.resnets.1.norm1.bias",
-        "decoder.conv_norm_out.bias", "decoder.conv_out.weight"})
+  for (const char* expected : {"encoder.conv_in.weight",
+                               "encoder.down_blocks.0.resnets.0.norm1.weight",
+                               "encoder.down_blocks.1.resnets.0.conv1.bias",
+                               "encoder.down_blocks.0.downsamplers.0.conv.weight",
+                               "encoder.down_blocks.2.resnets.0.conv_shortcut.weight",
+                               "encoder.mid_block.attentions.0.to_q.weight",
+                               "encoder.mid_block.attentions.0.to_out.0.bias",
+                               "encoder.mid_block.attentions.0.group_norm.weight",
+                               "encoder.mid_block.resnets.1.norm2.bias",
+                               "encoder.conv_norm_out.weight",
+                               "encoder.conv_out.weight",
+                               "quant_conv.weight",
+                               "post_quant_conv.bias",
+                               "decoder.conv_in.weight",
+                               "decoder.up_blocks.0.resnets.1.conv2.weight",
+                               "decoder.up_blocks.0.upsamplers.0.conv.weight",
+                               "decoder.up_blocks.1.resnets.0.conv_shortcut.weight",
+                               "decoder.up_blocks.2.resnets.1.norm1.bias",
+                               "decoder.conv_norm_out.bias",
+                               "decoder.conv_out.weight"})
     CHECK_MESSAGE(names.count(expected) == 1, std::string(expected));
   CHECK(names.count("encoder.down_blocks.2.downsamplers.0.conv.weight") == 0);
   CHECK(names.count("decoder.up_blocks.2.upsamplers.0.conv.weight") == 0);
@@ -64,7 +75,8 @@ TEST_CASE("AutoencoderKL: encode and decode gradients against finite differences
   auto loss = [&] {
     ae->encode(x, es, mean.view(), logvar.view());
     ae->decode(z, ds, y.view());
-    return test::dot(mean.data(), gm.data(), mean.size) + test::dot(logvar.data(), gl.data(), logvar.size) +
+    return test::dot(mean.data(), gm.data(), mean.size) +
+           test::dot(logvar.data(), gl.data(), logvar.size) +
            test::dot(y.data(), gy.data(), y.size);
   };
   loss();

@@ -27,7 +27,8 @@ TEST_CASE("UNet: parameter names are diffusers' state-dict keys") {
   using U = models::UNet<float, host, 4, 8, TinyUNet>;
   nn::Owned<U> unet(1);
   std::set<std::string> names;
-  for (const auto& p : unet.infos()) names.insert(p.name);
+  for (const auto& p : unet.infos())
+    names.insert(p.name);
   CHECK(names.size() == unet.infos().size());
   for (const char* expected :
        {"conv_in.weight", "time_embedding.linear_1.weight", "time_embedding.linear_2.bias",

@@ -55,7 +55,8 @@ TEST_CASE("ResnetBlock2D with time embedding and 1x1 shortcut") {
 
   expect_gradient("dx", loss, x.data(), dx.data(), x.size);
   expect_gradient("dtemb", loss, temb.data(), dtemb.data(), temb.size);
-  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Block::parameter_count);
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(),
+                  Block::parameter_count);
 }
 
 TEST_CASE("ResnetBlock2D without time embedding, identity shortcut, dropout in training") {
@@ -80,7 +81,8 @@ TEST_CASE("ResnetBlock2D without time embedding, identity shortcut, dropout in t
   param_grads = m.grads();
 
   expect_gradient("dx", loss, x.data(), dx.data(), x.size);
-  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Block::parameter_count);
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(),
+                  Block::parameter_count);
 }
 
 TEST_CASE("Attention: group norm, q/k/v/out projections, heads, residual") {
@@ -124,7 +126,8 @@ TEST_CASE("Downsample2D (both paddings) and Upsample2D") {
     Tensor<double, Shape<Down::parameter_count>> param_grads;
     param_grads = m.grads();
     expect_gradient("dx", loss, x.data(), dx.data(), x.size);
-    expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Down::parameter_count);
+    expect_gradient("parameters", loss, m.values().data(), param_grads.data(),
+                    Down::parameter_count);
   }
   SUBCASE("asymmetric") {
     using Down = nn::Downsample2D<double, host, 8, 10, 6, nn::DownsamplePadding::asymmetric>;
@@ -143,7 +146,8 @@ TEST_CASE("Downsample2D (both paddings) and Upsample2D") {
     Tensor<double, Shape<Down::parameter_count>> param_grads;
     param_grads = m.grads();
     expect_gradient("dx", loss, x.data(), dx.data(), x.size);
-    expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Down::parameter_count);
+    expect_gradient("parameters", loss, m.values().data(), param_grads.data(),
+                    Down::parameter_count);
   }
   SUBCASE("upsample") {
     using Up = nn::Upsample2D<double, host, 4, 5, 6>;

@@ -24,7 +24,8 @@ inline io::SafetensorsFile open_golden(const std::string& name) {
 inline std::vector<float> read_all(const io::SafetensorsFile& file, const std::string& name) {
   const auto& shape = file.entry(name).shape;
   std::int64_t count = 1;
-  for (auto e : shape) count *= e;
+  for (auto e : shape)
+    count *= e;
   std::vector<float> values(static_cast<std::size_t>(count));
   file.read<float>(name, values, shape);
   return values;
@@ -51,15 +52,18 @@ void read_activation(const io::SafetensorsFile& file, const std::string& name, V
     for (index_t n = 0; n < N; ++n)
       for (index_t c = 0; c < C; ++c)
         for (index_t h = 0; h < H; ++h)
-          for (index_t w = 0; w < W; ++w) out(n, h, w, c) = T(values[std::size_t(((n * C + c) * H + h) * W + w)]);
+          for (index_t w = 0; w < W; ++w)
+            out(n, h, w, c) = T(values[std::size_t(((n * C + c) * H + h) * W + w)]);
   } else {
-    for (index_t i = 0; i < S::size; ++i) out[i] = T(values[std::size_t(i)]);
+    for (index_t i = 0; i < S::size; ++i)
+      out[i] = T(values[std::size_t(i)]);
   }
 }
 
 inline double largest_magnitude(const std::vector<float>& values) {
   double scale = 0;
-  for (float v : values) scale = std::max(scale, std::abs(double(v)));
+  for (float v : values)
+    scale = std::max(scale, std::abs(double(v)));
   return scale;
 }
 
@@ -78,11 +82,14 @@ inline double relative_error(const std::vector<float>& actual, const std::vector
 
 // The error of an NHWC result against the file's NCHW tensor.
 template <class T, ShapeType S>
-double activation_error(const io::SafetensorsFile& file, const std::string& name, View<const T, S> actual) {
+double activation_error(const io::SafetensorsFile& file, const std::string& name,
+                        View<const T, S> actual) {
   Tensor<float, S> expected;
   read_activation(file, name, expected.view());
-  std::vector<float> a(actual.data(), actual.data() + S::size), e(expected.data(), expected.data() + S::size);
-  for (index_t i = 0; i < S::size; ++i) a[std::size_t(i)] = float(actual[i]);
+  std::vector<float> a(actual.data(), actual.data() + S::size),
+      e(expected.data(), expected.data() + S::size);
+  for (index_t i = 0; i < S::size; ++i)
+    a[std::size_t(i)] = float(actual[i]);
   return relative_error(a, e);
 }
 
@@ -106,7 +113,8 @@ WorstGradient parameter_gradient_error(const io::SafetensorsFile& file,
   }
   WorstGradient worst;
   for (std::size_t k = 0; k < infos.size(); ++k) {
-    const double e = relative_error(nn::to_torch_layout(infos[k], grads), expected[k], 1e-3 * module_scale);
+    const double e =
+        relative_error(nn::to_torch_layout(infos[k], grads), expected[k], 1e-3 * module_scale);
     if (e >= worst.error) worst = {e, infos[k].name};
   }
   return worst;

@@ -36,7 +36,8 @@ inline std::vector<double> numerical_gradient(const std::function<double()>& los
 // gradient still holding its poison) makes the result NaN, which fails every comparison.
 inline double max_relative_error(const double* analytic, const std::vector<double>& numeric) {
   double scale = 0, worst = 0;
-  for (std::size_t i = 0; i < numeric.size(); ++i) scale = std::max(scale, std::abs(numeric[i]));
+  for (std::size_t i = 0; i < numeric.size(); ++i)
+    scale = std::max(scale, std::abs(numeric[i]));
   for (std::size_t i = 0; i < numeric.size(); ++i) {
     const double error = std::abs(analytic[i] - numeric[i]);
     if (!(error <= worst)) worst = error;  // written so that NaN wins
@@ -48,7 +49,8 @@ inline double max_relative_error(const double* analytic, const std::vector<doubl
 template <class A, class B>
 double dot(const A* a, const B* b, std::size_t n) {
   double s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += double(a[i]) * double(b[i]);
+  for (std::size_t i = 0; i < n; ++i)
+    s += double(a[i]) * double(b[i]);
   return s;
 }
 

@@ -23,8 +23,9 @@ class ResnetStack {
   using Rest = nn::ResnetBlock2D<T, Space, R, R, Cout, Cout, 0, Groups>;
   using Down = nn::Downsample2D<T, Space, R, R, Cout, nn::DownsamplePadding::asymmetric>;
   using Up = nn::Upsample2D<T, Space, R, R, Cout>;
-  using Resampler = std::conditional_t<Re == Resample::down, Down,
-                                       std::conditional_t<Re == Resample::up, Up, nn::detail::NoParameters>>;
+  using Resampler =
+      std::conditional_t<Re == Resample::down, Down,
+                         std::conditional_t<Re == Resample::up, Up, nn::detail::NoParameters>>;
 
  public:
   static constexpr index_t out_res = Re == Resample::down ? R / 2 : Re == Resample::up ? 2 * R : R;
@@ -42,7 +43,8 @@ class ResnetStack {
     std::array<Tensor<T, Shape<N, R, R, Cout>, Space>, Layers> outs;  // each resnet's output
     std::conditional_t<Re == Resample::up, typename Up::template Saved<N>, char> up;
     static constexpr std::size_t bytes = [] {
-      std::size_t b = First::template Saved<N>::bytes + (Layers - 1) * Rest::template Saved<N>::bytes +
+      std::size_t b = First::template Saved<N>::bytes +
+                      (Layers - 1) * Rest::template Saved<N>::bytes +
                       Layers * sizeof(T) * N * R * R * Cout;
       if constexpr (Re == Resample::up) b += Up::template Saved<N>::bytes;
       return b;
@@ -51,19 +53,22 @@ class ResnetStack {
 
   ResnetStack(nn::ParameterBinder<T, Space> b, double eps)
       : first(b.scope("resnets").scope("0"), eps),
-        rest(make_array<Layers - 1>([&](auto k) {
-          return Rest(b.scope("resnets").scope(std::to_string(k + 1)), eps);
-        })),
+        rest(make_array<Layers - 1>(
+            [&](auto k) { return Rest(b.scope("resnets").scope(std::to_string(k + 1)), eps); })),
         resampler(make_resampler(b)) {}
 
   template <index_t N>
   void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, output<N>, Space> y,
                const nn::Mode& mode = nn::inference) const {
     first.forward(x, s.first, s.outs[0].view(), mode);
-    for (std::size_t k = 0; k + 1 < Layers; ++k) rest[k].forward(s.outs[k], s.rest[k], s.outs[k + 1].view(), mode);
-    if constexpr (Re == Resample::down) resampler.forward(s.outs[Layers - 1], y);
-    else if constexpr (Re == Resample::up) resampler.forward(s.outs[Layers - 1], s.up, y);
-    else y = s.outs[Layers - 1];
+    for (std::size_t k = 0; k + 1 < Layers; ++k)
+      rest[k].forward(s.outs[k], s.rest[k], s.outs[k + 1].view(), mode);
+    if constexpr (Re == Resample::down)
+      resampler.forward(s.outs[Layers - 1], y);
+    else if constexpr (Re == Resample::up)
+      resampler.forward(s.outs[Layers - 1], s.up, y);
+    else
+      y = s.outs[Layers - 1];
   }
 
   // Accumulates parameter gradients; overwrites dx.
@@ -71,9 +76,12 @@ class ResnetStack {
   void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
     Tensor<T, Shape<N, R, R, Cout>, Space> grad, next;
-    if constexpr (Re == Resample::down) resampler.backward(s.outs[Layers - 1], dy, grad.view());
-    else if constexpr (Re == Resample::up) resampler.backward(s.up, dy, grad.view());
-    else grad = dy;
+    if constexpr (Re == Resample::down)
+      resampler.backward(s.outs[Layers - 1], dy, grad.view());
+    else if constexpr (Re == Resample::up)
+      resampler.backward(s.up, dy, grad.view());
+    else
+      grad = dy;
     for (std::size_t k = Layers - 1; k >= 1; --k) {
       rest[k - 1].backward(s.outs[k - 1], s.rest[k - 1], grad, next.view());
       grad = next;
@@ -87,9 +95,12 @@ class ResnetStack {
 
  private:
   static Resampler make_resampler(nn::ParameterBinder<T, Space> b) {
-    if constexpr (Re == Resample::down) return Down(b.scope("downsamplers").scope("0"));
-    else if constexpr (Re == Resample::up) return Up(b.scope("upsamplers").scope("0"));
-    else return Resampler{};
+    if constexpr (Re == Resample::down)
+      return Down(b.scope("downsamplers").scope("0"));
+    else if constexpr (Re == Resample::up)
+      return Up(b.scope("upsamplers").scope("0"));
+    else
+      return Resampler{};
   }
 };
 
@@ -111,7 +122,8 @@ class AutoencoderMidBlock {
     typename Attn::template Saved<N> attn;
     Tensor<T, shape<N>, Space> after_res0, after_attn;
     static constexpr std::size_t bytes = 2 * Res::template Saved<N>::bytes +
-                                         Attn::template Saved<N>::bytes + 2 * sizeof(T) * shape<N>::size;
+                                         Attn::template Saved<N>::bytes +
+                                         2 * sizeof(T) * shape<N>::size;
   };
 
   AutoencoderMidBlock(nn::ParameterBinder<T, Space> b, double eps)
@@ -128,8 +140,8 @@ class AutoencoderMidBlock {
   }
 
   template <index_t N>
-  void backward(View<const T, shape<N>, Space> x, const Saved<N>& s, View<const T, shape<N>, Space> dy,
-                View<T, shape<N>, Space> dx) const {
+  void backward(View<const T, shape<N>, Space> x, const Saved<N>& s,
+                View<const T, shape<N>, Space> dy, View<T, shape<N>, Space> dx) const {
     Tensor<T, shape<N>, Space> g1, g2;
     res1.backward(s.after_attn, s.res1, dy, g1.view());
     attn.backward(s.after_res0, s.attn, g1, g2.view());

@@ -63,8 +63,9 @@ class Encoder {
     Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> after_mid, after_norm_out;
     typename NormOut::template Saved<N> norm_out;
     static constexpr std::size_t bytes = [] {
-      std::size_t b = sizeof(T) * (N * Res * Res * Ch::first + 2 * N * latent_res * latent_res * Ch::last) +
-                      Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
+      std::size_t b =
+          sizeof(T) * (N * Res * Res * Ch::first + 2 * N * latent_res * latent_res * Ch::last) +
+          Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
       static_for<levels>([&](auto l) {
         b += Level<l>::template Saved<N>::bytes + sizeof(T) * Level<l>::template output<N>::size;
       });
@@ -90,7 +91,8 @@ class Encoder {
       if constexpr (l == 0)
         std::get<0>(down_blocks).forward(s.after_conv_in, std::get<0>(s.level), out.view(), mode);
       else
-        std::get<l>(down_blocks).forward(std::get<l - 1>(s.after_level), std::get<l>(s.level), out.view(), mode);
+        std::get<l>(down_blocks)
+            .forward(std::get<l - 1>(s.after_level), std::get<l>(s.level), out.view(), mode);
     });
     mid_block.forward(std::get<levels - 1>(s.after_level), s.mid, s.after_mid.view(), mode);
     conv_norm_out.forward(s.after_mid, s.norm_out, s.after_norm_out.view());
@@ -111,13 +113,17 @@ class Encoder {
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_conv_in;
     static_for_reverse<levels>([&](auto l) {
       if constexpr (l == 0)
-        std::get<0>(down_blocks).backward(s.after_conv_in, std::get<0>(s.level), std::get<0>(grads), d_conv_in.view());
+        std::get<0>(down_blocks)
+            .backward(s.after_conv_in, std::get<0>(s.level), std::get<0>(grads), d_conv_in.view());
       else
-        std::get<l>(down_blocks).backward(std::get<l - 1>(s.after_level), std::get<l>(s.level),
-                                          std::get<l>(grads), std::get<l - 1>(grads).view());
+        std::get<l>(down_blocks)
+            .backward(std::get<l - 1>(s.after_level), std::get<l>(s.level), std::get<l>(grads),
+                      std::get<l - 1>(grads).view());
     });
-    if (dx.data()) conv_in.backward(x, d_conv_in, dx);
-    else conv_in.backward_params(x, d_conv_in);
+    if (dx.data())
+      conv_in.backward(x, d_conv_in, dx);
+    else
+      conv_in.backward_params(x, d_conv_in);
   }
 
   ConvIn conv_in;
@@ -136,10 +142,10 @@ class Decoder {
 
   // Up level i runs at latent_res * 2^i on the channels of level (levels - 1 - i).
   template <std::size_t I>
-  using Level = ResnetStack<T, Space, (latent_res << I),
-                            (I == 0 ? Ch::last : Ch::at(levels - int(I))), Ch::at(levels - 1 - int(I)),
-                            Cfg::layers_per_block + 1,
-                            (int(I) + 1 < levels ? Resample::up : Resample::none), G>;
+  using Level =
+      ResnetStack<T, Space, (latent_res << I), (I == 0 ? Ch::last : Ch::at(levels - int(I))),
+                  Ch::at(levels - 1 - int(I)), Cfg::layers_per_block + 1,
+                  (int(I) + 1 < levels ? Resample::up : Resample::none), G>;
   template <std::size_t... I>
   static auto level_types(std::index_sequence<I...>) -> std::tuple<Level<I>...>;
   using Levels = decltype(level_types(std::make_index_sequence<levels>{}));
@@ -177,8 +183,9 @@ class Decoder {
     typename NormOut::template Saved<N> norm_out;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
     static constexpr std::size_t bytes = [] {
-      std::size_t b = sizeof(T) * (2 * N * latent_res * latent_res * Ch::last + N * Res * Res * Ch::first) +
-                      Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
+      std::size_t b =
+          sizeof(T) * (2 * N * latent_res * latent_res * Ch::last + N * Res * Res * Ch::first) +
+          Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
       static_for<levels>([&](auto l) {
         b += Level<l>::template Saved<N>::bytes + sizeof(T) * Level<l>::template output<N>::size;
       });
@@ -205,7 +212,8 @@ class Decoder {
       if constexpr (i == 0)
         std::get<0>(up_blocks).forward(s.after_mid, std::get<0>(s.level), out.view(), mode);
       else
-        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_level), std::get<i>(s.level), out.view(), mode);
+        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_level), std::get<i>(s.level),
+                                       out.view(), mode);
     });
     conv_norm_out.forward(std::get<levels - 1>(s.after_level), s.norm_out, s.after_norm_out.view());
     conv_out.forward(s.after_norm_out, y);
@@ -223,7 +231,8 @@ class Decoder {
     Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_mid, d_conv_in;
     static_for_reverse<levels>([&](auto i) {
       if constexpr (i == 0)
-        std::get<0>(up_blocks).backward(s.after_mid, std::get<0>(s.level), std::get<0>(grads), d_mid.view());
+        std::get<0>(up_blocks).backward(s.after_mid, std::get<0>(s.level), std::get<0>(grads),
+                                        d_mid.view());
       else
         std::get<i>(up_blocks).backward(std::get<i - 1>(s.after_level), std::get<i>(s.level),
                                         std::get<i>(grads), std::get<i - 1>(grads).view());
@@ -312,14 +321,16 @@ class AutoencoderKL {
   // was active.
   template <index_t N>
   void encode_backward(View<const T, images<N>, Space> x, const EncodeSaved<N>& s,
-                       View<const T, latents<N>, Space> dmean, View<const T, latents<N>, Space> dlogvar,
+                       View<const T, latents<N>, Space> dmean,
+                       View<const T, latents<N>, Space> dlogvar,
                        View<T, images<N>, Space> dx = View<T, images<N>, Space>(nullptr)) const {
     Tensor<T, latents<N>, Space> raw_logvar, raw_mean, dlogvar_raw;
     ops::concat_channels_backward(View<const T, moments<N>, Space>(s.moments_raw), raw_mean.view(),
                                   raw_logvar.view());
     dlogvar_raw = dlogvar * ((raw_logvar >= logvar_min) * (raw_logvar <= logvar_max));
     Tensor<T, moments<N>, Space> dmoments, dencoder_out;
-    ops::concat_channels_forward(dmean, View<const T, latents<N>, Space>(dlogvar_raw), dmoments.view());
+    ops::concat_channels_forward(dmean, View<const T, latents<N>, Space>(dlogvar_raw),
+                                 dmoments.view());
     quant_conv.backward(s.encoder_out, dmoments, dencoder_out.view());
     encoder.backward(x, s.encoder, dencoder_out, dx);
   }

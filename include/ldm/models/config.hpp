@@ -46,11 +46,13 @@ struct AutoencoderKLConfig {
 
   static_assert(LayersPerBlock > 0, "ldm::AutoencoderKLConfig: layers_per_block must be positive");
   static_assert(LatentChannels > 0, "ldm::AutoencoderKLConfig: latent_channels must be positive");
-  static_assert([] {
-    for (auto c : BlockChannels::values)
-      if (c % NormGroups != 0) return false;
-    return true;
-  }(), "ldm::AutoencoderKLConfig: every block_out_channels entry must divide into norm_num_groups");
+  static_assert(
+      [] {
+        for (auto c : BlockChannels::values)
+          if (c % NormGroups != 0) return false;
+        return true;
+      }(),
+      "ldm::AutoencoderKLConfig: every block_out_channels entry must divide into norm_num_groups");
 };
 
 // dropout is a run-time argument of the UNet's constructor (it changes nothing structural).
@@ -73,17 +75,21 @@ struct UNetConfig {
   static_assert(LayersPerBlock > 0, "ldm::UNetConfig: layers_per_block must be positive");
   static_assert(AttentionLevels::all_below(BlockChannels::levels),
                 "ldm::UNetConfig: attention_at names a level the UNet does not have");
-  static_assert([] {
-    for (auto c : BlockChannels::values)
-      if (c % NormGroups != 0) return false;
-    return true;
-  }(), "ldm::UNetConfig: every block_out_channels entry must divide into norm_num_groups");
-  static_assert([] {
-    for (int l = 0; l < BlockChannels::levels; ++l)
-      if (AttentionLevels::contains(l) && BlockChannels::at(l) % HeadDim != 0) return false;
-    return BlockChannels::last % HeadDim == 0;
-  }(), "ldm::UNetConfig: attention_head_dim must divide the channels of every attention level "
-       "and of the mid block");
+  static_assert(
+      [] {
+        for (auto c : BlockChannels::values)
+          if (c % NormGroups != 0) return false;
+        return true;
+      }(),
+      "ldm::UNetConfig: every block_out_channels entry must divide into norm_num_groups");
+  static_assert(
+      [] {
+        for (int l = 0; l < BlockChannels::levels; ++l)
+          if (AttentionLevels::contains(l) && BlockChannels::at(l) % HeadDim != 0) return false;
+        return BlockChannels::last % HeadDim == 0;
+      }(),
+      "ldm::UNetConfig: attention_head_dim must divide the channels of every attention level "
+      "and of the mid block");
 };
 
 }  // namespace ldm

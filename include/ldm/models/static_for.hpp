@@ -16,14 +16,16 @@ template <std::size_t Count, class F>
 constexpr void static_for(F&& f) {
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (f(index_constant<I>{}), ...);
-  }(std::make_index_sequence<Count>{});
+  }
+  (std::make_index_sequence<Count>{});
 }
 
 template <std::size_t Count, class F>
 constexpr void static_for_reverse(F&& f) {
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (f(index_constant<Count - 1 - I>{}), ...);
-  }(std::make_index_sequence<Count>{});
+  }
+  (std::make_index_sequence<Count>{});
 }
 
 // std::array<T, Count>{make(0), make(1), ...} for element types without a default constructor.
@@ -32,7 +34,8 @@ auto make_array(F&& make) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
     using Element = decltype(make(index_constant<0>{}));
     return std::array<Element, Count>{make(index_constant<I>{})...};
-  }(std::make_index_sequence<Count>{});
+  }
+  (std::make_index_sequence<Count>{});
 }
 
 // std::tuple{make(0), make(1), ...}: one element per level, each of its own type.
@@ -40,7 +43,8 @@ template <std::size_t Count, class F>
 auto make_tuple(F&& make) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
     return std::tuple<decltype(make(index_constant<I>{}))...>{make(index_constant<I>{})...};
-  }(std::make_index_sequence<Count>{});
+  }
+  (std::make_index_sequence<Count>{});
 }
 
 }  // namespace ldm::models

@@ -33,11 +33,13 @@ class UNet {
   using Ups = decltype(up_types(std::make_index_sequence<levels>{}));
   static constexpr index_t mid_res = Res >> (levels - 1);
   using MidResnet = nn::ResnetBlock2D<T, Space, mid_res, mid_res, Ch::last, Ch::last, E, G>;
-  using MidAttention = nn::Attention<T, Space, mid_res, mid_res, Ch::last, Cfg::attention_head_dim, G>;
+  using MidAttention =
+      nn::Attention<T, Space, mid_res, mid_res, Ch::last, Cfg::attention_head_dim, G>;
   static constexpr bool class_conditional = Cfg::num_class_embeds > 0;
-  using ClassEmbedding = std::conditional_t<class_conditional,
-                                            nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>,
-                                            nn::detail::NoParameters>;
+  using ClassEmbedding = std::conditional_t<
+      class_conditional,
+      nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>,
+      nn::detail::NoParameters>;
 
  public:
   using config = Cfg;
@@ -51,9 +53,7 @@ class UNet {
     index_t n = TimeEmbedding::parameter_count + ClassEmbedding::parameter_count +
                 ConvIn::parameter_count + 2 * MidResnet::parameter_count +
                 MidAttention::parameter_count + NormOut::parameter_count + ConvOut::parameter_count;
-    static_for<levels>([&](auto l) {
-      n += Down<l>::parameter_count + Up<l>::parameter_count;
-    });
+    static_for<levels>([&](auto l) { n += Down<l>::parameter_count + Up<l>::parameter_count; });
     return n;
   }();
   template <index_t N>
@@ -62,9 +62,11 @@ class UNet {
   template <index_t N>
   struct Saved {
     template <std::size_t... L>
-    static auto down_saved(std::index_sequence<L...>) -> std::tuple<typename Down<L>::template Saved<N>...>;
+    static auto down_saved(std::index_sequence<L...>)
+        -> std::tuple<typename Down<L>::template Saved<N>...>;
     template <std::size_t... I>
-    static auto up_saved(std::index_sequence<I...>) -> std::tuple<typename Up<I>::template Saved<N>...>;
+    static auto up_saved(std::index_sequence<I...>)
+        -> std::tuple<typename Up<I>::template Saved<N>...>;
     template <std::size_t... I>
     static auto up_outputs(std::index_sequence<I...>)
         -> std::tuple<Tensor<T, typename Up<I>::template output<N>, Space>...>;
@@ -77,19 +79,19 @@ class UNet {
     decltype(down_saved(std::make_index_sequence<levels>{})) down;
     typename MidResnet::template Saved<N> mid_res0, mid_res1;
     typename MidAttention::template Saved<N> mid_attn;
-    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> after_mid_res0, after_mid_attn, after_mid;
+    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> after_mid_res0, after_mid_attn,
+        after_mid;
     decltype(up_saved(std::make_index_sequence<levels>{})) up;
     UpOutputs after_up;
     typename NormOut::template Saved<N> norm_out;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
     static constexpr std::size_t bytes = [] {
       std::size_t b = TimeEmbedding::template Saved<N>::bytes + sizeof(T) * N * E +
-                      2 * MidResnet::template Saved<N>::bytes + MidAttention::template Saved<N>::bytes +
+                      2 * MidResnet::template Saved<N>::bytes +
+                      MidAttention::template Saved<N>::bytes +
                       3 * sizeof(T) * N * mid_res * mid_res * Ch::last +
                       NormOut::template Saved<N>::bytes + sizeof(T) * N * Res * Res * Ch::first;
-      static_for<Skips::count>([&](auto j) {
-        b += sizeof(T) * Skips::template shape<j, N>::size;
-      });
+      static_for<Skips::count>([&](auto j) { b += sizeof(T) * Skips::template shape<j, N>::size; });
       static_for<levels>([&](auto l) {
         b += Down<l>::template Saved<N>::bytes + Up<l>::template Saved<N>::bytes +
              sizeof(T) * Up<l>::template output<N>::size;
@@ -108,9 +110,8 @@ class UNet {
         mid_res0(b.scope("mid_block").scope("resnets").scope("0"), Cfg::norm_eps, dropout),
         mid_attention(b.scope("mid_block").scope("attentions").scope("0"), Cfg::norm_eps),
         mid_res1(b.scope("mid_block").scope("resnets").scope("1"), Cfg::norm_eps, dropout),
-        up_blocks(make_tuple<levels>([&](auto i) {
-          return Up<i>(b.scope("up_blocks").scope(std::to_string(i)), dropout);
-        })),
+        up_blocks(make_tuple<levels>(
+            [&](auto i) { return Up<i>(b.scope("up_blocks").scope(std::to_string(i)), dropout); })),
         conv_norm_out(b.scope("conv_norm_out"), Cfg::norm_eps),
         conv_out(b.scope("conv_out")) {}
 
@@ -118,7 +119,8 @@ class UNet {
   template <index_t N>
   void forward(View<const T, sample<N>, Space> x, View<const float, Shape<N>, Space> timesteps,
                Saved<N>& s, View<T, sample<N>, Space> y, const nn::Mode& mode = nn::inference,
-               View<const std::int32_t, Shape<N>, Space> labels = View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+               View<const std::int32_t, Shape<N>, Space> labels =
+                   View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
     time_embedding.forward(timesteps, s.time, s.emb.view());
     if constexpr (class_conditional) {
       if (!labels.data()) fail("ldm::UNet: this UNet is class-conditional; pass class labels");
@@ -128,16 +130,20 @@ class UNet {
     }
     auto emb = View<const T, Shape<N, E>, Space>(s.emb);
     conv_in.forward(x, std::get<0>(s.skips).view());
-    static_for<levels>([&](auto l) { std::get<l>(down_blocks).forward(emb, s.skips, std::get<l>(s.down), mode); });
-    mid_res0.forward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, s.after_mid_res0.view(), mode);
+    static_for<levels>(
+        [&](auto l) { std::get<l>(down_blocks).forward(emb, s.skips, std::get<l>(s.down), mode); });
+    mid_res0.forward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, s.after_mid_res0.view(),
+                     mode);
     mid_attention.forward(s.after_mid_res0, s.mid_attn, s.after_mid_attn.view());
     mid_res1.forward(s.after_mid_attn, emb, s.mid_res1, s.after_mid.view(), mode);
     static_for<levels>([&](auto i) {
       auto& out = std::get<i>(s.after_up);
       if constexpr (i == 0)
-        std::get<0>(up_blocks).forward(s.after_mid, emb, s.skips, std::get<0>(s.up), out.view(), mode);
+        std::get<0>(up_blocks).forward(s.after_mid, emb, s.skips, std::get<0>(s.up), out.view(),
+                                       mode);
       else
-        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_up), emb, s.skips, std::get<i>(s.up), out.view(), mode);
+        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_up), emb, s.skips, std::get<i>(s.up),
+                                       out.view(), mode);
     });
     conv_norm_out.forward(std::get<levels - 1>(s.after_up), s.norm_out, s.after_norm_out.view());
     conv_out.forward(s.after_norm_out, y);
@@ -146,9 +152,11 @@ class UNet {
   // Accumulates every parameter gradient; overwrites dx when given (the diffusion step does not
   // need it).
   template <index_t N>
-  void backward(View<const T, sample<N>, Space> x, const Saved<N>& s, View<const T, sample<N>, Space> dy,
+  void backward(View<const T, sample<N>, Space> x, const Saved<N>& s,
+                View<const T, sample<N>, Space> dy,
                 View<T, sample<N>, Space> dx = View<T, sample<N>, Space>(nullptr),
-                View<const std::int32_t, Shape<N>, Space> labels = View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+                View<const std::int32_t, Shape<N>, Space> labels =
+                    View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
     auto emb = View<const T, Shape<N, E>, Space>(s.emb);
     Tensor<T, Shape<N, E>, Space> demb;
     typename Saved<N>::SkipTuple grads;
@@ -161,13 +169,19 @@ class UNet {
     Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid, d_attn, d_res0;
     static_for_reverse<levels>([&](auto i) {
       auto& din = [&]() -> auto& {
-        if constexpr (i == 0) return d_mid;
-        else return std::get<i - 1>(up_grads);
-      }();
+        if constexpr (i == 0)
+          return d_mid;
+        else
+          return std::get<i - 1>(up_grads);
+      }
+      ();
       const auto& in = [&]() -> const auto& {
-        if constexpr (i == 0) return s.after_mid;
-        else return std::get<i - 1>(s.after_up);
-      }();
+        if constexpr (i == 0)
+          return s.after_mid;
+        else
+          return std::get<i - 1>(s.after_up);
+      }
+      ();
       std::get<i>(up_blocks).backward(in, emb, grads, std::get<i>(s.up), std::get<i>(up_grads),
                                       din.view(), demb.view());
     });
@@ -176,14 +190,17 @@ class UNet {
     demb += demb_part;
     mid_attention.backward(s.after_mid_res0, s.mid_attn, d_attn, d_res0.view());
     Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid_in;
-    mid_res0.backward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, d_res0, d_mid_in.view(), demb_part.view());
+    mid_res0.backward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, d_res0, d_mid_in.view(),
+                      demb_part.view());
     demb += demb_part;
     std::get<Skips::count - 1>(grads) += d_mid_in;
     static_for_reverse<levels>([&](auto l) {
       std::get<l>(down_blocks).backward(emb, s.skips, grads, std::get<l>(s.down), demb.view());
     });
-    if (dx.data()) conv_in.backward(x, std::get<0>(grads), dx);
-    else conv_in.backward_params(x, std::get<0>(grads));
+    if (dx.data())
+      conv_in.backward(x, std::get<0>(grads), dx);
+    else
+      conv_in.backward_params(x, std::get<0>(grads));
     time_embedding.backward(s.time, demb);
     if constexpr (class_conditional) class_embedding.backward(labels, demb);
   }
@@ -201,8 +218,10 @@ class UNet {
 
  private:
   static ClassEmbedding make_class_embedding(nn::ParameterBinder<T, Space> b) {
-    if constexpr (class_conditional) return ClassEmbedding(b.scope("class_embedding"));
-    else return ClassEmbedding{};
+    if constexpr (class_conditional)
+      return ClassEmbedding(b.scope("class_embedding"));
+    else
+      return ClassEmbedding{};
   }
 };
 

@@ -51,16 +51,17 @@ struct SkipTensors {
 
 // The optional attention after each resnet of a level.
 template <class T, class Space, index_t R, index_t C, class Cfg, bool With>
-using LevelAttention =
-    std::conditional_t<With, nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, Cfg::norm_num_groups>,
-                       nn::detail::NoParameters>;
+using LevelAttention = std::conditional_t<
+    With, nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, Cfg::norm_num_groups>,
+    nn::detail::NoParameters>;
 
 template <class T, class Space, class Cfg, index_t Res, int L>
 class UNetDownLevel {
   using Ch = typename Cfg::block_out_channels;
   using Skips = SkipLayout<Cfg, Res>;
   static constexpr index_t R = Res >> L, Cin = L == 0 ? Ch::first : Ch::at(L - 1), C = Ch::at(L);
-  static constexpr index_t K = Cfg::layers_per_block, E = Cfg::time_embed_dim, G = Cfg::norm_num_groups;
+  static constexpr index_t K = Cfg::layers_per_block, E = Cfg::time_embed_dim,
+                           G = Cfg::norm_num_groups;
   static constexpr bool with_attention = Cfg::attention_levels::contains(L);
   static constexpr bool with_downsample = L + 1 < Cfg::levels;
   static constexpr std::size_t j0 = Skips::first_of_level(L);
@@ -82,8 +83,14 @@ class UNetDownLevel {
   struct Saved {
     typename First::template Saved<N> first;
     std::array<typename Rest::template Saved<N>, K - 1> rest;
-    std::conditional_t<with_attention, std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, G>::template Saved<N>, K>, char> attn;
-    std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char> before_attn;
+    std::conditional_t<with_attention,
+                       std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim,
+                                                         G>::template Saved<N>,
+                                  K>,
+                       char>
+        attn;
+    std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char>
+        before_attn;
     static constexpr std::size_t bytes = [] {
       std::size_t b = First::template Saved<N>::bytes + (K - 1) * Rest::template Saved<N>::bytes;
       if constexpr (with_attention)
@@ -112,11 +119,15 @@ class UNetDownLevel {
       auto& out = std::get<j0 + k>(skips);
       auto& in = std::get<j0 + k - 1>(skips);
       auto target = [&]() -> Tensor<T, Shape<N, R, R, C>, Space>& {
-        if constexpr (with_attention) return s.before_attn[k];
-        else return out;
+        if constexpr (with_attention)
+          return s.before_attn[k];
+        else
+          return out;
       };
-      if constexpr (k == 0) first.forward(in, temb, s.first, target().view(), mode);
-      else rest[k - 1].forward(in, temb, s.rest[k - 1], target().view(), mode);
+      if constexpr (k == 0)
+        first.forward(in, temb, s.first, target().view(), mode);
+      else
+        rest[k - 1].forward(in, temb, s.rest[k - 1], target().view(), mode);
       if constexpr (with_attention) attentions[k].forward(s.before_attn[k], s.attn[k], out.view());
     });
     if constexpr (with_downsample)
@@ -138,12 +149,15 @@ class UNetDownLevel {
       const auto& in = std::get<j0 + k - 1>(skips);
       Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
       if constexpr (with_attention)
-        attentions[k].backward(s.before_attn[k], s.attn[k], std::get<j0 + k>(grads), dresnet_out.view());
+        attentions[k].backward(s.before_attn[k], s.attn[k], std::get<j0 + k>(grads),
+                               dresnet_out.view());
       else
         dresnet_out = std::get<j0 + k>(grads);
       Tensor<T, typename std::remove_cvref_t<decltype(in)>::shape, Space> din;
-      if constexpr (k == 0) first.backward(in, temb, s.first, dresnet_out, din.view(), dtemb_k.view());
-      else rest[k - 1].backward(in, temb, s.rest[k - 1], dresnet_out, din.view(), dtemb_k.view());
+      if constexpr (k == 0)
+        first.backward(in, temb, s.first, dresnet_out, din.view(), dtemb_k.view());
+      else
+        rest[k - 1].backward(in, temb, s.rest[k - 1], dresnet_out, din.view(), dtemb_k.view());
       dtemb += dtemb_k;
       std::get<j0 + k - 1>(grads) += din;
     });
@@ -156,8 +170,10 @@ class UNetDownLevel {
 
  private:
   static Down make_down(nn::ParameterBinder<T, Space> b) {
-    if constexpr (with_downsample) return Down(b.scope("downsamplers").scope("0"));
-    else return Down{};
+    if constexpr (with_downsample)
+      return Down(b.scope("downsamplers").scope("0"));
+    else
+      return Down{};
   }
 };
 
@@ -170,18 +186,23 @@ class UNetUpLevel {
   using Skips = SkipLayout<Cfg, Res>;
   static constexpr int levels = Cfg::levels, L = levels - 1 - I;
   static constexpr index_t R = Res >> L, C = Ch::at(L), Prev = I == 0 ? Ch::last : Ch::at(L + 1);
-  static constexpr index_t K = Cfg::layers_per_block + 1, E = Cfg::time_embed_dim, G = Cfg::norm_num_groups;
+  static constexpr index_t K = Cfg::layers_per_block + 1, E = Cfg::time_embed_dim,
+                           G = Cfg::norm_num_groups;
   static constexpr bool with_attention = Cfg::attention_levels::contains(L);
   static constexpr bool with_upsample = I + 1 < levels;
   // Skip consumed by resnet k.
-  static constexpr std::size_t skip_of(std::size_t k) { return Skips::count - 1 - std::size_t(I) * K - k; }
+  static constexpr std::size_t skip_of(std::size_t k) {
+    return Skips::count - 1 - std::size_t(I) * K - k;
+  }
   template <std::size_t k>
-  using Resnet = nn::ResnetBlock2D<T, Space, R, R, (k == 0 ? Prev : C) + Skips::channels(skip_of(k)), C, E, G>;
+  using Resnet =
+      nn::ResnetBlock2D<T, Space, R, R, (k == 0 ? Prev : C) + Skips::channels(skip_of(k)), C, E, G>;
   template <std::size_t... k>
   static auto resnet_types(std::index_sequence<k...>) -> std::tuple<Resnet<k>...>;
   using Resnets = decltype(resnet_types(std::make_index_sequence<K>{}));
   using Attn = LevelAttention<T, Space, R, C, Cfg, with_attention>;
-  using Up = std::conditional_t<with_upsample, nn::Upsample2D<T, Space, R, R, C>, nn::detail::NoParameters>;
+  using Up = std::conditional_t<with_upsample, nn::Upsample2D<T, Space, R, R, C>,
+                                nn::detail::NoParameters>;
 
  public:
   static constexpr index_t out_res = with_upsample ? 2 * R : R;
@@ -205,10 +226,18 @@ class UNetUpLevel {
         -> std::tuple<typename Resnet<k>::template Saved<N>...>;
     decltype(concat_types(std::make_index_sequence<K>{})) concat;
     decltype(resnet_saved(std::make_index_sequence<K>{})) resnet;
-    std::conditional_t<with_attention, std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, G>::template Saved<N>, K>, char> attn;
-    std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char> before_attn;
+    std::conditional_t<with_attention,
+                       std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim,
+                                                         G>::template Saved<N>,
+                                  K>,
+                       char>
+        attn;
+    std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char>
+        before_attn;
     std::array<Tensor<T, Shape<N, R, R, C>, Space>, K> outs;
-    std::conditional_t<with_upsample, typename nn::Upsample2D<T, Space, R, R, C>::template Saved<N>, char> up;
+    std::conditional_t<with_upsample, typename nn::Upsample2D<T, Space, R, R, C>::template Saved<N>,
+                       char>
+        up;
     static constexpr std::size_t bytes = [] {
       std::size_t b = K * sizeof(T) * N * R * R * C;
       static_for<K>([&](auto k) {
@@ -239,17 +268,24 @@ class UNetUpLevel {
                const nn::Mode& mode) const {
     static_for<K>([&](auto k) {
       auto& cat = std::get<k>(s.concat);
-      if constexpr (k == 0) ops::concat_channels_forward(x, std::get<skip_of(k)>(skips), cat.view());
-      else ops::concat_channels_forward(s.outs[k - 1], std::get<skip_of(k)>(skips), cat.view());
+      if constexpr (k == 0)
+        ops::concat_channels_forward(x, std::get<skip_of(k)>(skips), cat.view());
+      else
+        ops::concat_channels_forward(s.outs[k - 1], std::get<skip_of(k)>(skips), cat.view());
       auto& target = [&]() -> Tensor<T, Shape<N, R, R, C>, Space>& {
-        if constexpr (with_attention) return s.before_attn[k];
-        else return s.outs[k];
+        if constexpr (with_attention)
+          return s.before_attn[k];
+        else
+          return s.outs[k];
       }();
       std::get<k>(resnets).forward(cat, temb, std::get<k>(s.resnet), target.view(), mode);
-      if constexpr (with_attention) attentions[k].forward(s.before_attn[k], s.attn[k], s.outs[k].view());
+      if constexpr (with_attention)
+        attentions[k].forward(s.before_attn[k], s.attn[k], s.outs[k].view());
     });
-    if constexpr (with_upsample) upsampler.forward(s.outs[K - 1], s.up, y);
-    else y = s.outs[K - 1];
+    if constexpr (with_upsample)
+      upsampler.forward(s.outs[K - 1], s.up, y);
+    else
+      y = s.outs[K - 1];
   }
 
   // Accumulates parameter gradients, adds skip gradients into `grads` and the time-embedding
@@ -260,8 +296,10 @@ class UNetUpLevel {
                 View<T, input<N>, Space> dx, View<T, Shape<N, E>, Space> dtemb) const {
     (void)x;
     Tensor<T, Shape<N, R, R, C>, Space> grad;
-    if constexpr (with_upsample) upsampler.backward(s.up, dy, grad.view());
-    else grad = dy;
+    if constexpr (with_upsample)
+      upsampler.backward(s.up, dy, grad.view());
+    else
+      grad = dy;
     Tensor<T, Shape<N, E>, Space> dtemb_k;
     static_for_reverse<K>([&](auto k) {
       Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
@@ -271,14 +309,19 @@ class UNetUpLevel {
         dresnet_out = grad;
       auto& cat = std::get<k>(s.concat);
       Tensor<T, typename std::remove_cvref_t<decltype(cat)>::shape, Space> dcat;
-      std::get<k>(resnets).backward(cat, temb, std::get<k>(s.resnet), dresnet_out, dcat.view(), dtemb_k.view());
+      std::get<k>(resnets).backward(cat, temb, std::get<k>(s.resnet), dresnet_out, dcat.view(),
+                                    dtemb_k.view());
       dtemb += dtemb_k;
       auto& dskip_total = std::get<skip_of(k)>(grads);
       Tensor<T, typename std::remove_cvref_t<decltype(dskip_total)>::shape, Space> dskip;
       if constexpr (k == 0) {
-        ops::concat_channels_backward(View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat), dx, dskip.view());
+        ops::concat_channels_backward(
+            View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat), dx,
+            dskip.view());
       } else {
-        ops::concat_channels_backward(View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat), grad.view(), dskip.view());
+        ops::concat_channels_backward(
+            View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat),
+            grad.view(), dskip.view());
       }
       dskip_total += dskip;
     });
@@ -290,8 +333,10 @@ class UNetUpLevel {
 
  private:
   static Up make_up(nn::ParameterBinder<T, Space> b) {
-    if constexpr (with_upsample) return Up(b.scope("upsamplers").scope("0"));
-    else return Up{};
+    if constexpr (with_upsample)
+      return Up(b.scope("upsamplers").scope("0"));
+    else
+      return Up{};
   }
 };
 

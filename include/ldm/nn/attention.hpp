@@ -13,7 +13,8 @@ namespace ldm::nn {
 
 template <class T, class Space, index_t H, index_t W, index_t C, index_t HeadDim, index_t Groups>
 class Attention {
-  static_assert(C % HeadDim == 0, "ldm::nn::Attention: the channels must divide into heads of HeadDim");
+  static_assert(C % HeadDim == 0,
+                "ldm::nn::Attention: the channels must divide into heads of HeadDim");
   static constexpr index_t L = H * W;
   using Norm = GroupNorm<T, Space, C, Groups>;
   using Proj = Linear<T, Space, C, C>;

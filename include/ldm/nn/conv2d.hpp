@@ -23,7 +23,8 @@ class Conv2d {
   explicit Conv2d(ParameterBinder<T, Space> b)
       : weight(b.template take<Shape<Co, kh, kw, Ci>>("weight", {Co, Ci, kh, kw}, Layout::conv_ohwi,
                                                       Init::uniform_fan_in, fan_in)),
-        bias(b.template take<Shape<Co>>("bias", {Co}, Layout::same, Init::uniform_fan_in, fan_in)) {}
+        bias(b.template take<Shape<Co>>("bias", {Co}, Layout::same, Init::uniform_fan_in, fan_in)) {
+  }
 
   template <index_t N>
   void forward(View<const T, input<N>, Space> x, View<T, output<N>, Space> y) const {

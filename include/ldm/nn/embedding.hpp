@@ -21,13 +21,15 @@ class Embedding {
 
   // Labels come from data files, so an out-of-range label is bad input, not a bug.
   template <index_t N>
-  void forward(View<const std::int32_t, Shape<N>, Space> labels, View<T, Shape<N, Dim>, Space> y) const {
+  void forward(View<const std::int32_t, Shape<N>, Space> labels,
+               View<T, Shape<N, Dim>, Space> y) const {
     for (index_t n = 0; n < N; ++n) {
       const std::int32_t label = labels[n];
       if (label < 0 || label >= Count)
         fail_expected("class label of sample " + std::to_string(n),
                       "0 <= label < " + std::to_string(Count), label);
-      for (index_t d = 0; d < Dim; ++d) y(n, d) = weight.value(label, d);
+      for (index_t d = 0; d < Dim; ++d)
+        y(n, d) = weight.value(label, d);
     }
   }
 
@@ -36,7 +38,8 @@ class Embedding {
   void backward(View<const std::int32_t, Shape<N>, Space> labels,
                 View<const T, Shape<N, Dim>, Space> dy) const {
     for (index_t n = 0; n < N; ++n)
-      for (index_t d = 0; d < Dim; ++d) weight.grad(labels[n], d) += dy(n, d);
+      for (index_t d = 0; d < Dim; ++d)
+        weight.grad(labels[n], d) += dy(n, d);
   }
 
   Param<T, Shape<Count, Dim>, Space> weight;

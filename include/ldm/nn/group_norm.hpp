@@ -34,8 +34,8 @@ class GroupNorm {
   void forward(View<const T, Shape<N, H, W, C>, Space> x, Saved<N>& saved,
                View<T, Shape<N, H, W, C>, Space> y) const {
     if constexpr (Act == Activation::silu)
-      ops::group_norm_silu_forward<Groups>(x, weight.value, bias.value, T(eps), y, saved.mean.view(),
-                                           saved.rstd.view());
+      ops::group_norm_silu_forward<Groups>(x, weight.value, bias.value, T(eps), y,
+                                           saved.mean.view(), saved.rstd.view());
     else
       ops::group_norm_forward<Groups>(x, weight.value, bias.value, T(eps), y, saved.mean.view(),
                                       saved.rstd.view());

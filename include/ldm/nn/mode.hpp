@@ -12,7 +12,9 @@ struct Mode {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
 
-  std::uint64_t stream_for(std::uint64_t layer) const { return (step << 32) | (layer & 0xffffffffu); }
+  std::uint64_t stream_for(std::uint64_t layer) const {
+    return (step << 32) | (layer & 0xffffffffu);
+  }
 };
 
 inline constexpr Mode inference{};

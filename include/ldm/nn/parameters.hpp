@@ -32,9 +32,9 @@ enum class Layout {
 enum class Init { uniform_fan_in, ones, zeros, normal };
 
 struct ParameterInfo {
-  std::string name;                    // diffusers state-dict key, e.g. "down_blocks.0.resnets.1.conv1.weight"
-  index_t offset = 0;                  // into the flat buffer
-  index_t size = 0;                    // elements
+  std::string name;    // diffusers state-dict key, e.g. "down_blocks.0.resnets.1.conv1.weight"
+  index_t offset = 0;  // into the flat buffer
+  index_t size = 0;    // elements
   std::vector<std::int64_t> torch_shape;
   Layout layout = Layout::same;
   Init init = Init::zeros;
@@ -80,7 +80,8 @@ class ParameterBinder {
     ParameterStore<T>& st = *store_;
     assert(st.cursor + S::size <= st.capacity && "a module's parameter_count is too small");
     std::int64_t torch_size = 1;
-    for (auto e : torch_shape) torch_size *= e;
+    for (auto e : torch_shape)
+      torch_size *= e;
     assert(torch_size == S::size && "PyTorch shape and internal shape differ in size");
     (void)torch_size;
     st.infos.push_back(ParameterInfo{prefix_ + name, st.cursor, S::size, std::move(torch_shape),
@@ -105,13 +106,16 @@ void initialise(const std::vector<ParameterInfo>& infos, T* values, std::uint64_
     T* v = values + p.offset;
     switch (p.init) {
       case Init::ones:
-        for (index_t i = 0; i < p.size; ++i) v[i] = T(1);
+        for (index_t i = 0; i < p.size; ++i)
+          v[i] = T(1);
         break;
       case Init::zeros:
-        for (index_t i = 0; i < p.size; ++i) v[i] = T(0);
+        for (index_t i = 0; i < p.size; ++i)
+          v[i] = T(0);
         break;
       case Init::normal:
-        for (index_t i = 0; i < p.size; ++i) v[i] = T(normal(seed, k, std::uint64_t(i)));
+        for (index_t i = 0; i < p.size; ++i)
+          v[i] = T(normal(seed, k, std::uint64_t(i)));
         break;
       case Init::uniform_fan_in: {
         const double bound = 1.0 / std::sqrt(double(p.fan_in));
@@ -143,8 +147,11 @@ class Owned {
   Owned& operator=(const Owned&) = delete;
 
   Module& operator*() { return module_; }
+  const Module& operator*() const { return module_; }
   Module* operator->() { return &module_; }
+  const Module* operator->() const { return &module_; }
   View<T, Shape<count>, Space> values() { return values_.view(); }
+  View<const T, Shape<count>, Space> values() const { return values_.view(); }
   View<T, Shape<count>, Space> grads() { return grads_.view(); }
   const std::vector<ParameterInfo>& infos() const { return store_.infos; }
 

@@ -13,8 +13,8 @@ enum class DownsamplePadding { symmetric, asymmetric };
 template <class T, class Space, index_t H, index_t W, index_t C,
           DownsamplePadding Padding = DownsamplePadding::symmetric>
 class Downsample2D {
-  using Geometry = std::conditional_t<Padding == DownsamplePadding::symmetric,
-                                      ops::conv_same<3, 2>, ops::conv_down_asymmetric>;
+  using Geometry = std::conditional_t<Padding == DownsamplePadding::symmetric, ops::conv_same<3, 2>,
+                                      ops::conv_down_asymmetric>;
   using Conv = Conv2d<T, Space, H, W, C, C, Geometry>;
 
  public:

@@ -32,8 +32,9 @@ class ResnetBlock2D {
   using Conv2 = Conv2d<T, Space, H, W, Co, Co>;
   using TimeProj = std::conditional_t<has_temb, Linear<T, Space, (has_temb ? TembC : 1), Co>,
                                       detail::NoParameters>;
-  using Shortcut = std::conditional_t<has_shortcut, Conv2d<T, Space, H, W, Ci, Co, ops::conv_same<1>>,
-                                      detail::NoParameters>;
+  using Shortcut =
+      std::conditional_t<has_shortcut, Conv2d<T, Space, H, W, Ci, Co, ops::conv_same<1>>,
+                         detail::NoParameters>;
 
  public:
   using value_type = T;
@@ -107,15 +108,15 @@ class ResnetBlock2D {
 
   // A block without a time embedding (the autoencoder's) takes none.
   template <index_t N>
-    requires(!has_temb)
-  void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, output<N>, Space> y,
-               const Mode& mode = inference) const {
+  requires(!has_temb) void forward(View<const T, input<N>, Space> x, Saved<N>& s,
+                                   View<T, output<N>, Space> y,
+                                   const Mode& mode = inference) const {
     forward(x, View<const T, temb_shape<N>, Space>(nullptr), s, y, mode);
   }
   template <index_t N>
-    requires(!has_temb)
-  void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
-                View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
+  requires(!has_temb) void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
+                                    View<const T, output<N>, Space> dy,
+                                    View<T, input<N>, Space> dx) const {
     backward(x, View<const T, temb_shape<N>, Space>(nullptr), s, dy, dx,
              View<T, temb_shape<N>, Space>(nullptr));
   }
@@ -162,12 +163,16 @@ class ResnetBlock2D {
 
  private:
   static TimeProj make_time_proj(ParameterBinder<T, Space> b) {
-    if constexpr (has_temb) return TimeProj(b.scope("time_emb_proj"));
-    else return TimeProj{};
+    if constexpr (has_temb)
+      return TimeProj(b.scope("time_emb_proj"));
+    else
+      return TimeProj{};
   }
   static Shortcut make_shortcut(ParameterBinder<T, Space> b) {
-    if constexpr (has_shortcut) return Shortcut(b.scope("conv_shortcut"));
-    else return Shortcut{};
+    if constexpr (has_shortcut)
+      return Shortcut(b.scope("conv_shortcut"));
+    else
+      return Shortcut{};
   }
 };
 

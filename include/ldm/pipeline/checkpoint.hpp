@@ -1,0 +1,117 @@
+#pragma once
+// Model folders as diffusers reads and writes them (config.json + diffusion_pytorch_model
+// .safetensors, diffusers' names, PyTorch layouts), and whole checkpoints written atomically.
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ldm/io/file.hpp"
+#include "ldm/io/safetensors.hpp"
+#include "ldm/nn/state_dict.hpp"
+#include "ldm/pipeline/diffusers_config.hpp"
+
+namespace ldm::pipeline {
+
+inline constexpr const char* weights_file = "diffusion_pytorch_model.safetensors";
+inline constexpr const char* config_file = "config.json";
+
+inline void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
+  io::AtomicFileWriter out(path);
+  out.write(std::as_bytes(std::span(text.data(), text.size())));
+  out.commit();
+}
+
+inline json read_json(const std::filesystem::path& path) {
+  const auto bytes = io::read_file(path);
+  try {
+    return json::parse(reinterpret_cast<const char*>(bytes.data()),
+                       reinterpret_cast<const char*>(bytes.data()) + bytes.size());
+  } catch (const json::exception& e) {
+    fail(path.string(), ": not valid JSON: ", e.what());
+  }
+}
+
+// Writes folder/config.json and folder/diffusion_pytorch_model.safetensors (float32).
+template <class T>
+void save_model_folder(const std::filesystem::path& folder, const json& config,
+                       const std::vector<nn::ParameterInfo>& infos, const T* values) {
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) fail(folder.string(), ": cannot create the folder: ", ec.message());
+  io::SafetensorsWriter writer;
+  writer.set_metadata("format", "pt");
+  for (const auto& info : infos) {
+    const auto torch = nn::to_torch_layout(info, values);
+    writer.add(info.name, torch, info.torch_shape);
+  }
+  writer.write(folder / weights_file);
+  write_text_atomically(folder / config_file, config.dump(2) + "\n");
+}
+
+// Reads a model folder into `values` after checking its config against the compiled one. The
+// weights file must hold exactly the model's parameters; F32, BF16 and F16 files all load.
+template <class T>
+json load_model_folder(const std::filesystem::path& folder, const json& expected_config,
+                       const std::vector<std::string>& runtime_fields,
+                       const std::vector<nn::ParameterInfo>& infos, T* values) {
+  const json config = read_json(folder / config_file);
+  require_matching_config((folder / config_file).string(), config, expected_config, runtime_fields);
+  const auto file = io::SafetensorsFile::open(folder / weights_file);
+  std::set<std::string> names;
+  for (const auto& info : infos)
+    names.insert(info.name);
+  file.require_only(names);
+  std::vector<float> torch;
+  for (const auto& info : infos) {
+    torch.resize(static_cast<std::size_t>(info.size));
+    file.read<float>(info.name, torch, info.torch_shape);
+    nn::from_torch_layout(info, torch.data(), values);
+  }
+  return config;
+}
+
+// Replaces `folder` with what `write` puts into a fresh sibling folder, so that a crash or an
+// error part-way leaves the previous checkpoint whole: the new one is written to
+// "<folder>.partial", the old one moved to "<folder>.previous", the new one renamed into place,
+// and only then the old one removed. load_checkpoint_folder() falls back to ".previous" when a
+// crash came between the two renames.
+inline void replace_folder_atomically(
+    const std::filesystem::path& folder,
+    const std::function<void(const std::filesystem::path&)>& write) {
+  namespace fs = std::filesystem;
+  const fs::path partial = folder.string() + ".partial", previous = folder.string() + ".previous";
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  fs::create_directories(partial, ec);
+  if (ec) fail(partial.string(), ": cannot create the folder: ", ec.message());
+  try {
+    write(partial);
+  } catch (...) {
+    fs::remove_all(partial, ec);
+    throw;
+  }
+  fs::remove_all(previous, ec);
+  if (fs::exists(folder)) {
+    fs::rename(folder, previous, ec);
+    if (ec) fail(folder.string(), ": cannot move the previous checkpoint aside: ", ec.message());
+  }
+  fs::rename(partial, folder, ec);
+  if (ec) fail(folder.string(), ": cannot move the new checkpoint into place: ", ec.message());
+  fs::remove_all(previous, ec);
+}
+
+// The folder to read a checkpoint from: `folder`, or its ".previous" twin after an interrupted
+// replacement.
+inline std::filesystem::path existing_checkpoint(const std::filesystem::path& folder) {
+  if (std::filesystem::is_directory(folder)) return folder;
+  const std::filesystem::path previous = folder.string() + ".previous";
+  if (std::filesystem::is_directory(previous)) return previous;
+  fail(folder.string(), ": no checkpoint folder there");
+}
+
+}  // namespace ldm::pipeline

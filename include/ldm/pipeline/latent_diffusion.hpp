@@ -1,0 +1,390 @@
+#pragma once
+// LatentDiffusion<Config>: the autoencoder, the UNet, the noise schedule, both optimisers and the
+// UNet's EMA, with the two training steps, sampling, and diffusers-format checkpoints.
+//
+//   ldm::LatentDiffusion<ldm::configs::Tiny> model(/*seed*/ 1);
+//   model.autoencoder_step(images);          // Tensor<float, Shape<32, 32, 32, 1>> in [-1, 1]
+//   model.diffusion_step(images);
+//   model.sample(ldm::DDIMSampling{50}, /*seed*/ 7, out.view());
+//   model.save("run/checkpoint");
+//
+// Randomness: every draw is a Philox stream (seed, purpose << 40 | step), so a run is a pure
+// function of its seed and its data, and resuming from a checkpoint continues it exactly.
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "ldm/diffusion/ddim.hpp"
+#include "ldm/diffusion/ddpm.hpp"
+#include "ldm/models/autoencoder_kl.hpp"
+#include "ldm/models/memory_plan.hpp"
+#include "ldm/models/unet.hpp"
+#include "ldm/pipeline/checkpoint.hpp"
+#include "ldm/pipeline/workspaces.hpp"
+#include "ldm/train/adamw.hpp"
+#include "ldm/train/autoencoder_loss.hpp"
+#include "ldm/train/clip_grad.hpp"
+#include "ldm/train/diffusion_loss.hpp"
+#include "ldm/train/ema.hpp"
+
+namespace ldm {
+
+struct TrainingOptions {
+  train::AdamWConfig autoencoder_optimizer{.lr = 4e-4};
+  train::AdamWConfig unet_optimizer{.lr = 4e-4};
+  train::AutoencoderLossConfig autoencoder_loss{};
+  double max_grad_norm = 1.0;
+  float dropout = 0;
+  diffusion::PredictionType prediction_type = diffusion::PredictionType::epsilon;
+  // diffusers' train_unconditional.py: warm-up with power 3/4 up to 0.9999.
+  train::EMAConfig ema{.decay = 0.9999, .use_ema_warmup = true, .power = 0.75};
+};
+
+struct DDIMSampling {
+  int steps = 50;
+  double eta = 0;
+  diffusion::TimestepSpacing spacing = diffusion::TimestepSpacing::leading;
+};
+struct DDPMSampling {
+  int steps = 1000;
+};
+
+struct AutoencoderStepResult {
+  train::AutoencoderLosses losses;
+  double grad_norm = 0;
+};
+struct DiffusionStepResult {
+  double loss = 0, grad_norm = 0;
+};
+
+template <class Config, class Space = host>
+class LatentDiffusion {
+ public:
+  using AE = models::AutoencoderKL<float, Space, Config::channels, Config::resolution,
+                                   typename Config::autoencoder>;
+  static constexpr index_t latent_res = AE::latent_res;
+  using UNet =
+      models::UNet<float, Space, Config::latent_channels, latent_res, typename Config::unet>;
+  static_assert(Config::latent_channels == Config::autoencoder::latent_channels,
+                "ldm::LatentDiffusion: latent_channels differs between the configuration and its "
+                "autoencoder");
+  template <index_t N>
+  using images = typename AE::template images<N>;
+  template <index_t N>
+  using latents = typename AE::template latents<N>;
+
+  explicit LatentDiffusion(std::uint64_t seed, TrainingOptions options = {})
+      : options_(options),
+        seed_(seed),
+        autoencoder_(seed ^ 0xA0A0A0A0ull),
+        unet_(seed ^ 0x0B0B0B0Bull, options.dropout),
+        ema_unet_(seed, options.dropout),
+        autoencoder_optimizer_(options.autoencoder_optimizer, AE::parameter_count),
+        unet_optimizer_(options.unet_optimizer, UNet::parameter_count),
+        ema_(options.ema, span(unet_.values())),
+        schedule_(diffusion::Schedule::of<typename Config::schedule>()) {}
+
+  // One optimisation step of the autoencoder on a batch of images in [-1, 1].
+  template <index_t N, class Perceptual = train::NoPerceptual>
+  AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x,
+                                         Perceptual&& perceptual = {}) {
+    auto& w = workspaces_.get<AutoencoderWork<N>>();
+    w.eps = randn<latents<N>>(seed_, stream(Purpose::reparameterisation, autoencoder_steps_));
+    autoencoder_.grads() = 0.0f;
+    AutoencoderStepResult result;
+    result.losses = train::autoencoder_loss_and_gradients<N>(
+        *autoencoder_, w.saved, x, w.eps, options_.autoencoder_loss, perceptual,
+        w.reconstruction.view(), nn::Mode{true, seed_, autoencoder_steps_});
+    result.grad_norm = train::clip_grad_norm(span(autoencoder_.grads()), options_.max_grad_norm);
+    autoencoder_optimizer_.step(span(autoencoder_.values()), span(autoencoder_.grads()));
+    ++autoencoder_steps_;
+    return result;
+  }
+
+  // The posterior means of a batch, scaled by the scaling factor: what the UNet learns to make.
+  template <index_t N>
+  void encode(View<const float, images<N>, Space> x, View<float, latents<N>, Space> z) {
+    auto& w = workspaces_.get<EncodeWork<N>>();
+    autoencoder_->encode(x, w.saved, z, w.logvar.view());
+    z *= float(scaling_factor_);
+  }
+
+  template <index_t N>
+  void decode(View<const float, latents<N>, Space> z, View<float, images<N>, Space> x) {
+    auto& w = workspaces_.get<DecodeWork<N>>();
+    w.unscaled = z * float(1 / scaling_factor_);
+    autoencoder_->decode(w.unscaled, w.saved, x);
+  }
+
+  // 1 / std of the posterior means of a batch, as LDM's scale_by_std; done by the first
+  // diffusion step unless set or loaded.
+  template <index_t N>
+  double measure_scaling_factor(View<const float, images<N>, Space> x) {
+    auto& w = workspaces_.get<EncodeWork<N>>();
+    Tensor<float, latents<N>, Space> mean;
+    autoencoder_->encode(x, w.saved, mean.view(), w.logvar.view());
+    const double m = ldm::mean(mean);
+    const double variance = ldm::mean(square(mean - float(m)));
+    if (!(variance > 0)) fail("ldm::LatentDiffusion: the latents of this batch have no spread");
+    scaling_factor_ = 1 / std::sqrt(variance);
+    scaling_measured_ = true;
+    return scaling_factor_;
+  }
+
+  // One optimisation step of the UNet (and its EMA) with the autoencoder frozen.
+  template <index_t N>
+  DiffusionStepResult diffusion_step(View<const float, images<N>, Space> x) {
+    if (!scaling_measured_) measure_scaling_factor<N>(x);
+    auto& w = workspaces_.get<DiffusionWork<N>>();
+    encode<N>(x, w.z0.view());
+    const std::uint64_t step = diffusion_steps_;
+    w.noise = randn<latents<N>>(seed_, stream(Purpose::diffusion_noise, step));
+    const int T = schedule_.num_train_timesteps();
+    for (index_t n = 0; n < N; ++n)
+      w.timesteps[n] =
+          std::min(T - 1, int(uniform(seed_, stream(Purpose::timesteps, step), n) * T));
+    unet_.grads() = 0.0f;
+    DiffusionStepResult result;
+    result.loss = train::diffusion_loss_and_gradients<N>(
+        *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, options_.prediction_type,
+        nn::Mode{true, seed_, step});
+    result.grad_norm = train::clip_grad_norm(span(unet_.grads()), options_.max_grad_norm);
+    unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
+    ema_.step(span(unet_.values()));
+    ++diffusion_steps_;
+    return result;
+  }
+
+  // Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one),
+  // decoded.
+  template <index_t N>
+  void sample(const DDIMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
+              bool use_ema = true) {
+    diffusion::DDIMConfig config{.prediction_type = options_.prediction_type,
+                                 .clip_sample = false,
+                                 .timestep_spacing = how.spacing};
+    const diffusion::DDIM sampler(schedule_, config, how.steps);
+    denoise<N>(sampler, seed, out, use_ema, [&](auto& x, const auto& eps, int t, std::uint64_t k) {
+      sampler.step(View<const float, latents<N>, Space>(eps), t,
+                   View<const float, latents<N>, Space>(x), how.eta, seed,
+                   stream(Purpose::sampling_noise, k), x.view());
+    });
+  }
+  template <index_t N>
+  void sample(const DDPMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
+              bool use_ema = true) {
+    diffusion::DDPMConfig config{.prediction_type = options_.prediction_type, .clip_sample = false};
+    const diffusion::DDPM sampler(schedule_, config, how.steps);
+    denoise<N>(sampler, seed, out, use_ema, [&](auto& x, const auto& eps, int t, std::uint64_t k) {
+      sampler.step(View<const float, latents<N>, Space>(eps), t,
+                   View<const float, latents<N>, Space>(x), seed,
+                   stream(Purpose::sampling_noise, k), x.view());
+    });
+  }
+
+  // A diffusers-style folder: vae/, unet/ (the EMA weights, as diffusers' training scripts save),
+  // scheduler/, and training_state.safetensors (raw UNet weights, optimiser moments, EMA, step
+  // counters) for an exact resume. Replaces `folder` atomically.
+  void save(const std::filesystem::path& folder) {
+    pipeline::replace_folder_atomically(folder, [&](const std::filesystem::path& to) {
+      pipeline::save_model_folder(to / "vae", vae_config(), autoencoder_.infos(),
+                                  autoencoder_.values().data());
+      ema_.copy_to(span(ema_unet_.values()));
+      pipeline::save_model_folder(to / "unet", unet_json(), ema_unet_.infos(),
+                                  ema_unet_.values().data());
+      std::filesystem::create_directories(to / "scheduler");
+      pipeline::write_text_atomically(
+          to / "scheduler" / "scheduler_config.json",
+          pipeline::scheduler_config(schedule_.config(), options_.prediction_type).dump(2) + "\n");
+      write_training_state(to / "training_state.safetensors");
+    });
+  }
+
+  // Loads a folder written by save() or by diffusers (vae/ and unet/; training state if there).
+  // A config that does not match the compiled configuration is refused, naming the field.
+  void load(const std::filesystem::path& where) {
+    const auto folder = pipeline::existing_checkpoint(where);
+    const pipeline::json vae =
+        pipeline::load_model_folder(folder / "vae", vae_config(), {"scaling_factor"},
+                                    autoencoder_.infos(), autoencoder_.values().data());
+    if (vae.contains("scaling_factor") && vae["scaling_factor"].is_number()) {
+      scaling_factor_ = vae["scaling_factor"].get<double>();
+      scaling_measured_ = true;
+    }
+    pipeline::load_model_folder(folder / "unet", unet_json(), {"dropout"}, ema_unet_.infos(),
+                                ema_unet_.values().data());
+    unet_.values() = ema_unet_.values();
+    ema_ = train::EMA(options_.ema, span(unet_.values()));
+    if (std::filesystem::exists(folder / "training_state.safetensors"))
+      read_training_state(folder / "training_state.safetensors");
+  }
+
+  // What training needs in memory at batch N, before anything is allocated.
+  template <index_t N>
+  static constexpr models::MemoryPlan autoencoder_memory_plan() {
+    return models::memory_plan<AE, N>();
+  }
+  template <index_t N>
+  static constexpr models::MemoryPlan unet_memory_plan() {
+    return models::memory_plan<UNet, N>();
+  }
+
+  const AE& autoencoder() const { return *autoencoder_; }
+  const UNet& unet() const { return *unet_; }
+  const std::vector<nn::ParameterInfo>& autoencoder_parameters() const {
+    return autoencoder_.infos();
+  }
+  const std::vector<nn::ParameterInfo>& unet_parameters() const { return unet_.infos(); }
+  std::span<float> autoencoder_values() { return span(autoencoder_.values()); }
+  std::span<float> unet_values() { return span(unet_.values()); }
+  double scaling_factor() const { return scaling_factor_; }
+  void set_scaling_factor(double value) { scaling_factor_ = value, scaling_measured_ = true; }
+  std::uint64_t autoencoder_steps() const { return autoencoder_steps_; }
+  std::uint64_t diffusion_steps() const { return diffusion_steps_; }
+  const diffusion::Schedule& schedule() const { return schedule_; }
+  const TrainingOptions& options() const { return options_; }
+  train::AdamW& autoencoder_optimizer() { return autoencoder_optimizer_; }
+  train::AdamW& unet_optimizer() { return unet_optimizer_; }
+
+ private:
+  enum class Purpose : std::uint64_t {
+    reparameterisation = 1,
+    diffusion_noise,
+    timesteps,
+    sampling_noise
+  };
+  static std::uint64_t stream(Purpose purpose, std::uint64_t step) {
+    return (std::uint64_t(purpose) << 40) | step;
+  }
+  template <index_t Count>
+  static std::span<float> span(View<float, Shape<Count>, Space> v) {
+    return {v.data(), std::size_t(Count)};
+  }
+
+  template <index_t N>
+  struct AutoencoderWork {
+    typename AE::template Saved<N> saved;
+    Tensor<float, latents<N>, Space> eps;
+    Tensor<float, images<N>, Space> reconstruction;
+  };
+  template <index_t N>
+  struct EncodeWork {
+    typename AE::template EncodeSaved<N> saved;
+    Tensor<float, latents<N>, Space> logvar;
+  };
+  template <index_t N>
+  struct DecodeWork {
+    typename AE::template DecodeSaved<N> saved;
+    Tensor<float, latents<N>, Space> unscaled;
+  };
+  template <index_t N>
+  struct DiffusionWork {
+    typename UNet::template Saved<N> saved;
+    Tensor<float, latents<N>, Space> z0, noise;
+    Tensor<std::int32_t, Shape<N>, Space> timesteps;
+  };
+  template <index_t N>
+  struct SampleWork {
+    typename UNet::template Saved<N> saved;
+    Tensor<float, latents<N>, Space> x, eps;
+    Tensor<float, Shape<N>, Space> t;
+  };
+
+  template <index_t N, class Sampler, class Step>
+  void denoise(const Sampler& sampler, std::uint64_t seed, View<float, images<N>, Space> out,
+               bool use_ema, const Step& step) {
+    const UNet& unet = use_ema ? *ema_unet_ : *unet_;
+    if (use_ema) ema_.copy_to(span(ema_unet_.values()));
+    auto& w = workspaces_.get<SampleWork<N>>();
+    w.x = randn<latents<N>>(seed, stream(Purpose::sampling_noise, 0));
+    std::uint64_t k = 1;
+    for (int t : sampler.timesteps()) {
+      w.t = float(t);
+      unet.forward(w.x, w.t, w.saved, w.eps.view());
+      step(w.x, w.eps, t, k++);
+    }
+    decode<N>(w.x, out);
+  }
+
+  pipeline::json vae_config() const {
+    return pipeline::autoencoder_config<typename Config::autoencoder>(
+        Config::channels, Config::resolution, scaling_factor_);
+  }
+  pipeline::json unet_json() const {
+    return pipeline::unet_config<typename Config::unet>(Config::latent_channels, latent_res,
+                                                        options_.dropout);
+  }
+
+  void write_training_state(const std::filesystem::path& path) const {
+    io::SafetensorsWriter out;
+    auto add = [&](const std::string& name, std::span<const float> data) {
+      out.add(name, data, {std::int64_t(data.size())});
+    };
+    add("autoencoder.exp_avg", autoencoder_optimizer_.exp_avg());
+    add("autoencoder.exp_avg_sq", autoencoder_optimizer_.exp_avg_sq());
+    add("unet.parameters", {unet_.values().data(), std::size_t(UNet::parameter_count)});
+    add("unet.exp_avg", unet_optimizer_.exp_avg());
+    add("unet.exp_avg_sq", unet_optimizer_.exp_avg_sq());
+    add("unet.ema", ema_.shadow());
+    out.set_metadata("format", "ldm training state 1 (flat buffers in ldm's internal layouts)");
+    out.set_metadata("seed", std::to_string(seed_));
+    out.set_metadata("autoencoder_steps", std::to_string(autoencoder_steps_));
+    out.set_metadata("autoencoder_optimizer_steps", std::to_string(autoencoder_optimizer_.steps()));
+    out.set_metadata("diffusion_steps", std::to_string(diffusion_steps_));
+    out.set_metadata("unet_optimizer_steps", std::to_string(unet_optimizer_.steps()));
+    out.set_metadata("ema_optimization_step", std::to_string(ema_.optimization_step()));
+    out.set_metadata("scaling_factor_measured", scaling_measured_ ? "1" : "0");
+    out.write(path);
+  }
+
+  void read_training_state(const std::filesystem::path& path) {
+    const auto file = io::SafetensorsFile::open(path);
+    auto number = [&](const char* key) -> std::uint64_t {
+      const auto it = file.metadata().find(key);
+      if (it == file.metadata().end()) fail(path.string(), ": metadata '", key, "' is missing");
+      try {
+        return std::stoull(it->second);
+      } catch (const std::exception&) {
+        fail_expected(path.string() + ": metadata '" + key + "'", "a whole number", it->second);
+      }
+    };
+    auto read = [&](const char* name, std::size_t count) {
+      std::vector<float> values(count);
+      const std::int64_t shape[] = {std::int64_t(count)};
+      file.read<float>(name, values, shape);
+      return values;
+    };
+    constexpr auto ae_count = std::size_t(AE::parameter_count),
+                   unet_count = std::size_t(UNet::parameter_count);
+    autoencoder_optimizer_.restore(std::int64_t(number("autoencoder_optimizer_steps")),
+                                   read("autoencoder.exp_avg", ae_count),
+                                   read("autoencoder.exp_avg_sq", ae_count));
+    const auto raw = read("unet.parameters", unet_count);
+    std::copy(raw.begin(), raw.end(), unet_.values().data());
+    unet_optimizer_.restore(std::int64_t(number("unet_optimizer_steps")),
+                            read("unet.exp_avg", unet_count), read("unet.exp_avg_sq", unet_count));
+    ema_.restore(std::int64_t(number("ema_optimization_step")), read("unet.ema", unet_count));
+    seed_ = number("seed");
+    autoencoder_steps_ = number("autoencoder_steps");
+    diffusion_steps_ = number("diffusion_steps");
+    scaling_measured_ = number("scaling_factor_measured") != 0;
+  }
+
+  TrainingOptions options_;
+  std::uint64_t seed_;
+  nn::Owned<AE, Space> autoencoder_;
+  nn::Owned<UNet, Space> unet_;
+  nn::Owned<UNet, Space> ema_unet_;
+  train::AdamW autoencoder_optimizer_, unet_optimizer_;
+  train::EMA ema_;
+  diffusion::Schedule schedule_;
+  double scaling_factor_ = 1;
+  bool scaling_measured_ = false;
+  std::uint64_t autoencoder_steps_ = 0, diffusion_steps_ = 0;
+  pipeline::Workspaces workspaces_;
+};
+
+}  // namespace ldm

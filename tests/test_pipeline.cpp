@@ -1,0 +1,161 @@
+// LatentDiffusion: training steps, checkpoints in diffusers' format (both ways), exact resume,
+// and refusal of checkpoints made for another configuration.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <ldm/ldm.hpp>
+
+#include "support/golden.hpp"
+
+using namespace ldm;
+
+namespace {
+// Small enough that a handful of steps take well under a second.
+struct Small {
+  static constexpr index_t channels = 1, resolution = 8, latent_channels = 2;
+  using autoencoder = AutoencoderKLConfig<ldm::channels<4, 8>, 1, latent_channels, 2>;
+  using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4>;
+  using schedule = LinearBetas<1000>;
+};
+using Model = LatentDiffusion<Small>;
+constexpr index_t N = 4;
+
+Tensor<float, Model::images<N>> batch(std::uint64_t k) {
+  Tensor<float, Model::images<N>> x;
+  x = clamp(randn<Model::images<N>>(100, k) * 0.5f, -1.0, 1.0);
+  return x;
+}
+
+std::filesystem::path fresh_folder(const std::string& name) {
+  auto path = std::filesystem::temp_directory_path() / ("ldm_test_" + name);
+  std::filesystem::remove_all(path);
+  return path;
+}
+
+void run_steps(Model& model, int autoencoder_steps, int diffusion_steps, std::uint64_t first) {
+  for (int i = 0; i < autoencoder_steps; ++i)
+    model.autoencoder_step<N>(batch(first + i));
+  for (int i = 0; i < diffusion_steps; ++i)
+    model.diffusion_step<N>(batch(first + 100 + i));
+}
+}  // namespace
+
+TEST_CASE("training steps run, losses are finite, the autoencoder learns") {
+  Model model(1);
+  const auto first = model.autoencoder_step<N>(batch(0)).losses.total;
+  for (int i = 0; i < 20; ++i)
+    model.autoencoder_step<N>(batch(0));
+  const auto later = model.autoencoder_step<N>(batch(0)).losses.total;
+  MESSAGE("autoencoder loss on one batch: " << first << " -> " << later);
+  CHECK(std::isfinite(later));
+  CHECK(later < first);
+  const auto d = model.diffusion_step<N>(batch(1));
+  CHECK(std::isfinite(d.loss));
+  CHECK(model.scaling_factor() > 0);
+  Tensor<float, Model::images<N>> images;
+  model.sample<N>(DDIMSampling{5}, 3, images.view());
+  CHECK(std::isfinite(sum(images)));
+}
+
+TEST_CASE("the same seed and data give the same run") {
+  Model a(5), b(5);
+  run_steps(a, 2, 2, 0);
+  run_steps(b, 2, 2, 0);
+  for (std::size_t i = 0; i < a.unet_values().size(); ++i)
+    REQUIRE(a.unet_values()[i] == b.unet_values()[i]);
+}
+
+TEST_CASE("resuming from a checkpoint after step k gives the weights of a run that never stopped") {
+  const auto folder = fresh_folder("resume");
+  Model straight(9);
+  run_steps(straight, 3, 3, 0);
+  run_steps(straight, 2, 5, 50);
+
+  Model first(9);
+  run_steps(first, 3, 3, 0);
+  first.save(folder);
+  Model resumed(12345);  // another seed: everything must come from the checkpoint
+  resumed.load(folder);
+  run_steps(resumed, 2, 5, 50);
+
+  CHECK(resumed.autoencoder_steps() == straight.autoencoder_steps());
+  CHECK(resumed.diffusion_steps() == straight.diffusion_steps());
+  for (std::size_t i = 0; i < straight.autoencoder_values().size(); ++i)
+    REQUIRE(resumed.autoencoder_values()[i] == straight.autoencoder_values()[i]);
+  for (std::size_t i = 0; i < straight.unet_values().size(); ++i)
+    REQUIRE(resumed.unet_values()[i] == straight.unet_values()[i]);
+  CHECK(resumed.scaling_factor() == straight.scaling_factor());
+  std::filesystem::remove_all(folder);
+}
+
+TEST_CASE("a checkpoint is a diffusers folder and replaces the previous one atomically") {
+  const auto folder = fresh_folder("layout");
+  Model model(2);
+  run_steps(model, 1, 1, 0);
+  model.save(folder);
+  for (const char* file : {"vae/config.json", "vae/diffusion_pytorch_model.safetensors",
+                           "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                           "scheduler/scheduler_config.json", "training_state.safetensors"})
+    CHECK_MESSAGE(std::filesystem::exists(folder / file), file);
+  const auto vae = pipeline::read_json(folder / "vae/config.json");
+  CHECK(vae["_class_name"] == "AutoencoderKL");
+  CHECK(vae["scaling_factor"].get<double>() == model.scaling_factor());
+  auto unet = io::SafetensorsFile::open(folder / "unet/diffusion_pytorch_model.safetensors");
+  CHECK(unet.entry("conv_in.weight").shape == std::vector<std::int64_t>{8, 2, 3, 3});
+
+  // A failed save leaves the previous checkpoint whole and no partial folder behind.
+  CHECK_THROWS_AS(pipeline::replace_folder_atomically(
+                      folder, [](const std::filesystem::path&) { fail("disk full (simulated)"); }),
+                  Error);
+  CHECK(std::filesystem::exists(folder / "unet/diffusion_pytorch_model.safetensors"));
+  CHECK(!std::filesystem::exists(folder.string() + ".partial"));
+  Model reloaded(3);
+  reloaded.load(folder);
+  std::filesystem::remove_all(folder);
+}
+
+TEST_CASE("a checkpoint for another configuration is refused, naming the field and both values") {
+  const auto folder = fresh_folder("mismatch");
+  Model model(4);
+  model.save(folder);
+  auto config = pipeline::read_json(folder / "unet/config.json");
+  config["layers_per_block"] = 3;
+  std::ofstream(folder / "unet/config.json") << config.dump();
+  Model other(4);
+  CHECK_THROWS_WITH_AS(
+      other.load(folder),
+      doctest::Contains("field 'layers_per_block': the compiled configuration has 1, "
+                        "the file has 3"),
+      Error);
+  std::filesystem::remove_all(folder);
+}
+
+TEST_CASE("a folder written by diffusers loads and reproduces diffusers' outputs") {
+  // tests/golden/diffusers_tiny was written by diffusers' save_pretrained (BF16 weights);
+  // tiny_*.safetensors hold what diffusers computed from them (tools/golden/make_model_golden.py).
+  using Tiny = LatentDiffusion<configs::Tiny>;
+  auto model = std::make_unique<Tiny>(0);
+  model->load(std::string(LDM_TEST_DATA_DIR) + "/golden/diffusers_tiny");
+
+  auto ae_file = test::open_golden("tiny_autoencoder");
+  Tensor<float, Tiny::latents<2>> z;
+  Tensor<float, Tiny::images<2>> decoded;
+  test::read_activation(ae_file, "decode.z", z.view());
+  Tiny::AE::DecodeSaved<2> saved;
+  model->autoencoder().decode(z, saved, decoded.view());
+  const double decode_error = test::activation_error(ae_file, "decode.output", decoded.view());
+  MESSAGE("decode: largest relative error " << decode_error);
+  CHECK(decode_error <= 1e-4);
+
+  auto unet_file = test::open_golden("tiny_unet");
+  Tensor<float, Tiny::latents<2>> x, y;
+  Tensor<float, Shape<2>> t;
+  test::read_activation(unet_file, "forward.x", x.view());
+  test::read_activation(unet_file, "forward.timesteps", t.view());
+  Tiny::UNet::Saved<2> unet_saved;
+  model->unet().forward(x, t, unet_saved, y.view());
+  const double unet_error = test::activation_error(unet_file, "forward.output", y.view());
+  MESSAGE("unet: largest relative error " << unet_error);
+  CHECK(unet_error <= 1e-4);
+}
