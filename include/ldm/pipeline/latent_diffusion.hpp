@@ -29,6 +29,7 @@
 #include "ldm/train/clip_grad.hpp"
 #include "ldm/train/diffusion_loss.hpp"
 #include "ldm/train/ema.hpp"
+#include "ldm/train/perceptual.hpp"
 
 namespace ldm {
 
@@ -87,10 +88,54 @@ class LatentDiffusion {
         ema_(options.ema, span(unet_.values())),
         schedule_(diffusion::Schedule::of<typename Config::schedule>()) {}
 
+  // LPIPS weights (the lpips package's VGG16 variant, tools/convert_lpips_weights.py) make LPIPS
+  // the perceptual term; without them the term is 1 - SSIM.
+  void load_lpips(const std::filesystem::path& weights) {
+    if constexpr (lpips_possible) {
+      auto lpips = std::make_unique<Lpips>();
+      lpips->load(io::SafetensorsFile::open(weights));
+      lpips_ = std::move(lpips);
+    } else {
+      fail(weights.string(), ": LPIPS needs images of at least 16x16; this configuration's are ",
+           Config::resolution, "x", Config::resolution);
+    }
+  }
+  bool uses_lpips() const { return lpips_ != nullptr; }
+
   // One optimisation step of the autoencoder on a batch of images in [-1, 1].
-  template <index_t N, class Perceptual = train::NoPerceptual>
+  template <index_t N>
+  AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x) {
+    if (options_.autoencoder_loss.perceptual_weight == 0) {
+      train::NoPerceptual none;
+      return autoencoder_step<N>(x, none);
+    }
+    if constexpr (lpips_possible) {
+      if (lpips_) {
+        auto& term = workspaces_.get<train::LpipsTerm<Lpips, N>>();
+        term.bind(*lpips_);
+        return autoencoder_step<N>(x, term);
+      }
+    }
+    if constexpr (ssim_possible) {
+      return autoencoder_step<N>(x, workspaces_.get<train::SsimTerm<float, images<N>>>());
+    } else {
+      train::NoPerceptual none;
+      return autoencoder_step<N>(x, none);
+    }
+  }
+
+  // Which structural term autoencoder_step() uses, for a trainer to say when it starts.
+  std::string perceptual_term() const {
+    if (options_.autoencoder_loss.perceptual_weight == 0) return "none (perceptual weight 0)";
+    if (lpips_) return "LPIPS (VGG16)";
+    if (ssim_possible) return "1 - SSIM (no LPIPS weights loaded)";
+    return "none (images smaller than SSIM's 11x11 window)";
+  }
+
+  // The same with a perceptual term of the caller's (train/perceptual.hpp).
+  template <index_t N, class Perceptual>
   AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x,
-                                         Perceptual&& perceptual = {}) {
+                                         Perceptual& perceptual) {
     auto& w = workspaces_.get<AutoencoderWork<N>>();
     w.eps = randn<latents<N>>(seed_, stream(Purpose::reparameterisation, autoencoder_steps_));
     autoencoder_.grads() = 0.0f;
@@ -373,7 +418,18 @@ class LatentDiffusion {
     scaling_measured_ = number("scaling_factor_measured") != 0;
   }
 
+  // VGG16 pools four times: smaller images have no LPIPS (the trainer then uses SSIM).
+  static constexpr bool lpips_possible = Config::resolution >= 16;
+  static constexpr bool ssim_possible = Config::resolution >= 11;
+  struct NoLpips {};
+  using Lpips =
+      std::conditional_t<lpips_possible,
+                         train::LPIPS<float, (lpips_possible ? Config::resolution : 16),
+                                      (lpips_possible ? Config::resolution : 16), Config::channels>,
+                         NoLpips>;
+
   TrainingOptions options_;
+  std::unique_ptr<Lpips> lpips_;
   std::uint64_t seed_;
   nn::Owned<AE, Space> autoencoder_;
   nn::Owned<UNet, Space> unet_;

@@ -29,14 +29,14 @@ struct AutoencoderLosses {
 
 // Runs forward and backward for one batch and accumulates the gradients of every autoencoder
 // parameter. eps is the reparameterisation noise; images are in [-1, 1].
-template <index_t N, class AE, class Perceptual, class T = typename AE::value_type, class Space = host>
-AutoencoderLosses autoencoder_loss_and_gradients(const AE& ae, typename AE::template Saved<N>& saved,
-                                                 View<const T, typename AE::template images<N>, Space> x,
-                                                 View<const T, typename AE::template latents<N>, Space> eps,
-                                                 const AutoencoderLossConfig& config,
-                                                 Perceptual& perceptual,
-                                                 View<T, typename AE::template images<N>, Space> reconstruction,
-                                                 const nn::Mode& mode = {true}) {
+template <index_t N, class AE, class Perceptual, class T = typename AE::value_type,
+          class Space = host>
+AutoencoderLosses autoencoder_loss_and_gradients(
+    const AE& ae, typename AE::template Saved<N>& saved,
+    View<const T, typename AE::template images<N>, Space> x,
+    View<const T, typename AE::template latents<N>, Space> eps, const AutoencoderLossConfig& config,
+    Perceptual& perceptual, View<T, typename AE::template images<N>, Space> reconstruction,
+    const nn::Mode& mode = {true}) {
   using Images = typename AE::template images<N>;
   using Latents = typename AE::template latents<N>;
   constexpr double per_sample = double(Images::size / N);

@@ -4,8 +4,11 @@
 //       // the batch mean of per-sample distances; keeps what backward needs
 //   void backward(double upstream, View<T, Images> d_reconstruction);
 //       // overwrites d_reconstruction with upstream * d(forward) / d(reconstruction)
-// LPIPS (train/lpips.hpp) and 1 - SSIM (train/ssim.hpp) are the two the trainer uses;
-// NoPerceptual is for a loss of pixels and KL alone.
+// LpipsTerm (LPIPS with VGG16 weights) and SsimTerm (1 - SSIM, when no LPIPS weights are at
+// hand) are the two the trainer uses; NoPerceptual is for a loss of pixels and KL alone.
+
+#include "ldm/train/lpips.hpp"
+#include "ldm/train/ssim.hpp"
 
 namespace ldm::train {
 
@@ -18,6 +21,55 @@ struct NoPerceptual {
   void backward(double, D d_reconstruction) {
     d_reconstruction = 0.0f;
   }
+};
+
+// LPIPS of one batch of N images; keeps VGG's activations for backward.
+template <class Lpips, index_t N>
+class LpipsTerm {
+  using T = typename Lpips::value_type;
+  using Images = typename Lpips::template image<N>;
+
+ public:
+  // The network is bound after construction so that a pipeline can keep one term per batch size
+  // among its other per-batch buffers.
+  void bind(const Lpips& lpips) { lpips_ = &lpips; }
+
+  double forward(View<const T, Images> reconstruction, View<const T, Images> target) {
+    lpips_->forward(reconstruction, target, saved_, distance_.view());
+    return mean(distance_);
+  }
+  void backward(double upstream, View<T, Images> d_reconstruction) {
+    upstream_ = T(upstream / N);
+    lpips_->backward(saved_, upstream_, d_reconstruction);
+  }
+
+ private:
+  const Lpips* lpips_ = nullptr;
+  typename Lpips::template Saved<N> saved_;
+  Tensor<T, Shape<N>> distance_, upstream_;
+};
+
+// 1 - SSIM (11x11 Gaussian window, valid positions) of one batch of N images.
+template <class T, ShapeType Images>
+class SsimTerm {
+  static constexpr index_t N = Images::extents[0];
+
+ public:
+  double forward(View<const T, Images> reconstruction, View<const T, Images> target) {
+    reconstruction_ = reconstruction;
+    target_ = target;
+    ssim_loss_forward(reconstruction, target, loss_.view());
+    return mean(loss_);
+  }
+  void backward(double upstream, View<T, Images> d_reconstruction) {
+    upstream_ = T(upstream / N);
+    ssim_loss_backward(View<const T, Images>(reconstruction_), View<const T, Images>(target_),
+                       View<const T, Shape<N>>(upstream_), d_reconstruction);
+  }
+
+ private:
+  Tensor<T, Images> reconstruction_, target_;
+  Tensor<T, Shape<N>> loss_, upstream_;
 };
 
 }  // namespace ldm::train
