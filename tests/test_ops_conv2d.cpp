@@ -149,6 +149,8 @@ struct Operands {
 
 // Small and odd, so that no extent divides another and every border case occurs.
 using SmallCase = Operands<2, 7, 9, 3, 5>;
+// Enough input channels for the stride-1 input gradient to run as the flipped convolution.
+using WideCase = Operands<2, 5, 6, 9, 4>;
 
 }  // namespace
 
@@ -185,9 +187,8 @@ TEST_CASE_TEMPLATE("conv2d_forward matches the direct convolution", T, float, do
   });
 }
 
-TEST_CASE("conv2d backward: central differences in double") {
-  using C = SmallCase;
-  using XS = C::XS;
+TEST_CASE_TEMPLATE("conv2d backward: central differences in double", C, SmallCase, WideCase) {
+  using XS = typename C::XS;
   for_each_geometry([](auto named) {
     using G = typename decltype(named)::geometry;
     using WS = typename C::template WS<G>;

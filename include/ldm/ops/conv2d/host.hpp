@@ -311,6 +311,24 @@ void conv2d_backward_input(View<const T, WS> w, View<const T, YS> dy, View<T, XS
     // With beta = 0 the BLAS never reads C, so whatever dx held (NaN included) is overwritten.
     gemm(Trans::no, Trans::no, int(P::m), int(P::k), int(P::co), T(1), dy.data(), w.data(), T(0),
          dx.data());
+  } else if constexpr (G::stride == 1 && P::ci >= 8 && G::pad_top < G::kh &&
+                       G::pad_bottom < G::kh && G::pad_left < G::kw && G::pad_right < G::kw) {
+    // At stride 1 the input gradient is itself a convolution: of dy with the kernel flipped in
+    // space and transposed in channels, padded by kernel - 1 - padding. That runs as a forward
+    // convolution, whose GEMM writes dx directly, instead of a GEMM into a column matrix 9x the
+    // size of dx (which the BLAS first zeroes) and a scatter back. With few input channels the
+    // flipped convolution's GEMM would be too narrow to pay.
+    using Flipped =
+        Conv2dGeometry<G::kh, G::kw, 1, G::kh - 1 - G::pad_top, G::kh - 1 - G::pad_bottom,
+                       G::kw - 1 - G::pad_left, G::kw - 1 - G::pad_right>;
+    Tensor<T, Shape<P::ci, G::kh, G::kw, P::co>> flipped;
+    for (index_t o = 0; o < P::co; ++o)
+      for (index_t a = 0; a < G::kh; ++a)
+        for (index_t b = 0; b < G::kw; ++b)
+          for (index_t c = 0; c < P::ci; ++c)
+            flipped(c, G::kh - 1 - a, G::kw - 1 - b, o) = w(o, a, b, c);
+    const Tensor<T, Shape<P::ci>> no_bias;
+    conv2d_forward<Flipped>(dy, flipped.view(), no_bias.view(), dx);
   } else {
     constexpr index_t chunk = P::template chunk_rows<T>;
     detail::Workspace workspace(sizeof(T) * chunk * P::k);
