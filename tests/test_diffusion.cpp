@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support/errors.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -21,23 +23,8 @@ using json = nlohmann::json;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("an exception other than ldm::Error: ") + e.what();
-  }
-  return "no exception";
-}
-
-void check_message(const std::string& message, std::initializer_list<std::string_view> parts) {
-  INFO("message: ", message);
-  for (std::string_view part : parts)
-    CHECK_MESSAGE(message.find(part) != std::string::npos, "missing: ", part);
-}
+using test::check_message;
+using test::error_of;
 
 // Element by element: |actual - expected| <= tol * (|expected| + floor), floor standing in for
 // the size of elements that happen to be near zero. Returns the largest

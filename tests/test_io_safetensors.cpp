@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
+
 #include <sys/resource.h>
 #include <unistd.h>
+#include "support/errors.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -64,23 +66,8 @@ std::vector<std::byte> file_with(std::string_view header, std::size_t data_size 
   return bytes;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("an exception other than ldm::Error: ") + e.what();
-  }
-  return "no exception";
-}
-
-void check_message(const std::string& message, std::initializer_list<std::string_view> parts) {
-  INFO("message: ", message);
-  for (std::string_view part : parts)
-    CHECK_MESSAGE(message.find(part) != std::string::npos, "missing: ", part);
-}
+using test::check_message;
+using test::error_of;
 
 // parse() of a file with this header must fail with a message containing every part.
 void check_rejected(std::string_view header, std::size_t data_size,

@@ -108,46 +108,37 @@ TEST_CASE("Attention: group norm, q/k/v/out projections, heads, residual") {
   expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Attn::parameter_count);
 }
 
+namespace {
+template <class Down>
+void check_downsample(std::uint64_t seed) {
+  nn::Owned<Down> m(seed);
+  Tensor<double, typename Down::template input<2>> x, dx;
+  Tensor<double, typename Down::template output<2>> y, g;
+  fill(x, 8 + seed), fill(g, 9 + seed);
+  auto loss = [&] {
+    m->forward(x, y.view());
+    return test::dot(y.data(), g.data(), y.size);
+  };
+  loss();
+  reset_grads(m);
+  m->backward(x, g, dx.view());
+  Tensor<double, Shape<Down::parameter_count>> param_grads;
+  param_grads = m.grads();
+  expect_gradient("dx", loss, x.data(), dx.data(), x.size);
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Down::parameter_count);
+}
+}  // namespace
+
 TEST_CASE("Downsample2D (both paddings) and Upsample2D") {
   SUBCASE("symmetric") {
     using Down = nn::Downsample2D<double, host, 7, 9, 6>;
     static_assert(Down::output<1>::extents[1] == 4 && Down::output<1>::extents[2] == 5);
-    nn::Owned<Down> m(4);
-    Tensor<double, Down::input<2>> x, dx;
-    Tensor<double, Down::output<2>> y, g;
-    fill(x, 8), fill(g, 9);
-    auto loss = [&] {
-      m->forward(x, y.view());
-      return test::dot(y.data(), g.data(), y.size);
-    };
-    loss();
-    reset_grads(m);
-    m->backward(x, g, dx.view());
-    Tensor<double, Shape<Down::parameter_count>> param_grads;
-    param_grads = m.grads();
-    expect_gradient("dx", loss, x.data(), dx.data(), x.size);
-    expect_gradient("parameters", loss, m.values().data(), param_grads.data(),
-                    Down::parameter_count);
+    check_downsample<Down>(4);
   }
   SUBCASE("asymmetric") {
     using Down = nn::Downsample2D<double, host, 8, 10, 6, nn::DownsamplePadding::asymmetric>;
     static_assert(Down::output<1>::extents[1] == 4 && Down::output<1>::extents[2] == 5);
-    nn::Owned<Down> m(5);
-    Tensor<double, Down::input<2>> x, dx;
-    Tensor<double, Down::output<2>> y, g;
-    fill(x, 10), fill(g, 11);
-    auto loss = [&] {
-      m->forward(x, y.view());
-      return test::dot(y.data(), g.data(), y.size);
-    };
-    loss();
-    reset_grads(m);
-    m->backward(x, g, dx.view());
-    Tensor<double, Shape<Down::parameter_count>> param_grads;
-    param_grads = m.grads();
-    expect_gradient("dx", loss, x.data(), dx.data(), x.size);
-    expect_gradient("parameters", loss, m.values().data(), param_grads.data(),
-                    Down::parameter_count);
+    check_downsample<Down>(5);
   }
   SUBCASE("upsample") {
     using Up = nn::Upsample2D<double, host, 4, 5, 6>;
