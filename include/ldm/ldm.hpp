@@ -15,6 +15,7 @@
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/expr/random.hpp"
 #include "ldm/expr/reduce.hpp"
+#include "ldm/io/idx.hpp"
 #include "ldm/io/safetensors.hpp"
 #include "ldm/models/autoencoder_kl.hpp"
 #include "ldm/models/memory_plan.hpp"
