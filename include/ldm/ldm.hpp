@@ -8,6 +8,8 @@
 #include "ldm/core/shape.hpp"
 #include "ldm/core/space.hpp"
 #include "ldm/core/tensor.hpp"
+#include "ldm/data/fashion_mnist.hpp"
+#include "ldm/data/image_set.hpp"
 #include "ldm/diffusion.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/broadcast.hpp"

@@ -1,0 +1,88 @@
+#pragma once
+// A data set of images in memory, NHWC floats in [-1, 1] with integer labels, and seeded
+// shuffled batches over it: the same seed gives the same batches, whatever the batch size
+// of other runs. Epoch e visits the images in a Fisher-Yates permutation drawn from the Philox
+// stream (seed, e); a final partial batch is dropped (the batch is a compile-time extent).
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "ldm/core/error.hpp"
+#include "ldm/core/random.hpp"
+#include "ldm/core/tensor.hpp"
+
+namespace ldm::data {
+
+template <index_t Resolution, index_t Channels>
+struct ImageSet {
+  static constexpr index_t resolution = Resolution, channels = Channels;
+  static constexpr index_t image_size = Resolution * Resolution * Channels;
+  std::vector<float> pixels;         // count * image_size, NHWC, in [-1, 1]
+  std::vector<std::int32_t> labels;  // count, or empty for unlabelled sets
+  std::size_t size() const { return pixels.size() / std::size_t(image_size); }
+};
+
+template <index_t Resolution, index_t Channels>
+class ShuffledBatches {
+ public:
+  ShuffledBatches(const ImageSet<Resolution, Channels>& set, std::uint64_t seed)
+      : set_(&set), seed_(seed) {
+    if (set.size() == 0) fail("ldm::data::ShuffledBatches: the data set is empty");
+    shuffle();
+  }
+
+  // Fills the next N images (and labels, when the set has them); starts a new epoch when fewer
+  // than N images are left in this one.
+  template <index_t N>
+  void next(View<float, Shape<N, Resolution, Resolution, Channels>> images,
+            View<std::int32_t, Shape<N>> labels = View<std::int32_t, Shape<N>>(nullptr)) {
+    if (std::size_t(N) > order_.size())
+      fail_expected("ldm::data::ShuffledBatches: batch size",
+                    "at most the data set's " + std::to_string(order_.size()), N);
+    if (position_ + std::size_t(N) > order_.size()) {
+      ++epoch_;
+      shuffle();
+    }
+    constexpr index_t size = ImageSet<Resolution, Channels>::image_size;
+    for (index_t n = 0; n < N; ++n) {
+      const std::size_t i = order_[position_ + std::size_t(n)];
+      std::copy_n(set_->pixels.data() + i * std::size_t(size), size, images.data() + n * size);
+      if (labels.data() && !set_->labels.empty()) labels[n] = set_->labels[i];
+    }
+    position_ += std::size_t(N);
+  }
+
+  std::uint64_t epoch() const { return epoch_; }
+  std::size_t position() const { return position_; }
+  // Continues a run: the same (epoch, position) as a saved one gives the same next batches.
+  void seek(std::uint64_t epoch, std::size_t position) {
+    epoch_ = epoch;
+    shuffle();
+    if (position > order_.size())
+      fail_expected("ldm::data::ShuffledBatches: position",
+                    "at most " + std::to_string(order_.size()), position);
+    position_ = position;
+  }
+
+ private:
+  void shuffle() {
+    order_.resize(set_->size());
+    std::iota(order_.begin(), order_.end(), std::size_t(0));
+    for (std::size_t i = order_.size() - 1; i > 0; --i) {
+      const auto j = std::size_t(uniform(seed_, epoch_, i) * double(i + 1));
+      std::swap(order_[i], order_[std::min(j, i)]);
+    }
+    position_ = 0;
+  }
+
+  const ImageSet<Resolution, Channels>* set_;
+  std::uint64_t seed_;
+  std::uint64_t epoch_ = 0;
+  std::size_t position_ = 0;
+  std::vector<std::size_t> order_;
+};
+
+}  // namespace ldm::data
