@@ -18,15 +18,7 @@ namespace {
 
 using S = Shape<3, 5, 7, 12>;
 
-// The largest |actual - expected| / max(1, |expected|).
-template <class T>
-double max_error(const T* actual, const std::vector<double>& expected) {
-  double worst = 0;
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    worst = std::max(
-        worst, std::abs(double(actual[i]) - expected[i]) / std::max(1.0, std::abs(expected[i])));
-  return worst;
-}
+using test::max_error;
 
 template <class T>
 void check_silu_against_reference() {

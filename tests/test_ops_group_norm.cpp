@@ -107,15 +107,7 @@ Reference reference(const T* x, const T* gamma, const T* beta, double eps, const
   return r;
 }
 
-// The largest |actual - expected| / max(1, |expected|).
-template <class T>
-double max_error(const T* actual, const std::vector<double>& expected) {
-  double worst = 0;
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    worst = std::max(
-        worst, std::abs(double(actual[i]) - expected[i]) / std::max(1.0, std::abs(expected[i])));
-  return worst;
-}
+using test::max_error;
 
 template <class T, template <index_t> class Op, index_t n = N, index_t h = H, index_t w = W,
           index_t c = C, index_t groups = G>

@@ -20,15 +20,7 @@ using SX = Shape<3, 5, In>;
 using SY = Shape<3, 5, Out>;
 constexpr index_t Rows = SX::size / In;
 
-// The largest |actual - expected| / max(1, |expected|).
-template <class T>
-double max_error(const T* actual, const std::vector<double>& expected) {
-  double worst = 0;
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    worst = std::max(
-        worst, std::abs(double(actual[i]) - expected[i]) / std::max(1.0, std::abs(expected[i])));
-  return worst;
-}
+using test::max_error;
 
 template <class T>
 void check_against_reference() {

@@ -22,15 +22,7 @@ using SA = Shape<N, H, W, Ca>;
 using SB = Shape<N, H, W, Cb>;
 using SCat = Shape<N, H, W, Ca + Cb>;
 
-// The largest |actual - expected| / max(1, |expected|).
-template <class T>
-double max_error(const T* actual, const std::vector<double>& expected) {
-  double worst = 0;
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    worst = std::max(
-        worst, std::abs(double(actual[i]) - expected[i]) / std::max(1.0, std::abs(expected[i])));
-  return worst;
-}
+using test::max_error;
 
 template <class T>
 std::string type_name() {

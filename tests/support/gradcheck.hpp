@@ -45,6 +45,19 @@ inline double max_relative_error(const double* analytic, const std::vector<doubl
   return scale == 0 ? worst : worst / scale;
 }
 
+// The largest |actual - expected| / max(1, |expected|), for comparisons with a reference loop.
+// NaN in actual (an unwritten output) makes the result NaN.
+template <class T>
+double max_error(const T* actual, const std::vector<double>& expected) {
+  double worst = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const double error =
+        std::abs(double(actual[i]) - expected[i]) / std::max(1.0, std::abs(expected[i]));
+    if (!(error <= worst)) worst = error;  // written so that NaN wins
+  }
+  return worst;
+}
+
 // <a, b> over n elements, in double.
 template <class A, class B>
 double dot(const A* a, const B* b, std::size_t n) {
