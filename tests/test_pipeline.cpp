@@ -74,9 +74,10 @@ TEST_CASE("resuming from a checkpoint after step k gives the weights of a run th
 
   Model first(9);
   run_steps(first, 3, 3, 0);
-  first.save(folder);
+  first.save(folder, {{"data.epoch", "4"}, {"phase", "diffusion"}});
   Model resumed(12345);  // another seed: everything must come from the checkpoint
   resumed.load(folder);
+  CHECK(resumed.run_info() == ldm::RunInfo{{"data.epoch", "4"}, {"phase", "diffusion"}});
   run_steps(resumed, 2, 5, 50);
 
   CHECK(resumed.autoencoder_steps() == straight.autoencoder_steps());

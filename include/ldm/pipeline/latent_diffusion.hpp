@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -57,6 +58,9 @@ struct AutoencoderStepResult {
   train::AutoencoderLosses losses;
   double grad_norm = 0;
 };
+// A caller's own key/value state saved with a checkpoint.
+using RunInfo = std::map<std::string, std::string>;
+
 struct DiffusionStepResult {
   double loss = 0, grad_norm = 0;
 };
@@ -232,8 +236,10 @@ class LatentDiffusion {
 
   // A diffusers-style folder: vae/, unet/ (the EMA weights, as diffusers' training scripts save),
   // scheduler/, and training_state.safetensors (raw UNet weights, optimiser moments, EMA, step
-  // counters) for an exact resume. Replaces `folder` atomically.
-  void save(const std::filesystem::path& folder) {
+  // counters) for an exact resume. Replaces `folder` atomically. `run_info` is the caller's own
+  // state (a trainer's data position, its time used...), kept in the same atomic write and
+  // given back by run_info() after load().
+  void save(const std::filesystem::path& folder, const RunInfo& run_info = {}) {
     pipeline::replace_folder_atomically(folder, [&](const std::filesystem::path& to) {
       pipeline::save_model_folder(to / "vae", vae_config(), autoencoder_.infos(),
                                   autoencoder_.values().data());
@@ -244,7 +250,7 @@ class LatentDiffusion {
       pipeline::write_text_atomically(
           to / "scheduler" / "scheduler_config.json",
           pipeline::scheduler_config(schedule_.config(), options_.prediction_type).dump(2) + "\n");
-      write_training_state(to / "training_state.safetensors");
+      write_training_state(to / "training_state.safetensors", run_info);
     });
   }
 
@@ -291,6 +297,8 @@ class LatentDiffusion {
   std::uint64_t diffusion_steps() const { return diffusion_steps_; }
   const diffusion::Schedule& schedule() const { return schedule_; }
   const TrainingOptions& options() const { return options_; }
+  // The run_info the loaded checkpoint was saved with (empty without a training state).
+  const RunInfo& run_info() const { return run_info_; }
   train::AdamW& autoencoder_optimizer() { return autoencoder_optimizer_; }
   train::AdamW& unet_optimizer() { return unet_optimizer_; }
 
@@ -363,7 +371,7 @@ class LatentDiffusion {
                                                         options_.dropout);
   }
 
-  void write_training_state(const std::filesystem::path& path) const {
+  void write_training_state(const std::filesystem::path& path, const RunInfo& run_info) const {
     io::SafetensorsWriter out;
     auto add = [&](const std::string& name, std::span<const float> data) {
       out.add(name, data, {std::int64_t(data.size())});
@@ -382,6 +390,8 @@ class LatentDiffusion {
     out.set_metadata("unet_optimizer_steps", std::to_string(unet_optimizer_.steps()));
     out.set_metadata("ema_optimization_step", std::to_string(ema_.optimization_step()));
     out.set_metadata("scaling_factor_measured", scaling_measured_ ? "1" : "0");
+    for (const auto& [key, value] : run_info)
+      out.set_metadata(std::string(run_info_prefix) + key, value);
     out.write(path);
   }
 
@@ -416,7 +426,12 @@ class LatentDiffusion {
     autoencoder_steps_ = number("autoencoder_steps");
     diffusion_steps_ = number("diffusion_steps");
     scaling_measured_ = number("scaling_factor_measured") != 0;
+    run_info_.clear();
+    for (const auto& [key, value] : file.metadata())
+      if (key.starts_with(run_info_prefix))
+        run_info_[key.substr(std::string_view(run_info_prefix).size())] = value;
   }
+  static constexpr const char* run_info_prefix = "run.";
 
   // VGG16 pools four times: smaller images have no LPIPS (the trainer then uses SSIM).
   static constexpr bool lpips_possible = Config::resolution >= 16;
@@ -440,6 +455,7 @@ class LatentDiffusion {
   double scaling_factor_ = 1;
   bool scaling_measured_ = false;
   std::uint64_t autoencoder_steps_ = 0, diffusion_steps_ = 0;
+  RunInfo run_info_;
   pipeline::Workspaces workspaces_;
 };
 
