@@ -2,7 +2,7 @@
 
 # Debian packages the build, tests, examples and benchmarks need.
 LDM_PACKAGES=(cmake ninja-build g++ pkg-config doctest-dev libbenchmark-dev libopenblas-openmp-dev
-              nlohmann-json3-dev libstb-dev zlib1g-dev)
+              nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist)
 
 ldm_missing_packages() {
   local missing=()

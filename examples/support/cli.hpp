@@ -1,0 +1,130 @@
+#pragma once
+// A small command-line parser for the example programs: `--name value` and `--name=value`
+// options bound to variables, `--flag` switches, generated --help, and errors that name the
+// option, what it expects and what was given.
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ldm/core/error.hpp"
+
+namespace examples {
+
+class Options {
+ public:
+  Options(std::string usage, std::string description)
+      : usage_(std::move(usage)), description_(std::move(description)) {}
+
+  void add(std::string name, std::string* value, std::string help) {
+    add_option(std::move(name), "TEXT", *value, std::move(help),
+               [value](std::string_view text) { *value = std::string(text); });
+  }
+  void add(std::string name, std::int64_t* value, std::string help) {
+    add_option(std::move(name), "N", std::to_string(*value), std::move(help),
+               [value, name](std::string_view text) { *value = whole_number(name, text); });
+  }
+  void add(std::string name, int* value, std::string help) {
+    add_option(std::move(name), "N", std::to_string(*value), std::move(help),
+               [value, name](std::string_view text) { *value = int(whole_number(name, text)); });
+  }
+  void add(std::string name, double* value, std::string help) {
+    add_option(std::move(name), "X", shortest(*value), std::move(help),
+               [value, name](std::string_view text) { *value = real_number(name, text); });
+  }
+  void add_switch(std::string name, bool* value, std::string help) {
+    options_.push_back({std::move(name), "", "", std::move(help), nullptr, value});
+  }
+
+  // Parses argv[first...]; returns false when --help was asked for (the help is printed).
+  bool parse(int argc, char** argv, int first = 1) {
+    for (int i = first; i < argc; ++i) {
+      std::string_view arg = argv[i];
+      if (arg == "--help" || arg == "-h") {
+        print_help();
+        return false;
+      }
+      if (!arg.starts_with("--"))
+        ldm::fail_expected("argument '" + std::string(arg) + "'", "an option starting with --",
+                           "a bare word; see --help");
+      std::string_view name = arg.substr(2), inline_value;
+      const bool has_inline = name.find('=') != std::string_view::npos;
+      if (has_inline) {
+        inline_value = name.substr(name.find('=') + 1);
+        name = name.substr(0, name.find('='));
+      }
+      Option& option = find(name);
+      if (option.flag) {
+        if (has_inline) ldm::fail("--", name, " is a switch and takes no value");
+        *option.flag = true;
+        continue;
+      }
+      if (!has_inline && i + 1 >= argc) ldm::fail("--", name, " needs a value (", option.meta, ")");
+      option.set(has_inline ? inline_value : std::string_view(argv[++i]));
+    }
+    return true;
+  }
+
+  void print_help() const {
+    std::printf("usage: %s\n\n%s\n\noptions:\n", usage_.c_str(), description_.c_str());
+    for (const auto& option : options_) {
+      std::string head = "  --" + option.name + (option.meta.empty() ? "" : " " + option.meta);
+      std::printf("%-28s %s", head.c_str(), option.help.c_str());
+      if (!option.fallback.empty() && option.fallback != "0" && !option.flag)
+        std::printf(" [default: %s]", option.fallback.c_str());
+      std::printf("\n");
+    }
+    std::printf("  %-26s %s\n", "--help", "this text");
+  }
+
+ private:
+  struct Option {
+    std::string name, meta, fallback, help;
+    std::function<void(std::string_view)> set;
+    bool* flag = nullptr;
+  };
+
+  void add_option(std::string name, std::string meta, std::string fallback, std::string help,
+                  std::function<void(std::string_view)> set) {
+    options_.push_back(
+        {std::move(name), std::move(meta), std::move(fallback), std::move(help), std::move(set)});
+  }
+
+  Option& find(std::string_view name) {
+    for (auto& option : options_)
+      if (option.name == name) return option;
+    ldm::fail("unknown option --", name, "; see --help");
+  }
+
+  static std::int64_t whole_number(const std::string& name, std::string_view text) {
+    try {
+      std::size_t used = 0;
+      const long long value = std::stoll(std::string(text), &used);
+      if (used == text.size()) return value;
+    } catch (const std::exception&) {
+    }
+    ldm::fail_expected("--" + name, "a whole number", "'" + std::string(text) + "'");
+  }
+  static double real_number(const std::string& name, std::string_view text) {
+    try {
+      std::size_t used = 0;
+      const double value = std::stod(std::string(text), &used);
+      if (used == text.size()) return value;
+    } catch (const std::exception&) {
+    }
+    ldm::fail_expected("--" + name, "a number", "'" + std::string(text) + "'");
+  }
+  static std::string shortest(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", value);
+    return text;
+  }
+
+  std::string usage_, description_;
+  std::vector<Option> options_;
+};
+
+}  // namespace examples

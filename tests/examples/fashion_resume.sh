@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The trainer's promise: Ctrl-C saves a checkpoint, and the same command with --resume ends with
+# exactly the weights of a run that was never stopped. Also checks the checkpoint is a complete
+# diffusers folder and that `fashion sample` reads it.
+#   fashion_resume.sh <path to the fashion program> <scratch folder>
+set -euo pipefail
+fashion=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+steps=(--autoencoder-steps 12 --diffusion-steps 12 --batch 16 --checkpoint-every 5
+       --images-every 5 --sample-steps 2)
+
+"$fashion" train --out "$work/straight" "${steps[@]}" > "$work/straight.txt"
+
+# Interrupt the second run once it has logged a few steps, wherever that lands.
+"$fashion" train --out "$work/resumed" "${steps[@]}" > "$work/interrupted.txt" &
+pid=$!
+for _ in $(seq 600); do
+  lines=$(wc -l < "$work/resumed/log.csv" 2>/dev/null || echo 0)
+  [ "$lines" -ge 7 ] && break
+  sleep 0.1
+done
+kill -INT "$pid"
+status=0
+wait "$pid" || status=$?
+if [ "$status" -ne 130 ]; then
+  echo "FAIL: the interrupted run exited with $status, expected 130 (saved and stopped)"
+  cat "$work/interrupted.txt"
+  exit 1
+fi
+grep -q "continue with the same command and --resume" "$work/interrupted.txt"
+
+"$fashion" train --out "$work/resumed" "${steps[@]}" --resume > "$work/resumed.txt"
+grep -q "^resumed " "$work/resumed.txt"
+
+for file in vae/diffusion_pytorch_model.safetensors unet/diffusion_pytorch_model.safetensors \
+            vae/config.json unet/config.json scheduler/scheduler_config.json; do
+  if ! cmp -s "$work/straight/checkpoint/$file" "$work/resumed/checkpoint/$file"; then
+    echo "FAIL: $file differs between the straight run and the interrupted-and-resumed one"
+    exit 1
+  fi
+done
+for file in samples.png reconstructions.png log.csv; do
+  [ -s "$work/resumed/$file" ] || { echo "FAIL: no $file"; exit 1; }
+done
+
+"$fashion" sample --model "$work/resumed/checkpoint" --out "$work/sampled.png" --count 16 \
+  --sample-steps 2 > "$work/sample.txt"
+[ -s "$work/sampled.png" ] || { echo "FAIL: fashion sample wrote nothing"; exit 1; }
+
+# A wrong option is an error naming it, not a silent default.
+if "$fashion" train --out "$work/bad" --batch 7 2> "$work/bad.txt"; then
+  echo "FAIL: --batch 7 was accepted"
+  exit 1
+fi
+grep -q -- "--batch" "$work/bad.txt"
+echo "fashion: an interrupted and resumed run matches the straight run exactly"
