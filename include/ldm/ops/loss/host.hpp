@@ -1,13 +1,19 @@
 #pragma once
 // Training losses with their gradients: MSE (the diffusion objective), L1 (autoencoder
-// reconstruction) and the KL term of the autoencoder's posterior, as PyTorch and diffusers define
-// them.
+// reconstruction), the KL term of the autoencoder's posterior and softmax cross-entropy (the
+// evaluation classifier), as PyTorch and diffusers define them.
 //
 // Forward returns the loss as a double (full reductions accumulate in double in a fixed order, so
 // the value does not depend on the thread count; for float data it is rounded to float once).
 // Backward overwrites the gradient with d loss / d input times `upstream`, the gradient of the
 // final objective with respect to this loss (its weight in a sum of terms, a loss scale).
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "ldm/core/error.hpp"
 #include "ldm/core/tensor.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/elementwise.hpp"
@@ -66,6 +72,66 @@ void kl_backward(View<const T, S> mean, View<const T, S> logvar, double upstream
   const double per_sample = upstream / double(batch_of<S>);
   dmean = mean * per_sample;
   dlogvar = (exp(logvar) - 1.0) * (0.5 * per_sample);
+}
+
+namespace detail {
+
+// Labels come from data files, so one outside [0, K) is bad input rather than a broken invariant;
+// unchecked, it would index past the row.
+template <index_t N, index_t K>
+void require_labels(View<const std::int32_t, Shape<N>> labels) {
+  for (index_t n = 0; n < N; ++n)
+    if (labels[n] < 0 || labels[n] >= K)
+      fail_expected("ldm::ops::cross_entropy: label " + std::to_string(n),
+                    "a class in [0, " + std::to_string(K) + ")", labels[n]);
+}
+
+// log sum_k exp(row[k]) with the row's maximum taken out first, so that no exp overflows and the
+// largest term is exactly 1.
+template <class T, index_t K>
+double log_sum_exp(const T* row) {
+  double max = double(row[0]);
+  for (index_t k = 1; k < K; ++k)
+    max = std::max(max, double(row[k]));
+  double total = 0;
+  for (index_t k = 0; k < K; ++k)
+    total += std::exp(double(row[k]) - max);
+  return max + std::log(total);
+}
+
+}  // namespace detail
+
+// mean over the batch of -log softmax(logits[n])[labels[n]]: F.cross_entropy with class-index
+// targets and reduction='mean'. Rows are few and short (a batch of class scores), so one thread
+// in double gives a value that depends on nothing but the data.
+template <class T, index_t N, index_t K>
+double cross_entropy_forward(View<const T, Shape<N, K>> logits,
+                             View<const std::int32_t, Shape<N>> labels) {
+  detail::require_labels<N, K>(labels);
+  double total = 0;
+  for (index_t n = 0; n < N; ++n) {
+    const T* row = logits.data() + n * K;
+    total += detail::log_sum_exp<T, K>(row) - double(row[labels[n]]);
+  }
+  return total / double(N);
+}
+
+// dlogits = upstream * (softmax(logits) - onehot(labels)) / N, overwritten.
+template <class T, index_t N, index_t K>
+void cross_entropy_backward(View<const T, Shape<N, K>> logits,
+                            View<const std::int32_t, Shape<N>> labels, double upstream,
+                            View<T, Shape<N, K>> dlogits) {
+  detail::require_labels<N, K>(labels);
+  const double scale = upstream / double(N);
+  for (index_t n = 0; n < N; ++n) {
+    const T* row = logits.data() + n * K;
+    T* grad = dlogits.data() + n * K;
+    const double log_total = detail::log_sum_exp<T, K>(row);
+    for (index_t k = 0; k < K; ++k) {
+      const double target = k == labels[n] ? 1.0 : 0.0;
+      grad[k] = T(scale * (std::exp(double(row[k]) - log_total) - target));
+    }
+  }
 }
 
 }  // namespace ldm::ops
