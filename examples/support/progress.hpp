@@ -44,8 +44,13 @@ class Progress {
 
   // After step `step` (1-based) finished with `loss`.
   void update(std::int64_t step, double loss) {
-    smoothed_loss_ = step == first_step_ + 1 ? loss : 0.95 * smoothed_loss_ + 0.05 * loss;
+    smoothed_loss_ = has_loss_ ? 0.95 * smoothed_loss_ + 0.05 * loss : loss;
+    has_loss_ = true;
     interval_loss_sum_ += loss;
+    update(step);
+  }
+  // After step `step` of work without a loss (sampling, evaluation).
+  void update(std::int64_t step) {
     ++interval_steps_;
     step_ = step;
     const auto now = Clock::now();
@@ -59,9 +64,11 @@ class Progress {
   void finish(const char* why) {
     const auto now = Clock::now();
     if (terminal_) print(now), std::printf("\n");
-    std::printf("%s: %s after step %lld (%lld steps in %s, %.2f steps/s), loss %.5f\n",
-                phase_.c_str(), why, (long long)step_, (long long)(step_ - first_step_),
-                clock_text(seconds(start_, now)).c_str(), rate(now), smoothed_loss_);
+    std::printf("%s: %s after step %lld (%lld steps in %s, %.2f steps/s)", phase_.c_str(), why,
+                (long long)step_, (long long)(step_ - first_step_),
+                clock_text(seconds(start_, now)).c_str(), rate(now));
+    if (has_loss_) std::printf(", loss %.5f", smoothed_loss_);
+    std::printf("\n");
     std::fflush(stdout);
   }
 
@@ -88,11 +95,12 @@ class Progress {
     if (terminal_) {
       constexpr int width = 24;
       const int filled = std::clamp(int(done * width + 0.5), 0, width);
-      std::printf("\r\x1b[K%s [%s%s] %lld/%lld  loss %.5f  %.2f steps/s  %s left", phase_.c_str(),
+      std::printf("\r\x1b[K%s [%s%s] %lld/%lld  ", phase_.c_str(),
                   std::string(std::size_t(filled), '#').c_str(),
                   std::string(std::size_t(width - filled), '.').c_str(), (long long)step_,
-                  (long long)last_step_, smoothed_loss_, steps_per_second,
-                  clock_text(left).c_str());
+                  (long long)last_step_);
+      if (has_loss_) std::printf("loss %.5f  ", smoothed_loss_);
+      std::printf("%.2f steps/s  %s left", steps_per_second, clock_text(left).c_str());
     } else {
       std::printf(
           "%s step %lld/%lld (%3.0f%%)  loss %.5f (mean of the last %lld)  %.2f steps/s  "
@@ -113,6 +121,7 @@ class Progress {
   double plain_interval_;
   bool terminal_;
   Clock::time_point start_, last_print_;
+  bool has_loss_ = false;
   double smoothed_loss_ = 0, interval_loss_sum_ = 0;
   std::int64_t interval_steps_ = 0;
 };
