@@ -15,27 +15,12 @@
 
 #include "support/errors.hpp"
 #include "support/gradcheck.hpp"
+#include "support/temp_folder.hpp"
 
 using namespace ldm;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh folder for one test, removed with its contents afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int count = 0;
-    path = fs::temp_directory_path() /
-           ("ldm_test_classifier_" + std::to_string(::getpid()) + "_" + std::to_string(count++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 // 16x16 pools to 2x2, so fc1 reads a flattened map of several pixels, not one.
 using Tiny = eval::FashionClassifier<16, double, 2, 6>;
@@ -113,7 +98,7 @@ TEST_CASE("FashionClassifier features: fc1's output after its ReLU, as forward s
 }
 
 TEST_CASE("FashionClassifier save/load: a round trip, metadata, and mismatched files rejected") {
-  TempDir dir;
+  ldm::test::TempFolder dir;
   const fs::path path = dir.path / "classifier.safetensors";
   Small saved_model(6);
   saved_model.save(path, {{"test_accuracy", "0.5"}});

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/errors.hpp"
+#include "support/temp_folder.hpp"
 
 using namespace ldm;
 using test::check_message;
@@ -21,23 +22,6 @@ using test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh folder under the system's temporary folder, removed with everything in it at the end.
-struct TempFolder {
-  fs::path path;
-  TempFolder() {
-    static int count = 0;
-    path = fs::temp_directory_path() /
-           ("ldm_test_image_folder-" + std::to_string(::getpid()) + "-" + std::to_string(count++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempFolder() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 // What the loader should give for a source byte value.
 float scaled(double value) {
@@ -68,7 +52,7 @@ std::vector<std::string> folder_listing(const fs::path& folder) {
 }  // namespace
 
 TEST_CASE("image files: write_png and read_image round trip, grey and RGB") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   std::vector<std::uint8_t> rgb(5 * 3 * 3);
   for (std::size_t i = 0; i < rgb.size(); ++i)
     rgb[i] = std::uint8_t(i * 37 % 256);
@@ -90,7 +74,7 @@ TEST_CASE("image files: write_png and read_image round trip, grey and RGB") {
 }
 
 TEST_CASE("image files: write_png checks its arguments and leaves no temporary file") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   const std::vector<std::uint8_t> twelve(12, 9);
   SUBCASE("pixel count") {
     check_message(error_of([&] { io::write_png(folder / "a.png", 2, 2, 1, twelve); }),
@@ -121,7 +105,7 @@ TEST_CASE("image files: write_png checks its arguments and leaves no temporary f
 }
 
 TEST_CASE("image folder: an image at the resolution keeps its exact values") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   std::vector<std::uint8_t> rgb(4 * 4 * 3);
   for (std::size_t i = 0; i < rgb.size(); ++i)
     rgb[i] = std::uint8_t(i * 23 % 256);
@@ -138,7 +122,7 @@ TEST_CASE("image folder: an image at the resolution keeps its exact values") {
 }
 
 TEST_CASE("image folder: a non-square image is cropped to its centre square") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   SUBCASE("wide: 6x4 keeps columns 1-4") {
     std::vector<std::uint8_t> grey(6 * 4);
     for (int y = 0; y < 4; ++y)
@@ -164,7 +148,7 @@ TEST_CASE("image folder: a non-square image is cropped to its centre square") {
 }
 
 TEST_CASE("image folder: shrinking averages areas (box filter)") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   SUBCASE("64x64 checkerboard of 2x2 blocks -> 32x32 block means") {
     // Each 2x2 block holds four different values around its checkerboard base: point sampling
     // would give one of them, the box filter their mean (base + 6).
@@ -201,7 +185,7 @@ TEST_CASE("image folder: shrinking averages areas (box filter)") {
 }
 
 TEST_CASE("image folder: enlarging is bilinear between pixel centres") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   const std::vector<std::uint8_t> grey = {0, 100, 200, 40};
   write_grey(folder / "small.png", 2, 2, grey);
   const auto set = data::load_image_folder<4, 1>(folder.path);
@@ -218,7 +202,7 @@ TEST_CASE("image folder: enlarging is bilinear between pixel centres") {
 }
 
 TEST_CASE("image folder: grey and RGB sets from the same files") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   io::write_png(folder / "colour.png", 1, 1, 3, std::vector<std::uint8_t>{200, 100, 50});
   io::write_png(folder / "grey.png", 1, 1, 1, std::vector<std::uint8_t>{77});
   const auto grey = data::load_image_folder<1, 1>(folder.path);
@@ -232,7 +216,7 @@ TEST_CASE("image folder: grey and RGB sets from the same files") {
 }
 
 TEST_CASE("image folder: every format and subfolder, in sorted path order, other files ignored") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   const std::vector<std::uint8_t> c(16, 30), e(16, 50);
   // Written out of order; the expected order is by path, component by component.
   write_constant(folder / "z.png", 4, 70);
@@ -262,7 +246,7 @@ TEST_CASE("image folder: every format and subfolder, in sorted path order, other
 }
 
 TEST_CASE("image folder: an unreadable image is skipped and reported, or rejected") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   write_constant(folder / "a_good.png", 2, 100);
   write_bytes(folder / "b_corrupt.png", "\x89PNG but then garbage, not a real image file");
   write_constant(folder / "c_good.png", 2, 200);
@@ -300,7 +284,7 @@ TEST_CASE("image folder: an unreadable image is skipped and reported, or rejecte
 }
 
 TEST_CASE("image folder: an empty, missing or non-folder path is an error naming it") {
-  TempFolder folder;
+  ldm::test::TempFolder folder;
   SUBCASE("empty") {
     check_message(error_of([&] { data::load_image_folder<8, 3>(folder.path); }),
                   {folder.path.string(), "no image files",

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include "support/errors.hpp"
+#include "support/temp_folder.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -28,27 +29,6 @@ using namespace ldm::io;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh folder for one test, removed with its contents afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int count = 0;
-    path = fs::temp_directory_path() /
-           ("ldm_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(count++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  bool has_temporary_files() const {
-    for (const auto& item : fs::directory_iterator(path))
-      if (item.path().filename().string().find(".tmp-") != std::string::npos) return true;
-    return false;
-  }
-};
 
 template <class T>
 void append(std::vector<std::byte>& out, const T& value) {
@@ -90,7 +70,7 @@ TEST_CASE("safetensors: F32 and BF16 round trip with metadata") {
   const std::vector<float> values = {0.0f,     -0.0f,  1.0f / 3.0f,   1.00390625f, 1.01171875f,
                                      -3.3e38f, 1e-40f, std::nanf(""), -inf};
   const std::vector<float> weights = {0.5f, -1.25f, 3.0e-7f, 1e30f, -0.0f, 42.0f};
-  TempDir dir;
+  ldm::test::TempFolder dir;
   const fs::path path = dir.path / "model.safetensors";
 
   SafetensorsWriter writer;
@@ -401,7 +381,7 @@ TEST_CASE("safetensors: reading the wrong tensor, shape, dtype or buffer is an l
 }
 
 TEST_CASE("safetensors: a file that cannot be read names the path and the OS error") {
-  TempDir dir;
+  ldm::test::TempFolder dir;
   check_message(error_of([&] { SafetensorsFile::open(dir.path / "missing.safetensors"); }),
                 {"missing.safetensors", "cannot open", "No such file or directory"});
   check_message(error_of([&] { SafetensorsFile::open(dir.path); }),
@@ -430,7 +410,7 @@ TEST_CASE("safetensors writer: bad arguments are ldm::Errors naming the tensor")
 }
 
 TEST_CASE("atomic write: a reader sees the old file or the new one, never a mix") {
-  TempDir dir;
+  ldm::test::TempFolder dir;
   const fs::path path = dir.path / "model.safetensors";
   auto write_filled = [&](float value) {
     SafetensorsWriter writer;
@@ -466,7 +446,7 @@ TEST_CASE("atomic write: a reader sees the old file or the new one, never a mix"
 }
 
 TEST_CASE("atomic write: a failed write throws, keeps the old file and leaves no temporary") {
-  TempDir dir;
+  ldm::test::TempFolder dir;
   const fs::path path = dir.path / "model.safetensors";
   SafetensorsWriter old_writer;
   old_writer.add("x", std::vector<float>{1, 2, 3}, {3});

@@ -33,6 +33,7 @@
 
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
+#include "support/temp_folder.hpp"
 
 using namespace ldm;
 namespace fs = std::filesystem;
@@ -76,22 +77,6 @@ void fill_formula_weights(L& lpips) {
     nn::from_torch_layout(infos[t], formula_weight(std::uint32_t(t), infos[t]).data(),
                           lpips.values().data());
 }
-
-// A fresh folder, removed with its contents afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int count = 0;
-    path = fs::temp_directory_path() /
-           ("ldm_test_perceptual_" + std::to_string(::getpid()) + "_" + std::to_string(count++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 // The formula weights as a weights file in the lpips package's names and layouts.
 template <class L>
@@ -196,7 +181,7 @@ void check_lpips_gradient(index_t elements, std::uint64_t directions) {
 }  // namespace
 
 TEST_CASE("LPIPS (VGG16) against the lpips package: 3 channels, and 1 replicated to 3") {
-  TempDir dir;
+  ldm::test::TempFolder dir;
   const auto weights =
       write_formula_weights(train::LPIPS<float, 32, 32, 3>(), dir.path / "lpips.safetensors");
   check_lpips_golden<3>("rgb", weights);
@@ -204,7 +189,7 @@ TEST_CASE("LPIPS (VGG16) against the lpips package: 3 channels, and 1 replicated
 }
 
 TEST_CASE("LPIPS weights: names and sizes; missing and unexpected tensors are named") {
-  TempDir dir;
+  ldm::test::TempFolder dir;
   train::LPIPS<float, 16, 16, 1> lpips;
   const auto& infos = lpips.infos();
   CHECK(infos.size() == 31);
