@@ -291,87 +291,79 @@ class Trainer {
 
   template <ldm::index_t N>
   void train_autoencoder(const TrainingData& data, Clock::time_point deadline) {
-    const auto first = std::int64_t(model_->autoencoder_steps());
-    if (first >= flags_.autoencoder_steps) return;
+    if (std::int64_t(model_->autoencoder_steps()) >= flags_.autoencoder_steps) return;
     std::printf("autoencoder: %lld parameters, loss = L1 + %s + 1e-6 KL\n",
                 (long long)Model::AE::parameter_count, model_->perceptual_term().c_str());
-    ldm::data::ShuffledBatches<resolution, channels> batches(data.train, stream(1));
-    batches.seek(state_.autoencoder_epoch, state_.autoencoder_position);
-    ldm::Tensor<float, Images<N>> x;
-    examples::Progress progress("autoencoder", first, flags_.autoencoder_steps, deadline);
-    const char* why = "reached --autoencoder-steps";
-    while (std::int64_t(model_->autoencoder_steps()) < flags_.autoencoder_steps) {
-      if (interrupted) {
-        why = "interrupted";
-        break;
-      }
-      if (Clock::now() >= deadline) {
-        why = "time budget reached";
-        break;
-      }
-      batches.next<N>(x.view());
-      state_.autoencoder_epoch = batches.epoch();
-      state_.autoencoder_position = batches.position();
-      const auto result = model_->autoencoder_step<N>(x);
-      const auto step = std::int64_t(model_->autoencoder_steps());
-      log("autoencoder", step, result.losses.total, result.grad_norm);
-      progress.update(step, result.losses.total);
-      if (step % flags_.images_every == 0 || step == flags_.autoencoder_steps) {
-        write_reconstructions(*model_, data.preview, fs::path(flags_.out) / "reconstructions.png");
-      }
-      if (step % flags_.checkpoint_every == 0) {
-        progress.interrupt_line();
-        save(nullptr);
-      }
-    }
-    progress.finish(why);
-    write_reconstructions(*model_, data.preview, fs::path(flags_.out) / "reconstructions.png");
+    const fs::path images = fs::path(flags_.out) / "reconstructions.png";
+    run_phase<N>(
+        "autoencoder", "--autoencoder-steps", std::int64_t(model_->autoencoder_steps()),
+        flags_.autoencoder_steps, data.train, 1, state_.autoencoder_epoch,
+        state_.autoencoder_position, deadline,
+        [&](const ldm::Tensor<float, Images<N>>& x) {
+          const auto result = model_->autoencoder_step<N>(x);
+          log("autoencoder", model_->autoencoder_steps(), result.losses.total, result.grad_norm);
+          return std::pair(std::int64_t(model_->autoencoder_steps()), result.losses.total);
+        },
+        [&] { write_reconstructions(*model_, data.preview, images); });
+    write_reconstructions(*model_, data.preview, images);
   }
 
   template <ldm::index_t N>
   void train_diffusion(const TrainingData& data, Clock::time_point deadline) {
-    const auto first = std::int64_t(model_->diffusion_steps());
-    if (first >= flags_.diffusion_steps) return;
+    if (std::int64_t(model_->diffusion_steps()) >= flags_.diffusion_steps) return;
     std::printf("diffusion: UNet of %lld parameters on %lldx%lldx%lld latents, epsilon MSE\n",
                 (long long)Model::UNet::parameter_count, (long long)Model::latent_res,
                 (long long)Model::latent_res, (long long)Config::latent_channels);
-    ldm::data::ShuffledBatches<resolution, channels> batches(data.train, stream(2));
-    batches.seek(state_.diffusion_epoch, state_.diffusion_position);
+    run_phase<N>(
+        "diffusion", "--diffusion-steps", std::int64_t(model_->diffusion_steps()),
+        flags_.diffusion_steps, data.train, 2, state_.diffusion_epoch, state_.diffusion_position,
+        deadline,
+        [&](const ldm::Tensor<float, Images<N>>& x) {
+          const bool first_step = model_->diffusion_steps() == 0;
+          const auto result = model_->diffusion_step<N>(x);
+          // Printed before the phase's first progress line, so it needs no clearing.
+          if (first_step)
+            std::printf("latent scaling factor %.4f (1 / std of the first batch's latents)\n",
+                        model_->scaling_factor());
+          log("diffusion", model_->diffusion_steps(), result.loss, result.grad_norm);
+          return std::pair(std::int64_t(model_->diffusion_steps()), result.loss);
+        },
+        [&] {
+          write_grid(fs::path(flags_.out) / "samples.png",
+                     draw_samples(*model_, flags_.sampling, std::uint64_t(flags_.seed), 16), 8);
+        });
+  }
+
+  // Steps from `done` until `target` (the option `target_flag`), the deadline or Ctrl-C, with
+  // progress, periodic images and checkpoints. `step` takes a batch and returns (steps done,
+  // loss); the data position is kept in `epoch` and `position` for the checkpoints.
+  template <ldm::index_t N, class Step, class WriteImages>
+  void run_phase(const char* name, const char* target_flag, std::int64_t done, std::int64_t target,
+                 const ImageSet& set, std::uint64_t data_stream, std::uint64_t& epoch,
+                 std::uint64_t& position, Clock::time_point deadline, const Step& step,
+                 const WriteImages& write_images) {
+    ldm::data::ShuffledBatches<resolution, channels> batches(set, stream(data_stream));
+    batches.seek(epoch, position);
     ldm::Tensor<float, Images<N>> x;
-    examples::Progress progress("diffusion", first, flags_.diffusion_steps, deadline);
-    const char* why = "reached --diffusion-steps";
-    while (std::int64_t(model_->diffusion_steps()) < flags_.diffusion_steps) {
-      if (interrupted) {
-        why = "interrupted";
-        break;
-      }
-      if (Clock::now() >= deadline) {
-        why = "time budget reached";
+    examples::Progress progress(name, done, target, deadline);
+    std::string why = std::string("reached ") + target_flag;
+    while (done < target) {
+      if (interrupted || Clock::now() >= deadline) {
+        why = interrupted ? "interrupted" : "time budget reached";
         break;
       }
       batches.next<N>(x.view());
-      state_.diffusion_epoch = batches.epoch();
-      state_.diffusion_position = batches.position();
-      const bool first_step = model_->diffusion_steps() == 0;
-      const auto result = model_->diffusion_step<N>(x);
-      if (first_step) {
-        progress.interrupt_line();
-        std::printf("latent scaling factor %.4f (1 / std of the first batch's latents)\n",
-                    model_->scaling_factor());
-      }
-      const auto step = std::int64_t(model_->diffusion_steps());
-      log("diffusion", step, result.loss, result.grad_norm);
-      progress.update(step, result.loss);
-      if (step % flags_.images_every == 0) {
-        write_grid(fs::path(flags_.out) / "samples.png",
-                   draw_samples(*model_, flags_.sampling, std::uint64_t(flags_.seed), 16), 8);
-      }
-      if (step % flags_.checkpoint_every == 0) {
+      epoch = batches.epoch(), position = batches.position();
+      double loss;
+      std::tie(done, loss) = step(x);
+      progress.update(done, loss);
+      if (done % flags_.images_every == 0) write_images();
+      if (done % flags_.checkpoint_every == 0) {
         progress.interrupt_line();
         save(nullptr);
       }
     }
-    progress.finish(why);
+    progress.finish(why.c_str());
   }
 
   // Shuffling streams of their own, so that the data order is the seed's whatever else happens.
