@@ -102,12 +102,13 @@ class Progress {
       if (has_loss_) std::printf("loss %.5f  ", smoothed_loss_);
       std::printf("%.2f steps/s  %s left", steps_per_second, clock_text(left).c_str());
     } else {
-      std::printf(
-          "%s step %lld/%lld (%3.0f%%)  loss %.5f (mean of the last %lld)  %.2f steps/s  "
-          "%s elapsed, %s left\n",
-          phase_.c_str(), (long long)step_, (long long)last_step_, 100 * done,
-          interval_loss_sum_ / double(interval_steps_), (long long)interval_steps_,
-          steps_per_second, clock_text(seconds(start_, now)).c_str(), clock_text(left).c_str());
+      std::printf("%s step %lld/%lld (%3.0f%%)  ", phase_.c_str(), (long long)step_,
+                  (long long)last_step_, 100 * done);
+      if (has_loss_)
+        std::printf("loss %.5f (mean of the last %lld)  ",
+                    interval_loss_sum_ / double(interval_steps_), (long long)interval_steps_);
+      std::printf("%.2f steps/s  %s elapsed, %s left\n", steps_per_second,
+                  clock_text(seconds(start_, now)).c_str(), clock_text(left).c_str());
     }
     std::fflush(stdout);
     interval_loss_sum_ = 0;
