@@ -1,8 +1,9 @@
 // Conv2d on the host at the shapes of the `tiny` configuration (docs: shared/docs/models.md),
 // batch 32, float. Each conv benchmark is followed by the BLAS's sgemm at the GEMM the
 // convolution lowers to (M = N*Ho*Wo, N = Cout, K = KH*KW*Cin, same transposes), as one call on
-// prebuilt operands: the ratio of the two FLOP/s columns is what im2col, col2im, chunking and
-// the bias cost.
+// prebuilt operands. For the im2col path the ratio of the two FLOP/s columns is what im2col,
+// col2im, chunking and the bias cost; the direct kernels (ops/conv2d/direct_avx2.hpp) make no
+// such GEMM, so there it compares them with the BLAS at the same arithmetic.
 
 #include <benchmark/benchmark.h>
 
@@ -115,6 +116,8 @@ void register_shape(const std::string& name) {
 int main(int argc, char** argv) {
   // Autoencoder on 1x32x32 images, block channels (32, 32, 64).
   register_shape<ops::conv_same<3>, 32, 32, 1, 32>("ae_conv_in_32x32_1to32");
+  // The decoder's conv_out: one output channel, the narrowest GEMM.
+  register_shape<ops::conv_same<3>, 32, 32, 32, 1>("ae_conv_out_32x32_32to1");
   register_shape<ops::conv_same<3>, 32, 32, 32, 32>("ae_32x32_32to32");
   register_shape<ops::conv_down_asymmetric, 32, 32, 32, 32>("ae_down_32x32to16x16_32to32");
   register_shape<ops::conv_same<3>, 16, 16, 32, 32>("ae_16x16_32to32");

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <limits>
@@ -151,6 +152,24 @@ struct Operands {
 using SmallCase = Operands<2, 7, 9, 3, 5>;
 // Enough input channels for the stride-1 input gradient to run as the flipped convolution.
 using WideCase = Operands<2, 5, 6, 9, 4>;
+
+// Float convolutions other than pointwise ones take the direct kernels where the CPU has them
+// (ops/conv2d/direct_avx2.hpp); the cases above have fewer output channels than a vector. Here:
+// channel counts that leave partial vectors and partial register tiles (21 = 16 + 5, 12 = 8 + 4;
+// 7 and 17 input channels), a single input channel as in the autoencoder's conv_in, and sizes
+// that split into several bands of output lines.
+using OddDirectCase = Operands<3, 11, 13, 7, 21>;
+using ExactVectorCase = Operands<2, 9, 7, 17, 8>;
+using OneChannelCase = Operands<2, 5, 7, 1, 12>;
+using ManyBandsCase = Operands<2, 33, 21, 9, 24>;
+
+bool direct_kernels_available() {
+#if LDM_CONV2D_AVX2
+  return ops::detail::avx2::available();
+#else
+  return false;
+#endif
+}
 
 }  // namespace
 
@@ -333,4 +352,85 @@ TEST_CASE_TEMPLATE("conv2d: batches that span several workspace chunks", T, floa
   check(Named<ops::conv_same<3>>{"3x3 stride 1 pad 1"}, Operands<3, 40, 40, 32, 8>{});
   check(Named<ops::Conv2dGeometry<5, 3, 2, 2, 1, 0, 1>>{"5x3 stride 2 pads (2,1,0,1)"},
         Operands<3, 40, 40, 64, 8>{});
+}
+
+TEST_CASE_TEMPLATE("conv2d at odd channel counts and many bands matches the direct loops", T, float,
+                   double) {
+  const std::string direct = direct_kernels_available() ? "in use" : "not available";
+  MESSAGE("direct AVX2 kernels " << direct << " for float");
+  auto check = [](auto operands) {
+    using C = decltype(operands);
+    using XS = typename C::XS;
+    for_each_geometry([](auto named) {
+      using G = typename decltype(named)::geometry;
+      using WS = typename C::template WS<G>;
+      using YS = typename C::template YS<G>;
+      Tensor<T, XS> x(randn<XS>(13, 0));
+      Tensor<T, WS> w(randn<WS>(13, 1));
+      Tensor<T, Shape<C::co>> b(randn<Shape<C::co>>(13, 2));
+      Tensor<T, YS> dy(randn<YS>(13, 3));
+      Tensor<T, YS> y;
+      Tensor<T, XS> dx;
+      Tensor<T, WS> dw;
+      Tensor<T, Shape<C::co>> db;
+      ops::conv2d_forward<G>(x, w, b, y);
+      ops::conv2d_backward_input<G>(w, dy, dx);
+      ops::conv2d_backward_params<G>(x, dy, dw, db);
+      constexpr index_t pixels = YS::size / C::co;
+      const std::string what = std::string(named.name) + " " + type_name<T>() + " " +
+                               std::to_string(XS::extents[3]) + "->" + std::to_string(C::co);
+      const Reference y_ref = direct_forward<G, XS, C::co>(x.data(), w.data(), b.data());
+      const DirectGradients grad = direct_backward<G, XS, C::co>(x.data(), w.data(), dy.data());
+      require_within_rounding(y.data(), y_ref, G::kh * G::kw * XS::extents[3] + 1, what + " y");
+      require_within_rounding(dx.data(), grad.dx, C::co * G::kh * G::kw, what + " dx");
+      require_within_rounding(dw.data(), grad.dw, pixels, what + " dw");
+      require_within_rounding(db.data(), grad.db, pixels, what + " db");
+    });
+  };
+  check(OddDirectCase{});
+  check(ExactVectorCase{});
+  check(OneChannelCase{});
+  check(ManyBandsCase{});
+}
+
+TEST_CASE("conv2d in float gives the same bits on one thread as on all") {
+  // The weight gradient sums over pixels, which the threads share: its order is fixed by the
+  // problem, not by the thread count or timing. Pointwise convolutions are one BLAS call, whose
+  // summation order is the BLAS's business. (Forward and input gradient write each element from
+  // one thread; the forward is here as the direct kernels' other half.)
+  using C = ManyBandsCase;
+  using XS = typename C::XS;
+  for_each_geometry([](auto named) {
+    using G = typename decltype(named)::geometry;
+    if constexpr (G::pointwise) return;
+    using WS = typename C::template WS<G>;
+    using YS = typename C::template YS<G>;
+    const std::string name = named.name;
+    INFO(name);
+    const Tensor<float, XS> x(randn<XS>(17, 0));
+    const Tensor<float, WS> w(randn<WS>(17, 1));
+    const Tensor<float, Shape<C::co>> b(randn<Shape<C::co>>(17, 2));
+    const Tensor<float, YS> dy(randn<YS>(17, 3));
+    struct Results {
+      Tensor<float, YS> y;
+      Tensor<float, WS> dw;
+      Tensor<float, Shape<C::co>> db;
+    };
+    auto run = [&](Results& r) {
+      ops::conv2d_forward<G>(x, w, b, r.y);
+      ops::conv2d_backward_params<G>(x, dy, r.dw, r.db);
+    };
+    Results all, one;
+    run(all);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    run(one);
+    omp_set_num_threads(threads);
+    for (index_t i = 0; i < YS::size; ++i)
+      REQUIRE(one.y[i] == all.y[i]);
+    for (index_t i = 0; i < WS::size; ++i)
+      REQUIRE(one.dw[i] == all.dw[i]);
+    for (index_t i = 0; i < C::co; ++i)
+      REQUIRE(one.db[i] == all.db[i]);
+  });
 }

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -208,6 +209,32 @@ TEST_CASE("group_norm_silu: forward and backward against a double reference loop
 TEST_CASE("group_norm and group_norm_silu at 4x16x16x32, where the host loops run in parallel") {
   check_against_reference<float, Plain, 4, 16, 16, 32, 8>();
   check_against_reference<double, Fused, 4, 16, 16, 32, 8>();
+}
+
+TEST_CASE("group_norm_silu with one channel per group, as the tiny models have") {
+  check_against_reference<float, Fused, 4, 8, 8, 32, 32>();
+}
+
+TEST_CASE("group_norm_silu backward gives the same bits on one thread as on all") {
+  // dgamma and dbeta sum over the samples, which the threads share.
+  using S4 = Shape<4, 16, 16, 32>;
+  const Tensor<float, S4> x(randn<S4>(5, 0)), dy(randn<S4>(5, 1));
+  const Tensor<float, Shape<32>> gamma(randn<Shape<32>>(5, 2) + 1.0f), beta(randn<Shape<32>>(5, 3));
+  Tensor<float, S4> y, dx_all, dx_one;
+  Tensor<float, Shape<4, 8>> mean, rstd;
+  Tensor<float, Shape<32>> dgamma_all, dbeta_all, dgamma_one, dbeta_one;
+  ops::group_norm_silu_forward<8>(x, gamma, beta, 1e-5f, y, mean, rstd);
+  ops::group_norm_silu_backward<8>(x, gamma, beta, mean, rstd, dy, dx_all, dgamma_all, dbeta_all);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  ops::group_norm_silu_backward<8>(x, gamma, beta, mean, rstd, dy, dx_one, dgamma_one, dbeta_one);
+  omp_set_num_threads(threads);
+  for (index_t i = 0; i < S4::size; ++i)
+    REQUIRE(dx_one[i] == dx_all[i]);
+  for (index_t c = 0; c < 32; ++c) {
+    REQUIRE(dgamma_one[c] == dgamma_all[c]);
+    REQUIRE(dbeta_one[c] == dbeta_all[c]);
+  }
 }
 
 TEST_CASE("group_norm: central-difference gradient check in double for x, gamma and beta") {

@@ -8,6 +8,9 @@
 // column matrix stays within kWorkspaceBytes for any batch or image size. A 1x1, stride 1,
 // unpadded convolution reads its input as the column matrix and needs no workspace.
 //
+// On x86-64 CPUs with AVX2 and FMA, float convolutions other than pointwise ones run as direct
+// convolutions instead (direct_avx2.hpp); the GEMM path stays the reference and the fallback.
+//
 // The input gradient is dcols = dy * W followed by col2im. col2im is written as a gather: each
 // input pixel sums the column entries that read it, in a fixed (kh, kw) order, so threads write
 // disjoint pixels and the result does not depend on the thread count.
@@ -23,6 +26,7 @@
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/broadcast.hpp"
 #include "ldm/expr/host_executor.hpp"
+#include "ldm/ops/conv2d/direct_avx2.hpp"
 #include "ldm/ops/gemm/host.hpp"
 
 namespace ldm::ops {
@@ -241,6 +245,17 @@ void add_column_sums(const T* a, index_t rows, index_t cols, double* partial, T*
 template <class T>
 inline constexpr bool is_host_float_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
+// Whether the direct kernels take this convolution: float with a window to slide (a pointwise
+// convolution is already a plain GEMM on x). Below 8 output channels they leave vector lanes
+// idle, yet still beat a GEMM that narrow on its 9x larger column matrix (1.3x at 32 -> 1).
+template <class G, class T>
+bool use_direct() {
+#if LDM_CONV2D_AVX2
+  if constexpr (std::is_same_v<T, float> && !G::pointwise) return avx2::available();
+#endif
+  return false;
+}
+
 }  // namespace detail
 
 // y = conv(x, w) + bias, overwriting y. x: Shape<N, H, W, Cin>, w: Shape<Cout, KH, KW, Cin>,
@@ -263,6 +278,13 @@ void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> 
   static_assert(std::is_same_v<YS, typename P::y_shape>,
                 "ldm::ops::conv2d_forward: y must have shape conv2d_output_t<G, XShape, Cout>");
 
+#if LDM_CONV2D_AVX2
+  if (detail::use_direct<G, T>()) {
+    if constexpr (std::is_same_v<T, float>)
+      detail::avx2::forward<G, P>(x.data(), w.data(), bias.data(), y.data());
+    return;
+  }
+#endif
   if constexpr (G::pointwise) {
     y = broadcast<YS, 0, 1, 2>(bias);
     gemm(Trans::no, Trans::yes, int(P::m), int(P::co), int(P::k), T(1), x.data(), w.data(), T(1),
@@ -369,11 +391,19 @@ void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, W
                 "ldm::ops::conv2d_backward_params: dy must have shape conv2d_output_t<G, XShape, "
                 "Cout>");
 
+  const bool direct = detail::use_direct<G, T>();
   constexpr index_t chunk = G::pointwise ? 0 : P::template chunk_rows<T>;
-  constexpr std::size_t cols_bytes = detail::round_up_to_line(sizeof(T) * chunk * P::k);
+  const std::size_t cols_bytes = direct ? 0 : detail::round_up_to_line(sizeof(T) * chunk * P::k);
   detail::Workspace workspace(cols_bytes +
                               sizeof(double) * detail::column_sum_blocks(P::m) * P::co);
   detail::add_column_sums(dy.data(), P::m, P::co, workspace.at<double>(cols_bytes), db.data());
+#if LDM_CONV2D_AVX2
+  if (direct) {
+    if constexpr (std::is_same_v<T, float>)
+      detail::avx2::backward_weights<G, P>(x.data(), dy.data(), dw.data());
+    return;
+  }
+#endif
   if constexpr (G::pointwise) {
     gemm(Trans::yes, Trans::no, int(P::co), int(P::k), int(P::m), T(1), dy.data(), x.data(), T(1),
          dw.data());

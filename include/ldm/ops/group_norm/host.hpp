@@ -4,21 +4,26 @@
 //
 // Group g holds the C / G consecutive channels [g * C/G, (g + 1) * C/G). Statistics are per
 // (sample, group) over H * W * C/G values, with the biased variance as PyTorch. The host is the
-// reference the CUDA backend is tested against, so it works in double throughout: two passes
-// (mean, then squared deviations) keep the variance exact for activations whose mean is far larger
-// than their spread, and the normalisation subtracts the double mean before rounding to T.
+// reference the CUDA backend is tested against, so statistics and centring work in double: two
+// passes (mean, then squared deviations) keep the variance exact for activations whose mean is far
+// larger than their spread, and the normalisation subtracts the double mean before rounding to T.
+// In float on CPUs with AVX2 the SiLU passes evaluate the exponential by a polynomial, eight
+// channels at a time (silu_avx2.hpp).
 //
 // mean and rstd = 1 / sqrt(var + eps) are saved for the backward pass; the fused backward also
 // takes beta, to recompute the pre-activation instead of storing it.
 
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/expr/math.hpp"
+#include "ldm/ops/group_norm/silu_avx2.hpp"
 
 namespace ldm::ops {
 
@@ -33,6 +38,16 @@ constexpr bool valid_group_count() {
   return true;
 }
 
+// Whether the SiLU passes run eight channels at a time (silu_avx2.hpp).
+template <NormActivation Act, class T, index_t C>
+bool vector_silu() {
+#if LDM_GROUP_NORM_AVX2
+  if constexpr (Act == NormActivation::silu && std::is_same_v<T, float> && C % 8 == 0)
+    return group_norm_avx2::available();
+#endif
+  return false;
+}
+
 template <NormActivation Act, class T>
 T norm_activation(T z) {
   if constexpr (Act == NormActivation::silu)
@@ -41,6 +56,9 @@ T norm_activation(T z) {
     return z;
 }
 
+// One task per sample, walking its pixels in memory order with the channels innermost: per-channel
+// sums in double are combined per group (a task per group would read one float in every
+// C / group-size, a cache line per element at the models' 1-channel groups).
 template <NormActivation Act, index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
 void group_norm_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<C>> gamma,
                         View<const T, Shape<C>> beta, T eps, View<T, Shape<N, H, W, C>> y,
@@ -49,40 +67,67 @@ void group_norm_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<
   constexpr index_t pixels = H * W, group_channels = C / Groups;
   constexpr double count = double(pixels * group_channels);
   constexpr bool parallel = N * H * W * C >= expr::executor<host>::parallel_threshold;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (index_t n = 0; n < N; ++n)
+  // Adds the channels of each group, and gives every channel its group's total / count.
+  auto group_means = [](std::array<double, C>& per_channel) {
     for (index_t g = 0; g < Groups; ++g) {
-      const T* xg = x.data() + n * pixels * C + g * group_channels;
-      T* yg = y.data() + n * pixels * C + g * group_channels;
-      const T* gamma_g = gamma.data() + g * group_channels;
-      const T* beta_g = beta.data() + g * group_channels;
-
-      double sum = 0;
-      for (index_t p = 0; p < pixels; ++p)
-        for (index_t k = 0; k < group_channels; ++k)
-          sum += double(xg[p * C + k]);
-      const double mu = sum / count;
-      double squares = 0;
-      for (index_t p = 0; p < pixels; ++p)
-        for (index_t k = 0; k < group_channels; ++k) {
-          const double d = double(xg[p * C + k]) - mu;
-          squares += d * d;
-        }
-      const double inv_std = 1 / std::sqrt(squares / count + double(eps));
-      mean(n, g) = T(mu);
-      rstd(n, g) = T(inv_std);
-
-      // Centring needs double (a large mean would cancel in float); the activation does not,
-      // and exp in double costs twice as much as in float.
-      for (index_t p = 0; p < pixels; ++p)
-        for (index_t k = 0; k < group_channels; ++k) {
-          const T xhat = T((double(xg[p * C + k]) - mu) * inv_std);
-          yg[p * C + k] = norm_activation<Act>(xhat * gamma_g[k] + beta_g[k]);
-        }
+      double total = 0;
+      for (index_t c = g * group_channels; c < (g + 1) * group_channels; ++c)
+        total += per_channel[c];
+      for (index_t c = g * group_channels; c < (g + 1) * group_channels; ++c)
+        per_channel[c] = total / count;
     }
+  };
+#pragma omp parallel for schedule(static) if (parallel)
+  for (index_t n = 0; n < N; ++n) {
+    const T* xn = x.data() + n * pixels * C;
+    T* yn = y.data() + n * pixels * C;
+    std::array<double, C> mu{}, inv_std{};
+    for (index_t p = 0; p < pixels; ++p)
+      for (index_t c = 0; c < C; ++c)
+        mu[c] += double(xn[p * C + c]);
+    group_means(mu);
+    for (index_t p = 0; p < pixels; ++p)
+      for (index_t c = 0; c < C; ++c) {
+        const double d = double(xn[p * C + c]) - mu[c];
+        inv_std[c] += d * d;
+      }
+    group_means(inv_std);
+    for (index_t c = 0; c < C; ++c)
+      inv_std[c] = 1 / std::sqrt(inv_std[c] + double(eps));
+    for (index_t g = 0; g < Groups; ++g) {
+      mean(n, g) = T(mu[g * group_channels]);
+      rstd(n, g) = T(inv_std[g * group_channels]);
+    }
+
+    // Centring needs double (a large mean would cancel in float); the activation does not,
+    // and exp in double costs twice as much as in float.
+#if LDM_GROUP_NORM_AVX2
+    if (vector_silu<Act, T, C>()) {
+      if constexpr (std::is_same_v<T, float>)
+        group_norm_avx2::silu_forward<C>(xn, yn, pixels, mu.data(), inv_std.data(), gamma.data(),
+                                         beta.data());
+      continue;
+    }
+#endif
+    for (index_t p = 0; p < pixels; ++p)
+      for (index_t c = 0; c < C; ++c) {
+        const T xhat = T((double(xn[p * C + c]) - mu[c]) * inv_std[c]);
+        yn[p * C + c] = norm_activation<Act>(xhat * gamma[c] + beta[c]);
+      }
+  }
 }
 
 // beta is read only with an activation, to recompute the pre-activation z; it may be null without.
+//
+// With dz the gradient reaching z = xhat * gamma + beta, per channel c of a sample
+//   A_c = sum over pixels of dz * xhat,  B_c = sum over pixels of dz,
+// are that sample's share of dgamma_c and dbeta_c, and the group sums dx needs are
+// sum(dxhat) = sum over the group's c of gamma_c B_c, sum(dxhat * xhat) = the same with A_c. So
+// one task per sample walks its pixels in memory order with the channels innermost, and only the
+// two C-long sums depend on the group. (A task per group instead reads one float in every
+// C / group-size, a cache line per element at the models' 1-channel groups, and re-reads the
+// tensor once per group.) dgamma and dbeta add the samples' sums in sample order, so they do not
+// depend on the thread count.
 template <NormActivation Act, index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
 void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<C>> gamma,
                          const std::type_identity_t<T>* beta, View<const T, Shape<N, Groups>> mean,
@@ -93,51 +138,70 @@ void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape
   constexpr index_t pixels = H * W, group_channels = C / Groups;
   constexpr double count = double(pixels * group_channels);
   constexpr bool parallel = N * H * W * C >= expr::executor<host>::parallel_threshold;
-  // One task per group: the group's channels of dgamma and dbeta sum over every sample, so a task
-  // owning all samples of its group writes them without races and in a fixed order.
+  std::vector<double> sample_sums(std::size_t(2 * N * C));
 #pragma omp parallel for schedule(static) if (parallel)
-  for (index_t g = 0; g < Groups; ++g) {
-    const T* gamma_g = gamma.data() + g * group_channels;
-    std::array<double, group_channels> dgamma_g{}, dbeta_g{};
-    for (index_t n = 0; n < N; ++n) {
-      const index_t base = n * pixels * C + g * group_channels;
-      const T* xg = x.data() + base;
-      const T* dyg = dy.data() + base;
-      T* dxg = dx.data() + base;
-      const double mu = double(mean(n, g)), inv_std = double(rstd(n, g));
-      // dz is the gradient reaching z = xhat * gamma + beta. With an activation, the first pass
-      // recomputes z (the forward pass does not keep it) and parks dz in dx, so the second pass
-      // need not evaluate the exponential again; dx is overwritten there anyway.
+  for (index_t n = 0; n < N; ++n) {
+    const T* xn = x.data() + n * pixels * C;
+    const T* dyn = dy.data() + n * pixels * C;
+    T* dxn = dx.data() + n * pixels * C;
+    double* a = sample_sums.data() + 2 * n * C;
+    double* b = a + C;
+    std::array<double, C> mu, inv_std;
+    for (index_t c = 0; c < C; ++c) {
+      mu[c] = double(mean(n, c / group_channels));
+      inv_std[c] = double(rstd(n, c / group_channels));
+    }
+    // With an activation, the first pass recomputes z (the forward pass does not keep it) and
+    // parks dz in dx, so the second pass need not evaluate the exponential again; dx is
+    // overwritten there anyway.
+    const bool vector = vector_silu<Act, T, C>();
+#if LDM_GROUP_NORM_AVX2
+    if constexpr (std::is_same_v<T, float>)
+      if (vector)
+        group_norm_avx2::silu_backward_sums<C>(xn, dyn, dxn, pixels, mu.data(), inv_std.data(),
+                                               gamma.data(), beta, a, b);
+#endif
+    for (index_t p = 0; p < pixels && !vector; ++p)
+      for (index_t c = 0; c < C; ++c) {
+        const double xhat = (double(xn[p * C + c]) - mu[c]) * inv_std[c];
+        double dz = double(dyn[p * C + c]);
+        if constexpr (Act == NormActivation::silu) {
+          const T z = T(xhat) * gamma[c] + beta[c];
+          const T s = math::sigmoid(z);
+          dz *= double(s * (1 + z * (1 - s)));
+          dxn[p * C + c] = T(dz);
+        }
+        a[c] += dz * xhat;
+        b[c] += dz;
+      }
+    std::array<double, C> mean_dxhat, mean_dxhat_xhat;
+    for (index_t g = 0; g < Groups; ++g) {
       double sum_dxhat = 0, sum_dxhat_xhat = 0;
-      for (index_t p = 0; p < pixels; ++p)
-        for (index_t k = 0; k < group_channels; ++k) {
-          const double xhat = (double(xg[p * C + k]) - mu) * inv_std;
-          double dz = double(dyg[p * C + k]);
-          if constexpr (Act == NormActivation::silu) {
-            const T z = T(xhat) * gamma_g[k] + beta[g * group_channels + k];
-            const T s = math::sigmoid(z);
-            dz *= double(s * (1 + z * (1 - s)));
-            dxg[p * C + k] = T(dz);
-          }
-          const double dxhat = dz * double(gamma_g[k]);
-          sum_dxhat += dxhat;
-          sum_dxhat_xhat += dxhat * xhat;
-          dgamma_g[k] += dz * xhat;
-          dbeta_g[k] += dz;
-        }
-      const double mean_dxhat = sum_dxhat / count, mean_dxhat_xhat = sum_dxhat_xhat / count;
-      for (index_t p = 0; p < pixels; ++p)
-        for (index_t k = 0; k < group_channels; ++k) {
-          const double xhat = (double(xg[p * C + k]) - mu) * inv_std;
-          const T* dz = Act == NormActivation::silu ? dxg : dyg;
-          const double dxhat = double(dz[p * C + k]) * double(gamma_g[k]);
-          dxg[p * C + k] = T(inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat));
-        }
+      for (index_t c = g * group_channels; c < (g + 1) * group_channels; ++c) {
+        sum_dxhat += double(gamma[c]) * b[c];
+        sum_dxhat_xhat += double(gamma[c]) * a[c];
+      }
+      for (index_t c = g * group_channels; c < (g + 1) * group_channels; ++c) {
+        mean_dxhat[c] = sum_dxhat / count;
+        mean_dxhat_xhat[c] = sum_dxhat_xhat / count;
+      }
     }
-    for (index_t k = 0; k < group_channels; ++k) {
-      dgamma[g * group_channels + k] += T(dgamma_g[k]);
-      dbeta[g * group_channels + k] += T(dbeta_g[k]);
+    const T* dz = Act == NormActivation::silu ? dxn : dyn;
+    for (index_t p = 0; p < pixels; ++p)
+      for (index_t c = 0; c < C; ++c) {
+        const double xhat = (double(xn[p * C + c]) - mu[c]) * inv_std[c];
+        const double dxhat = double(dz[p * C + c]) * double(gamma[c]);
+        dxn[p * C + c] = T(inv_std[c] * (dxhat - mean_dxhat[c] - xhat * mean_dxhat_xhat[c]));
+      }
+  }
+  for (index_t c = 0; c < C; ++c) {
+    double sum_a = 0, sum_b = 0;
+    for (index_t n = 0; n < N; ++n) {
+      sum_a += sample_sums[std::size_t(2 * n * C + c)];
+      sum_b += sample_sums[std::size_t(2 * n * C + C + c)];
     }
+    dgamma[c] += T(sum_a);
+    dbeta[c] += T(sum_b);
   }
 }
 
