@@ -8,6 +8,9 @@ source scripts/lib.sh
 
 ldm_ensure_packages "${LDM_PACKAGES[@]}"
 preset=$(ldm_preset)
+# ctest runs two OpenMP programs at once on two cores: threads that spin at barriers would take
+# the cores from each other's work, so they sleep instead.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 jobs=$(ldm_jobs)
 
 echo "ldm: configuring and building (preset '$preset', $jobs jobs)"
