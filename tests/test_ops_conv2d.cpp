@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 #include <omp.h>
+#include <array>
 
 #include <cmath>
 #include <limits>
@@ -136,6 +137,33 @@ LargestError require_within_rounding(const T* got, const Reference& ref, index_t
     if (error > 0) worst.scaled = std::max(worst.scaled, error / (eps * ref.magnitude[i]));
   }
   return worst;
+}
+
+// Runs the forward and both gradients of convolution G on operands drawn from `seed` and
+// requires each within rounding of the direct loops; returns the largest errors (y, dx, dw, db).
+template <class G, class T, class XS, index_t Co>
+std::array<LargestError, 4> check_against_direct_loops(std::uint64_t seed,
+                                                       const std::string& what) {
+  using WS = Shape<Co, G::kh, G::kw, XS::extents[3]>;
+  using YS = ops::conv2d_output_t<G, XS, Co>;
+  constexpr index_t pixels = YS::size / Co;
+  Tensor<T, XS> x(randn<XS>(seed, 0));
+  Tensor<T, WS> w(randn<WS>(seed, 1));
+  Tensor<T, Shape<Co>> b(randn<Shape<Co>>(seed, 2));
+  Tensor<T, YS> dy(randn<YS>(seed, 3));
+  Tensor<T, YS> y;
+  Tensor<T, XS> dx;
+  Tensor<T, WS> dw;
+  Tensor<T, Shape<Co>> db;
+  ops::conv2d_forward<G>(x, w, b, y);
+  ops::conv2d_backward_input<G>(w, dy, dx);
+  ops::conv2d_backward_params<G>(x, dy, dw, db);
+  const Reference y_ref = direct_forward<G, XS, Co>(x.data(), w.data(), b.data());
+  const DirectGradients grad = direct_backward<G, XS, Co>(x.data(), w.data(), dy.data());
+  return {require_within_rounding(y.data(), y_ref, G::kh * G::kw * XS::extents[3] + 1, what + " y"),
+          require_within_rounding(dx.data(), grad.dx, Co * G::kh * G::kw, what + " dx"),
+          require_within_rounding(dw.data(), grad.dw, pixels, what + " dw"),
+          require_within_rounding(db.data(), grad.db, pixels, what + " db")};
 }
 
 template <index_t N, index_t H, index_t W, index_t Ci, index_t Co>
@@ -320,33 +348,13 @@ TEST_CASE_TEMPLATE("conv2d: batches that span several workspace chunks", T, floa
     using G = typename decltype(named)::geometry;
     using C = decltype(operands);
     using XS = typename C::XS;
-    using WS = typename C::template WS<G>;
-    using YS = typename C::template YS<G>;
-    using P = ops::detail::Conv2dProblem<G, XS, WS>;
+    using P = ops::detail::Conv2dProblem<G, XS, typename C::template WS<G>>;
     static_assert(P::template chunk_rows<T> < P::m,
                   "the test case must span at least two workspace chunks");
-    Tensor<T, XS> x(randn<XS>(9, 0));
-    Tensor<T, WS> w(randn<WS>(9, 1));
-    Tensor<T, Shape<C::co>> b(randn<Shape<C::co>>(9, 2));
-    Tensor<T, YS> dy(randn<YS>(9, 3));
-    Tensor<T, YS> y;
-    Tensor<T, XS> dx;
-    Tensor<T, WS> dw;
-    Tensor<T, Shape<C::co>> db;
-    ops::conv2d_forward<G>(x, w, b, y);
-    ops::conv2d_backward_input<G>(w, dy, dx);
-    ops::conv2d_backward_params<G>(x, dy, dw, db);
-
     const std::string what = std::string(named.name) + " " + type_name<T>() + ", " +
                              std::to_string(P::m) + " rows in chunks of " +
                              std::to_string(P::template chunk_rows<T>);
-    const Reference y_ref = direct_forward<G, XS, C::co>(x.data(), w.data(), b.data());
-    const DirectGradients grad = direct_backward<G, XS, C::co>(x.data(), w.data(), dy.data());
-    const LargestError ey = require_within_rounding(y.data(), y_ref, P::k + 1, what + " y");
-    const LargestError ex =
-        require_within_rounding(dx.data(), grad.dx, C::co * G::kh * G::kw, what + " dx");
-    const LargestError ew = require_within_rounding(dw.data(), grad.dw, P::m, what + " dw");
-    const LargestError eb = require_within_rounding(db.data(), grad.db, P::m, what + " db");
+    const auto [ey, ex, ew, eb] = check_against_direct_loops<G, T, XS, C::co>(9, what);
     MESSAGE(what << ": largest errors y " << ey << ", dx " << ex << ", dw " << ew << ", db " << eb);
   };
   check(Named<ops::conv_same<3>>{"3x3 stride 1 pad 1"}, Operands<3, 40, 40, 32, 8>{});
@@ -363,28 +371,9 @@ TEST_CASE_TEMPLATE("conv2d at odd channel counts and many bands matches the dire
     using XS = typename C::XS;
     for_each_geometry([](auto named) {
       using G = typename decltype(named)::geometry;
-      using WS = typename C::template WS<G>;
-      using YS = typename C::template YS<G>;
-      Tensor<T, XS> x(randn<XS>(13, 0));
-      Tensor<T, WS> w(randn<WS>(13, 1));
-      Tensor<T, Shape<C::co>> b(randn<Shape<C::co>>(13, 2));
-      Tensor<T, YS> dy(randn<YS>(13, 3));
-      Tensor<T, YS> y;
-      Tensor<T, XS> dx;
-      Tensor<T, WS> dw;
-      Tensor<T, Shape<C::co>> db;
-      ops::conv2d_forward<G>(x, w, b, y);
-      ops::conv2d_backward_input<G>(w, dy, dx);
-      ops::conv2d_backward_params<G>(x, dy, dw, db);
-      constexpr index_t pixels = YS::size / C::co;
       const std::string what = std::string(named.name) + " " + type_name<T>() + " " +
                                std::to_string(XS::extents[3]) + "->" + std::to_string(C::co);
-      const Reference y_ref = direct_forward<G, XS, C::co>(x.data(), w.data(), b.data());
-      const DirectGradients grad = direct_backward<G, XS, C::co>(x.data(), w.data(), dy.data());
-      require_within_rounding(y.data(), y_ref, G::kh * G::kw * XS::extents[3] + 1, what + " y");
-      require_within_rounding(dx.data(), grad.dx, C::co * G::kh * G::kw, what + " dx");
-      require_within_rounding(dw.data(), grad.dw, pixels, what + " dw");
-      require_within_rounding(db.data(), grad.db, pixels, what + " db");
+      check_against_direct_loops<G, T, XS, C::co>(13, what);
     });
   };
   check(OddDirectCase{});
