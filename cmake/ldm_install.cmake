@@ -6,6 +6,9 @@ include(CMakePackageConfigHelpers)
 set(LDM_INSTALL_CMAKEDIR ${CMAKE_INSTALL_DATADIR}/cmake/ldm)
 
 install(TARGETS ldm EXPORT ldmTargets)
+if(TARGET ldm_cuda)
+  install(TARGETS ldm_cuda EXPORT ldmTargets)
+endif()
 install(DIRECTORY include/ldm DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT ldmTargets NAMESPACE ldm:: DESTINATION ${LDM_INSTALL_CMAKEDIR})
 

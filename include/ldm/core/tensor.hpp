@@ -17,6 +17,11 @@
 #include "ldm/core/shape.hpp"
 #include "ldm/core/space.hpp"
 
+// A .cu unit gets device memory too; a .cpp unit never sees a CUDA header.
+#if defined(__CUDACC__)
+#include "ldm/core/cuda/memory.cuh"
+#endif
+
 namespace ldm {
 
 template <class T, ShapeType S, class Space = host>

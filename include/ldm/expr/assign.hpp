@@ -40,7 +40,7 @@ auto reduce_all(const X& x) {
       std::conditional_t<std::is_same_v<typename N::space, any_space>, host, typename N::space>;
   Acc total = executor<Space>::reduce(N::shape::size, Reducer::template identity<Acc>(),
                                       ReadKernel<Acc, N>{as_node(x)},
-                                      [](Acc a, Acc b) { return Reducer::combine(a, b); });
+                                      CombineKernel<Reducer>{});
   if constexpr (Mean) total = total / Acc(N::shape::size);
   return V(total);
 }

@@ -62,4 +62,14 @@ struct ReadKernel {
   LDM_HD Acc operator()(index_t i) const { return Acc(node.eval(i)); }
 };
 
+// A reducer's combine as a function object both sides can call (a host lambda cannot run on the
+// device).
+template <class Reducer>
+struct CombineKernel {
+  template <class Acc>
+  LDM_HD Acc operator()(Acc a, Acc b) const {
+    return Reducer::combine(a, b);
+  }
+};
+
 }  // namespace ldm::expr

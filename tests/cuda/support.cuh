@@ -1,0 +1,79 @@
+#pragma once
+// What GPU tests share: moving operands between the spaces, poisoned outputs, and the element by
+// element comparison of a device result with the host backend's.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include <ldm/cuda.cuh>
+
+namespace ldm::test {
+
+// Deterministic operands: a normal Philox stream per (seed) on the host, in any element type.
+template <class T, ShapeType S>
+Tensor<T, S> host_random(std::uint64_t seed, double scale = 1.0) {
+  Tensor<T, S> t;
+  t = randn<S>(seed, 0) * scale;
+  return t;
+}
+
+template <class T, ShapeType S>
+Tensor<T, S, cuda> device_copy(View<const T, S> src) {
+  return to_device(src);
+}
+
+// A device tensor filled with NaN, so that any element an op fails to write fails the comparison.
+template <class T, ShapeType S>
+Tensor<T, S, cuda> poisoned() {
+  Tensor<T, S, cuda> t;
+  t = std::numeric_limits<float>::quiet_NaN();
+  return t;
+}
+
+// A device tensor of the host tensor's values converted to float (the device backend's type).
+template <ShapeType S, class T>
+Tensor<float, S, cuda> device_float(View<const T, S> src) {
+  Tensor<float, S> f;
+  f = src;
+  return to_device(View<const float, S>(f));
+}
+
+// Each element of `actual` (on the device) must be within `tolerance` of `expected` relative to
+// its own magnitude, with near-zero elements (after cancellation) judged against 1% of the largest
+// expected magnitude. NaN or infinity anywhere fails. Reports the worst element.
+template <class TA, class TE, ShapeType S>
+void check_close(View<const TA, S, cuda> actual, View<const TE, S> expected, double tolerance,
+                 const char* what) {
+  const Tensor<TA, S> got = to_host(actual);
+  double scale = 0;
+  for (index_t i = 0; i < S::size; ++i)
+    scale = std::max(scale, std::abs(double(expected[i])));
+  const double floor = std::max(scale * 1e-2, std::numeric_limits<double>::min());
+  double worst = 0;
+  index_t worst_at = 0;
+  index_t bad = 0;
+  for (index_t i = 0; i < S::size; ++i) {
+    const double a = double(got[i]), e = double(expected[i]);
+    const double error = std::isfinite(a) ? std::abs(a - e) / std::max(std::abs(e), floor)
+                                          : std::numeric_limits<double>::infinity();
+    if (!(error <= tolerance)) ++bad;
+    if (!(error <= worst)) {
+      worst = error;
+      worst_at = i;
+    }
+  }
+  INFO(what << ": " << bad << " of " << S::size << " elements off; worst relative error " << worst
+            << " at " << worst_at << " (got " << double(got[worst_at]) << ", expected "
+            << double(expected[worst_at]) << "), tolerance " << tolerance);
+  CHECK(bad == 0);
+}
+
+// float32 mode against a host result: the issue's bound. bf16 mode: about 2^-6.
+inline constexpr double kFloatTolerance = 1e-5;
+inline constexpr double kBf16Tolerance = 2e-2;
+
+}  // namespace ldm::test
