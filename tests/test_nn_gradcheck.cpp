@@ -180,3 +180,30 @@ TEST_CASE("TimestepEmbedding: parameter gradients") {
   param_grads = m.grads();
   expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Emb::parameter_count);
 }
+
+TEST_CASE("Embedding: rows by label, gradients summed per row, labels checked") {
+  using Emb = nn::Embedding<double, host, 5, 3>;
+  nn::Owned<Emb> emb(17);
+  Tensor<std::int32_t, Shape<4>> labels;
+  labels[0] = 2, labels[1] = 0, labels[2] = 2, labels[3] = 4;
+  Tensor<double, Shape<4, 3>> y, dy;
+  emb->forward<4>(labels, y);
+  for (index_t n = 0; n < 4; ++n)
+    for (index_t d = 0; d < 3; ++d)
+      CHECK(y(n, d) == emb.values()[labels[n] * 3 + d]);
+
+  fill(dy, 5);
+  reset_grads(emb);
+  emb->backward<4>(labels, dy);
+  for (index_t d = 0; d < 3; ++d) {
+    CHECK(emb.grads()[2 * 3 + d] == doctest::Approx(dy(0, d) + dy(2, d)));
+    CHECK(emb.grads()[0 * 3 + d] == dy(1, d));
+    CHECK(emb.grads()[4 * 3 + d] == dy(3, d));
+    CHECK(emb.grads()[1 * 3 + d] == 0.0);
+    CHECK(emb.grads()[3 * 3 + d] == 0.0);
+  }
+
+  labels[3] = 5;
+  CHECK_THROWS_WITH_AS(emb->forward<4>(labels, y),
+                       "class labels: expected 0 <= label < 5, found labels from 0 to 5", Error);
+}

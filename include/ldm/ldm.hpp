@@ -1,6 +1,8 @@
 #pragma once
 // The whole library. A .cpp unit gets the host backend; a .cu unit gets the CUDA backend too.
 
+#include "ldm/core/buffer.hpp"
+#include "ldm/core/copy.hpp"
 #include "ldm/core/dtype.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/core/macros.hpp"

@@ -34,7 +34,7 @@ auto reduce_all(const X& x) {
   static_assert(Operand<X> && !Arithmetic<X>, "ldm reduction: the operand is not an expression");
   using N = node_t<X>;
   using V = typename N::eval_type;
-  using Acc = accumulator_t<V>;
+  using Acc = whole_accumulator_t<V>;
   // A tree of scalars and random streams belongs to no space; reduce it on the host.
   using Space =
       std::conditional_t<std::is_same_v<typename N::space, any_space>, host, typename N::space>;

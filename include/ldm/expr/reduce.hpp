@@ -46,14 +46,20 @@ struct min {
 };
 }  // namespace reducer
 
-// Sums accumulate in double on the host (the host is the reference the CUDA backend is tested
-// against) and in the value type on the device.
+// Axis reductions (evaluated per output element, inside any executor's loop) accumulate in double
+// on the host, the reference the CUDA backend is tested against, and in the value type on the
+// device.
 template <class T>
 #if defined(__CUDA_ARCH__)
 using accumulator_t = T;
 #else
 using accumulator_t = std::conditional_t<std::is_floating_point_v<T>, double, T>;
 #endif
+
+// Reductions over everything accumulate in double on every executor. The type must not depend on
+// __CUDA_ARCH__: the host pass picks the CUB kernels that the device pass has to compile.
+template <class T>
+using whole_accumulator_t = std::conditional_t<std::is_floating_point_v<T>, double, T>;
 
 template <class Input, int... Axes>
 constexpr AxisStrides<Input::rank - int(sizeof...(Axes))> kept_axes() {

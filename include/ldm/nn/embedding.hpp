@@ -5,6 +5,8 @@
 #include <cstdint>
 
 #include "ldm/core/error.hpp"
+#include "ldm/expr/assign.hpp"
+#include "ldm/expr/host_executor.hpp"
 #include "ldm/nn/parameters.hpp"
 
 namespace ldm::nn {
@@ -23,26 +25,46 @@ class Embedding {
   template <index_t N>
   void forward(View<const std::int32_t, Shape<N>, Space> labels,
                View<T, Shape<N, Dim>, Space> y) const {
-    for (index_t n = 0; n < N; ++n) {
-      const std::int32_t label = labels[n];
-      if (label < 0 || label >= Count)
-        fail_expected("class label of sample " + std::to_string(n),
-                      "0 <= label < " + std::to_string(Count), label);
-      for (index_t d = 0; d < Dim; ++d)
-        y(n, d) = weight.value(label, d);
-    }
+    const std::int32_t lowest = min(labels), highest = max(labels);
+    if (lowest < 0 || highest >= Count)
+      fail_expected("class labels", "0 <= label < " + std::to_string(Count),
+                    "labels from " + std::to_string(lowest) + " to " + std::to_string(highest));
+    expr::executor<Space>::for_each(N * Dim,
+                                    Gather<N>{labels.data(), weight.value.data(), y.data()});
   }
 
-  // Accumulates into the rows that were used.
+  // Accumulates into the rows that were used. Each row sums its samples in order, so there are no
+  // write conflicts between samples that share a label and the result is deterministic.
   template <index_t N>
   void backward(View<const std::int32_t, Shape<N>, Space> labels,
                 View<const T, Shape<N, Dim>, Space> dy) const {
-    for (index_t n = 0; n < N; ++n)
-      for (index_t d = 0; d < Dim; ++d)
-        weight.grad(labels[n], d) += dy(n, d);
+    expr::executor<Space>::for_each(Count * Dim,
+                                    ScatterAdd<N>{labels.data(), dy.data(), weight.grad.data()});
   }
 
   Param<T, Shape<Count, Dim>, Space> weight;
+
+ private:
+  template <index_t N>
+  struct Gather {
+    const std::int32_t* labels;
+    const T* table;
+    T* y;
+    LDM_HD void operator()(index_t i) const { y[i] = table[labels[i / Dim] * Dim + i % Dim]; }
+  };
+  template <index_t N>
+  struct ScatterAdd {
+    const std::int32_t* labels;
+    const T* dy;
+    T* grad;
+    LDM_HD void operator()(index_t i) const {
+      const index_t row = i / Dim, d = i % Dim;
+      T total = grad[i];
+      for (index_t n = 0; n < N; ++n)
+        if (labels[n] == row) total += dy[n * Dim + d];
+      grad[i] = total;
+    }
+  };
 };
 
 }  // namespace ldm::nn

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "ldm/core/copy.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/core/random.hpp"
 #include "ldm/core/tensor.hpp"
@@ -140,7 +141,14 @@ class Owned {
       : store_{values_.data(), grads_.data(), count, 0, {}},
         module_(ParameterBinder<T, Space>(store_), std::forward<Args>(args)...) {
     assert(store_.cursor == count && "Module::parameter_count disagrees with what it binds");
-    initialise(store_.infos, values_.data(), seed);
+    if constexpr (std::is_same_v<Space, host>) {
+      initialise(store_.infos, values_.data(), seed);
+    } else {
+      // The same numbers on every backend: drawn on the host, then copied.
+      Tensor<T, Shape<count>> staged;
+      initialise(store_.infos, staged.data(), seed);
+      copy_elements<host, Space>(staged.data(), values_.data(), std::size_t(count));
+    }
   }
 
   Owned(const Owned&) = delete;  // the module holds views of these buffers

@@ -1,59 +1,50 @@
 #pragma once
-// Copies between the host and the device, in ldm's stream order. Copies to the host wait for the
-// stream (the caller reads the data next); copies to the device do not (the source is host memory
-// the caller keeps alive, and cudaMemcpyAsync from pageable memory returns once it is staged).
+// Copies with a device end, in ldm's stream order. Copies to the host wait for the stream (the
+// caller reads the data next); copies to the device do not (cudaMemcpyAsync from pageable host
+// memory returns once the source has been staged, so the caller may reuse it at once).
 
 #include <cstddef>
 
 #include <cuda_runtime.h>
 
+#include "ldm/core/copy.hpp"
 #include "ldm/core/cuda/check.cuh"
 #include "ldm/core/cuda/device.cuh"
 #include "ldm/core/cuda/memory.cuh"
-#include "ldm/core/tensor.hpp"
 
 namespace ldm {
 
 namespace cuda_detail {
-template <class From, class To>
-constexpr cudaMemcpyKind copy_kind() {
-  if constexpr (std::is_same_v<From, host> && std::is_same_v<To, cuda>)
-    return cudaMemcpyHostToDevice;
-  else if constexpr (std::is_same_v<From, cuda> && std::is_same_v<To, host>)
-    return cudaMemcpyDeviceToHost;
-  else if constexpr (std::is_same_v<From, cuda> && std::is_same_v<To, cuda>)
-    return cudaMemcpyDeviceToDevice;
-  else
-    return cudaMemcpyHostToHost;
+inline void copy_bytes(const void* src, void* dst, std::size_t count, cudaMemcpyKind kind) {
+  if (count == 0) return;
+  LDM_CUDA_CHECK(cudaMemcpyAsync(dst, src, count, kind, cuda_device::stream()));
+  if (kind == cudaMemcpyDeviceToHost) cuda_device::synchronize();
 }
 }  // namespace cuda_detail
 
-// `count` elements from `src` in space From to `dst` in space To.
-template <class From, class To, class T>
-void copy_elements(const T* src, T* dst, std::size_t count) {
-  if (count == 0) return;
-  LDM_CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(T), cuda_detail::copy_kind<From, To>(),
-                                 cuda_device::stream()));
-  if constexpr (std::is_same_v<To, host>) cuda_device::synchronize();
-}
-
-// Same element type and shape, any two spaces.
-template <class T, ShapeType S, class From, class To>
-void copy(View<const T, S, From> src, View<T, S, To> dst) {
-  copy_elements<From, To>(src.data(), dst.data(), std::size_t(S::size));
-}
+template <>
+struct transfer<host, cuda> {
+  static void bytes(const void* src, void* dst, std::size_t count) {
+    cuda_detail::copy_bytes(src, dst, count, cudaMemcpyHostToDevice);
+  }
+};
+template <>
+struct transfer<cuda, host> {
+  static void bytes(const void* src, void* dst, std::size_t count) {
+    cuda_detail::copy_bytes(src, dst, count, cudaMemcpyDeviceToHost);
+  }
+};
+template <>
+struct transfer<cuda, cuda> {
+  static void bytes(const void* src, void* dst, std::size_t count) {
+    cuda_detail::copy_bytes(src, dst, count, cudaMemcpyDeviceToDevice);
+  }
+};
 
 template <class T, ShapeType S>
 Tensor<T, S, cuda> to_device(View<const T, S, host> src) {
   Tensor<T, S, cuda> out;
   copy<T, S, host, cuda>(src, out.view());
-  return out;
-}
-
-template <class T, ShapeType S>
-Tensor<T, S, host> to_host(View<const T, S, cuda> src) {
-  Tensor<T, S, host> out;
-  copy<T, S, cuda, host>(src, out.view());
   return out;
 }
 

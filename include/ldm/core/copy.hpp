@@ -1,0 +1,49 @@
+#pragma once
+// Copies between memory spaces, for code written once over a Space parameter: copy_elements
+// <From, To>(src, dst, count). Host to host is here; the CUDA backend (core/cuda/copy.cuh, in .cu
+// units) adds the pairs with a device end, in ldm's stream order.
+
+#include <cstddef>
+#include <cstring>
+
+#include "ldm/core/space.hpp"
+#include "ldm/core/tensor.hpp"
+
+namespace ldm {
+
+template <class From, class To>
+struct transfer;
+
+template <>
+struct transfer<host, host> {
+  static void bytes(const void* src, void* dst, std::size_t count) {
+    if (count) std::memcpy(dst, src, count);
+  }
+};
+
+// `count` elements from `src` in space From to `dst` in space To. A copy to the host has
+// finished when this returns.
+template <class From, class To, class T>
+void copy_elements(const T* src, T* dst, std::size_t count) {
+  transfer<From, To>::bytes(src, dst, count * sizeof(T));
+}
+
+// Same element type and shape, any two spaces.
+template <class T, ShapeType S, class From, class To>
+void copy(View<const T, S, From> src, View<T, S, To> dst) {
+  copy_elements<From, To>(src.data(), dst.data(), std::size_t(S::size));
+}
+
+template <class T, ShapeType S, class From>
+Tensor<T, S, host> to_host(View<const T, S, From> src) {
+  Tensor<T, S, host> out;
+  copy<T, S, From, host>(src, out.view());
+  return out;
+}
+
+}  // namespace ldm
+
+// A .cu unit also gets the pairs with a device end.
+#if defined(__CUDACC__)
+#include "ldm/core/cuda/copy.cuh"
+#endif
