@@ -1,3 +1,7 @@
 #pragma once
-// Conv2d: the host im2col + BLAS path; the CUDA backend adds its kernels beside it.
+// Conv2d: the host im2col + BLAS path, and in a .cu unit the im2col + cuBLAS path beside it.
 #include "ldm/ops/conv2d/host.hpp"
+
+#if defined(__CUDACC__)
+#include "ldm/ops/conv2d/cuda.cuh"
+#endif

@@ -1,0 +1,178 @@
+// Convolutions on the device against the host op run in double, for every geometry the models use
+// (1x1, 3x3, stride 1 and 2, symmetric padding and AutoencoderKL's asymmetric downsampler), at odd
+// sizes and with one input or one output channel: forward, input gradient, and weight and bias
+// gradients accumulating onto non-zero starting values. The passes also run with small chunks of
+// output pixels, so that results spread over several column matrices are checked too.
+#include "cuda/support.cuh"
+
+#include <cstdint>
+
+using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say ldm::cuda
+
+namespace {
+
+// Operands in [0.5, 1.5): every result is a sum of positive terms, so float's error stays below
+// (terms + 2) * 2^-24 of it in any summation order: under 1e-5 for the at most 108-term
+// windows and 105-pixel gradient sums here, with no cancellation to defeat a relative bound.
+template <ShapeType S>
+Tensor<float, S> positive(std::uint64_t seed) {
+  Tensor<float, S> t;
+  t = rand<S>(seed, 0) + 0.5f;
+  return t;
+}
+
+template <ShapeType S>
+Tensor<double, S> in_double(View<const float, S> src) {
+  Tensor<double, S> d;
+  d = src;
+  return d;
+}
+
+template <ShapeType S>
+View<const float, S, ldm::cuda> read_only(const Tensor<float, S, ldm::cuda>& t) {
+  return t.view();
+}
+
+// chunk = 0: the public ops; otherwise the passes with that many output pixels per chunk.
+template <class G, index_t Ci, index_t Co>
+void check_conv2d(const char* geometry, index_t chunk = 0) {
+  using XS = Shape<3, 7, 5, Ci>;
+  using WS = Shape<Co, G::kh, G::kw, Ci>;
+  using BS = Shape<Co>;
+  using YS = ops::conv2d_output_t<G, XS, Co>;
+  const auto x = positive<XS>(1);
+  const auto dy = positive<YS>(2);
+  const auto w = positive<WS>(3);
+  const auto b = positive<BS>(4);
+  const auto dw0 = positive<WS>(5);
+  const auto db0 = positive<BS>(6);
+
+  const auto xd = in_double(x.view());
+  const auto dyd = in_double(dy.view());
+  const auto wd = in_double(w.view());
+  const auto bd = in_double(b.view());
+  Tensor<double, YS> y_ref;
+  Tensor<double, XS> dx_ref;
+  auto dw_ref = in_double(dw0.view());
+  auto db_ref = in_double(db0.view());
+  ops::conv2d_forward<G>(xd.view(), wd.view(), bd.view(), y_ref.view());
+  ops::conv2d_backward_input<G>(wd.view(), dyd.view(), dx_ref.view());
+  ops::conv2d_backward_params<G>(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
+
+  const auto x_dev = to_device(x.view());
+  const auto dy_dev = to_device(dy.view());
+  const auto w_dev = to_device(w.view());
+  const auto b_dev = to_device(b.view());
+  auto y = test::poisoned<float, YS>();
+  auto dx = test::poisoned<float, XS>();
+  auto dw = to_device(dw0.view());
+  auto db = to_device(db0.view());
+  if (chunk == 0) {
+    ops::conv2d_forward<G>(x_dev.view(), w_dev.view(), b_dev.view(), y.view());
+    ops::conv2d_backward_input<G>(w_dev.view(), dy_dev.view(), dx.view());
+    ops::conv2d_backward_params<G>(x_dev.view(), dy_dev.view(), dw.view(), db.view());
+  } else {
+    ops::detail::conv2d_forward_chunked<G>(x_dev.view(), w_dev.view(), b_dev.view(), y.view(),
+                                           chunk);
+    ops::detail::conv2d_backward_input_chunked<G>(w_dev.view(), dy_dev.view(), dx.view(), chunk);
+    ops::detail::conv2d_backward_params_chunked<G>(x_dev.view(), dy_dev.view(), dw.view(),
+                                                   db.view(), chunk);
+  }
+
+  INFO(geometry << ", Cin " << Ci << ", Cout " << Co << ", chunk " << chunk);
+  test::check_close(read_only(y), y_ref.view(), test::kFloatTolerance, "forward");
+  test::check_close(read_only(dx), dx_ref.view(), test::kFloatTolerance, "input gradient");
+  test::check_close(read_only(dw), dw_ref.view(), test::kFloatTolerance, "weight gradient");
+  test::check_close(read_only(db), db_ref.view(), test::kFloatTolerance, "bias gradient");
+}
+
+// Every channel configuration of one geometry.
+template <class G>
+void check_geometry(const char* geometry) {
+  check_conv2d<G, 12, 9>(geometry);
+  check_conv2d<G, 1, 9>(geometry);
+  check_conv2d<G, 12, 1>(geometry);
+}
+
+}  // namespace
+
+TEST_CASE("pointwise 1x1 convolution (a plain GEMM on x)") {
+  check_geometry<ops::conv_same<1>>("1x1");
+}
+
+TEST_CASE("3x3 convolution, stride 1, padding 1") {
+  check_geometry<ops::conv_same<3>>("3x3 same");
+}
+
+TEST_CASE("3x3 convolution, stride 2, padding 1 (the UNet's downsampler)") {
+  check_geometry<ops::conv_same<3, 2>>("3x3 stride 2");
+}
+
+TEST_CASE("1x1 convolution, stride 2 (im2col without padding)") {
+  check_geometry<ops::conv_same<1, 2>>("1x1 stride 2");
+}
+
+TEST_CASE("3x3 stride 2 with padding only bottom and right (AutoencoderKL's downsampler)") {
+  check_geometry<ops::conv_down_asymmetric>("asymmetric");
+}
+
+TEST_CASE("unpadded 3x3 and padded 5x3 kernels") {
+  check_geometry<ops::Conv2dGeometry<3, 3, 1, 0, 0, 0, 0>>("3x3 valid");
+  // 90-term windows: Cin = 6 keeps them within the float bound above.
+  check_conv2d<ops::Conv2dGeometry<5, 3, 1, 2, 2, 1, 1>, 6, 9>("5x3 same");
+  check_conv2d<ops::Conv2dGeometry<5, 3, 1, 2, 2, 1, 1>, 1, 1>("5x3 same");
+}
+
+// 105 (stride 1) or 36 (stride 2) output pixels in chunks of 16 or 7: partial last chunks, and
+// input gradients gathered from several column matrices onto shared input lines.
+TEST_CASE("the passes over several chunks of output pixels agree with one pass") {
+  check_conv2d<ops::conv_same<3>, 12, 9>("3x3 same", 16);
+  check_conv2d<ops::conv_same<3>, 12, 9>("3x3 same", 7);
+  check_conv2d<ops::conv_same<3, 2>, 12, 9>("3x3 stride 2", 7);
+  check_conv2d<ops::conv_down_asymmetric, 12, 9>("asymmetric", 16);
+  check_conv2d<ops::conv_same<1, 2>, 5, 3>("1x1 stride 2", 1);
+}
+
+// nn::Conv2d over device parameters: the module's views into nn::Owned's device buffers reach the
+// device ops. The parameters are overwritten with positive values so the float bound above holds.
+TEST_CASE("nn::Conv2d on the device: forward and backward through nn::Owned") {
+  using G = ops::conv_same<3, 2>;
+  using Module = nn::Conv2d<float, ldm::cuda, 7, 5, 12, 9, G>;
+  using XS = Module::input<3>;
+  using YS = Module::output<3>;
+  using WS = Shape<9, 3, 3, 12>;
+  using BS = Shape<9>;
+  nn::Owned<Module, ldm::cuda> conv(42);
+  const auto w = positive<WS>(11);
+  const auto b = positive<BS>(12);
+  copy<float, WS, host, ldm::cuda>(w.view(), conv->weight.value);
+  copy<float, BS, host, ldm::cuda>(b.view(), conv->bias.value);
+  const auto x = positive<XS>(13);
+  const auto dy = positive<YS>(14);
+
+  const auto xd = in_double(x.view());
+  const auto dyd = in_double(dy.view());
+  const auto wd = in_double(w.view());
+  const auto bd = in_double(b.view());
+  Tensor<double, YS> y_ref;
+  Tensor<double, XS> dx_ref;
+  Tensor<double, WS> dw_ref;
+  Tensor<double, BS> db_ref;
+  ops::conv2d_forward<G>(xd.view(), wd.view(), bd.view(), y_ref.view());
+  ops::conv2d_backward_input<G>(wd.view(), dyd.view(), dx_ref.view());
+  ops::conv2d_backward_params<G>(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
+
+  const auto x_dev = to_device(x.view());
+  const auto dy_dev = to_device(dy.view());
+  auto y = test::poisoned<float, YS>();
+  auto dx = test::poisoned<float, XS>();
+  conv->forward<3>(x_dev.view(), y.view());
+  conv->backward<3>(x_dev.view(), dy_dev.view(), dx.view());
+
+  test::check_close(read_only(y), y_ref.view(), test::kFloatTolerance, "module forward");
+  test::check_close(read_only(dx), dx_ref.view(), test::kFloatTolerance, "module input gradient");
+  test::check_close(View<const float, WS, ldm::cuda>(conv->weight.grad), dw_ref.view(),
+                    test::kFloatTolerance, "module weight gradient");
+  test::check_close(View<const float, BS, ldm::cuda>(conv->bias.grad), db_ref.view(),
+                    test::kFloatTolerance, "module bias gradient");
+}
