@@ -1,3 +1,6 @@
 #pragma once
-// Sinusoidal timestep embedding: the host path; the CUDA backend adds its kernel beside it.
+// Sinusoidal timestep embedding: the host path, and the CUDA one in .cu units.
 #include "ldm/ops/embedding/host.hpp"
+#if defined(__CUDACC__)
+#include "ldm/ops/embedding/cuda.cuh"
+#endif

@@ -66,7 +66,8 @@ void group_norm_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<
   static_assert(valid_group_count<Groups, C>());
   constexpr index_t pixels = H * W, group_channels = C / Groups;
   constexpr double count = double(pixels * group_channels);
-  constexpr bool parallel = N * H * W * C >= expr::executor<host>::parallel_threshold;
+  [[maybe_unused]] constexpr bool parallel =
+      N * H * W * C >= expr::executor<host>::parallel_threshold;
   // Adds the channels of each group, and gives every channel its group's total / count.
   auto group_means = [](std::array<double, C>& per_channel) {
     for (index_t g = 0; g < Groups; ++g) {
@@ -137,7 +138,8 @@ void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape
   static_assert(valid_group_count<Groups, C>());
   constexpr index_t pixels = H * W, group_channels = C / Groups;
   constexpr double count = double(pixels * group_channels);
-  constexpr bool parallel = N * H * W * C >= expr::executor<host>::parallel_threshold;
+  [[maybe_unused]] constexpr bool parallel =
+      N * H * W * C >= expr::executor<host>::parallel_threshold;
   std::vector<double> sample_sums(std::size_t(2 * N * C));
 #pragma omp parallel for schedule(static) if (parallel)
   for (index_t n = 0; n < N; ++n) {

@@ -58,7 +58,8 @@ void concat_channels_forward(View<const T, Shape<N, H, W, Ca>> a,
   static_assert(Cy == Ca + Cb,
                 "ldm::ops::concat_channels: the output's channels must be a's plus b's");
   constexpr index_t pixels = N * H * W;
-  constexpr bool parallel = pixels * Cy >= expr::executor<host>::parallel_threshold;
+  [[maybe_unused]] constexpr bool parallel =
+      pixels * Cy >= expr::executor<host>::parallel_threshold;
 #pragma omp parallel for schedule(static) if (parallel)
   for (index_t p = 0; p < pixels; ++p) {
     std::copy_n(a.data() + p * Ca, Ca, y.data() + p * Cy);
@@ -73,7 +74,8 @@ void concat_channels_backward(View<const T, Shape<N, H, W, Cy>> dy, View<T, Shap
   static_assert(Cy == Ca + Cb,
                 "ldm::ops::concat_channels: the output's channels must be a's plus b's");
   constexpr index_t pixels = N * H * W;
-  constexpr bool parallel = pixels * Cy >= expr::executor<host>::parallel_threshold;
+  [[maybe_unused]] constexpr bool parallel =
+      pixels * Cy >= expr::executor<host>::parallel_threshold;
 #pragma omp parallel for schedule(static) if (parallel)
   for (index_t p = 0; p < pixels; ++p) {
     std::copy_n(dy.data() + p * Cy, Ca, da.data() + p * Ca);

@@ -1,0 +1,154 @@
+// GroupNorm and GroupNorm + SiLU on the device against the host backend run in double on the same
+// float inputs: outputs, saved statistics, input gradients, and parameter gradients that must
+// accumulate into what they held.
+#include "cuda/support.cuh"
+
+#include <cstring>
+
+using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say ldm::cuda
+
+namespace {
+
+template <class T, ShapeType S, class Space>
+View<const T, S, Space> cview(const Tensor<T, S, Space>& t) {
+  return t.view();
+}
+
+// Either entry point, by Silu, with the call forms modules use.
+template <bool Silu, index_t Groups>
+void forward(auto x, auto gamma, auto beta, auto eps, auto y, auto mean, auto rstd) {
+  if constexpr (Silu)
+    ops::group_norm_silu_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
+  else
+    ops::group_norm_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
+}
+
+template <bool Silu, index_t Groups>
+void backward(auto x, auto gamma, auto beta, auto mean, auto rstd, auto dy, auto dx, auto dgamma,
+              auto dbeta) {
+  if constexpr (Silu)
+    ops::group_norm_silu_backward<Groups>(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+  else
+    ops::group_norm_backward<Groups>(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+template <class T, ShapeType S>
+Tensor<T, S> as(const Tensor<float, S>& f) {
+  Tensor<T, S> t;
+  t = f;
+  return t;
+}
+
+// One forward and one backward on both sides. x has a mean far from zero next to its spread in
+// one channel, which single-pass float statistics would get wrong.
+template <bool Silu, index_t Groups, ShapeType S>
+void compare(std::uint64_t seed) {
+  constexpr index_t N = S::extents[0], C = S::extents[3];
+  using Vec = Shape<C>;
+  using Stats = Shape<N, Groups>;
+  Tensor<float, S> x = test::host_random<float, S>(seed, 2.0);
+  x += 3.0f;
+  const Tensor<float, S> dy = test::host_random<float, S>(seed + 1);
+  Tensor<float, Vec> gamma = test::host_random<float, Vec>(seed + 2, 0.5);
+  gamma += 1.0f;
+  const Tensor<float, Vec> beta = test::host_random<float, Vec>(seed + 3, 0.5);
+  Tensor<float, Vec> start_dgamma = test::host_random<float, Vec>(seed + 4);
+  Tensor<float, Vec> start_dbeta = test::host_random<float, Vec>(seed + 5);
+
+  // Host reference in double.
+  const Tensor<double, S> xd = as<double>(x), dyd = as<double>(dy);
+  const Tensor<double, Vec> gd = as<double>(gamma), bd = as<double>(beta);
+  Tensor<double, S> y_ref, dx_ref;
+  Tensor<double, Stats> mean_ref, rstd_ref;
+  Tensor<double, Vec> dgamma_ref = as<double>(start_dgamma), dbeta_ref = as<double>(start_dbeta);
+  forward<Silu, Groups>(cview(xd), cview(gd), cview(bd), 1e-5, y_ref.view(), mean_ref.view(),
+                        rstd_ref.view());
+  backward<Silu, Groups>(cview(xd), cview(gd), cview(bd), cview(mean_ref), cview(rstd_ref),
+                         cview(dyd), dx_ref.view(), dgamma_ref.view(), dbeta_ref.view());
+
+  // Device in float, outputs poisoned.
+  const Tensor<float, S, ldm::cuda> dev_x = to_device(cview(x)), dev_dy = to_device(cview(dy));
+  const Tensor<float, Vec, ldm::cuda> dev_gamma = to_device(cview(gamma)),
+                                      dev_beta = to_device(cview(beta));
+  auto y = test::poisoned<float, S>(), dx = test::poisoned<float, S>();
+  auto mean = test::poisoned<float, Stats>(), rstd = test::poisoned<float, Stats>();
+  auto dgamma = to_device(cview(start_dgamma)), dbeta = to_device(cview(start_dbeta));
+  forward<Silu, Groups>(cview(dev_x), cview(dev_gamma), cview(dev_beta), 1e-5f, y.view(),
+                        mean.view(), rstd.view());
+  backward<Silu, Groups>(cview(dev_x), cview(dev_gamma), cview(dev_beta), cview(mean), cview(rstd),
+                         cview(dev_dy), dx.view(), dgamma.view(), dbeta.view());
+
+  const double tol = test::kFloatTolerance;
+  test::check_close(cview(y), cview(y_ref), tol, "y");
+  test::check_close(cview(mean), cview(mean_ref), tol, "mean");
+  test::check_close(cview(rstd), cview(rstd_ref), tol, "rstd");
+  test::check_close(cview(dx), cview(dx_ref), tol, "dx");
+  test::check_close(cview(dgamma), cview(dgamma_ref), tol, "dgamma (accumulated)");
+  test::check_close(cview(dbeta), cview(dbeta_ref), tol, "dbeta (accumulated)");
+
+  // Deterministic: a second backward adds exactly the same gradients again and writes the same dx.
+  const Tensor<float, S> dx_first = to_host(cview(dx));
+  const Tensor<float, Vec> dgamma_first = to_host(cview(dgamma));
+  auto dx_again = test::poisoned<float, S>();
+  auto dgamma_again = to_device(cview(start_dgamma)), dbeta_again = to_device(cview(start_dbeta));
+  backward<Silu, Groups>(cview(dev_x), cview(dev_gamma), cview(dev_beta), cview(mean), cview(rstd),
+                         cview(dev_dy), dx_again.view(), dgamma_again.view(), dbeta_again.view());
+  const Tensor<float, S> dx_second = to_host(cview(dx_again));
+  const Tensor<float, Vec> dgamma_second = to_host(cview(dgamma_again));
+  CHECK(std::memcmp(dx_first.data(), dx_second.data(), Tensor<float, S>::bytes) == 0);
+  CHECK(std::memcmp(dgamma_first.data(), dgamma_second.data(), Tensor<float, Vec>::bytes) == 0);
+}
+
+using Odd = Shape<3, 7, 5, 12>;
+// A group of 2 * 19 * 17 * 20 elements: several per thread of a block, and channel tiles past 32.
+using Wide = Shape<2, 19, 17, 40>;
+
+}  // namespace
+
+TEST_CASE("group_norm on the device matches the host in double") {
+  SUBCASE("groups of three channels") {
+    compare<false, 4, Odd>(10);
+  }
+  SUBCASE("one channel per group") {
+    compare<false, 12, Odd>(20);
+  }
+  SUBCASE("one group") {
+    compare<false, 1, Odd>(30);
+  }
+  SUBCASE("large groups and channel tiles") {
+    compare<false, 2, Wide>(40);
+  }
+}
+
+TEST_CASE("group_norm_silu on the device matches the host in double") {
+  SUBCASE("groups of three channels") {
+    compare<true, 4, Odd>(50);
+  }
+  SUBCASE("one channel per group") {
+    compare<true, 12, Odd>(60);
+  }
+  SUBCASE("large groups and channel tiles") {
+    compare<true, 8, Wide>(70);
+  }
+}
+
+TEST_CASE("the GroupNorm module runs on device views") {
+  using S = Odd;
+  constexpr index_t C = S::extents[3];
+  Tensor<float, Shape<2 * C>, ldm::cuda> values, grads;
+  values = 1.0f;
+  nn::ParameterStore<float> store{values.data(), grads.data(), 2 * C};
+  nn::GroupNorm<float, ldm::cuda, C, 4, nn::Activation::silu> norm(
+      nn::ParameterBinder<float, ldm::cuda>(store), 1e-6);
+  const Tensor<float, S> x = test::host_random<float, S>(80);
+  const auto dev_x = to_device(cview(x));
+  decltype(norm)::Saved<3> saved;
+  auto y = test::poisoned<float, S>(), dx = test::poisoned<float, S>();
+  norm.forward<3, 7, 5>(cview(dev_x), saved, y.view());
+  norm.backward<3, 7, 5>(cview(dev_x), saved, cview(y), dx.view());
+  const Tensor<float, S> got = to_host(cview(dx));
+  index_t finite = 0;
+  for (index_t i = 0; i < S::size; ++i)
+    finite += std::isfinite(got[i]);
+  CHECK(finite == S::size);
+}
