@@ -6,18 +6,27 @@
 // once to float where torch hands them to a float kernel; the elementwise work follows torch's
 // order of float operations. Agreement with torch is to a few ulps, not bit for bit: torch's CPU
 // kernels fuse some multiply-adds in their vector paths and take an approximate square root.
+//
+// AdamW<Space> keeps its moments in Space and updates parameters and gradients that live there
+// (the spans point into Space's memory); the host and the device run the same update, rounded
+// after every operation, so they agree bit for bit.
 
 #include <cassert>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
+#include "ldm/core/buffer.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/core/macros.hpp"
 #include "ldm/core/space.hpp"
+#include "ldm/expr/executor.hpp"
 #include "ldm/expr/host_executor.hpp"
+#include "ldm/train/rounded.hpp"
+#include "ldm/train/state.hpp"
 
 namespace ldm::train {
 
@@ -27,7 +36,40 @@ struct AdamWConfig {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 1e-2;
 };
 
+namespace detail {
+
+// One parameter's update, for either executor. torch's lerp(m, g, w) is m + w (g - m) for
+// |w| < 0.5 and g - (1 - w)(g - m) otherwise; both are base + coef * (g - m), which keeps the
+// choice out of the loop.
+struct AdamWUpdate {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  float decay, coef, beta2, one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size;
+  bool small_weight;
+
+  LDM_HD void operator()(index_t i) const {
+    namespace r = rounded;
+    const float grad = g[i];
+    const float param = r::mul(p[i], decay);
+    const float avg = m[i];
+    const float new_avg = r::add(small_weight ? avg : grad, r::mul(coef, r::sub(grad, avg)));
+    const float new_avg_sq =
+        r::add(r::mul(v[i], beta2), r::mul(r::mul(one_minus_beta2, grad), grad));
+    const float denom = r::add(r::div(r::sqrt(new_avg_sq), bias_correction2_sqrt), eps);
+    m[i] = new_avg;
+    v[i] = new_avg_sq;
+    p[i] = r::add(param, r::div(r::mul(neg_step_size, new_avg), denom));
+  }
+};
+
+}  // namespace detail
+
+template <class Space = host>
 class AdamW {
+  static constexpr bool on_host = std::is_same_v<Space, host>;
+
  public:
   AdamW(AdamWConfig config, std::size_t count)
       : config_(config), exp_avg_(count), exp_avg_sq_(count) {
@@ -41,39 +83,29 @@ class AdamW {
       fail_expected("AdamW: weight_decay", ">= 0", config.weight_decay);
   }
 
-  // One update of every parameter, in one parallel loop.
+  // One update of every parameter, in one parallel loop; params and grads are in Space.
   void step(std::span<float> params, std::span<const float> grads) {
     assert(params.size() == size() && grads.size() == size());
     ++steps_;
     const double bias_correction1 = 1 - std::pow(config_.beta1, double(steps_));
     const double bias_correction2 = 1 - std::pow(config_.beta2, double(steps_));
-    const float decay = float(1 - config_.lr * config_.weight_decay);
-    // torch's lerp(m, g, w) is m + w (g - m) for |w| < 0.5 and g - (1 - w)(g - m) otherwise;
-    // both are base + coef * (g - m), which keeps the choice out of the loop.
     const float weight = float(1 - config_.beta1);
     const bool small_weight = std::abs(weight) < 0.5f;
-    const float coef = small_weight ? weight : weight - 1.0f;
-    const float beta2 = float(config_.beta2);
-    const float one_minus_beta2 = float(1 - config_.beta2);
-    const float bias_correction2_sqrt = float(std::sqrt(bias_correction2));
-    const float eps = float(config_.eps);
-    const float neg_step_size = float(-(config_.lr / bias_correction1));
-
-    float* p = params.data();
-    const float* g = grads.data();
-    float* m = exp_avg_.data();
-    float* v = exp_avg_sq_.data();
-    expr::executor<host>::for_each(index_t(size()), [=](index_t i) {
-      const float grad = g[i];
-      const float param = p[i] * decay;
-      const float avg = m[i];
-      const float new_avg = (small_weight ? avg : grad) + coef * (grad - avg);
-      const float new_avg_sq = v[i] * beta2 + one_minus_beta2 * grad * grad;
-      const float denom = std::sqrt(new_avg_sq) / bias_correction2_sqrt + eps;
-      m[i] = new_avg;
-      v[i] = new_avg_sq;
-      p[i] = param + neg_step_size * new_avg / denom;
-    });
+    const detail::AdamWUpdate update{
+        .p = params.data(),
+        .g = grads.data(),
+        .m = exp_avg_.data(),
+        .v = exp_avg_sq_.data(),
+        .decay = float(1 - config_.lr * config_.weight_decay),
+        .coef = small_weight ? weight : weight - 1.0f,
+        .beta2 = float(config_.beta2),
+        .one_minus_beta2 = float(1 - config_.beta2),
+        .bias_correction2_sqrt = float(std::sqrt(bias_correction2)),
+        .eps = float(config_.eps),
+        .neg_step_size = float(-(config_.lr / bias_correction1)),
+        .small_weight = small_weight,
+    };
+    expr::executor<Space>::for_each(index_t(size()), update);
   }
 
   // For schedules: the next step uses this rate.
@@ -85,11 +117,18 @@ class AdamW {
   const AdamWConfig& config() const { return config_; }
   std::size_t size() const { return exp_avg_.size(); }
   std::int64_t steps() const { return steps_; }
-  std::span<const float> exp_avg() const { return exp_avg_; }
-  std::span<const float> exp_avg_sq() const { return exp_avg_sq_; }
+  std::span<const float> exp_avg() const requires on_host {
+    return {exp_avg_.data(), exp_avg_.size()};
+  }
+  std::span<const float> exp_avg_sq() const requires on_host {
+    return {exp_avg_sq_.data(), exp_avg_sq_.size()};
+  }
+  // Copies of the moments in host memory, in any space: what checkpoints save.
+  std::vector<float> exp_avg_host() const { return detail::host_copy(exp_avg_); }
+  std::vector<float> exp_avg_sq_host() const { return detail::host_copy(exp_avg_sq_); }
 
-  // Resumes from saved state (torch's state["step"], "exp_avg", "exp_avg_sq"): the following
-  // steps are those the saving run would have taken.
+  // Resumes from saved state (torch's state["step"], "exp_avg", "exp_avg_sq", in host memory):
+  // the following steps are those the saving run would have taken.
   void restore(std::int64_t steps, std::span<const float> exp_avg,
                std::span<const float> exp_avg_sq) {
     if (steps < 0) fail_expected("AdamW::restore: step count", ">= 0", steps);
@@ -98,8 +137,8 @@ class AdamW {
     if (exp_avg_sq.size() != size())
       fail_expected("AdamW::restore: exp_avg_sq size", size(), exp_avg_sq.size());
     steps_ = steps;
-    exp_avg_.assign(exp_avg.begin(), exp_avg.end());
-    exp_avg_sq_.assign(exp_avg_sq.begin(), exp_avg_sq.end());
+    detail::assign_from_host(exp_avg_, exp_avg);
+    detail::assign_from_host(exp_avg_sq_, exp_avg_sq);
   }
 
  private:
@@ -109,7 +148,7 @@ class AdamW {
 
   AdamWConfig config_;
   std::int64_t steps_ = 0;
-  std::vector<float> exp_avg_, exp_avg_sq_;
+  Buffer<float, Space> exp_avg_, exp_avg_sq_;
 };
 
 }  // namespace ldm::train

@@ -2,18 +2,26 @@
 // An exponential moving average of the parameters, as diffusers' EMAModel keeps it, over one flat
 // float buffer. The decay schedule is diffusers' get_decay, so EMA weights made here and there
 // follow the same path; its state (shadow buffer and optimisation step) can be saved and resumed.
+// EMA<Space> keeps the shadow in Space and averages parameters that live there (the spans point
+// into Space's memory); host and device round the same operations, so they agree bit for bit.
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
+#include "ldm/core/buffer.hpp"
+#include "ldm/core/copy.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/core/macros.hpp"
 #include "ldm/core/space.hpp"
+#include "ldm/expr/executor.hpp"
 #include "ldm/expr/host_executor.hpp"
+#include "ldm/train/rounded.hpp"
+#include "ldm/train/state.hpp"
 
 namespace ldm::train {
 
@@ -25,11 +33,31 @@ struct EMAConfig {
   double inv_gamma = 1.0, power = 2.0 / 3.0;
 };
 
+namespace detail {
+
+// shadow -= (1 - decay) * (shadow - params), rounded in float at each operation as torch does.
+struct EMAUpdate {
+  float* s;
+  const float* p;
+  float one_minus_decay;
+
+  LDM_HD void operator()(index_t i) const {
+    const float delta = rounded::sub(s[i], p[i]);
+    s[i] = rounded::sub(s[i], rounded::mul(one_minus_decay, delta));
+  }
+};
+
+}  // namespace detail
+
+template <class Space = host>
 class EMA {
+  static constexpr bool on_host = std::is_same_v<Space, host>;
+
  public:
-  // The average starts at the current parameters.
-  EMA(EMAConfig config, std::span<const float> params)
-      : config_(config), shadow_(params.begin(), params.end()) {}
+  // The average starts at the current parameters (in Space).
+  EMA(EMAConfig config, std::span<const float> params) : config_(config), shadow_(params.size()) {
+    copy_elements<Space, Space>(params.data(), shadow_.data(), params.size());
+  }
 
   // The decay used by the update that makes optimisation_step the current one (diffusers counts
   // from 1). It is 0 until update_after_step + 1 updates have passed, so the average first
@@ -45,43 +73,43 @@ class EMA {
     return std::max(decay, config_.min_decay);
   }
 
-  // shadow -= (1 - decay) * (shadow - params), rounded in float at each operation as torch does.
   void step(std::span<const float> params) {
     assert(params.size() == size());
     ++optimization_step_;
-    const float one_minus_decay = float(1 - decay_at(optimization_step_));
-    float* s = shadow_.data();
-    const float* p = params.data();
-    expr::executor<host>::for_each(index_t(size()), [=](index_t i) {
-      const float delta = s[i] - p[i];
-      s[i] = s[i] - one_minus_decay * delta;
-    });
+    expr::executor<Space>::for_each(
+        index_t(size()),
+        detail::EMAUpdate{shadow_.data(), params.data(), float(1 - decay_at(optimization_step_))});
   }
 
   // Puts the averaged weights into a model, e.g. to sample or to save them.
   void copy_to(std::span<float> params) const {
     assert(params.size() == size());
-    std::copy(shadow_.begin(), shadow_.end(), params.begin());
+    copy_elements<Space, Space>(shadow_.data(), params.data(), size());
   }
 
   const EMAConfig& config() const { return config_; }
   std::size_t size() const { return shadow_.size(); }
   std::int64_t optimization_step() const { return optimization_step_; }
-  std::span<const float> shadow() const { return shadow_; }
+  std::span<const float> shadow() const requires on_host {
+    return {shadow_.data(), shadow_.size()};
+  }
+  // A copy of the average in host memory, in any space: what checkpoints save.
+  std::vector<float> shadow_host() const { return detail::host_copy(shadow_); }
 
-  // Resumes from saved state (diffusers' "optimization_step" and "shadow_params").
+  // Resumes from saved state (diffusers' "optimization_step" and "shadow_params", in host
+  // memory).
   void restore(std::int64_t optimization_step, std::span<const float> shadow) {
     if (optimization_step < 0)
       fail_expected("EMA::restore: optimization step", ">= 0", optimization_step);
     if (shadow.size() != size()) fail_expected("EMA::restore: shadow size", size(), shadow.size());
     optimization_step_ = optimization_step;
-    shadow_.assign(shadow.begin(), shadow.end());
+    detail::assign_from_host(shadow_, shadow);
   }
 
  private:
   EMAConfig config_;
   std::int64_t optimization_step_ = 0;
-  std::vector<float> shadow_;
+  Buffer<float, Space> shadow_;
 };
 
 }  // namespace ldm::train

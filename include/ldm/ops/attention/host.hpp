@@ -23,7 +23,7 @@ namespace detail {
 // can be fewer than the threads (the autoencoder's attention has a single head).
 template <index_t Rows, index_t L, class T, class F>
 void for_each_attention_row(T* rows, const F& f) {
-  constexpr bool parallel = Rows * L >= expr::executor<host>::parallel_threshold;
+  [[maybe_unused]] constexpr bool parallel = Rows * L >= expr::executor<host>::parallel_threshold;
 #pragma omp parallel for schedule(static) if (parallel)
   for (index_t r = 0; r < Rows; ++r)
     f(rows + r * L);
