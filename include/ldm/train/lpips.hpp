@@ -24,10 +24,12 @@
 // Reconstruction and target go through VGG together as one batch of 2N images (reconstruction
 // first), so each convolution is one call with twice the GEMM rows; backward then runs on the
 // first N samples of the saved activations.
+//
+// The class is written once over its memory space: with Space = cuda (in a .cu unit) the same
+// code runs VGG through the ops' CUDA overloads and the per-tap distance through lpips_cuda.cuh.
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -38,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "ldm/core/copy.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
@@ -51,6 +54,7 @@
 #include "ldm/nn/state_dict.hpp"
 #include "ldm/ops/conv2d.hpp"
 #include "ldm/ops/pool.hpp"
+#include "ldm/train/lpips_layer.hpp"
 
 namespace ldm::train {
 
@@ -93,11 +97,11 @@ constexpr index_t lpips_lin_offset(int k) {
 // ScalingLayer's buffers, which the package stores in float32.
 inline constexpr float kLpipsShift[3] = {-.030f, -.088f, -.188f};
 inline constexpr float kLpipsScale[3] = {.458f, .448f, .450f};
-inline constexpr double kLpipsEps = 1e-10;
 
 // Slice K of VGG16 on H x W images: its convolutions run at (H >> K) x (W >> K), after the max
-// pool that opens every slice but the first. `p` points at the whole flat weight buffer.
-template <class T, int K, index_t H, index_t W>
+// pool that opens every slice but the first. `p` points at the whole flat weight buffer, in Space
+// as everything else here.
+template <class T, int K, index_t H, index_t W, class Space>
 struct VggSlice {
   using G = ops::conv_same<3>;
   static constexpr int convs = kVggSlices[K].convs;
@@ -110,8 +114,8 @@ struct VggSlice {
 
   template <index_t B>
   struct Saved {
-    Tensor<T, conv_input<B>> input;                // the pooled input (slice 0: the scaled images)
-    std::array<Tensor<T, output<B>>, convs> relu;  // each ReLU's output; the last is the tap
+    Tensor<T, conv_input<B>, Space> input;  // the pooled input (slice 0: the scaled images)
+    std::array<Tensor<T, output<B>, Space>, convs> relu;  // each ReLU's output; the last: the tap
     static constexpr std::size_t bytes =
         sizeof(T) * (conv_input<B>::size + convs * output<B>::size);
   };
@@ -119,14 +123,14 @@ struct VggSlice {
   static constexpr index_t weight_offset(int j) { return vgg_weight_offset(K, j); }
   static constexpr index_t bias_offset(int j) { return weight_offset(j) + co * 9 * (j ? co : ci); }
 
-  static View<const T, Shape<co, 3, 3, ci>> first_weight(const T* p) {
-    return View<const T, Shape<co, 3, 3, ci>>(p + weight_offset(0));
+  static View<const T, Shape<co, 3, 3, ci>, Space> first_weight(const T* p) {
+    return View<const T, Shape<co, 3, 3, ci>, Space>(p + weight_offset(0));
   }
-  static View<const T, Shape<co, 3, 3, co>> weight(const T* p, int j) {
-    return View<const T, Shape<co, 3, 3, co>>(p + weight_offset(j));
+  static View<const T, Shape<co, 3, 3, co>, Space> weight(const T* p, int j) {
+    return View<const T, Shape<co, 3, 3, co>, Space>(p + weight_offset(j));
   }
-  static View<const T, Shape<co>> bias(const T* p, int j) {
-    return View<const T, Shape<co>>(p + bias_offset(j));
+  static View<const T, Shape<co>, Space> bias(const T* p, int j) {
+    return View<const T, Shape<co>, Space>(p + bias_offset(j));
   }
 
   static void describe(std::vector<nn::ParameterInfo>& infos) {
@@ -156,95 +160,23 @@ struct VggSlice {
   // dinput = the gradient with respect to the first Nb samples of s.input, given `grad` at their
   // tap. `grad` is used as scratch.
   template <index_t Nb, index_t B>
-  static void backward(const T* p, const Saved<B>& s, View<T, output<Nb>> grad,
-                       View<T, conv_input<Nb>> dinput) {
-    Tensor<T, output<Nb>> scratch;
+  static void backward(const T* p, const Saved<B>& s, View<T, output<Nb>, Space> grad,
+                       View<T, conv_input<Nb>, Space> dinput) {
+    Tensor<T, output<Nb>, Space> scratch;
     // Views write elements on assignment, so the two gradient buffers swap as pointers.
     T* g = grad.data();
     T* other = scratch.data();
     for (int j = convs - 1; j >= 1; --j) {
-      const View<T, output<Nb>> gv(g);
+      const View<T, output<Nb>, Space> gv(g);
       ops::relu_backward(s.relu[j].template batch<Nb>(0), gv, gv);
-      ops::conv2d_backward_input<G>(weight(p, j), gv, View<T, output<Nb>>(other));
+      ops::conv2d_backward_input<G>(weight(p, j), gv, View<T, output<Nb>, Space>(other));
       std::swap(g, other);
     }
-    const View<T, output<Nb>> gv(g);
+    const View<T, output<Nb>, Space> gv(g);
     ops::relu_backward(s.relu[0].template batch<Nb>(0), gv, gv);
     ops::conv2d_backward_input<G>(first_weight(p), gv, dinput);
   }
 };
-
-inline constexpr index_t kLpipsThreshold = expr::executor<host>::parallel_threshold;
-
-// One tap's term of the distance, added to distance[n]: features holds the reconstruction's
-// (samples 0..N) and the target's (N..2N) activations.
-template <class T, index_t B, index_t H, index_t W, index_t C, index_t N>
-void lpips_layer_forward(View<const T, Shape<B, H, W, C>> features, View<const T, Shape<C>> lin,
-                         View<T, Shape<N>> distance) {
-  static_assert(B == 2 * N);
-  const T* f = features.data();
-  const T* wp = lin.data();
-  T* d = distance.data();
-#pragma omp parallel for schedule(static) if (N * H * W * C >= kLpipsThreshold)
-  for (index_t n = 0; n < N; ++n) {
-    double total = 0;
-    for (index_t pixel = 0; pixel < H * W; ++pixel) {
-      const T* x = f + (n * H * W + pixel) * C;
-      const T* y = f + ((N + n) * H * W + pixel) * C;
-      double xx = 0, yy = 0;
-      for (index_t c = 0; c < C; ++c) {
-        xx += double(x[c]) * double(x[c]);
-        yy += double(y[c]) * double(y[c]);
-      }
-      const double rx = 1 / (std::sqrt(xx) + kLpipsEps), ry = 1 / (std::sqrt(yy) + kLpipsEps);
-      double s = 0;
-      for (index_t c = 0; c < C; ++c) {
-        const double diff = double(x[c]) * rx - double(y[c]) * ry;
-        s += double(wp[c]) * diff * diff;
-      }
-      total += s;
-    }
-    d[n] = T(double(d[n]) + total / double(H * W));
-  }
-}
-
-// grad += d(sum_n upstream[n] * term[n]) / d(reconstruction's features) for one tap's term.
-// With u = x / (|x| + eps) and a = d term / d u: d term / d x = a / (|x| + eps)
-// - x (a . x) / (|x| (|x| + eps)^2); a feature vector of zeros gets the first part only.
-template <class T, index_t B, index_t H, index_t W, index_t C, index_t N>
-void lpips_layer_backward(View<const T, Shape<B, H, W, C>> features, View<const T, Shape<C>> lin,
-                          View<const T, Shape<N>> upstream, View<T, Shape<N, H, W, C>> grad) {
-  static_assert(B == 2 * N);
-  const T* f = features.data();
-  const T* wp = lin.data();
-  const T* up = upstream.data();
-  T* gp = grad.data();
-#pragma omp parallel for schedule(static) if (N * H * W * C >= kLpipsThreshold)
-  for (index_t n = 0; n < N; ++n) {
-    const double scale = 2 * double(up[n]) / double(H * W);
-    std::array<double, C> a;
-    for (index_t pixel = 0; pixel < H * W; ++pixel) {
-      const T* x = f + (n * H * W + pixel) * C;
-      const T* y = f + ((N + n) * H * W + pixel) * C;
-      T* g = gp + (n * H * W + pixel) * C;
-      double xx = 0, yy = 0;
-      for (index_t c = 0; c < C; ++c) {
-        xx += double(x[c]) * double(x[c]);
-        yy += double(y[c]) * double(y[c]);
-      }
-      const double norm = std::sqrt(xx);
-      const double rx = 1 / (norm + kLpipsEps), ry = 1 / (std::sqrt(yy) + kLpipsEps);
-      double dot = 0;
-      for (index_t c = 0; c < C; ++c) {
-        a[c] = scale * double(wp[c]) * (double(x[c]) * rx - double(y[c]) * ry);
-        dot += a[c] * double(x[c]);
-      }
-      const double radial = norm > 0 ? dot * rx * rx / norm : 0.0;
-      for (index_t c = 0; c < C; ++c)
-        g[c] = T(double(g[c]) + a[c] * rx - double(x[c]) * radial);
-    }
-  }
-}
 
 }  // namespace detail
 
@@ -254,10 +186,12 @@ void lpips_layer_backward(View<const T, Shape<B, H, W, C>> features, View<const 
 //   train::LPIPS<float, 32, 32, 1>::Saved<32> saved;
 //   lpips.forward(reconstruction, target, saved, distance.view());       // distance: Shape<32>
 //   lpips.backward(saved, upstream, dreconstruction.view());
-template <class T, index_t H, index_t W, index_t C>
+// With Space = cuda (in a .cu unit) the weights, the saved activations and every view passed in
+// live on the device; load() still reads and converts on the host, then copies.
+template <class T, index_t H, index_t W, index_t C, class Space = host>
 class LPIPS {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "ldm::train::LPIPS: the host path takes float or double");
+                "ldm::train::LPIPS: T must be float or double");
   static_assert(C == 1 || C == 3,
                 "ldm::train::LPIPS: images must have 3 channels, or 1 (replicated to 3)");
   static_assert(H >= 16 && W >= 16,
@@ -265,7 +199,7 @@ class LPIPS {
 
   static constexpr int kSlices = int(detail::kVggSlices.size());
   template <int K>
-  using Slice = detail::VggSlice<T, K, H, W>;
+  using Slice = detail::VggSlice<T, K, H, W, Space>;
 
   template <index_t N, class Seq = std::make_index_sequence<kSlices>>
   struct SavedSlices;
@@ -277,6 +211,7 @@ class LPIPS {
 
  public:
   using value_type = T;
+  using space = Space;
   static constexpr index_t parameter_count = detail::lpips_lin_offset(kSlices);
   template <index_t N>
   using image = Shape<N, H, W, C>;
@@ -301,15 +236,18 @@ class LPIPS {
                         {1, c, 1, 1},
                         nn::Layout::same});
     }
+    Tensor<T, Shape<3>> shift, scale;
     for (int c = 0; c < 3; ++c) {
-      shift_[c] = T(detail::kLpipsShift[c]);
-      scale_[c] = T(detail::kLpipsScale[c]);
+      shift[c] = T(detail::kLpipsShift[c]);
+      scale[c] = T(detail::kLpipsScale[c]);
     }
+    copy_elements<host, Space>(shift.data(), shift_.data(), 3);
+    copy_elements<host, Space>(scale.data(), scale_.data(), 3);
   }
 
   // Every weight, in the state_dict's order, with its name, PyTorch shape and layout.
   const std::vector<nn::ParameterInfo>& infos() const { return infos_; }
-  View<T, Shape<parameter_count>> values() { return weights_.view(); }
+  View<T, Shape<parameter_count>, Space> values() { return weights_.view(); }
 
   // Loads every weight from `file`, an io::SafetensorsFile or anything with its file_name(),
   // contains(), read<float>() and require_only(): a template, so that train/ does not depend on
@@ -335,20 +273,29 @@ class LPIPS {
           "the " + std::to_string(infos_.size()) + " tensors of lpips.LPIPS(net='vgg')",
           "none named " + listed + " (" + std::to_string(missing.size()) + " missing in all)");
     }
-    std::vector<float> torch;
-    for (const auto& info : infos_) {
-      torch.resize(std::size_t(info.size));
-      file.template read<float>(info.name, std::span<float>(torch),
-                                std::span<const std::int64_t>(info.torch_shape));
-      nn::from_torch_layout(info, torch.data(), weights_.data());
+    auto convert = [&](T* values) {
+      std::vector<float> torch;
+      for (const auto& info : infos_) {
+        torch.resize(std::size_t(info.size));
+        file.template read<float>(info.name, std::span<float>(torch),
+                                  std::span<const std::int64_t>(info.torch_shape));
+        nn::from_torch_layout(info, torch.data(), values);
+      }
+    };
+    if constexpr (std::is_same_v<Space, host>) {
+      convert(weights_.data());
+    } else {
+      Tensor<T, Shape<parameter_count>> staged;
+      convert(staged.data());
+      copy_elements<host, Space>(staged.data(), weights_.data(), std::size_t(parameter_count));
     }
   }
 
   // distance[n] = LPIPS(reconstruction[n], target[n]), overwritten; `saved` keeps what backward
   // needs.
   template <index_t N>
-  void forward(View<const T, image<N>> reconstruction, View<const T, image<N>> target,
-               Saved<N>& saved, View<T, Shape<N>> distance) const {
+  void forward(View<const T, image<N>, Space> reconstruction, View<const T, image<N>, Space> target,
+               Saved<N>& saved, View<T, Shape<N>, Space> distance) const {
     auto& input = std::get<0>(saved.slices).input;
     scale(reconstruction, input.template batch<N>(0));
     scale(target, input.template batch<N>(N));
@@ -366,12 +313,12 @@ class LPIPS {
   // dreconstruction = d(sum_n upstream[n] * distance[n]) / d reconstruction, overwritten, from
   // what forward saved.
   template <index_t N>
-  void backward(const Saved<N>& saved, View<const T, Shape<N>> upstream,
-                View<T, image<N>> dreconstruction) const {
+  void backward(const Saved<N>& saved, View<const T, Shape<N>, Space> upstream,
+                View<T, image<N>, Space> dreconstruction) const {
     using Scaled = Shape<N, H, W, 3>;
     // Zero: no later slice sends the last tap a gradient.
-    Tensor<T, typename Slice<kSlices - 1>::template output<N>> tap;
-    Tensor<T, Scaled> dscaled;
+    Tensor<T, typename Slice<kSlices - 1>::template output<N>, Space> tap;
+    Tensor<T, Scaled, Space> dscaled;
     backward_slice<kSlices - 1>(saved, upstream, tap.view(), dscaled.view());
     auto unscaled = dscaled / broadcast<Scaled, 0, 1, 2>(scale_);
     if constexpr (C == 3)
@@ -382,14 +329,14 @@ class LPIPS {
 
  private:
   template <int K>
-  View<const T, Shape<detail::kVggSlices[K].channels>> lin() const {
-    return View<const T, Shape<detail::kVggSlices[K].channels>>(weights_.data() +
-                                                                detail::lpips_lin_offset(K));
+  View<const T, Shape<detail::kVggSlices[K].channels>, Space> lin() const {
+    return View<const T, Shape<detail::kVggSlices[K].channels>, Space>(weights_.data() +
+                                                                       detail::lpips_lin_offset(K));
   }
 
   // out = (x - shift) / scale, x's one channel standing for all three when C == 1.
   template <index_t N>
-  void scale(View<const T, image<N>> x, View<T, Shape<N, H, W, 3>> out) const {
+  void scale(View<const T, image<N>, Space> x, View<T, Shape<N, H, W, 3>, Space> out) const {
     using Scaled = Shape<N, H, W, 3>;
     const auto shift = broadcast<Scaled, 0, 1, 2>(shift_);
     const auto scale = broadcast<Scaled, 0, 1, 2>(scale_);
@@ -402,26 +349,26 @@ class LPIPS {
   // From the gradient at slice K's tap (all that the later slices sent it) down to the scaled
   // images: adds the tap's own term, goes through the slice, then the pool to slice K - 1's tap.
   template <int K, index_t N>
-  void backward_slice(const Saved<N>& saved, View<const T, Shape<N>> upstream,
-                      View<T, typename Slice<K>::template output<N>> tap,
-                      View<T, Shape<N, H, W, 3>> dscaled) const {
+  void backward_slice(const Saved<N>& saved, View<const T, Shape<N>, Space> upstream,
+                      View<T, typename Slice<K>::template output<N>, Space> tap,
+                      View<T, Shape<N, H, W, 3>, Space> dscaled) const {
     const auto& s = std::get<K>(saved.slices);
     detail::lpips_layer_backward(s.relu.back(), lin<K>(), upstream, tap);
     const T* p = weights_.data();
     if constexpr (K == 0) {
       Slice<0>::backward(p, s, tap, dscaled);
     } else {
-      Tensor<T, typename Slice<K>::template conv_input<N>> dpooled;
+      Tensor<T, typename Slice<K>::template conv_input<N>, Space> dpooled;
       Slice<K>::backward(p, s, tap, dpooled.view());
-      Tensor<T, typename Slice<K - 1>::template output<N>> previous;
+      Tensor<T, typename Slice<K - 1>::template output<N>, Space> previous;
       ops::max_pool2x2_backward(std::get<K - 1>(saved.slices).relu.back().template batch<N>(0),
                                 dpooled, previous.view());
       backward_slice<K - 1>(saved, upstream, previous.view(), dscaled);
     }
   }
 
-  Tensor<T, Shape<parameter_count>> weights_;
-  Tensor<T, Shape<3>> shift_, scale_;
+  Tensor<T, Shape<parameter_count>, Space> weights_;
+  Tensor<T, Shape<3>, Space> shift_, scale_;
   std::vector<nn::ParameterInfo> infos_;
 };
 

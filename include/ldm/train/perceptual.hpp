@@ -27,6 +27,7 @@ struct NoPerceptual {
 template <class Lpips, index_t N>
 class LpipsTerm {
   using T = typename Lpips::value_type;
+  using Space = typename Lpips::space;
   using Images = typename Lpips::template image<N>;
 
  public:
@@ -34,11 +35,11 @@ class LpipsTerm {
   // among its other per-batch buffers.
   void bind(const Lpips& lpips) { lpips_ = &lpips; }
 
-  double forward(View<const T, Images> reconstruction, View<const T, Images> target) {
+  double forward(View<const T, Images, Space> reconstruction, View<const T, Images, Space> target) {
     lpips_->forward(reconstruction, target, saved_, distance_.view());
     return mean(distance_);
   }
-  void backward(double upstream, View<T, Images> d_reconstruction) {
+  void backward(double upstream, View<T, Images, Space> d_reconstruction) {
     upstream_ = T(upstream / N);
     lpips_->backward(saved_, upstream_, d_reconstruction);
   }
@@ -46,30 +47,31 @@ class LpipsTerm {
  private:
   const Lpips* lpips_ = nullptr;
   typename Lpips::template Saved<N> saved_;
-  Tensor<T, Shape<N>> distance_, upstream_;
+  Tensor<T, Shape<N>, Space> distance_, upstream_;
 };
 
 // 1 - SSIM (11x11 Gaussian window, valid positions) of one batch of N images.
-template <class T, ShapeType Images>
+template <class T, ShapeType Images, class Space = host>
 class SsimTerm {
   static constexpr index_t N = Images::extents[0];
 
  public:
-  double forward(View<const T, Images> reconstruction, View<const T, Images> target) {
+  double forward(View<const T, Images, Space> reconstruction, View<const T, Images, Space> target) {
     reconstruction_ = reconstruction;
     target_ = target;
     ssim_loss_forward(reconstruction, target, loss_.view());
     return mean(loss_);
   }
-  void backward(double upstream, View<T, Images> d_reconstruction) {
+  void backward(double upstream, View<T, Images, Space> d_reconstruction) {
     upstream_ = T(upstream / N);
-    ssim_loss_backward(View<const T, Images>(reconstruction_), View<const T, Images>(target_),
-                       View<const T, Shape<N>>(upstream_), d_reconstruction);
+    ssim_loss_backward(View<const T, Images, Space>(reconstruction_),
+                       View<const T, Images, Space>(target_),
+                       View<const T, Shape<N>, Space>(upstream_), d_reconstruction);
   }
 
  private:
-  Tensor<T, Images> reconstruction_, target_;
-  Tensor<T, Shape<N>> loss_, upstream_;
+  Tensor<T, Images, Space> reconstruction_, target_;
+  Tensor<T, Shape<N>, Space> loss_, upstream_;
 };
 
 }  // namespace ldm::train

@@ -12,12 +12,14 @@
 //
 // Everything is computed in double whatever T: a local variance is E[x^2] - E[x]^2, which loses
 // most of its digits in float where the image is flat, and the whole op costs little beside the
-// autoencoder it is attached to.
+// autoencoder it is attached to. In a .cu unit, ssim_cuda.cuh adds both functions over device
+// views, computed the same way.
 
 #include <array>
 #include <cmath>
 #include <vector>
 
+#include "ldm/core/macros.hpp"
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
 #include "ldm/expr/host_executor.hpp"
@@ -93,7 +95,7 @@ struct SsimStatistics {
 // The SSIM map's terms at one position.
 struct SsimTerms {
   double a1, a2, b1, b2, ssim;
-  SsimTerms(double mx, double my, double sxx, double syy, double sxy)
+  LDM_HD SsimTerms(double mx, double my, double sxx, double syy, double sxy)
       : a1(2 * mx * my + kSsimC1),
         a2(2 * (sxy - mx * my) + kSsimC2),
         b1(mx * mx + my * my + kSsimC1),
@@ -183,3 +185,8 @@ void ssim_loss_backward(View<const T, Shape<N, H, W, C>> reconstruction,
 }
 
 }  // namespace ldm::train
+
+// A .cu unit gets the device overloads too.
+#if defined(__CUDACC__)
+#include "ldm/train/ssim_cuda.cuh"
+#endif

@@ -1,0 +1,41 @@
+#pragma once
+// Per-sample sums of double partials on the device, for the perceptual terms (LPIPS, SSIM): their
+// kernels leave one partial per pixel or window position, and each sample's value is the sum of
+// its partials. One block per sample, each thread summing a fixed stride of the partials, then
+// CUB's block tree: the same order on every run, so the result is reproducible (no atomics).
+
+#include <cub/block/block_reduce.cuh>
+
+#include "ldm/core/cuda/check.cuh"
+#include "ldm/core/cuda/device.cuh"
+#include "ldm/core/macros.hpp"
+
+namespace ldm::train::detail {
+
+inline constexpr int kSampleSumThreads = 256;
+
+template <class Finish>
+__global__ void __launch_bounds__(kSampleSumThreads)
+    sample_sums_kernel(const double* partials, index_t count, Finish finish) {
+  using Reduce = cub::BlockReduce<double, kSampleSumThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  const index_t n = blockIdx.x;
+  const double* p = partials + n * count;
+  double s = 0;
+  for (index_t i = threadIdx.x; i < count; i += kSampleSumThreads)
+    s += p[i];
+  const double total = Reduce(temp).Sum(s);
+  if (threadIdx.x == 0) finish(n, total);
+}
+
+// finish(n, sum of partials[n * count .. (n + 1) * count)) for each n < samples, on ldm's stream.
+// `finish` is a device functor taken by value.
+template <class Finish>
+void sample_sums(const double* partials, index_t samples, index_t count, const Finish& finish) {
+  if (samples <= 0) return;
+  sample_sums_kernel<<<unsigned(samples), kSampleSumThreads, 0, cuda_device::stream()>>>(
+      partials, count, finish);
+  LDM_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace ldm::train::detail
