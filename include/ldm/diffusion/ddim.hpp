@@ -89,11 +89,11 @@ class DDIM {
   // prev_sample = x_{prev}; noise is any operand of shape S (or a floating-point number; an
   // integer is refused, as it would be a seed missing its offset). prev_sample may alias sample
   // or model_output.
-  template <ShapeType S, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(View<const float, S> model_output, int t,
-                                                 View<const float, S> sample, double eta,
+  template <ShapeType S, class Space, class Noise>
+  requires(!std::is_integral_v<Noise>) void step(View<const float, S, Space> model_output, int t,
+                                                 View<const float, S, Space> sample, double eta,
                                                  const Noise& noise,
-                                                 View<float, S> prev_sample) const {
+                                                 View<float, S, Space> prev_sample) const {
     const DDIMStep c = coefficients(t, eta);
     prev_sample = c.x0_coeff * predicted_x0(c.parameterisation, sample, model_output, clip_bound_) +
                   c.eps_coeff * predicted_eps(c.parameterisation, sample, model_output) +
@@ -101,22 +101,23 @@ class DDIM {
   }
 
   // The same with noise = ldm::randn<S>(seed, offset).
-  template <ShapeType S>
-  void step(View<const float, S> model_output, int t, View<const float, S> sample, double eta,
-            std::uint64_t seed, std::uint64_t offset, View<float, S> prev_sample) const {
+  template <ShapeType S, class Space>
+  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
+            double eta, std::uint64_t seed, std::uint64_t offset,
+            View<float, S, Space> prev_sample) const {
     step(model_output, t, sample, eta, randn<S>(seed, offset), prev_sample);
   }
 
   // eta = 0: deterministic.
-  template <ShapeType S>
-  void step(View<const float, S> model_output, int t, View<const float, S> sample,
-            View<float, S> prev_sample) const {
+  template <ShapeType S, class Space>
+  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
+            View<float, S, Space> prev_sample) const {
     step(model_output, t, sample, 0.0, 0.0f, prev_sample);
   }
 
-  template <ShapeType S>
-  void pred_original_sample(View<const float, S> model_output, int t, View<const float, S> sample,
-                            View<float, S> x0) const {
+  template <ShapeType S, class Space>
+  void pred_original_sample(View<const float, S, Space> model_output, int t,
+                            View<const float, S, Space> sample, View<float, S, Space> x0) const {
     x0 = predicted_x0(coefficients(t, 0).parameterisation, sample, model_output, clip_bound_);
   }
 

@@ -99,31 +99,32 @@ class DDPM {
   // prev_sample = x_{prev}: the mean plus sigma * noise, noise being any operand of shape S (or
   // a floating-point number; an integer is refused, as it would be a seed missing its offset).
   // prev_sample may alias sample or model_output.
-  template <ShapeType S, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(View<const float, S> model_output, int t,
-                                                 View<const float, S> sample, const Noise& noise,
-                                                 View<float, S> prev_sample) const {
+  template <ShapeType S, class Space, class Noise>
+  requires(!std::is_integral_v<Noise>) void step(View<const float, S, Space> model_output, int t,
+                                                 View<const float, S, Space> sample,
+                                                 const Noise& noise,
+                                                 View<float, S, Space> prev_sample) const {
     const DDPMStep c = coefficients(t);
     prev_sample = c.x0_coeff * predicted_x0(c.parameterisation, sample, model_output, clip_bound_) +
                   c.sample_coeff * in_double(sample) + c.sigma * in_double(noise);
   }
 
   // The same with noise = ldm::randn<S>(seed, offset).
-  template <ShapeType S>
-  void step(View<const float, S> model_output, int t, View<const float, S> sample,
-            std::uint64_t seed, std::uint64_t offset, View<float, S> prev_sample) const {
+  template <ShapeType S, class Space>
+  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
+            std::uint64_t seed, std::uint64_t offset, View<float, S, Space> prev_sample) const {
     step(model_output, t, sample, randn<S>(seed, offset), prev_sample);
   }
 
   // The deterministic parts of a step: x0_hat, and the mean of x_prev.
-  template <ShapeType S>
-  void pred_original_sample(View<const float, S> model_output, int t, View<const float, S> sample,
-                            View<float, S> x0) const {
+  template <ShapeType S, class Space>
+  void pred_original_sample(View<const float, S, Space> model_output, int t,
+                            View<const float, S, Space> sample, View<float, S, Space> x0) const {
     x0 = predicted_x0(coefficients(t).parameterisation, sample, model_output, clip_bound_);
   }
-  template <ShapeType S>
-  void mean(View<const float, S> model_output, int t, View<const float, S> sample,
-            View<float, S> out) const {
+  template <ShapeType S, class Space>
+  void mean(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
+            View<float, S, Space> out) const {
     step(model_output, t, sample, 0.0f, out);
   }
 

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <utility>
 
+#include "ldm/core/copy.hpp"
 #include "ldm/core/macros.hpp"
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
@@ -127,39 +128,46 @@ auto per_sample(const X& x) {
   return detail::per_sample<S>(x, std::make_integer_sequence<int, S::rank - 1>{});
 }
 
-// sqrt(abar_t) and sqrt(1 - abar_t) of each sample's timestep.
-template <index_t N>
+// sqrt(abar_t) and sqrt(1 - abar_t) of each sample's timestep, in the space of the batch. The
+// schedule lives on the host, so the timesteps are read there (N numbers).
+template <index_t N, class Space = host>
 struct NoiseLevels {
-  Tensor<double, Shape<N>> signal, noise;
+  Tensor<double, Shape<N>, Space> signal, noise;
 };
 
-template <index_t N>
-NoiseLevels<N> noise_levels(const Schedule& schedule,
-                            View<const std::int32_t, Shape<N>> timesteps) {
-  NoiseLevels<N> levels;
+template <index_t N, class Space>
+NoiseLevels<N, Space> noise_levels(const Schedule& schedule,
+                                   View<const std::int32_t, Shape<N>, Space> timesteps) {
+  const Tensor<std::int32_t, Shape<N>> t = to_host(timesteps);
+  Tensor<double, Shape<N>> signal, noise;
   for (index_t i = 0; i < N; ++i) {
-    const double alpha_cumprod = schedule.alpha_cumprod(timesteps[i]);
-    levels.signal[i] = std::sqrt(alpha_cumprod);
-    levels.noise[i] = std::sqrt(1 - alpha_cumprod);
+    const double alpha_cumprod = schedule.alpha_cumprod(t[i]);
+    signal[i] = std::sqrt(alpha_cumprod);
+    noise[i] = std::sqrt(1 - alpha_cumprod);
   }
+  NoiseLevels<N, Space> levels;
+  copy(View<const double, Shape<N>>(signal), levels.signal.view());
+  copy(View<const double, Shape<N>>(noise), levels.noise.view());
   return levels;
 }
 
 // x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, sample by sample. x_t may alias x0 or noise.
-template <ShapeType S>
-void add_noise(const Schedule& schedule, View<const float, S> x0, View<const float, S> noise,
-               View<const std::int32_t, Shape<batch_of<S>>> timesteps, View<float, S> xt) {
+template <ShapeType S, class Space>
+void add_noise(const Schedule& schedule, View<const float, S, Space> x0,
+               View<const float, S, Space> noise,
+               View<const std::int32_t, Shape<batch_of<S>>, Space> timesteps,
+               View<float, S, Space> xt) {
   const auto levels = noise_levels(schedule, timesteps);
   xt = per_sample<S>(levels.signal) * x0 + per_sample<S>(levels.noise) * noise;
 }
 
 // What a model of the given parameterisation learns to output for x_t = add_noise(x0, noise):
 // the noise itself, or the velocity sqrt(abar_t) noise - sqrt(1 - abar_t) x0.
-template <ShapeType S>
-void training_target(PredictionType type, const Schedule& schedule, View<const float, S> x0,
-                     View<const float, S> noise,
-                     View<const std::int32_t, Shape<batch_of<S>>> timesteps,
-                     View<float, S> target) {
+template <ShapeType S, class Space>
+void training_target(PredictionType type, const Schedule& schedule, View<const float, S, Space> x0,
+                     View<const float, S, Space> noise,
+                     View<const std::int32_t, Shape<batch_of<S>>, Space> timesteps,
+                     View<float, S, Space> target) {
   switch (type) {
     case PredictionType::epsilon:
       target = noise;

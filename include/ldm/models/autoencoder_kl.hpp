@@ -256,6 +256,7 @@ class AutoencoderKL {
  public:
   using config = Cfg;
   using value_type = T;
+  using space = Space;
   static constexpr index_t image_channels = ImageC, resolution = Res;
   static constexpr index_t latent_channels = Cfg::latent_channels;
   static constexpr index_t latent_res = Res / Cfg::latent_factor;

@@ -44,6 +44,7 @@ class UNet {
  public:
   using config = Cfg;
   using value_type = T;
+  using space = Space;
   static constexpr index_t channels = C, resolution = Res;
   using TimeEmbedding = nn::TimestepEmbedding<T, Space, Ch::first, E>;
   using ConvIn = nn::Conv2d<T, Space, Res, Res, C, Ch::first>;
@@ -168,22 +169,16 @@ class UNet {
                            std::get<levels - 1>(up_grads).view());
     Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid, d_attn, d_res0;
     static_for_reverse<levels>([&](auto i) {
-      auto& din = [&]() -> auto& {
-        if constexpr (i == 0)
-          return d_mid;
-        else
-          return std::get<i - 1>(up_grads);
-      }
-      ();
-      const auto& in = [&]() -> const auto& {
-        if constexpr (i == 0)
-          return s.after_mid;
-        else
-          return std::get<i - 1>(s.after_up);
-      }
-      ();
-      std::get<i>(up_blocks).backward(in, emb, grads, std::get<i>(s.up), std::get<i>(up_grads),
-                                      din.view(), demb.view());
+      // Up level i reads the mid block's output (i = 0) or level i - 1's, and sends its input
+      // gradient there.
+      const auto up = [&](const auto& in, auto& din) {
+        std::get<i>(up_blocks).backward(in, emb, grads, std::get<i>(s.up), std::get<i>(up_grads),
+                                        din.view(), demb.view());
+      };
+      if constexpr (i == 0)
+        up(s.after_mid, d_mid);
+      else
+        up(std::get<i - 1>(s.after_up), std::get<i - 1>(up_grads));
     });
     Tensor<T, Shape<N, E>, Space> demb_part;
     mid_res1.backward(s.after_mid_attn, emb, s.mid_res1, d_mid, d_attn.view(), demb_part.view());

@@ -121,7 +121,7 @@ class LatentDiffusion {
       }
     }
     if constexpr (ssim_possible) {
-      return autoencoder_step<N>(x, workspaces_.get<train::SsimTerm<float, images<N>>>());
+      return autoencoder_step<N>(x, workspaces_.get<train::SsimTerm<float, images<N>, Space>>());
     } else {
       train::NoPerceptual none;
       return autoencoder_step<N>(x, none);
@@ -147,7 +147,8 @@ class LatentDiffusion {
     result.losses = train::autoencoder_loss_and_gradients<N>(
         *autoencoder_, w.saved, x, w.eps, options_.autoencoder_loss, perceptual,
         w.reconstruction.view(), nn::Mode{true, seed_, autoencoder_steps_});
-    result.grad_norm = train::clip_grad_norm(span(autoencoder_.grads()), options_.max_grad_norm);
+    result.grad_norm =
+        train::clip_grad_norm<Space>(span(autoencoder_.grads()), options_.max_grad_norm);
     autoencoder_optimizer_.step(span(autoencoder_.values()), span(autoencoder_.grads()));
     ++autoencoder_steps_;
     return result;
@@ -192,15 +193,16 @@ class LatentDiffusion {
     const std::uint64_t step = diffusion_steps_;
     w.noise = randn<latents<N>>(seed_, stream(Purpose::diffusion_noise, step));
     const int T = schedule_.num_train_timesteps();
+    Tensor<std::int32_t, Shape<N>> timesteps;
     for (index_t n = 0; n < N; ++n)
-      w.timesteps[n] =
-          std::min(T - 1, int(uniform(seed_, stream(Purpose::timesteps, step), n) * T));
+      timesteps[n] = std::min(T - 1, int(uniform(seed_, stream(Purpose::timesteps, step), n) * T));
+    copy(View<const std::int32_t, Shape<N>>(timesteps), w.timesteps.view());
     unet_.grads() = 0.0f;
     DiffusionStepResult result;
     result.loss = train::diffusion_loss_and_gradients<N>(
         *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, options_.prediction_type,
         nn::Mode{true, seed_, step});
-    result.grad_norm = train::clip_grad_norm(span(unet_.grads()), options_.max_grad_norm);
+    result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
     unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
     ema_.step(span(unet_.values()));
     ++diffusion_steps_;
@@ -242,10 +244,10 @@ class LatentDiffusion {
   void save(const std::filesystem::path& folder, const RunInfo& run_info = {}) {
     pipeline::replace_folder_atomically(folder, [&](const std::filesystem::path& to) {
       pipeline::save_model_folder(to / "vae", vae_config(), autoencoder_.infos(),
-                                  autoencoder_.values().data());
+                                  host_values(autoencoder_).data());
       ema_.copy_to(span(ema_unet_.values()));
       pipeline::save_model_folder(to / "unet", unet_json(), ema_unet_.infos(),
-                                  ema_unet_.values().data());
+                                  host_values(ema_unet_).data());
       std::filesystem::create_directories(to / "scheduler");
       pipeline::write_text_atomically(
           to / "scheduler" / "scheduler_config.json",
@@ -258,17 +260,21 @@ class LatentDiffusion {
   // A config that does not match the compiled configuration is refused, naming the field.
   void load(const std::filesystem::path& where) {
     const auto folder = pipeline::existing_checkpoint(where);
-    const pipeline::json vae =
-        pipeline::load_model_folder(folder / "vae", vae_config(), {"scaling_factor"},
-                                    autoencoder_.infos(), autoencoder_.values().data());
+    // Files are read into host memory, then copied to where the model lives.
+    Tensor<float, Shape<AE::parameter_count>> vae_values;
+    const pipeline::json vae = pipeline::load_model_folder(
+        folder / "vae", vae_config(), {"scaling_factor"}, autoencoder_.infos(), vae_values.data());
     if (vae.contains("scaling_factor") && vae["scaling_factor"].is_number()) {
       scaling_factor_ = vae["scaling_factor"].get<double>();
       scaling_measured_ = true;
     }
+    Tensor<float, Shape<UNet::parameter_count>> unet_values;
     pipeline::load_model_folder(folder / "unet", unet_json(), {"dropout"}, ema_unet_.infos(),
-                                ema_unet_.values().data());
+                                unet_values.data());
+    copy(vae_values.view(), autoencoder_.values());
+    copy(unet_values.view(), ema_unet_.values());
     unet_.values() = ema_unet_.values();
-    ema_ = train::EMA(options_.ema, span(unet_.values()));
+    ema_ = train::EMA<Space>(options_.ema, span(unet_.values()));
     if (std::filesystem::exists(folder / "training_state.safetensors"))
       read_training_state(folder / "training_state.safetensors");
   }
@@ -289,8 +295,9 @@ class LatentDiffusion {
     return autoencoder_.infos();
   }
   const std::vector<nn::ParameterInfo>& unet_parameters() const { return unet_.infos(); }
-  std::span<float> autoencoder_values() { return span(autoencoder_.values()); }
-  std::span<float> unet_values() { return span(unet_.values()); }
+  // The weights in host memory (a copy when the model is on a GPU).
+  std::vector<float> autoencoder_values_host() const { return host_values(autoencoder_); }
+  std::vector<float> unet_values_host() const { return host_values(unet_); }
   double scaling_factor() const { return scaling_factor_; }
   void set_scaling_factor(double value) { scaling_factor_ = value, scaling_measured_ = true; }
   std::uint64_t autoencoder_steps() const { return autoencoder_steps_; }
@@ -299,8 +306,8 @@ class LatentDiffusion {
   const TrainingOptions& options() const { return options_; }
   // The run_info the loaded checkpoint was saved with (empty without a training state).
   const RunInfo& run_info() const { return run_info_; }
-  train::AdamW& autoencoder_optimizer() { return autoencoder_optimizer_; }
-  train::AdamW& unet_optimizer() { return unet_optimizer_; }
+  train::AdamW<Space>& autoencoder_optimizer() { return autoencoder_optimizer_; }
+  train::AdamW<Space>& unet_optimizer() { return unet_optimizer_; }
 
  private:
   enum class Purpose : std::uint64_t {
@@ -312,9 +319,16 @@ class LatentDiffusion {
   static std::uint64_t stream(Purpose purpose, std::uint64_t step) {
     return (std::uint64_t(purpose) << 40) | step;
   }
+  // A flat buffer as the optimisers take it: a span of Space's memory.
   template <index_t Count>
   static std::span<float> span(View<float, Shape<Count>, Space> v) {
     return {v.data(), std::size_t(Count)};
+  }
+  template <class Owned>
+  static std::vector<float> host_values(const Owned& owned) {
+    std::vector<float> out(std::size_t(Owned::count));
+    copy_elements<Space, host>(owned.values().data(), out.data(), out.size());
+    return out;
   }
 
   template <index_t N>
@@ -376,12 +390,12 @@ class LatentDiffusion {
     auto add = [&](const std::string& name, std::span<const float> data) {
       out.add(name, data, {std::int64_t(data.size())});
     };
-    add("autoencoder.exp_avg", autoencoder_optimizer_.exp_avg());
-    add("autoencoder.exp_avg_sq", autoencoder_optimizer_.exp_avg_sq());
-    add("unet.parameters", {unet_.values().data(), std::size_t(UNet::parameter_count)});
-    add("unet.exp_avg", unet_optimizer_.exp_avg());
-    add("unet.exp_avg_sq", unet_optimizer_.exp_avg_sq());
-    add("unet.ema", ema_.shadow());
+    add("autoencoder.exp_avg", autoencoder_optimizer_.exp_avg_host());
+    add("autoencoder.exp_avg_sq", autoencoder_optimizer_.exp_avg_sq_host());
+    add("unet.parameters", host_values(unet_));
+    add("unet.exp_avg", unet_optimizer_.exp_avg_host());
+    add("unet.exp_avg_sq", unet_optimizer_.exp_avg_sq_host());
+    add("unet.ema", ema_.shadow_host());
     out.set_metadata("format", "ldm training state 1 (flat buffers in ldm's internal layouts)");
     out.set_metadata("seed", std::to_string(seed_));
     out.set_metadata("autoencoder_steps", std::to_string(autoencoder_steps_));
@@ -418,7 +432,7 @@ class LatentDiffusion {
                                    read("autoencoder.exp_avg", ae_count),
                                    read("autoencoder.exp_avg_sq", ae_count));
     const auto raw = read("unet.parameters", unet_count);
-    std::copy(raw.begin(), raw.end(), unet_.values().data());
+    copy_elements<host, Space>(raw.data(), unet_.values().data(), raw.size());
     unet_optimizer_.restore(std::int64_t(number("unet_optimizer_steps")),
                             read("unet.exp_avg", unet_count), read("unet.exp_avg_sq", unet_count));
     ema_.restore(std::int64_t(number("ema_optimization_step")), read("unet.ema", unet_count));
@@ -437,11 +451,11 @@ class LatentDiffusion {
   static constexpr bool lpips_possible = Config::resolution >= 16;
   static constexpr bool ssim_possible = Config::resolution >= 11;
   struct NoLpips {};
-  using Lpips =
-      std::conditional_t<lpips_possible,
-                         train::LPIPS<float, (lpips_possible ? Config::resolution : 16),
-                                      (lpips_possible ? Config::resolution : 16), Config::channels>,
-                         NoLpips>;
+  using Lpips = std::conditional_t<
+      lpips_possible,
+      train::LPIPS<float, (lpips_possible ? Config::resolution : 16),
+                   (lpips_possible ? Config::resolution : 16), Config::channels, Space>,
+      NoLpips>;
 
   TrainingOptions options_;
   std::unique_ptr<Lpips> lpips_;
@@ -449,8 +463,8 @@ class LatentDiffusion {
   nn::Owned<AE, Space> autoencoder_;
   nn::Owned<UNet, Space> unet_;
   nn::Owned<UNet, Space> ema_unet_;
-  train::AdamW autoencoder_optimizer_, unet_optimizer_;
-  train::EMA ema_;
+  train::AdamW<Space> autoencoder_optimizer_, unet_optimizer_;
+  train::EMA<Space> ema_;
   diffusion::Schedule schedule_;
   double scaling_factor_ = 1;
   bool scaling_measured_ = false;

@@ -17,23 +17,26 @@ namespace ldm::train {
 template <index_t N, class UNet>
 double diffusion_loss_and_gradients(
     const UNet& unet, typename UNet::template Saved<N>& saved,
-    View<const float, typename UNet::template sample<N>> x0,
-    View<const float, typename UNet::template sample<N>> noise,
-    View<const std::int32_t, Shape<N>> timesteps, const diffusion::Schedule& schedule,
-    diffusion::PredictionType prediction_type, const nn::Mode& mode = {true},
-    View<const std::int32_t, Shape<N>> labels = View<const std::int32_t, Shape<N>>(nullptr)) {
+    View<const float, typename UNet::template sample<N>, typename UNet::space> x0,
+    View<const float, typename UNet::template sample<N>, typename UNet::space> noise,
+    View<const std::int32_t, Shape<N>, typename UNet::space> timesteps,
+    const diffusion::Schedule& schedule, diffusion::PredictionType prediction_type,
+    const nn::Mode& mode = {true},
+    View<const std::int32_t, Shape<N>, typename UNet::space> labels =
+        View<const std::int32_t, Shape<N>, typename UNet::space>(nullptr)) {
+  using Space = typename UNet::space;
   using Sample = typename UNet::template sample<N>;
-  Tensor<float, Sample> xt, target, prediction, d_prediction;
+  Tensor<float, Sample, Space> xt, target, prediction, d_prediction;
   diffusion::add_noise(schedule, x0, noise, timesteps, xt.view());
   diffusion::training_target(prediction_type, schedule, x0, noise, timesteps, target.view());
-  Tensor<float, Shape<N>> t;
+  Tensor<float, Shape<N>, Space> t;
   t = timesteps;
   unet.forward(xt, t, saved, prediction.view(), mode, labels);
-  const double loss =
-      ops::mse_forward(View<const float, Sample>(prediction), View<const float, Sample>(target));
-  ops::mse_backward(View<const float, Sample>(prediction), View<const float, Sample>(target), 1.0,
-                    d_prediction.view());
-  unet.backward(xt, saved, d_prediction, View<float, Sample>(nullptr), labels);
+  const double loss = ops::mse_forward(View<const float, Sample, Space>(prediction),
+                                       View<const float, Sample, Space>(target));
+  ops::mse_backward(View<const float, Sample, Space>(prediction),
+                    View<const float, Sample, Space>(target), 1.0, d_prediction.view());
+  unet.backward(xt, saved, d_prediction, View<float, Sample, Space>(nullptr), labels);
   return loss;
 }
 
