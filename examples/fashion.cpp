@@ -1,5 +1,5 @@
 // The main job: latent diffusion on Fashion-MNIST (or a folder of the user's images) with the
-// `tiny` configuration, on the CPU.
+// `tiny` configuration, on the CPU or (built with CUDA, --device cuda) on the GPU.
 //
 //   fashion train  [options]   the autoencoder, then the diffusion model, then a sample grid
 //   fashion sample [options]   a sample grid from a trained model folder
@@ -30,7 +30,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using Config = ldm::configs::Tiny;
-using Model = ldm::LatentDiffusion<Config>;
+template <class Space>
+using ModelOn = ldm::LatentDiffusion<Config, Space>;
+using Model = ModelOn<ldm::host>;
 constexpr ldm::index_t resolution = Config::resolution, channels = Config::channels;
 using ImageSet = ldm::data::ImageSet<resolution, channels>;
 using Clock = std::chrono::steady_clock;
@@ -60,20 +62,23 @@ struct SamplingFlags {
 };
 
 // Draws `count` images (rounded up to whole preview batches) from the EMA UNet.
-std::vector<float> draw_samples(Model& model, const SamplingFlags& how, std::uint64_t seed,
+template <class Space>
+std::vector<float> draw_samples(ModelOn<Space>& model, const SamplingFlags& how, std::uint64_t seed,
                                 ldm::index_t count) {
-  ldm::Tensor<float, Images<preview_batch>> batch;
+  ldm::Tensor<float, Images<preview_batch>, Space> batch;
   std::vector<float> all;
   for (ldm::index_t first = 0; first < count; first += preview_batch) {
     const std::uint64_t batch_seed = seed + std::uint64_t(first / preview_batch);
     if (how.sampler == "ddim")
-      model.sample<preview_batch>(ldm::DDIMSampling{.steps = how.steps, .eta = how.eta}, batch_seed,
-                                  batch.view());
+      model.template sample<preview_batch>(ldm::DDIMSampling{.steps = how.steps, .eta = how.eta},
+                                           batch_seed, batch.view());
     else if (how.sampler == "ddpm")
-      model.sample<preview_batch>(ldm::DDPMSampling{.steps = how.steps}, batch_seed, batch.view());
+      model.template sample<preview_batch>(ldm::DDPMSampling{.steps = how.steps}, batch_seed,
+                                           batch.view());
     else
       ldm::fail_expected("--sampler", "ddim or ddpm", how.sampler);
-    all.insert(all.end(), batch.data(), batch.data() + batch.size);
+    const auto images = ldm::to_host(batch.view());
+    all.insert(all.end(), images.data(), images.data() + images.size);
   }
   return all;
 }
@@ -84,13 +89,29 @@ void write_grid(const fs::path& path, std::span<const float> images, ldm::index_
       {.height = resolution, .width = resolution, .channels = channels, .columns = columns});
 }
 
+// A batch of host images where the model works: the same tensor on the host, a copy on a GPU.
+template <class Space, ldm::index_t N>
+auto in_space(const ldm::Tensor<float, Images<N>>& x, ldm::Tensor<float, Images<N>, Space>& staging)
+    -> ldm::View<const float, Images<N>, Space> {
+  if constexpr (std::is_same_v<Space, ldm::host>) {
+    return x.view();
+  } else {
+    ldm::copy(x.view(), staging.view());
+    return staging.view();
+  }
+}
+
 // Inputs in rows of 8 with their reconstructions (posterior means, decoded) below them.
-void write_reconstructions(Model& model, const ldm::Tensor<float, Images<preview_batch>>& inputs,
+template <class Space>
+void write_reconstructions(ModelOn<Space>& model,
+                           const ldm::Tensor<float, Images<preview_batch>>& inputs,
                            const fs::path& path) {
-  ldm::Tensor<float, Model::latents<preview_batch>> z;
-  ldm::Tensor<float, Images<preview_batch>> decoded;
-  model.encode<preview_batch>(inputs, z.view());
-  model.decode<preview_batch>(z, decoded.view());
+  ldm::Tensor<float, Images<preview_batch>, Space> staging;
+  ldm::Tensor<float, typename ModelOn<Space>::template latents<preview_batch>, Space> z;
+  ldm::Tensor<float, Images<preview_batch>, Space> decoded_here;
+  model.template encode<preview_batch>(in_space<Space>(inputs, staging), z.view());
+  model.template decode<preview_batch>(z, decoded_here.view());
+  const auto decoded = ldm::to_host(decoded_here.view());
   constexpr std::size_t row = 8 * std::size_t(Images<1>::size);
   std::vector<float> grid;
   for (std::size_t first = 0; first < std::size_t(inputs.size); first += row) {
@@ -100,11 +121,33 @@ void write_reconstructions(Model& model, const ldm::Tensor<float, Images<preview
   write_grid(path, grid, 8);
 }
 
-std::string device_note(const std::string& device) {
-  if (device == "host") return "host (CPU)";
-  if (device == "cuda")
-    return "host (CPU): --device cuda asked for, but this version of ldm has no CUDA backend yet";
-  ldm::fail_expected("--device", "host or cuda", device);
+// Calls run(ldm::host{}) or run(ldm::cuda{}) as --device says. Asked for CUDA where there is no
+// GPU, or in a build without CUDA, it says so and runs on the host.
+template <class Run>
+int on_device(const std::string& device, const Run& run) {
+  if (device != "host" && device != "cuda") ldm::fail_expected("--device", "host or cuda", device);
+  if (device == "cuda") {
+#if defined(__CUDACC__)
+    if (ldm::cuda_device::available()) {
+      cudaDeviceProp properties{};
+      int index = 0;
+      LDM_CUDA_CHECK(cudaGetDevice(&index));
+      LDM_CUDA_CHECK(cudaGetDeviceProperties(&properties, index));
+      std::printf("device: cuda:%d, %s\n", index, properties.name);
+      return run(ldm::cuda{});
+    }
+    std::printf("device: host (CPU), %d threads: --device cuda, but no CUDA device was found\n",
+                omp_get_max_threads());
+#else
+    std::printf(
+        "device: host (CPU), %d threads: --device cuda, but this program was built without CUDA "
+        "(configure with the `cuda` preset on a machine with nvcc)\n",
+        omp_get_max_threads());
+#endif
+    return run(ldm::host{});
+  }
+  std::printf("device: host (CPU), %d threads\n", omp_get_max_threads());
+  return run(ldm::host{});
 }
 
 // ---------------------------------------------------------------------------------------- train
@@ -203,7 +246,10 @@ TrainingData load_data(const TrainFlags& flags) {
   return data;
 }
 
+template <class Space>
 class Trainer {
+  using Model = ModelOn<Space>;
+
  public:
   explicit Trainer(const TrainFlags& flags)
       : flags_(flags), checkpoint_(fs::path(flags.out) / "checkpoint") {}
@@ -228,9 +274,7 @@ class Trainer {
     std::printf("data: %s, %zu images of %lldx%lldx%lld\n", data.description.c_str(),
                 data.train.size(), (long long)resolution, (long long)resolution,
                 (long long)channels);
-    std::printf("device: %s, %d threads; batch %lld; output in %s\n",
-                device_note(flags_.device).c_str(), omp_get_max_threads(), (long long)N,
-                flags_.out.c_str());
+    std::printf("batch %lld; output in %s\n", (long long)N, flags_.out.c_str());
     fs::create_directories(flags_.out);
     log_.open(fs::path(flags_.out) / "log.csv", std::ios::app);
     if (log_.tellp() == 0) log_ << "phase,step,loss,grad_norm,seconds\n";
@@ -299,8 +343,8 @@ class Trainer {
         "autoencoder", "--autoencoder-steps", std::int64_t(model_->autoencoder_steps()),
         flags_.autoencoder_steps, data.train, 1, state_.autoencoder_epoch,
         state_.autoencoder_position, deadline,
-        [&](const ldm::Tensor<float, Images<N>>& x) {
-          const auto result = model_->autoencoder_step<N>(x);
+        [&](ldm::View<const float, Images<N>, Space> x) {
+          const auto result = model_->template autoencoder_step<N>(x);
           log("autoencoder", model_->autoencoder_steps(), result.losses.total, result.grad_norm);
           return std::pair(std::int64_t(model_->autoencoder_steps()), result.losses.total);
         },
@@ -318,9 +362,9 @@ class Trainer {
         "diffusion", "--diffusion-steps", std::int64_t(model_->diffusion_steps()),
         flags_.diffusion_steps, data.train, 2, state_.diffusion_epoch, state_.diffusion_position,
         deadline,
-        [&](const ldm::Tensor<float, Images<N>>& x) {
+        [&](ldm::View<const float, Images<N>, Space> x) {
           const bool first_step = model_->diffusion_steps() == 0;
-          const auto result = model_->diffusion_step<N>(x);
+          const auto result = model_->template diffusion_step<N>(x);
           // Printed before the phase's first progress line, so it needs no clearing.
           if (first_step)
             std::printf("latent scaling factor %.4f (1 / std of the first batch's latents)\n",
@@ -345,6 +389,7 @@ class Trainer {
     ldm::data::ShuffledBatches<resolution, channels> batches(set, stream(data_stream));
     batches.seek(epoch, position);
     ldm::Tensor<float, Images<N>> x;
+    ldm::Tensor<float, Images<N>, Space> staging;
     examples::Progress progress(name, done, target, deadline);
     std::string why = std::string("reached ") + target_flag;
     while (done < target) {
@@ -355,7 +400,7 @@ class Trainer {
       batches.next<N>(x.view());
       epoch = batches.epoch(), position = batches.position();
       double loss;
-      std::tie(done, loss) = step(x);
+      std::tie(done, loss) = step(in_space<Space>(x, staging));
       progress.update(done, loss);
       if (done % flags_.images_every == 0) write_images();
       if (done % flags_.checkpoint_every == 0) {
@@ -436,7 +481,7 @@ int train_command(int argc, char** argv) {
   options.add("lpips", &flags.lpips,
               "LPIPS (VGG16) weights as safetensors (tools/convert_lpips_weights.py); without "
               "them the structural term is 1 - SSIM");
-  options.add("device", &flags.device, "host, or cuda once the CUDA backend exists");
+  options.add("device", &flags.device, "host, or cuda (a GPU, in a build with CUDA)");
   flags.sampling.add_to(options);
   if (!options.parse(argc, argv, 2)) return 0;
   if (flags.checkpoint_every <= 0 || flags.images_every <= 0)
@@ -444,16 +489,19 @@ int train_command(int argc, char** argv) {
 
   // From here on Ctrl-C asks for a checkpoint and a clean stop.
   std::signal(SIGINT, on_interrupt);
-  Trainer trainer(flags);
-  switch (flags.batch) {
-    case 16:
-      return trainer.run<16>();
-    case 32:
-      return trainer.run<32>();
-    case 64:
-      return trainer.run<64>();
-  }
-  ldm::fail_expected("--batch", "16, 32 or 64 (batch sizes are compiled in)", flags.batch);
+  if (flags.batch != 16 && flags.batch != 32 && flags.batch != 64)
+    ldm::fail_expected("--batch", "16, 32 or 64 (batch sizes are compiled in)", flags.batch);
+  return on_device(flags.device, [&](auto space) {
+    Trainer<decltype(space)> trainer(flags);
+    switch (flags.batch) {
+      case 16:
+        return trainer.template run<16>();
+      case 32:
+        return trainer.template run<32>();
+      default:
+        return trainer.template run<64>();
+    }
+  });
 }
 
 // --------------------------------------------------------------------------------------- sample
@@ -469,23 +517,24 @@ int sample_command(int argc, char** argv) {
   options.add("out", &out, "the PNG file to write");
   options.add("count", &count, "images to draw, rounded up to a multiple of 16");
   options.add("seed", &seed, "seed of the initial noise");
-  options.add("device", &device, "host, or cuda once the CUDA backend exists");
+  options.add("device", &device, "host, or cuda (a GPU, in a build with CUDA)");
   sampling.add_to(options);
   if (!options.parse(argc, argv, 2)) return 0;
   if (count <= 0) ldm::fail_expected("--count", "a positive number", count);
 
   const auto start = Clock::now();
-  Model model(0);
-  model.load(model_folder);
-  std::printf("device: %s, %d threads\n", device_note(device).c_str(), omp_get_max_threads());
-  std::printf("sampling %lld images from %s (%s, %d steps)...\n", (long long)count,
-              model_folder.c_str(), sampling.sampler.c_str(), sampling.steps);
-  const auto images = draw_samples(model, sampling, std::uint64_t(seed), ldm::index_t(count));
-  if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
-  write_grid(out, images, 8);
-  std::printf("wrote %s in %.1f s\n", out.c_str(),
-              std::chrono::duration<double>(Clock::now() - start).count());
-  return 0;
+  return on_device(device, [&](auto space) {
+    ModelOn<decltype(space)> model(0);
+    model.load(model_folder);
+    std::printf("sampling %lld images from %s (%s, %d steps)...\n", (long long)count,
+                model_folder.c_str(), sampling.sampler.c_str(), sampling.steps);
+    const auto images = draw_samples(model, sampling, std::uint64_t(seed), ldm::index_t(count));
+    if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
+    write_grid(out, images, 8);
+    std::printf("wrote %s in %.1f s\n", out.c_str(),
+                std::chrono::duration<double>(Clock::now() - start).count());
+    return 0;
+  });
 }
 
 // ----------------------------------------------------------------------------------------- eval
