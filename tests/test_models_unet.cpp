@@ -23,6 +23,16 @@ TEST_CASE("UNet: parameter counts match diffusers") {
   static_assert(models::UNet<float, host, 3, 4, SmallClassUNet>::parameter_count == 11815);
 }
 
+TEST_CASE("unet-bench: parameter counts are models.md's") {
+  // diffusers 0.42.1 builds the same models with these counts. Only the counts: instantiating
+  // the 256x256 passes here would cost minutes of compilation.
+  using Bench = LatentDiffusion<configs::UNetBench>;
+  static_assert(Bench::AE::parameter_count == 83653863);
+  static_assert(Bench::UNet::parameter_count == 64145924);
+  static_assert(Bench::latent_res == 32);
+  static_assert(LatentDiffusion<configs::VaeBench>::AE::parameter_count == 83653863);
+}
+
 TEST_CASE("UNet: parameter names are diffusers' state-dict keys") {
   using U = models::UNet<float, host, 4, 8, TinyUNet>;
   nn::Owned<U> unet(1);

@@ -17,4 +17,18 @@ struct Tiny {
   using schedule = diffusion::LinearBetas<1000>;
 };
 
+// models.md's `unet-bench`: 3x256x256 images through the Stable Diffusion VAE's architecture
+// (latents 4x32x32, factor 8) and a UNet with attention at its two coarser levels. The
+// configuration the GPU benchmark times the UNet training step and DDIM sampling on.
+struct UNetBench {
+  static constexpr index_t channels = 3, resolution = 256, latent_channels = 4;
+  using autoencoder = AutoencoderKLConfig<ldm::channels<128, 256, 512, 512>, 2, latent_channels>;
+  using unet = UNetConfig<ldm::channels<128, 256, 512>, 2, attention_at<1, 2>, 32>;
+  using schedule = diffusion::LinearBetas<1000>;
+};
+
+// models.md's `vae-bench`: the same autoencoder, timed alone (the UNet is unet-bench's, so a
+// LatentDiffusion over either configuration has the same types).
+struct VaeBench : UNetBench {};
+
 }  // namespace ldm::configs
