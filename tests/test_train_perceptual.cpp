@@ -3,8 +3,8 @@
 // ReLU against central finite differences in double.
 //
 // The LPIPS golden file (tools/golden/make_lpips_golden.py) stores no weights: VGG16's are 59 MB.
-// Both sides compute them from the same formula instead (formula_weight below, the script's
-// docstring and the file's "weights" metadata), exactly: integer hashing and one float64
+// Both sides compute them from the same formula instead (tests/support/lpips_weights.hpp, the
+// script's docstring and the file's "weights" metadata), exactly: integer hashing and one float64
 // expression per weight, rounded once to float32. The file holds the inputs, the package's
 // distances and the gradient with respect to the reconstruction, computed in float64; ldm runs in
 // float32 with the weights loaded through a safetensors file in PyTorch's layout, as real ones are.
@@ -33,6 +33,7 @@
 
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
+#include "support/lpips_weights.hpp"
 #include "support/temp_folder.hpp"
 
 using namespace ldm;
@@ -42,39 +43,11 @@ namespace {
 
 constexpr double golden_tolerance = 1e-4;
 
-// The golden network's weights (see make_lpips_golden.py): tensor t of the state_dict order,
-// element i in PyTorch's layout.
-
-std::uint32_t mix(std::uint32_t v) {
-  v *= 0x9E3779B1u;
-  v ^= v >> 16;
-  v *= 0x2C1B3C6Du;
-  v ^= v >> 13;
-  v *= 0x297A2D39u;
-  v ^= v >> 16;
-  return v;
-}
-
-std::vector<float> formula_weight(std::uint32_t t, const nn::ParameterInfo& info) {
-  const std::uint32_t key = mix(t + 1);
-  const bool lin = info.name.starts_with("lin"), bias = info.name.ends_with(".bias");
-  const double bound = lin || bias
-                           ? 0.0
-                           : std::sqrt(6.0 / double(info.torch_shape[1] * info.torch_shape[2] *
-                                                    info.torch_shape[3]));
-  std::vector<float> values(std::size_t(info.size));
-  for (std::uint32_t i = 0; i < std::uint32_t(info.size); ++i) {
-    const double u = double(mix(i ^ key) >> 8) / 16777216.0;
-    values[i] = lin ? float(u) : bias ? float((2 * u - 1) * 0.1) : float((2 * u - 1) * bound);
-  }
-  return values;
-}
-
 template <class L>
 void fill_formula_weights(L& lpips) {
   const auto& infos = lpips.infos();
   for (std::size_t t = 0; t < infos.size(); ++t)
-    nn::from_torch_layout(infos[t], formula_weight(std::uint32_t(t), infos[t]).data(),
+    nn::from_torch_layout(infos[t], test::formula_weight(std::uint32_t(t), infos[t]).data(),
                           lpips.values().data());
 }
 
@@ -84,7 +57,8 @@ fs::path write_formula_weights(const L& lpips, const fs::path& path) {
   io::SafetensorsWriter writer;
   const auto& infos = lpips.infos();
   for (std::size_t t = 0; t < infos.size(); ++t)
-    writer.add(infos[t].name, formula_weight(std::uint32_t(t), infos[t]), infos[t].torch_shape);
+    writer.add(infos[t].name, test::formula_weight(std::uint32_t(t), infos[t]),
+               infos[t].torch_shape);
   writer.write(path);
   return path;
 }

@@ -26,6 +26,30 @@ Tensor<T, S, cuda> device_copy(View<const T, S> src) {
   return to_device(src);
 }
 
+// Operands in [0.5, 1.5): a sum of positive terms has no cancellation, so float's error stays
+// below (terms + 2) * 2^-24 of the result in any summation order, and a relative bound holds.
+template <ShapeType S>
+Tensor<float, S> positive(std::uint64_t seed) {
+  Tensor<float, S> t;
+  t = rand<S>(seed, 0) + 0.5f;
+  return t;
+}
+
+// The same values in element type T, e.g. double for the host reference.
+template <class T, ShapeType S, class From>
+Tensor<T, S> converted(View<const From, S> src) {
+  Tensor<T, S> t;
+  t = src;
+  return t;
+}
+
+// A tensor as the read-only view ops take (a Tensor argument does not deduce View<const T>'s T
+// when the other operands are views of const already).
+template <class T, ShapeType S, class Space>
+View<const T, S, Space> read_only(const Tensor<T, S, Space>& t) {
+  return t.view();
+}
+
 // A device tensor filled with NaN, so that any element an op fails to write fails the comparison.
 template <class T, ShapeType S>
 Tensor<T, S, cuda> poisoned() {

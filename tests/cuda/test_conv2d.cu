@@ -11,28 +11,6 @@ using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say
 
 namespace {
 
-// Operands in [0.5, 1.5): every result is a sum of positive terms, so float's error stays below
-// (terms + 2) * 2^-24 of it in any summation order: under 1e-5 for the at most 108-term
-// windows and 105-pixel gradient sums here, with no cancellation to defeat a relative bound.
-template <ShapeType S>
-Tensor<float, S> positive(std::uint64_t seed) {
-  Tensor<float, S> t;
-  t = rand<S>(seed, 0) + 0.5f;
-  return t;
-}
-
-template <ShapeType S>
-Tensor<double, S> in_double(View<const float, S> src) {
-  Tensor<double, S> d;
-  d = src;
-  return d;
-}
-
-template <ShapeType S>
-View<const float, S, ldm::cuda> read_only(const Tensor<float, S, ldm::cuda>& t) {
-  return t.view();
-}
-
 // chunk = 0: the public ops; otherwise the passes with that many output pixels per chunk.
 template <class G, index_t Ci, index_t Co>
 void check_conv2d(const char* geometry, index_t chunk = 0) {
@@ -40,21 +18,21 @@ void check_conv2d(const char* geometry, index_t chunk = 0) {
   using WS = Shape<Co, G::kh, G::kw, Ci>;
   using BS = Shape<Co>;
   using YS = ops::conv2d_output_t<G, XS, Co>;
-  const auto x = positive<XS>(1);
-  const auto dy = positive<YS>(2);
-  const auto w = positive<WS>(3);
-  const auto b = positive<BS>(4);
-  const auto dw0 = positive<WS>(5);
-  const auto db0 = positive<BS>(6);
+  const auto x = test::positive<XS>(1);
+  const auto dy = test::positive<YS>(2);
+  const auto w = test::positive<WS>(3);
+  const auto b = test::positive<BS>(4);
+  const auto dw0 = test::positive<WS>(5);
+  const auto db0 = test::positive<BS>(6);
 
-  const auto xd = in_double(x.view());
-  const auto dyd = in_double(dy.view());
-  const auto wd = in_double(w.view());
-  const auto bd = in_double(b.view());
+  const auto xd = test::converted<double>(x.view());
+  const auto dyd = test::converted<double>(dy.view());
+  const auto wd = test::converted<double>(w.view());
+  const auto bd = test::converted<double>(b.view());
   Tensor<double, YS> y_ref;
   Tensor<double, XS> dx_ref;
-  auto dw_ref = in_double(dw0.view());
-  auto db_ref = in_double(db0.view());
+  auto dw_ref = test::converted<double>(dw0.view());
+  auto db_ref = test::converted<double>(db0.view());
   ops::conv2d_forward<G>(xd.view(), wd.view(), bd.view(), y_ref.view());
   ops::conv2d_backward_input<G>(wd.view(), dyd.view(), dx_ref.view());
   ops::conv2d_backward_params<G>(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
@@ -80,10 +58,10 @@ void check_conv2d(const char* geometry, index_t chunk = 0) {
   }
 
   INFO(geometry << ", Cin " << Ci << ", Cout " << Co << ", chunk " << chunk);
-  test::check_close(read_only(y), y_ref.view(), test::kFloatTolerance, "forward");
-  test::check_close(read_only(dx), dx_ref.view(), test::kFloatTolerance, "input gradient");
-  test::check_close(read_only(dw), dw_ref.view(), test::kFloatTolerance, "weight gradient");
-  test::check_close(read_only(db), db_ref.view(), test::kFloatTolerance, "bias gradient");
+  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "forward");
+  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance, "input gradient");
+  test::check_close(test::read_only(dw), dw_ref.view(), test::kFloatTolerance, "weight gradient");
+  test::check_close(test::read_only(db), db_ref.view(), test::kFloatTolerance, "bias gradient");
 }
 
 // Every channel configuration of one geometry.
@@ -143,17 +121,17 @@ TEST_CASE("nn::Conv2d on the device: forward and backward through nn::Owned") {
   using WS = Shape<9, 3, 3, 12>;
   using BS = Shape<9>;
   nn::Owned<Module, ldm::cuda> conv(42);
-  const auto w = positive<WS>(11);
-  const auto b = positive<BS>(12);
+  const auto w = test::positive<WS>(11);
+  const auto b = test::positive<BS>(12);
   copy<float, WS, host, ldm::cuda>(w.view(), conv->weight.value);
   copy<float, BS, host, ldm::cuda>(b.view(), conv->bias.value);
-  const auto x = positive<XS>(13);
-  const auto dy = positive<YS>(14);
+  const auto x = test::positive<XS>(13);
+  const auto dy = test::positive<YS>(14);
 
-  const auto xd = in_double(x.view());
-  const auto dyd = in_double(dy.view());
-  const auto wd = in_double(w.view());
-  const auto bd = in_double(b.view());
+  const auto xd = test::converted<double>(x.view());
+  const auto dyd = test::converted<double>(dy.view());
+  const auto wd = test::converted<double>(w.view());
+  const auto bd = test::converted<double>(b.view());
   Tensor<double, YS> y_ref;
   Tensor<double, XS> dx_ref;
   Tensor<double, WS> dw_ref;
@@ -169,8 +147,9 @@ TEST_CASE("nn::Conv2d on the device: forward and backward through nn::Owned") {
   conv->forward<3>(x_dev.view(), y.view());
   conv->backward<3>(x_dev.view(), dy_dev.view(), dx.view());
 
-  test::check_close(read_only(y), y_ref.view(), test::kFloatTolerance, "module forward");
-  test::check_close(read_only(dx), dx_ref.view(), test::kFloatTolerance, "module input gradient");
+  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "module forward");
+  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance,
+                    "module input gradient");
   test::check_close(View<const float, WS, ldm::cuda>(conv->weight.grad), dw_ref.view(),
                     test::kFloatTolerance, "module weight gradient");
   test::check_close(View<const float, BS, ldm::cuda>(conv->bias.grad), db_ref.view(),

@@ -9,11 +9,6 @@ using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say
 
 namespace {
 
-template <class T, ShapeType S, class Space>
-View<const T, S, Space> cview(const Tensor<T, S, Space>& t) {
-  return t.view();
-}
-
 // Either entry point, by Silu, with the call forms modules use.
 template <bool Silu, index_t Groups>
 void forward(auto x, auto gamma, auto beta, auto eps, auto y, auto mean, auto rstd) {
@@ -30,13 +25,6 @@ void backward(auto x, auto gamma, auto beta, auto mean, auto rstd, auto dy, auto
     ops::group_norm_silu_backward<Groups>(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
   else
     ops::group_norm_backward<Groups>(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
-}
-
-template <class T, ShapeType S>
-Tensor<T, S> as(const Tensor<float, S>& f) {
-  Tensor<T, S> t;
-  t = f;
-  return t;
 }
 
 // One forward and one backward on both sides. x has a mean far from zero next to its spread in
@@ -56,45 +44,54 @@ void compare(std::uint64_t seed) {
   Tensor<float, Vec> start_dbeta = test::host_random<float, Vec>(seed + 5);
 
   // Host reference in double.
-  const Tensor<double, S> xd = as<double>(x), dyd = as<double>(dy);
-  const Tensor<double, Vec> gd = as<double>(gamma), bd = as<double>(beta);
+  const Tensor<double, S> xd = test::converted<double>(x), dyd = test::converted<double>(dy);
+  const Tensor<double, Vec> gd = test::converted<double>(gamma), bd = test::converted<double>(beta);
   Tensor<double, S> y_ref, dx_ref;
   Tensor<double, Stats> mean_ref, rstd_ref;
-  Tensor<double, Vec> dgamma_ref = as<double>(start_dgamma), dbeta_ref = as<double>(start_dbeta);
-  forward<Silu, Groups>(cview(xd), cview(gd), cview(bd), 1e-5, y_ref.view(), mean_ref.view(),
-                        rstd_ref.view());
-  backward<Silu, Groups>(cview(xd), cview(gd), cview(bd), cview(mean_ref), cview(rstd_ref),
-                         cview(dyd), dx_ref.view(), dgamma_ref.view(), dbeta_ref.view());
+  Tensor<double, Vec> dgamma_ref = test::converted<double>(start_dgamma),
+                      dbeta_ref = test::converted<double>(start_dbeta);
+  forward<Silu, Groups>(test::read_only(xd), test::read_only(gd), test::read_only(bd), 1e-5,
+                        y_ref.view(), mean_ref.view(), rstd_ref.view());
+  backward<Silu, Groups>(test::read_only(xd), test::read_only(gd), test::read_only(bd),
+                         test::read_only(mean_ref), test::read_only(rstd_ref), test::read_only(dyd),
+                         dx_ref.view(), dgamma_ref.view(), dbeta_ref.view());
 
   // Device in float, outputs poisoned.
-  const Tensor<float, S, ldm::cuda> dev_x = to_device(cview(x)), dev_dy = to_device(cview(dy));
-  const Tensor<float, Vec, ldm::cuda> dev_gamma = to_device(cview(gamma)),
-                                      dev_beta = to_device(cview(beta));
+  const Tensor<float, S, ldm::cuda> dev_x = to_device(test::read_only(x)),
+                                    dev_dy = to_device(test::read_only(dy));
+  const Tensor<float, Vec, ldm::cuda> dev_gamma = to_device(test::read_only(gamma)),
+                                      dev_beta = to_device(test::read_only(beta));
   auto y = test::poisoned<float, S>(), dx = test::poisoned<float, S>();
   auto mean = test::poisoned<float, Stats>(), rstd = test::poisoned<float, Stats>();
-  auto dgamma = to_device(cview(start_dgamma)), dbeta = to_device(cview(start_dbeta));
-  forward<Silu, Groups>(cview(dev_x), cview(dev_gamma), cview(dev_beta), 1e-5f, y.view(),
-                        mean.view(), rstd.view());
-  backward<Silu, Groups>(cview(dev_x), cview(dev_gamma), cview(dev_beta), cview(mean), cview(rstd),
-                         cview(dev_dy), dx.view(), dgamma.view(), dbeta.view());
+  auto dgamma = to_device(test::read_only(start_dgamma)),
+       dbeta = to_device(test::read_only(start_dbeta));
+  forward<Silu, Groups>(test::read_only(dev_x), test::read_only(dev_gamma),
+                        test::read_only(dev_beta), 1e-5f, y.view(), mean.view(), rstd.view());
+  backward<Silu, Groups>(test::read_only(dev_x), test::read_only(dev_gamma),
+                         test::read_only(dev_beta), test::read_only(mean), test::read_only(rstd),
+                         test::read_only(dev_dy), dx.view(), dgamma.view(), dbeta.view());
 
   const double tol = test::kFloatTolerance;
-  test::check_close(cview(y), cview(y_ref), tol, "y");
-  test::check_close(cview(mean), cview(mean_ref), tol, "mean");
-  test::check_close(cview(rstd), cview(rstd_ref), tol, "rstd");
-  test::check_close(cview(dx), cview(dx_ref), tol, "dx");
-  test::check_close(cview(dgamma), cview(dgamma_ref), tol, "dgamma (accumulated)");
-  test::check_close(cview(dbeta), cview(dbeta_ref), tol, "dbeta (accumulated)");
+  test::check_close(test::read_only(y), test::read_only(y_ref), tol, "y");
+  test::check_close(test::read_only(mean), test::read_only(mean_ref), tol, "mean");
+  test::check_close(test::read_only(rstd), test::read_only(rstd_ref), tol, "rstd");
+  test::check_close(test::read_only(dx), test::read_only(dx_ref), tol, "dx");
+  test::check_close(test::read_only(dgamma), test::read_only(dgamma_ref), tol,
+                    "dgamma (accumulated)");
+  test::check_close(test::read_only(dbeta), test::read_only(dbeta_ref), tol, "dbeta (accumulated)");
 
   // Deterministic: a second backward adds exactly the same gradients again and writes the same dx.
-  const Tensor<float, S> dx_first = to_host(cview(dx));
-  const Tensor<float, Vec> dgamma_first = to_host(cview(dgamma));
+  const Tensor<float, S> dx_first = to_host(test::read_only(dx));
+  const Tensor<float, Vec> dgamma_first = to_host(test::read_only(dgamma));
   auto dx_again = test::poisoned<float, S>();
-  auto dgamma_again = to_device(cview(start_dgamma)), dbeta_again = to_device(cview(start_dbeta));
-  backward<Silu, Groups>(cview(dev_x), cview(dev_gamma), cview(dev_beta), cview(mean), cview(rstd),
-                         cview(dev_dy), dx_again.view(), dgamma_again.view(), dbeta_again.view());
-  const Tensor<float, S> dx_second = to_host(cview(dx_again));
-  const Tensor<float, Vec> dgamma_second = to_host(cview(dgamma_again));
+  auto dgamma_again = to_device(test::read_only(start_dgamma)),
+       dbeta_again = to_device(test::read_only(start_dbeta));
+  backward<Silu, Groups>(test::read_only(dev_x), test::read_only(dev_gamma),
+                         test::read_only(dev_beta), test::read_only(mean), test::read_only(rstd),
+                         test::read_only(dev_dy), dx_again.view(), dgamma_again.view(),
+                         dbeta_again.view());
+  const Tensor<float, S> dx_second = to_host(test::read_only(dx_again));
+  const Tensor<float, Vec> dgamma_second = to_host(test::read_only(dgamma_again));
   CHECK(std::memcmp(dx_first.data(), dx_second.data(), Tensor<float, S>::bytes) == 0);
   CHECK(std::memcmp(dgamma_first.data(), dgamma_second.data(), Tensor<float, Vec>::bytes) == 0);
 }
@@ -141,12 +138,12 @@ TEST_CASE("the GroupNorm module runs on device views") {
   nn::GroupNorm<float, ldm::cuda, C, 4, nn::Activation::silu> norm(
       nn::ParameterBinder<float, ldm::cuda>(store), 1e-6);
   const Tensor<float, S> x = test::host_random<float, S>(80);
-  const auto dev_x = to_device(cview(x));
+  const auto dev_x = to_device(test::read_only(x));
   decltype(norm)::Saved<3> saved;
   auto y = test::poisoned<float, S>(), dx = test::poisoned<float, S>();
-  norm.forward<3, 7, 5>(cview(dev_x), saved, y.view());
-  norm.backward<3, 7, 5>(cview(dev_x), saved, cview(y), dx.view());
-  const Tensor<float, S> got = to_host(cview(dx));
+  norm.forward<3, 7, 5>(test::read_only(dev_x), saved, y.view());
+  norm.backward<3, 7, 5>(test::read_only(dev_x), saved, test::read_only(y), dx.view());
+  const Tensor<float, S> got = to_host(test::read_only(dx));
   index_t finite = 0;
   for (index_t i = 0; i < S::size; ++i)
     finite += std::isfinite(got[i]);

@@ -8,48 +8,26 @@ using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say
 
 namespace {
 
-// Operands in [0.5, 1.5): every output is a sum of positive terms, so float's error stays below
-// (terms + 2) * 2^-24 of it in any summation order, within 1e-5 for the sizes here, with no
-// cancellation to make a relative bound fail.
-template <ShapeType S>
-Tensor<float, S> positive(std::uint64_t seed) {
-  Tensor<float, S> t;
-  t = rand<S>(seed, 0) + 0.5f;
-  return t;
-}
-
-template <ShapeType S>
-Tensor<double, S> in_double(View<const float, S> src) {
-  Tensor<double, S> d;
-  d = src;
-  return d;
-}
-
-template <ShapeType S>
-View<const float, S, ldm::cuda> read_only(const Tensor<float, S, ldm::cuda>& t) {
-  return t.view();
-}
-
 template <ShapeType SX, ShapeType SY>
 void check_linear() {
   constexpr index_t In = SX::extents[SX::rank - 1], Out = SY::extents[SY::rank - 1];
   using WS = Shape<Out, In>;
   using BS = Shape<Out>;
-  const auto x = positive<SX>(1);
-  const auto dy = positive<SY>(2);
-  const auto w = positive<WS>(3);
-  const auto b = positive<BS>(4);
-  const auto dw0 = positive<WS>(5);
-  const auto db0 = positive<BS>(6);
+  const auto x = test::positive<SX>(1);
+  const auto dy = test::positive<SY>(2);
+  const auto w = test::positive<WS>(3);
+  const auto b = test::positive<BS>(4);
+  const auto dw0 = test::positive<WS>(5);
+  const auto db0 = test::positive<BS>(6);
 
-  const auto xd = in_double(x.view());
-  const auto dyd = in_double(dy.view());
-  const auto wd = in_double(w.view());
-  const auto bd = in_double(b.view());
+  const auto xd = test::converted<double>(x.view());
+  const auto dyd = test::converted<double>(dy.view());
+  const auto wd = test::converted<double>(w.view());
+  const auto bd = test::converted<double>(b.view());
   Tensor<double, SY> y_ref;
   Tensor<double, SX> dx_ref;
-  auto dw_ref = in_double(dw0.view());
-  auto db_ref = in_double(db0.view());
+  auto dw_ref = test::converted<double>(dw0.view());
+  auto db_ref = test::converted<double>(db0.view());
   ops::linear_forward(xd.view(), wd.view(), bd.view(), y_ref.view());
   ops::linear_backward_input(wd.view(), dyd.view(), dx_ref.view());
   ops::linear_backward_params(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
@@ -66,10 +44,10 @@ void check_linear() {
   ops::linear_backward_input(w_dev.view(), dy_dev.view(), dx.view());
   ops::linear_backward_params(x_dev.view(), dy_dev.view(), dw.view(), db.view());
 
-  test::check_close(read_only(y), y_ref.view(), test::kFloatTolerance, "y = x w^T + b");
-  test::check_close(read_only(dx), dx_ref.view(), test::kFloatTolerance, "dx = dy w");
-  test::check_close(read_only(dw), dw_ref.view(), test::kFloatTolerance, "dw += dy^T x");
-  test::check_close(read_only(db), db_ref.view(), test::kFloatTolerance, "db += sum of dy");
+  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "y = x w^T + b");
+  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance, "dx = dy w");
+  test::check_close(test::read_only(dw), dw_ref.view(), test::kFloatTolerance, "dw += dy^T x");
+  test::check_close(test::read_only(db), db_ref.view(), test::kFloatTolerance, "db += sum of dy");
 }
 
 }  // namespace
@@ -95,17 +73,17 @@ TEST_CASE("nn::Linear on the device: forward and backward through nn::Owned") {
   using WS = Shape<9, 12>;
   using BS = Shape<9>;
   nn::Owned<nn::Linear<float, ldm::cuda, 12, 9>, ldm::cuda> linear(42);
-  const auto w = positive<WS>(11);
-  const auto b = positive<BS>(12);
+  const auto w = test::positive<WS>(11);
+  const auto b = test::positive<BS>(12);
   copy<float, WS, host, ldm::cuda>(w.view(), linear->weight.value);
   copy<float, BS, host, ldm::cuda>(b.view(), linear->bias.value);
-  const auto x = positive<XS>(13);
-  const auto dy = positive<YS>(14);
+  const auto x = test::positive<XS>(13);
+  const auto dy = test::positive<YS>(14);
 
-  const auto xd = in_double(x.view());
-  const auto dyd = in_double(dy.view());
-  const auto wd = in_double(w.view());
-  const auto bd = in_double(b.view());
+  const auto xd = test::converted<double>(x.view());
+  const auto dyd = test::converted<double>(dy.view());
+  const auto wd = test::converted<double>(w.view());
+  const auto bd = test::converted<double>(b.view());
   Tensor<double, YS> y_ref;
   Tensor<double, XS> dx_ref;
   Tensor<double, WS> dw_ref;
@@ -121,8 +99,9 @@ TEST_CASE("nn::Linear on the device: forward and backward through nn::Owned") {
   linear->forward(x_dev.view(), y.view());
   linear->backward(x_dev.view(), dy_dev.view(), dx.view());
 
-  test::check_close(read_only(y), y_ref.view(), test::kFloatTolerance, "module forward");
-  test::check_close(read_only(dx), dx_ref.view(), test::kFloatTolerance, "module input gradient");
+  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "module forward");
+  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance,
+                    "module input gradient");
   test::check_close(View<const float, WS, ldm::cuda>(linear->weight.grad), dw_ref.view(),
                     test::kFloatTolerance, "module weight gradient");
   test::check_close(View<const float, BS, ldm::cuda>(linear->bias.grad), db_ref.view(),

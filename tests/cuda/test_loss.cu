@@ -14,18 +14,6 @@ constexpr double kUpstream = 0.37;
 // an ulp of double.
 constexpr double kValueTolerance = 1e-12;
 
-template <class T, ShapeType Sh, class Space>
-View<const T, Sh, Space> cview(const Tensor<T, Sh, Space>& t) {
-  return t.view();
-}
-
-template <class T, ShapeType Sh>
-Tensor<T, Sh> as(const Tensor<float, Sh>& f) {
-  Tensor<T, Sh> t;
-  t = f;
-  return t;
-}
-
 struct Inputs {
   Tensor<float, S> pred, target;
   Tensor<double, S> pred_d, target_d;
@@ -39,10 +27,10 @@ Inputs inputs() {
   // Exact matches, where L1's gradient is zero.
   for (index_t i = 0; i < S::size; i += 7)
     in.target[i] = in.pred[i];
-  in.pred_d = as<double>(in.pred);
-  in.target_d = as<double>(in.target);
-  in.dev_pred = to_device(cview(in.pred));
-  in.dev_target = to_device(cview(in.target));
+  in.pred_d = test::converted<double>(in.pred);
+  in.target_d = test::converted<double>(in.target);
+  in.dev_pred = to_device(test::read_only(in.pred));
+  in.dev_target = to_device(test::read_only(in.target));
   return in;
 }
 
@@ -50,67 +38,83 @@ Inputs inputs() {
 
 TEST_CASE("mse on the device matches the host in double") {
   const Inputs in = inputs();
-  const double expected = ops::mse_forward(cview(in.pred_d), cview(in.target_d));
-  CHECK(ops::mse_forward(cview(in.dev_pred), cview(in.dev_target)) ==
+  const double expected =
+      ops::mse_forward(test::read_only(in.pred_d), test::read_only(in.target_d));
+  CHECK(ops::mse_forward(test::read_only(in.dev_pred), test::read_only(in.dev_target)) ==
         doctest::Approx(expected).epsilon(kValueTolerance));
   Tensor<double, S> grad_ref;
-  ops::mse_backward(cview(in.pred_d), cview(in.target_d), kUpstream, grad_ref.view());
+  ops::mse_backward(test::read_only(in.pred_d), test::read_only(in.target_d), kUpstream,
+                    grad_ref.view());
   auto grad = test::poisoned<float, S>();
-  ops::mse_backward(cview(in.dev_pred), cview(in.dev_target), kUpstream, grad.view());
-  test::check_close(cview(grad), cview(grad_ref), test::kFloatTolerance, "mse dpred");
+  ops::mse_backward(test::read_only(in.dev_pred), test::read_only(in.dev_target), kUpstream,
+                    grad.view());
+  test::check_close(test::read_only(grad), test::read_only(grad_ref), test::kFloatTolerance,
+                    "mse dpred");
 }
 
 TEST_CASE("l1 on the device matches the host in double") {
   const Inputs in = inputs();
-  const double expected = ops::l1_forward(cview(in.pred_d), cview(in.target_d));
-  CHECK(ops::l1_forward(cview(in.dev_pred), cview(in.dev_target)) ==
+  const double expected = ops::l1_forward(test::read_only(in.pred_d), test::read_only(in.target_d));
+  CHECK(ops::l1_forward(test::read_only(in.dev_pred), test::read_only(in.dev_target)) ==
         doctest::Approx(expected).epsilon(kValueTolerance));
   Tensor<double, S> grad_ref;
-  ops::l1_backward(cview(in.pred_d), cview(in.target_d), kUpstream, grad_ref.view());
+  ops::l1_backward(test::read_only(in.pred_d), test::read_only(in.target_d), kUpstream,
+                   grad_ref.view());
   auto grad = test::poisoned<float, S>();
-  ops::l1_backward(cview(in.dev_pred), cview(in.dev_target), kUpstream, grad.view());
-  test::check_close(cview(grad), cview(grad_ref), test::kFloatTolerance, "l1 dpred");
+  ops::l1_backward(test::read_only(in.dev_pred), test::read_only(in.dev_target), kUpstream,
+                   grad.view());
+  test::check_close(test::read_only(grad), test::read_only(grad_ref), test::kFloatTolerance,
+                    "l1 dpred");
 }
 
 TEST_CASE("kl on the device matches the host in double") {
   const Inputs in = inputs();  // target serves as logvar
-  const double expected = ops::kl_forward(cview(in.pred_d), cview(in.target_d));
-  CHECK(ops::kl_forward(cview(in.dev_pred), cview(in.dev_target)) ==
+  const double expected = ops::kl_forward(test::read_only(in.pred_d), test::read_only(in.target_d));
+  CHECK(ops::kl_forward(test::read_only(in.dev_pred), test::read_only(in.dev_target)) ==
         doctest::Approx(expected).epsilon(kValueTolerance));
   Tensor<double, S> dmean_ref, dlogvar_ref;
-  ops::kl_backward(cview(in.pred_d), cview(in.target_d), kUpstream, dmean_ref.view(),
-                   dlogvar_ref.view());
+  ops::kl_backward(test::read_only(in.pred_d), test::read_only(in.target_d), kUpstream,
+                   dmean_ref.view(), dlogvar_ref.view());
   auto dmean = test::poisoned<float, S>(), dlogvar = test::poisoned<float, S>();
-  ops::kl_backward(cview(in.dev_pred), cview(in.dev_target), kUpstream, dmean.view(),
-                   dlogvar.view());
-  test::check_close(cview(dmean), cview(dmean_ref), test::kFloatTolerance, "kl dmean");
-  test::check_close(cview(dlogvar), cview(dlogvar_ref), test::kFloatTolerance, "kl dlogvar");
+  ops::kl_backward(test::read_only(in.dev_pred), test::read_only(in.dev_target), kUpstream,
+                   dmean.view(), dlogvar.view());
+  test::check_close(test::read_only(dmean), test::read_only(dmean_ref), test::kFloatTolerance,
+                    "kl dmean");
+  test::check_close(test::read_only(dlogvar), test::read_only(dlogvar_ref), test::kFloatTolerance,
+                    "kl dlogvar");
 }
 
 TEST_CASE("softmax cross-entropy on the device matches the host in double") {
   constexpr index_t N = 5, K = 10;
   using L = Shape<N, K>;
   const Tensor<float, L> logits = test::host_random<float, L>(3, 4.0);
-  const Tensor<double, L> logits_d = as<double>(logits);
+  const Tensor<double, L> logits_d = test::converted<double>(logits);
   Tensor<std::int32_t, Shape<N>> labels;
   const std::int32_t classes[N] = {0, 9, 3, 3, 7};
   for (index_t n = 0; n < N; ++n)
     labels[n] = classes[n];
-  const double expected = ops::cross_entropy_forward(cview(logits_d), cview(labels));
+  const double expected =
+      ops::cross_entropy_forward(test::read_only(logits_d), test::read_only(labels));
   Tensor<double, L> grad_ref;
-  ops::cross_entropy_backward(cview(logits_d), cview(labels), kUpstream, grad_ref.view());
+  ops::cross_entropy_backward(test::read_only(logits_d), test::read_only(labels), kUpstream,
+                              grad_ref.view());
 
-  const Tensor<float, L, ldm::cuda> dev_logits = to_device(cview(logits));
-  const Tensor<std::int32_t, Shape<N>, ldm::cuda> dev_labels = to_device(cview(labels));
-  CHECK(ops::cross_entropy_forward(cview(dev_logits), cview(dev_labels)) ==
+  const Tensor<float, L, ldm::cuda> dev_logits = to_device(test::read_only(logits));
+  const Tensor<std::int32_t, Shape<N>, ldm::cuda> dev_labels = to_device(test::read_only(labels));
+  CHECK(ops::cross_entropy_forward(test::read_only(dev_logits), test::read_only(dev_labels)) ==
         doctest::Approx(expected).epsilon(kValueTolerance));
   auto grad = test::poisoned<float, L>();
-  ops::cross_entropy_backward(cview(dev_logits), cview(dev_labels), kUpstream, grad.view());
-  test::check_close(cview(grad), cview(grad_ref), test::kFloatTolerance, "cross-entropy dlogits");
+  ops::cross_entropy_backward(test::read_only(dev_logits), test::read_only(dev_labels), kUpstream,
+                              grad.view());
+  test::check_close(test::read_only(grad), test::read_only(grad_ref), test::kFloatTolerance,
+                    "cross-entropy dlogits");
 
   labels[2] = K;  // out of range: refused before any kernel reads past the row
-  const Tensor<std::int32_t, Shape<N>, ldm::cuda> bad_labels = to_device(cview(labels));
-  CHECK_THROWS_AS((void)ops::cross_entropy_forward(cview(dev_logits), cview(bad_labels)), Error);
+  const Tensor<std::int32_t, Shape<N>, ldm::cuda> bad_labels = to_device(test::read_only(labels));
   CHECK_THROWS_AS(
-      ops::cross_entropy_backward(cview(dev_logits), cview(bad_labels), 1.0, grad.view()), Error);
+      (void)ops::cross_entropy_forward(test::read_only(dev_logits), test::read_only(bad_labels)),
+      Error);
+  CHECK_THROWS_AS(ops::cross_entropy_backward(test::read_only(dev_logits),
+                                              test::read_only(bad_labels), 1.0, grad.view()),
+                  Error);
 }

@@ -2,6 +2,7 @@
 // sides, so they agree to rounding) and LPIPS (VGG16 on the device, in double and in float,
 // against the host class in double, with the formula weights of tests/test_train_perceptual.cpp).
 #include "cuda/support.cuh"
+#include "support/lpips_weights.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -30,41 +31,6 @@ Tensor<float, S> host_images(std::uint64_t seed, std::uint64_t offset) {
   for (index_t i = 0; i < S::size; ++i)
     x[i] = float(2 * double(uniform(seed, offset, i)) - 1);
   return x;
-}
-
-template <ShapeType S>
-Tensor<double, S> to_double(View<const float, S> x) {
-  Tensor<double, S> out;
-  out = x;
-  return out;
-}
-
-// The golden network's weights, as tests/test_train_perceptual.cpp makes them (see
-// tools/golden/make_lpips_golden.py): tensor t of the state_dict order, element i in PyTorch's
-// layout, from integer hashing and one double expression rounded once to float.
-std::uint32_t mix(std::uint32_t v) {
-  v *= 0x9E3779B1u;
-  v ^= v >> 16;
-  v *= 0x2C1B3C6Du;
-  v ^= v >> 13;
-  v *= 0x297A2D39u;
-  v ^= v >> 16;
-  return v;
-}
-
-std::vector<float> formula_weight(std::uint32_t t, const nn::ParameterInfo& info) {
-  const std::uint32_t key = mix(t + 1);
-  const bool lin = info.name.starts_with("lin"), bias = info.name.ends_with(".bias");
-  const double bound = lin || bias
-                           ? 0.0
-                           : std::sqrt(6.0 / double(info.torch_shape[1] * info.torch_shape[2] *
-                                                    info.torch_shape[3]));
-  std::vector<float> values(std::size_t(info.size));
-  for (std::uint32_t i = 0; i < std::uint32_t(info.size); ++i) {
-    const double u = double(mix(i ^ key) >> 8) / 16777216.0;
-    values[i] = lin ? float(u) : bias ? float((2 * u - 1) * 0.1) : float((2 * u - 1) * bound);
-  }
-  return values;
 }
 
 // Max |actual - expected| / max |expected| over the tensor, as the host LPIPS golden test measures
@@ -97,7 +63,7 @@ void check_lpips_on_device(const std::string& what) {
   Reference reference;
   const auto& infos = reference.infos();
   for (std::size_t t = 0; t < infos.size(); ++t)
-    nn::from_torch_layout(infos[t], formula_weight(std::uint32_t(t), infos[t]).data(),
+    nn::from_torch_layout(infos[t], test::formula_weight(std::uint32_t(t), infos[t]).data(),
                           reference.values().data());
 
   const Tensor<float, Images> reconstruction = host_images<Images>(31, 0);
@@ -109,9 +75,9 @@ void check_lpips_on_device(const std::string& what) {
   typename Reference::template Saved<N> saved;
   Tensor<double, Shape<N>> distance;
   Tensor<double, Images> dreconstruction;
-  reference.forward(to_double(reconstruction.view()), to_double(target.view()), saved,
-                    distance.view());
-  reference.backward(saved, to_double(upstream.view()), dreconstruction.view());
+  reference.forward(test::converted<double>(reconstruction.view()),
+                    test::converted<double>(target.view()), saved, distance.view());
+  reference.backward(saved, test::converted<double>(upstream.view()), dreconstruction.view());
 
   Device device;
   if constexpr (std::is_same_v<T, float>) {
@@ -120,7 +86,8 @@ void check_lpips_on_device(const std::string& what) {
     ldm::test::TempFolder dir;
     io::SafetensorsWriter writer;
     for (std::size_t t = 0; t < infos.size(); ++t)
-      writer.add(infos[t].name, formula_weight(std::uint32_t(t), infos[t]), infos[t].torch_shape);
+      writer.add(infos[t].name, test::formula_weight(std::uint32_t(t), infos[t]),
+                 infos[t].torch_shape);
     writer.write(dir.path / "lpips.safetensors");
     device.load(io::SafetensorsFile::open(dir.path / "lpips.safetensors"));
   } else {
@@ -194,8 +161,9 @@ TEST_CASE("SSIM loss and gradient on the device equal the host's double path") {
   upstream[1] = -1.25f;
   upstream[2] = 2.0f;
 
-  const auto x = to_double(reconstruction.view()), y = to_double(target.view());
-  const auto up = to_double(upstream.view());
+  const auto x = test::converted<double>(reconstruction.view()),
+             y = test::converted<double>(target.view());
+  const auto up = test::converted<double>(upstream.view());
   Tensor<double, Shape<N>> loss;
   Tensor<double, Images> dx;
   train::ssim_loss_forward(x, y, loss.view());

@@ -15,18 +15,6 @@ namespace {
 using Odd =
     Shape<3, 7, 5, 11>;  // 1155 elements: not a multiple of 4, so the last Philox block is partial
 
-template <class T, ShapeType S, class Space>
-View<const T, S, Space> cview(const Tensor<T, S, Space>& t) {
-  return t.view();
-}
-
-template <class T, ShapeType S>
-Tensor<T, S> as(const Tensor<float, S>& f) {
-  Tensor<T, S> t;
-  t = f;
-  return t;
-}
-
 template <class T, ShapeType S>
 bool same_bits(View<const T, S, ldm::cuda> device, const Tensor<T, S>& expected) {
   const Tensor<T, S> got = to_host(device);
@@ -38,42 +26,44 @@ bool same_bits(View<const T, S, ldm::cuda> device, const Tensor<T, S>& expected)
 TEST_CASE("silu forward and backward match the host in double") {
   const Tensor<float, Odd> x = test::host_random<float, Odd>(1, 4.0);
   const Tensor<float, Odd> dy = test::host_random<float, Odd>(2);
-  const Tensor<double, Odd> xd = as<double>(x), dyd = as<double>(dy);
+  const Tensor<double, Odd> xd = test::converted<double>(x), dyd = test::converted<double>(dy);
   Tensor<double, Odd> y_ref, dx_ref;
-  ops::silu_forward(cview(xd), y_ref.view());
-  ops::silu_backward(cview(xd), cview(dyd), dx_ref.view());
+  ops::silu_forward(test::read_only(xd), y_ref.view());
+  ops::silu_backward(test::read_only(xd), test::read_only(dyd), dx_ref.view());
 
-  const Tensor<float, Odd, ldm::cuda> dev_x = to_device(cview(x)), dev_dy = to_device(cview(dy));
+  const Tensor<float, Odd, ldm::cuda> dev_x = to_device(test::read_only(x)),
+                                      dev_dy = to_device(test::read_only(dy));
   auto y = test::poisoned<float, Odd>(), dx = test::poisoned<float, Odd>();
-  ops::silu_forward(cview(dev_x), y.view());
-  ops::silu_backward(cview(dev_x), cview(dev_dy), dx.view());
-  test::check_close(cview(y), cview(y_ref), test::kFloatTolerance, "silu");
-  test::check_close(cview(dx), cview(dx_ref), test::kFloatTolerance, "silu dx");
+  ops::silu_forward(test::read_only(dev_x), y.view());
+  ops::silu_backward(test::read_only(dev_x), test::read_only(dev_dy), dx.view());
+  test::check_close(test::read_only(y), test::read_only(y_ref), test::kFloatTolerance, "silu");
+  test::check_close(test::read_only(dx), test::read_only(dx_ref), test::kFloatTolerance, "silu dx");
 }
 
 TEST_CASE("dropout on the device draws the host's mask") {
   const Tensor<float, Odd> x = test::host_random<float, Odd>(3);
   const Tensor<float, Odd> dy = test::host_random<float, Odd>(4);
-  const Tensor<float, Odd, ldm::cuda> dev_x = to_device(cview(x)), dev_dy = to_device(cview(dy));
+  const Tensor<float, Odd, ldm::cuda> dev_x = to_device(test::read_only(x)),
+                                      dev_dy = to_device(test::read_only(dy));
   // Seeds and offsets past 32 bits, so both halves of Philox's key and counter words matter.
   const std::uint64_t seed = 0x123456789abcdefULL, offset = (std::uint64_t(7) << 40) | 5;
   for (float p : {0.0f, 0.1f, 0.5f, 0.9f, 1.0f}) {
     CAPTURE(p);
     Tensor<float, Odd> y_ref, dx_ref;
-    ops::dropout_forward(cview(x), p, seed, offset, y_ref.view());
-    ops::dropout_backward(cview(dy), p, seed, offset, dx_ref.view());
+    ops::dropout_forward(test::read_only(x), p, seed, offset, y_ref.view());
+    ops::dropout_backward(test::read_only(dy), p, seed, offset, dx_ref.view());
     auto y = test::poisoned<float, Odd>(), dx = test::poisoned<float, Odd>();
-    ops::dropout_forward(cview(dev_x), p, seed, offset, y.view());
-    ops::dropout_backward(cview(dev_dy), p, seed, offset, dx.view());
-    CHECK(same_bits(cview(y), y_ref));
-    CHECK(same_bits(cview(dx), dx_ref));
+    ops::dropout_forward(test::read_only(dev_x), p, seed, offset, y.view());
+    ops::dropout_backward(test::read_only(dev_dy), p, seed, offset, dx.view());
+    CHECK(same_bits(test::read_only(y), y_ref));
+    CHECK(same_bits(test::read_only(dx), dx_ref));
   }
   // In place, as ResnetBlock2D applies it.
   Tensor<float, Odd> in_place_ref = x;
-  ops::dropout_forward(cview(x), 0.3f, 9, 2, in_place_ref.view());
+  ops::dropout_forward(test::read_only(x), 0.3f, 9, 2, in_place_ref.view());
   Tensor<float, Odd, ldm::cuda> in_place = dev_x;
   ops::dropout_forward(View<const float, Odd, ldm::cuda>(in_place), 0.3f, 9, 2, in_place.view());
-  CHECK(same_bits(cview(in_place), in_place_ref));
+  CHECK(same_bits(test::read_only(in_place), in_place_ref));
 }
 
 TEST_CASE("nearest upsampling and channel concatenation match the host") {
@@ -82,19 +72,20 @@ TEST_CASE("nearest upsampling and channel concatenation match the host") {
   const Tensor<float, X> x = test::host_random<float, X>(5);
   const Tensor<float, Y> dy = test::host_random<float, Y>(6);
   Tensor<float, Y> y_ref;
-  ops::upsample_nearest2x_forward(cview(x), y_ref.view());
-  const Tensor<double, Y> dyd = as<double>(dy);
+  ops::upsample_nearest2x_forward(test::read_only(x), y_ref.view());
+  const Tensor<double, Y> dyd = test::converted<double>(dy);
   Tensor<double, X> dx_ref;
-  ops::upsample_nearest2x_backward(cview(dyd), dx_ref.view());
+  ops::upsample_nearest2x_backward(test::read_only(dyd), dx_ref.view());
 
   auto y = test::poisoned<float, Y>();
   auto dx = test::poisoned<float, X>();
-  const Tensor<float, X, ldm::cuda> dev_x = to_device(cview(x));
-  const Tensor<float, Y, ldm::cuda> dev_dy = to_device(cview(dy));
-  ops::upsample_nearest2x_forward(cview(dev_x), y.view());
-  ops::upsample_nearest2x_backward(cview(dev_dy), dx.view());
-  CHECK(same_bits(cview(y), y_ref));
-  test::check_close(cview(dx), cview(dx_ref), test::kFloatTolerance, "upsample dx");
+  const Tensor<float, X, ldm::cuda> dev_x = to_device(test::read_only(x));
+  const Tensor<float, Y, ldm::cuda> dev_dy = to_device(test::read_only(dy));
+  ops::upsample_nearest2x_forward(test::read_only(dev_x), y.view());
+  ops::upsample_nearest2x_backward(test::read_only(dev_dy), dx.view());
+  CHECK(same_bits(test::read_only(y), y_ref));
+  test::check_close(test::read_only(dx), test::read_only(dx_ref), test::kFloatTolerance,
+                    "upsample dx");
 
   using A = Shape<3, 7, 5, 5>;
   using B = Shape<3, 7, 5, 9>;
@@ -105,20 +96,20 @@ TEST_CASE("nearest upsampling and channel concatenation match the host") {
   Tensor<float, Cat> cat_ref;
   Tensor<float, A> da_ref;
   Tensor<float, B> db_ref;
-  ops::concat_channels_forward(cview(a), cview(b), cat_ref.view());
-  ops::concat_channels_backward(cview(dcat), da_ref.view(), db_ref.view());
+  ops::concat_channels_forward(test::read_only(a), test::read_only(b), cat_ref.view());
+  ops::concat_channels_backward(test::read_only(dcat), da_ref.view(), db_ref.view());
 
-  const Tensor<float, A, ldm::cuda> dev_a = to_device(cview(a));
-  const Tensor<float, B, ldm::cuda> dev_b = to_device(cview(b));
-  const Tensor<float, Cat, ldm::cuda> dev_dcat = to_device(cview(dcat));
+  const Tensor<float, A, ldm::cuda> dev_a = to_device(test::read_only(a));
+  const Tensor<float, B, ldm::cuda> dev_b = to_device(test::read_only(b));
+  const Tensor<float, Cat, ldm::cuda> dev_dcat = to_device(test::read_only(dcat));
   auto cat = test::poisoned<float, Cat>();
   auto da = test::poisoned<float, A>();
   auto db = test::poisoned<float, B>();
-  ops::concat_channels_forward(cview(dev_a), cview(dev_b), cat.view());
-  ops::concat_channels_backward(cview(dev_dcat), da.view(), db.view());
-  CHECK(same_bits(cview(cat), cat_ref));
-  CHECK(same_bits(cview(da), da_ref));
-  CHECK(same_bits(cview(db), db_ref));
+  ops::concat_channels_forward(test::read_only(dev_a), test::read_only(dev_b), cat.view());
+  ops::concat_channels_backward(test::read_only(dev_dcat), da.view(), db.view());
+  CHECK(same_bits(test::read_only(cat), cat_ref));
+  CHECK(same_bits(test::read_only(da), da_ref));
+  CHECK(same_bits(test::read_only(db), db_ref));
 }
 
 namespace {
@@ -130,11 +121,14 @@ void compare_embedding(bool flip, double freq_shift, double max_period, double s
   for (index_t n = 0; n < 5; ++n)
     t[n] = steps[n];
   Tensor<double, Shape<5, Dim>> expected;
-  ops::timestep_embedding<Dim>(cview(t), flip, freq_shift, expected.view(), max_period, scale);
-  const Tensor<float, T, ldm::cuda> dev_t = to_device(cview(t));
+  ops::timestep_embedding<Dim>(test::read_only(t), flip, freq_shift, expected.view(), max_period,
+                               scale);
+  const Tensor<float, T, ldm::cuda> dev_t = to_device(test::read_only(t));
   auto got = test::poisoned<float, Shape<5, Dim>>();
-  ops::timestep_embedding<Dim>(cview(dev_t), flip, freq_shift, got.view(), max_period, scale);
-  test::check_close(cview(got), cview(expected), test::kFloatTolerance, "timestep embedding");
+  ops::timestep_embedding<Dim>(test::read_only(dev_t), flip, freq_shift, got.view(), max_period,
+                               scale);
+  test::check_close(test::read_only(got), test::read_only(expected), test::kFloatTolerance,
+                    "timestep embedding");
 }
 }  // namespace
 
@@ -148,7 +142,7 @@ TEST_CASE("the timestep embedding matches the host in double") {
   SUBCASE("a freq_shift of Dim / 2 is refused") {
     const Tensor<float, Shape<2>, ldm::cuda> t;
     Tensor<float, Shape<2, 8>, ldm::cuda> out;
-    CHECK_THROWS_AS(ops::timestep_embedding<8>(cview(t), true, 4.0, out.view()), Error);
+    CHECK_THROWS_AS(ops::timestep_embedding<8>(test::read_only(t), true, 4.0, out.view()), Error);
   }
 }
 
@@ -163,28 +157,28 @@ TEST_CASE("max pooling and ReLU match the host bit for bit, ties and NaN include
   const Tensor<float, Y> dy = test::host_random<float, Y>(11);
   Tensor<float, Y> y_ref;
   Tensor<float, X> dx_ref;
-  ops::max_pool2x2_forward(cview(x), y_ref.view());
-  ops::max_pool2x2_backward(cview(x), cview(dy), dx_ref.view());
+  ops::max_pool2x2_forward(test::read_only(x), y_ref.view());
+  ops::max_pool2x2_backward(test::read_only(x), test::read_only(dy), dx_ref.view());
 
-  const Tensor<float, X, ldm::cuda> dev_x = to_device(cview(x));
-  const Tensor<float, Y, ldm::cuda> dev_dy = to_device(cview(dy));
+  const Tensor<float, X, ldm::cuda> dev_x = to_device(test::read_only(x));
+  const Tensor<float, Y, ldm::cuda> dev_dy = to_device(test::read_only(dy));
   auto y = test::poisoned<float, Y>();
   auto dx = test::poisoned<float, X>();
-  ops::max_pool2x2_forward(cview(dev_x), y.view());
-  ops::max_pool2x2_backward(cview(dev_x), cview(dev_dy), dx.view());
-  CHECK(same_bits(cview(y), y_ref));
-  CHECK(same_bits(cview(dx), dx_ref));
+  ops::max_pool2x2_forward(test::read_only(dev_x), y.view());
+  ops::max_pool2x2_backward(test::read_only(dev_x), test::read_only(dev_dy), dx.view());
+  CHECK(same_bits(test::read_only(y), y_ref));
+  CHECK(same_bits(test::read_only(dx), dx_ref));
 
   // ReLU in place, as VGG and the classifier use it. Without the NaN: the device's arithmetic
   // gives NaNs a canonical payload, x86 keeps the operand's.
   x(1, 2, 3, 4) = 1.5f;
   Tensor<float, X> relu_ref = x, drelu_ref(x * 3.0f);
-  ops::relu_forward(cview(relu_ref), relu_ref.view());
-  ops::relu_backward(cview(relu_ref), cview(drelu_ref), drelu_ref.view());
-  Tensor<float, X, ldm::cuda> relu = to_device(cview(x));
+  ops::relu_forward(test::read_only(relu_ref), relu_ref.view());
+  ops::relu_backward(test::read_only(relu_ref), test::read_only(drelu_ref), drelu_ref.view());
+  Tensor<float, X, ldm::cuda> relu = to_device(test::read_only(x));
   Tensor<float, X, ldm::cuda> drelu(relu * 3.0f);
-  ops::relu_forward(cview(relu), relu.view());
-  ops::relu_backward(cview(relu), cview(drelu), drelu.view());
-  CHECK(same_bits(cview(relu), relu_ref));
-  CHECK(same_bits(cview(drelu), drelu_ref));
+  ops::relu_forward(test::read_only(relu), relu.view());
+  ops::relu_backward(test::read_only(relu), test::read_only(drelu), drelu.view());
+  CHECK(same_bits(test::read_only(relu), relu_ref));
+  CHECK(same_bits(test::read_only(drelu), drelu_ref));
 }

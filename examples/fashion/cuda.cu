@@ -1,0 +1,26 @@
+// The `fashion` program's GPU path: training and sampling instantiated for ldm::cuda. Compiled by
+// nvcc into the program when CUDA is enabled (examples/CMakeLists.txt).
+#include <ldm/cuda.cuh>
+#include <string>
+
+#include "fashion/trainer.hpp"
+
+namespace fashion {
+
+std::string cuda_device() {
+  if (!ldm::cuda_device::available()) return "";
+  int index = 0;
+  cudaDeviceProp properties{};
+  LDM_CUDA_CHECK(cudaGetDevice(&index));
+  LDM_CUDA_CHECK(cudaGetDeviceProperties(&properties, index));
+  return "cuda:" + std::to_string(index) + ", " + properties.name;
+}
+
+int train_on_cuda(const TrainFlags& flags) {
+  return train<ldm::cuda>(flags);
+}
+int sample_on_cuda(const SampleRequest& request) {
+  return sample<ldm::cuda>(request);
+}
+
+}  // namespace fashion
