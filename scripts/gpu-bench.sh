@@ -15,11 +15,12 @@
 # The GPU machine has PyTorch, huggingface_hub, safetensors, numpy, regex, requests, filelock and
 # Pillow, which is all `import diffusers` needs (on Python >= 3.8 it reads importlib.metadata from
 # the standard library, so the importlib_metadata requirement is not needed). diffusers itself
-# travels as a wheel in .whl/: name `.whl` in the run's carry. stb travels as .deps/ (made by
-# `scripts/gpu-check.sh --bundle-deps`): name `.deps` in the carry too.
+# travels as a wheel in .whl/: name `.whl` in the run's carry. stb and nlohmann_json travel as
+# .deps/ (made by `scripts/gpu-check.sh --bundle-deps`): name `.deps` in the carry too.
 # Exit status: 0 when ldm's benchmark and both PyTorch modes ran without a failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 if [ "${1:-}" = "--bundle-wheels" ]; then
   set -e
@@ -40,13 +41,7 @@ steps=${LDM_BENCH_STEPS:-20}
 warmup=${LDM_BENCH_WARMUP:-3}
 export PATH="$PATH:/usr/local/cuda/bin"
 export PYTHONUNBUFFERED=1
-if [ -d .deps/stb ]; then
-  # The bundle's prefix is where it was made; point it here (as scripts/gpu-check.sh does).
-  stb=$(pwd)/.deps/stb
-  sed -i "s|^prefix=.*|prefix=$stb|" "$stb/lib/pkgconfig/stb.pc"
-  export PKG_CONFIG_PATH=$stb/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$stb/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-fi
+ldm_use_bundled_deps
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}

@@ -5,27 +5,15 @@
 #   scripts/gpu-check.sh [log-folder]        (or LDM_GPU_LOGS=folder; default runs/gpu-check)
 # Exit status: 0 when the build, the tests and both sanitizers pass.
 #
-# Machines without Debian's libstb-dev (the lent H200 runs Ubuntu without it and cannot install
-# packages) can use a copy made on a Debian machine by `scripts/gpu-check.sh --bundle-deps`, which
-# puts stb's headers, library and pkg-config file under .deps/ (ignored by git).
+# Machines without Debian's libstb-dev and nlohmann-json3-dev (the lent H200 runs Ubuntu without
+# them and cannot install packages) use copies made on a Debian machine by
+# `scripts/gpu-check.sh --bundle-deps` under .deps/ (ignored by git; carry it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/lib.sh
 if [ "${1:-}" = "--bundle-deps" ]; then
-  set -e
-  rm -rf .deps && mkdir -p .deps/stb/lib/pkgconfig .deps/stb/include
-  cp -r /usr/include/stb .deps/stb/include/
-  cp -L "$(pkg-config --variable=libdir stb)"/libstb.so* .deps/stb/lib/ 2>/dev/null ||
-    cp -L /usr/lib/*/libstb.so* .deps/stb/lib/
-  cat > .deps/stb/lib/pkgconfig/stb.pc <<PC
-prefix=$(pwd)/.deps/stb
-Name: stb
-Description: stb single-file libraries (copied from Debian's libstb-dev)
-Version: 0
-Cflags: -I\${prefix}/include/stb
-Libs: -L\${prefix}/lib -lstb
-PC
-  echo "ldm: stb bundled in .deps/stb (carry .deps to the GPU machine)"
+  ldm_bundle_deps
   exit 0
 fi
 
@@ -33,12 +21,7 @@ logs=${1:-${LDM_GPU_LOGS:-runs/gpu-check}}
 mkdir -p "$logs"
 logs=$(cd "$logs" && pwd)
 export PATH="$PATH:/usr/local/cuda/bin"
-if [ -d .deps/stb ]; then
-  # The bundle's prefix is where it was made; point it here.
-  sed -i "s|^prefix=.*|prefix=$(pwd)/.deps/stb|" .deps/stb/lib/pkgconfig/stb.pc
-  export PKG_CONFIG_PATH=$(pwd)/.deps/stb/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$(pwd)/.deps/stb/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-fi
+ldm_use_bundled_deps
 jobs=$(nproc 2>/dev/null || echo 4)
 status=0
 step() { echo "== $1 ($(date -u +%H:%M:%S))" | tee -a "$logs/summary.txt"; }

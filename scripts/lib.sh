@@ -41,3 +41,36 @@ ldm_preset() {
 }
 
 ldm_jobs() { nproc 2>/dev/null || echo 2; }
+
+# GPU machines without Debian's libstb-dev and nlohmann-json3-dev (the lent H200 runs Ubuntu and
+# cannot install packages) use copies made here: ldm_bundle_deps puts them under .deps/ (ignored
+# by git; name it in the device run's carry), ldm_use_bundled_deps points the build at them.
+ldm_bundle_deps() {
+  rm -rf .deps && mkdir -p .deps/stb/lib/pkgconfig .deps/stb/include .deps/json/include \
+    .deps/json/share/cmake
+  cp -r /usr/include/stb .deps/stb/include/
+  cp -L /usr/lib/*/libstb.so* .deps/stb/lib/
+  cat > .deps/stb/lib/pkgconfig/stb.pc <<PC
+prefix=$(pwd)/.deps/stb
+Name: stb
+Description: stb single-file libraries (copied from Debian's libstb-dev)
+Version: 0
+Cflags: -I\${prefix}/include/stb
+Libs: -L\${prefix}/lib -lstb
+PC
+  # nlohmann_json's CMake package finds its headers relative to itself, so the copy relocates.
+  cp -r /usr/include/nlohmann .deps/json/include/
+  cp -r /usr/share/cmake/nlohmann_json .deps/json/share/cmake/
+  echo "ldm: stb and nlohmann_json bundled in .deps/ (carry .deps to the GPU machine)"
+}
+
+ldm_use_bundled_deps() {
+  [ -d .deps ] || return 0
+  local here
+  here=$(pwd)
+  # The stb bundle's prefix is where it was made; point it here.
+  sed -i "s|^prefix=.*|prefix=$here/.deps/stb|" .deps/stb/lib/pkgconfig/stb.pc
+  export PKG_CONFIG_PATH=$here/.deps/stb/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export LD_LIBRARY_PATH=$here/.deps/stb/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export CMAKE_PREFIX_PATH=$here/.deps/json${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+}
