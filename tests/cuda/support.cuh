@@ -96,6 +96,46 @@ void check_close(View<const TA, S, cuda> actual, View<const TE, S> expected, dou
   CHECK(bad == 0);
 }
 
+// A layer with a weight and a bias (Linear, Conv2d): positive operands in float, the same in double
+// for the host reference, and on the device; the reference and device outputs, the device ones
+// poisoned, and parameter gradients starting from the same non-zero values on both sides, so that
+// accumulation is checked. Run the host op on the `*_ref` and the device op on the `*_dev` side,
+// then check().
+template <ShapeType XS, ShapeType WS, ShapeType BS, ShapeType YS>
+struct LayerCase {
+  Tensor<float, XS> x = positive<XS>(1);
+  Tensor<float, YS> dy = positive<YS>(2);
+  Tensor<float, WS> w = positive<WS>(3);
+  Tensor<float, BS> b = positive<BS>(4);
+  Tensor<float, WS> dw_start = positive<WS>(5);
+  Tensor<float, BS> db_start = positive<BS>(6);
+
+  Tensor<double, XS> x_ref = converted<double>(x.view());
+  Tensor<double, YS> dy_ref = converted<double>(dy.view());
+  Tensor<double, WS> w_ref = converted<double>(w.view());
+  Tensor<double, BS> b_ref = converted<double>(b.view());
+  Tensor<double, YS> y_ref;
+  Tensor<double, XS> dx_ref;
+  Tensor<double, WS> dw_ref = converted<double>(dw_start.view());
+  Tensor<double, BS> db_ref = converted<double>(db_start.view());
+
+  Tensor<float, XS, ldm::cuda> x_dev = to_device(x.view());
+  Tensor<float, YS, ldm::cuda> dy_dev = to_device(dy.view());
+  Tensor<float, WS, ldm::cuda> w_dev = to_device(w.view());
+  Tensor<float, BS, ldm::cuda> b_dev = to_device(b.view());
+  Tensor<float, YS, ldm::cuda> y_dev = poisoned<float, YS>();
+  Tensor<float, XS, ldm::cuda> dx_dev = poisoned<float, XS>();
+  Tensor<float, WS, ldm::cuda> dw_dev = to_device(dw_start.view());
+  Tensor<float, BS, ldm::cuda> db_dev = to_device(db_start.view());
+
+  void check(double tolerance) const {
+    check_close(read_only(y_dev), y_ref.view(), tolerance, "forward");
+    check_close(read_only(dx_dev), dx_ref.view(), tolerance, "input gradient");
+    check_close(read_only(dw_dev), dw_ref.view(), tolerance, "weight gradient (accumulated)");
+    check_close(read_only(db_dev), db_ref.view(), tolerance, "bias gradient (accumulated)");
+  }
+};
+
 // float32 mode against a host result: the issue's bound. bf16 mode: about 2^-6.
 inline constexpr double kFloatTolerance = 1e-5;
 inline constexpr double kBf16Tolerance = 2e-2;

@@ -15,53 +15,25 @@ namespace {
 template <class G, index_t Ci, index_t Co>
 void check_conv2d(const char* geometry, index_t chunk = 0) {
   using XS = Shape<3, 7, 5, Ci>;
-  using WS = Shape<Co, G::kh, G::kw, Ci>;
-  using BS = Shape<Co>;
-  using YS = ops::conv2d_output_t<G, XS, Co>;
-  const auto x = test::positive<XS>(1);
-  const auto dy = test::positive<YS>(2);
-  const auto w = test::positive<WS>(3);
-  const auto b = test::positive<BS>(4);
-  const auto dw0 = test::positive<WS>(5);
-  const auto db0 = test::positive<BS>(6);
-
-  const auto xd = test::converted<double>(x.view());
-  const auto dyd = test::converted<double>(dy.view());
-  const auto wd = test::converted<double>(w.view());
-  const auto bd = test::converted<double>(b.view());
-  Tensor<double, YS> y_ref;
-  Tensor<double, XS> dx_ref;
-  auto dw_ref = test::converted<double>(dw0.view());
-  auto db_ref = test::converted<double>(db0.view());
-  ops::conv2d_forward<G>(xd.view(), wd.view(), bd.view(), y_ref.view());
-  ops::conv2d_backward_input<G>(wd.view(), dyd.view(), dx_ref.view());
-  ops::conv2d_backward_params<G>(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
-
-  const auto x_dev = to_device(x.view());
-  const auto dy_dev = to_device(dy.view());
-  const auto w_dev = to_device(w.view());
-  const auto b_dev = to_device(b.view());
-  auto y = test::poisoned<float, YS>();
-  auto dx = test::poisoned<float, XS>();
-  auto dw = to_device(dw0.view());
-  auto db = to_device(db0.view());
+  test::LayerCase<XS, Shape<Co, G::kh, G::kw, Ci>, Shape<Co>, ops::conv2d_output_t<G, XS, Co>> c;
+  ops::conv2d_forward<G>(c.x_ref.view(), c.w_ref.view(), c.b_ref.view(), c.y_ref.view());
+  ops::conv2d_backward_input<G>(c.w_ref.view(), c.dy_ref.view(), c.dx_ref.view());
+  ops::conv2d_backward_params<G>(c.x_ref.view(), c.dy_ref.view(), c.dw_ref.view(), c.db_ref.view());
   if (chunk == 0) {
-    ops::conv2d_forward<G>(x_dev.view(), w_dev.view(), b_dev.view(), y.view());
-    ops::conv2d_backward_input<G>(w_dev.view(), dy_dev.view(), dx.view());
-    ops::conv2d_backward_params<G>(x_dev.view(), dy_dev.view(), dw.view(), db.view());
+    ops::conv2d_forward<G>(c.x_dev.view(), c.w_dev.view(), c.b_dev.view(), c.y_dev.view());
+    ops::conv2d_backward_input<G>(c.w_dev.view(), c.dy_dev.view(), c.dx_dev.view());
+    ops::conv2d_backward_params<G>(c.x_dev.view(), c.dy_dev.view(), c.dw_dev.view(),
+                                   c.db_dev.view());
   } else {
-    ops::detail::conv2d_forward_chunked<G>(x_dev.view(), w_dev.view(), b_dev.view(), y.view(),
-                                           chunk);
-    ops::detail::conv2d_backward_input_chunked<G>(w_dev.view(), dy_dev.view(), dx.view(), chunk);
-    ops::detail::conv2d_backward_params_chunked<G>(x_dev.view(), dy_dev.view(), dw.view(),
-                                                   db.view(), chunk);
+    ops::detail::conv2d_forward_chunked<G>(c.x_dev.view(), c.w_dev.view(), c.b_dev.view(),
+                                           c.y_dev.view(), chunk);
+    ops::detail::conv2d_backward_input_chunked<G>(c.w_dev.view(), c.dy_dev.view(), c.dx_dev.view(),
+                                                  chunk);
+    ops::detail::conv2d_backward_params_chunked<G>(c.x_dev.view(), c.dy_dev.view(), c.dw_dev.view(),
+                                                   c.db_dev.view(), chunk);
   }
-
   INFO(geometry << ", Cin " << Ci << ", Cout " << Co << ", chunk " << chunk);
-  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "forward");
-  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance, "input gradient");
-  test::check_close(test::read_only(dw), dw_ref.view(), test::kFloatTolerance, "weight gradient");
-  test::check_close(test::read_only(db), db_ref.view(), test::kFloatTolerance, "bias gradient");
+  c.check(test::kFloatTolerance);
 }
 
 // Every channel configuration of one geometry.

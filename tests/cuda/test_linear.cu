@@ -11,43 +11,14 @@ namespace {
 template <ShapeType SX, ShapeType SY>
 void check_linear() {
   constexpr index_t In = SX::extents[SX::rank - 1], Out = SY::extents[SY::rank - 1];
-  using WS = Shape<Out, In>;
-  using BS = Shape<Out>;
-  const auto x = test::positive<SX>(1);
-  const auto dy = test::positive<SY>(2);
-  const auto w = test::positive<WS>(3);
-  const auto b = test::positive<BS>(4);
-  const auto dw0 = test::positive<WS>(5);
-  const auto db0 = test::positive<BS>(6);
-
-  const auto xd = test::converted<double>(x.view());
-  const auto dyd = test::converted<double>(dy.view());
-  const auto wd = test::converted<double>(w.view());
-  const auto bd = test::converted<double>(b.view());
-  Tensor<double, SY> y_ref;
-  Tensor<double, SX> dx_ref;
-  auto dw_ref = test::converted<double>(dw0.view());
-  auto db_ref = test::converted<double>(db0.view());
-  ops::linear_forward(xd.view(), wd.view(), bd.view(), y_ref.view());
-  ops::linear_backward_input(wd.view(), dyd.view(), dx_ref.view());
-  ops::linear_backward_params(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
-
-  const auto x_dev = to_device(x.view());
-  const auto dy_dev = to_device(dy.view());
-  const auto w_dev = to_device(w.view());
-  const auto b_dev = to_device(b.view());
-  auto y = test::poisoned<float, SY>();
-  auto dx = test::poisoned<float, SX>();
-  auto dw = to_device(dw0.view());
-  auto db = to_device(db0.view());
-  ops::linear_forward(x_dev.view(), w_dev.view(), b_dev.view(), y.view());
-  ops::linear_backward_input(w_dev.view(), dy_dev.view(), dx.view());
-  ops::linear_backward_params(x_dev.view(), dy_dev.view(), dw.view(), db.view());
-
-  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "y = x w^T + b");
-  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance, "dx = dy w");
-  test::check_close(test::read_only(dw), dw_ref.view(), test::kFloatTolerance, "dw += dy^T x");
-  test::check_close(test::read_only(db), db_ref.view(), test::kFloatTolerance, "db += sum of dy");
+  test::LayerCase<SX, Shape<Out, In>, Shape<Out>, SY> c;
+  ops::linear_forward(c.x_ref.view(), c.w_ref.view(), c.b_ref.view(), c.y_ref.view());
+  ops::linear_backward_input(c.w_ref.view(), c.dy_ref.view(), c.dx_ref.view());
+  ops::linear_backward_params(c.x_ref.view(), c.dy_ref.view(), c.dw_ref.view(), c.db_ref.view());
+  ops::linear_forward(c.x_dev.view(), c.w_dev.view(), c.b_dev.view(), c.y_dev.view());
+  ops::linear_backward_input(c.w_dev.view(), c.dy_dev.view(), c.dx_dev.view());
+  ops::linear_backward_params(c.x_dev.view(), c.dy_dev.view(), c.dw_dev.view(), c.db_dev.view());
+  c.check(test::kFloatTolerance);
 }
 
 }  // namespace

@@ -76,7 +76,8 @@ struct executor<cuda> {
     std::size_t temp_bytes = 0;
     LDM_CUDA_CHECK(cub::DeviceReduce::Reduce(nullptr, temp_bytes, values, result.data(), n, combine,
                                              identity, cuda_device::stream()));
-    Buffer<unsigned char, cuda> temp(temp_bytes);
+    // At least one byte: CUB reads a null workspace as a request for its size.
+    Buffer<unsigned char, cuda> temp(temp_bytes > 0 ? temp_bytes : 1);
     LDM_CUDA_CHECK(cub::DeviceReduce::Reduce(temp.data(), temp_bytes, values, result.data(), n,
                                              combine, identity, cuda_device::stream()));
     Acc total = identity;
