@@ -93,37 +93,18 @@ TEST_CASE("nn::Conv2d on the device: forward and backward through nn::Owned") {
   using WS = Shape<9, 3, 3, 12>;
   using BS = Shape<9>;
   nn::Owned<Module, ldm::cuda> conv(42);
-  const auto w = test::positive<WS>(11);
-  const auto b = test::positive<BS>(12);
-  copy<float, WS, host, ldm::cuda>(w.view(), conv->weight.value);
-  copy<float, BS, host, ldm::cuda>(b.view(), conv->bias.value);
-  const auto x = test::positive<XS>(13);
-  const auto dy = test::positive<YS>(14);
-
-  const auto xd = test::converted<double>(x.view());
-  const auto dyd = test::converted<double>(dy.view());
-  const auto wd = test::converted<double>(w.view());
-  const auto bd = test::converted<double>(b.view());
-  Tensor<double, YS> y_ref;
-  Tensor<double, XS> dx_ref;
-  Tensor<double, WS> dw_ref;
-  Tensor<double, BS> db_ref;
-  ops::conv2d_forward<G>(xd.view(), wd.view(), bd.view(), y_ref.view());
-  ops::conv2d_backward_input<G>(wd.view(), dyd.view(), dx_ref.view());
-  ops::conv2d_backward_params<G>(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
-
-  const auto x_dev = to_device(x.view());
-  const auto dy_dev = to_device(dy.view());
-  auto y = test::poisoned<float, YS>();
-  auto dx = test::poisoned<float, XS>();
-  conv->forward<3>(x_dev.view(), y.view());
-  conv->backward<3>(x_dev.view(), dy_dev.view(), dx.view());
-
-  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "module forward");
-  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance,
-                    "module input gradient");
-  test::check_close(View<const float, WS, ldm::cuda>(conv->weight.grad), dw_ref.view(),
-                    test::kFloatTolerance, "module weight gradient");
-  test::check_close(View<const float, BS, ldm::cuda>(conv->bias.grad), db_ref.view(),
-                    test::kFloatTolerance, "module bias gradient");
+  test::LayerCase<XS, WS, BS, YS> c;
+  // The module starts from the case's weights and accumulates onto its starting gradients.
+  copy(c.w.view(), conv->weight.value);
+  copy(c.b.view(), conv->bias.value);
+  copy(c.dw_start.view(), conv->weight.grad);
+  copy(c.db_start.view(), conv->bias.grad);
+  ops::conv2d_forward<G>(c.x_ref.view(), c.w_ref.view(), c.b_ref.view(), c.y_ref.view());
+  ops::conv2d_backward_input<G>(c.w_ref.view(), c.dy_ref.view(), c.dx_ref.view());
+  ops::conv2d_backward_params<G>(c.x_ref.view(), c.dy_ref.view(), c.dw_ref.view(), c.db_ref.view());
+  conv->forward<3>(c.x_dev.view(), c.y_dev.view());
+  conv->backward<3>(c.x_dev.view(), c.dy_dev.view(), c.dx_dev.view());
+  c.dw_dev = conv->weight.grad;
+  c.db_dev = conv->bias.grad;
+  c.check(test::kFloatTolerance);
 }

@@ -44,37 +44,18 @@ TEST_CASE("nn::Linear on the device: forward and backward through nn::Owned") {
   using WS = Shape<9, 12>;
   using BS = Shape<9>;
   nn::Owned<nn::Linear<float, ldm::cuda, 12, 9>, ldm::cuda> linear(42);
-  const auto w = test::positive<WS>(11);
-  const auto b = test::positive<BS>(12);
-  copy<float, WS, host, ldm::cuda>(w.view(), linear->weight.value);
-  copy<float, BS, host, ldm::cuda>(b.view(), linear->bias.value);
-  const auto x = test::positive<XS>(13);
-  const auto dy = test::positive<YS>(14);
-
-  const auto xd = test::converted<double>(x.view());
-  const auto dyd = test::converted<double>(dy.view());
-  const auto wd = test::converted<double>(w.view());
-  const auto bd = test::converted<double>(b.view());
-  Tensor<double, YS> y_ref;
-  Tensor<double, XS> dx_ref;
-  Tensor<double, WS> dw_ref;
-  Tensor<double, BS> db_ref;
-  ops::linear_forward(xd.view(), wd.view(), bd.view(), y_ref.view());
-  ops::linear_backward_input(wd.view(), dyd.view(), dx_ref.view());
-  ops::linear_backward_params(xd.view(), dyd.view(), dw_ref.view(), db_ref.view());
-
-  const auto x_dev = to_device(x.view());
-  const auto dy_dev = to_device(dy.view());
-  auto y = test::poisoned<float, YS>();
-  auto dx = test::poisoned<float, XS>();
-  linear->forward(x_dev.view(), y.view());
-  linear->backward(x_dev.view(), dy_dev.view(), dx.view());
-
-  test::check_close(test::read_only(y), y_ref.view(), test::kFloatTolerance, "module forward");
-  test::check_close(test::read_only(dx), dx_ref.view(), test::kFloatTolerance,
-                    "module input gradient");
-  test::check_close(View<const float, WS, ldm::cuda>(linear->weight.grad), dw_ref.view(),
-                    test::kFloatTolerance, "module weight gradient");
-  test::check_close(View<const float, BS, ldm::cuda>(linear->bias.grad), db_ref.view(),
-                    test::kFloatTolerance, "module bias gradient");
+  test::LayerCase<XS, WS, BS, YS> c;
+  // The module starts from the case's weights and accumulates onto its starting gradients.
+  copy(c.w.view(), linear->weight.value);
+  copy(c.b.view(), linear->bias.value);
+  copy(c.dw_start.view(), linear->weight.grad);
+  copy(c.db_start.view(), linear->bias.grad);
+  ops::linear_forward(c.x_ref.view(), c.w_ref.view(), c.b_ref.view(), c.y_ref.view());
+  ops::linear_backward_input(c.w_ref.view(), c.dy_ref.view(), c.dx_ref.view());
+  ops::linear_backward_params(c.x_ref.view(), c.dy_ref.view(), c.dw_ref.view(), c.db_ref.view());
+  linear->forward(c.x_dev.view(), c.y_dev.view());
+  linear->backward(c.x_dev.view(), c.dy_dev.view(), c.dx_dev.view());
+  c.dw_dev = linear->weight.grad;
+  c.db_dev = linear->bias.grad;
+  c.check(test::kFloatTolerance);
 }
