@@ -107,20 +107,6 @@ void im2col(const T* x, index_t r0, index_t rows, T* cols) {
   expr::executor<ldm::cuda>::for_each(rows * P::k, Im2col<G, P, T>{x, cols, r0});
 }
 
-// The input lines (n * H + ih) that windows of output rows [r0, r_end) touch, as on the host.
-template <class G, class P>
-std::pair<index_t, index_t> touched_lines(index_t r0, index_t r_end) {
-  const index_t first_n = r0 / (P::ho * P::wo), last_n = (r_end - 1) / (P::ho * P::wo);
-  const index_t first_oh = r0 % (P::ho * P::wo) / P::wo;
-  const index_t last_oh = (r_end - 1) % (P::ho * P::wo) / P::wo;
-  const index_t begin =
-      first_n * P::h + std::clamp<index_t>(first_oh * G::stride - G::pad_top, 0, P::h - 1);
-  const index_t end =
-      last_n * P::h +
-      std::clamp<index_t>(last_oh * G::stride - G::pad_top + G::kh - 1, 0, P::h - 1) + 1;
-  return {begin, end};
-}
-
 // The three passes with the chunk size as a parameter, so tests can force several chunks.
 template <class G, class T, class XS, class WS, class YS>
 void conv2d_forward_chunked(View<const T, XS, ldm::cuda> x, View<const T, WS, ldm::cuda> w,

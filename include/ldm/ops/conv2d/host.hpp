@@ -19,6 +19,7 @@
 #include <climits>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include "ldm/core/shape.hpp"
 #include "ldm/core/space.hpp"
@@ -172,20 +173,28 @@ void im2col_row(const T* x, index_t r, T* row) {
   }
 }
 
+// The input lines (n * H + ih), as [begin, end), that the windows of output rows [r0, r_end) read.
+template <class G, class P>
+std::pair<index_t, index_t> touched_lines(index_t r0, index_t r_end) {
+  const index_t first_n = r0 / (P::ho * P::wo), last_n = (r_end - 1) / (P::ho * P::wo);
+  const index_t first_oh = r0 % (P::ho * P::wo) / P::wo;
+  const index_t last_oh = (r_end - 1) % (P::ho * P::wo) / P::wo;
+  const index_t begin =
+      first_n * P::h + std::clamp<index_t>(first_oh * G::stride - G::pad_top, 0, P::h - 1);
+  const index_t end =
+      last_n * P::h +
+      std::clamp<index_t>(last_oh * G::stride - G::pad_top + G::kh - 1, 0, P::h - 1) + 1;
+  return {begin, end};
+}
+
 // dx += the column-matrix rows [r0, r0 + rows) folded back onto the input pixels they were read
 // from. Parallel over input lines (n, ih): only the lines this chunk's windows touch.
 template <class G, class P, class T>
 void col2im_add(const T* cols, index_t r0, index_t rows, T* dx) {
   constexpr index_t ci = P::ci;
   const index_t r_end = r0 + rows;
-  const index_t first_n = r0 / (P::ho * P::wo), last_n = (r_end - 1) / (P::ho * P::wo);
-  const index_t first_oh = r0 % (P::ho * P::wo) / P::wo;
-  const index_t last_oh = (r_end - 1) % (P::ho * P::wo) / P::wo;
-  const index_t line_begin =
-      first_n * P::h + std::clamp<index_t>(first_oh * G::stride - G::pad_top, 0, P::h - 1);
-  const index_t line_end =
-      last_n * P::h +
-      std::clamp<index_t>(last_oh * G::stride - G::pad_top + G::kh - 1, 0, P::h - 1) + 1;
+  const std::pair<index_t, index_t> lines = touched_lines<G, P>(r0, r_end);
+  const index_t line_begin = lines.first, line_end = lines.second;
 #pragma omp parallel for schedule(static) if (rows * P::k >= kParallelThreshold)
   for (index_t line = line_begin; line < line_end; ++line) {
     const index_t n = line / P::h, ih = line % P::h;
