@@ -2,11 +2,9 @@
 // Training losses with their gradients on the device, with the host's call forms and definitions
 // (host.hpp). Forward returns the loss to the host, so it waits for ldm's stream.
 //
-// Forward sums go through expr::executor<cuda>::reduce with a double accumulator named here
-// rather than through ldm::sum: that picks its accumulator with __CUDA_ARCH__, so the device and
-// host compilation passes would instantiate CUB's kernels with different types. Each term is
-// computed in double from the stored values, and CUB's reduction order is fixed, so the value is
-// the same run to run.
+// MSE, L1 and KL sum their terms in double, each formed in double from the stored values (the
+// host evaluates the terms in the value type), so the device agrees with the host op run in
+// double to the order of its double sum; CUB's order is fixed, so the value repeats run to run.
 
 #include <cstdint>
 #include <string>
@@ -16,6 +14,7 @@
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/cuda_executor.cuh"
 #include "ldm/expr/elementwise.hpp"
+#include "ldm/expr/kernel.hpp"
 #include "ldm/expr/math.hpp"
 #include "ldm/ops/loss/host.hpp"
 
@@ -23,14 +22,10 @@ namespace ldm::ops {
 
 namespace loss_cuda {
 
-struct Add {
-  LDM_HD double operator()(double a, double b) const { return a + b; }
-};
-
 // The sum over i < n of term(i), in double.
 template <class Term>
 double sum(index_t n, const Term& term) {
-  return expr::executor<cuda>::reduce(n, 0.0, term, Add{});
+  return expr::executor<cuda>::reduce(n, 0.0, term, expr::CombineKernel<expr::reducer::sum>{});
 }
 
 template <class T>
@@ -61,18 +56,6 @@ struct KlTerm {
     return m * m + math::exp(lv) - 1 - lv;
   }
 };
-
-// log sum_k exp(row[k]) with the row's maximum taken out first, as the host's log_sum_exp.
-template <class T, index_t K>
-__device__ double log_sum_exp(const T* row) {
-  double max = double(row[0]);
-  for (index_t k = 1; k < K; ++k)
-    max = math::max(max, double(row[k]));
-  double total = 0;
-  for (index_t k = 0; k < K; ++k)
-    total += math::exp(double(row[k]) - max);
-  return max + math::log(total);
-}
 
 // Labels are checked on the host, as the host op checks them: they are few.
 template <index_t N, index_t K>
@@ -133,7 +116,7 @@ double cross_entropy_forward(View<const T, Shape<N, K>, cuda> logits,
   double* rp = rows.data();
   expr::executor<cuda>::for_each(N, [=] __device__(index_t n) {
     const T* row = lp + n * K;
-    rp[n] = loss_cuda::log_sum_exp<T, K>(row) - double(row[yp[n]]);
+    rp[n] = detail::log_sum_exp<T, K>(row) - double(row[yp[n]]);
   });
   const Tensor<double, Shape<N>> host_rows = to_host(View<const double, Shape<N>, cuda>(rows));
   double total = 0;
@@ -155,7 +138,7 @@ void cross_entropy_backward(View<const T, Shape<N, K>, cuda> logits,
   T* dp = dlogits.data();
   expr::executor<cuda>::for_each(N * K, [=] __device__(index_t i) {
     const index_t n = i / K, k = i % K;
-    const double log_total = loss_cuda::log_sum_exp<T, K>(lp + n * K);
+    const double log_total = detail::log_sum_exp<T, K>(lp + n * K);
     const double target = k == yp[n] ? 1.0 : 0.0;
     dp[i] = T(scale * (math::exp(double(lp[i]) - log_total) - target));
   });

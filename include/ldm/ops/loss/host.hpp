@@ -18,6 +18,7 @@
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/elementwise.hpp"
 #include "ldm/expr/host_executor.hpp"
+#include "ldm/expr/math.hpp"
 #include "ldm/expr/reduce.hpp"
 
 namespace ldm::ops {
@@ -88,15 +89,16 @@ void require_labels(View<const std::int32_t, Shape<N>> labels) {
 
 // log sum_k exp(row[k]) with the row's maximum taken out first, so that no exp overflows and the
 // largest term is exactly 1.
+// Both sides call it: the CUDA ops use it per row on the device.
 template <class T, index_t K>
-double log_sum_exp(const T* row) {
+LDM_HD double log_sum_exp(const T* row) {
   double max = double(row[0]);
   for (index_t k = 1; k < K; ++k)
-    max = std::max(max, double(row[k]));
+    max = math::max(max, double(row[k]));
   double total = 0;
   for (index_t k = 0; k < K; ++k)
-    total += std::exp(double(row[k]) - max);
-  return max + std::log(total);
+    total += math::exp(double(row[k]) - max);
+  return max + math::log(total);
 }
 
 }  // namespace detail
