@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "ldm/core/space.hpp"
 #include "ldm/core/tensor.hpp"
@@ -32,6 +33,14 @@ void copy_elements(const T* src, T* dst, std::size_t count) {
 template <class T, ShapeType S, class From, class To>
 void copy(View<const T, S, From> src, View<T, S, To> dst) {
   copy_elements<From, To>(src.data(), dst.data(), std::size_t(S::size));
+}
+
+// `count` elements at `src` in space From, as a host vector (e.g. a flat buffer for a file).
+template <class From, class T>
+std::vector<T> host_vector(const T* src, std::size_t count) {
+  std::vector<T> out(count);
+  copy_elements<From, host>(src, out.data(), count);
+  return out;
 }
 
 template <class T, ShapeType S, class From>

@@ -326,9 +326,7 @@ class LatentDiffusion {
   }
   template <class Owned>
   static std::vector<float> host_values(const Owned& owned) {
-    std::vector<float> out(std::size_t(Owned::count));
-    copy_elements<Space, host>(owned.values().data(), out.data(), out.size());
-    return out;
+    return host_vector<Space>(owned.values().data(), std::size_t(Owned::count));
   }
 
   template <index_t N>

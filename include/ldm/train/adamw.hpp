@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "ldm/core/buffer.hpp"
+#include "ldm/core/copy.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/core/macros.hpp"
 #include "ldm/core/space.hpp"
 #include "ldm/expr/executor.hpp"
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/train/rounded.hpp"
-#include "ldm/train/state.hpp"
 
 namespace ldm::train {
 
@@ -124,8 +124,12 @@ class AdamW {
     return {exp_avg_sq_.data(), exp_avg_sq_.size()};
   }
   // Copies of the moments in host memory, in any space: what checkpoints save.
-  std::vector<float> exp_avg_host() const { return detail::host_copy(exp_avg_); }
-  std::vector<float> exp_avg_sq_host() const { return detail::host_copy(exp_avg_sq_); }
+  std::vector<float> exp_avg_host() const {
+    return host_vector<Space>(exp_avg_.data(), exp_avg_.size());
+  }
+  std::vector<float> exp_avg_sq_host() const {
+    return host_vector<Space>(exp_avg_sq_.data(), exp_avg_sq_.size());
+  }
 
   // Resumes from saved state (torch's state["step"], "exp_avg", "exp_avg_sq", in host memory):
   // the following steps are those the saving run would have taken.
@@ -137,8 +141,8 @@ class AdamW {
     if (exp_avg_sq.size() != size())
       fail_expected("AdamW::restore: exp_avg_sq size", size(), exp_avg_sq.size());
     steps_ = steps;
-    detail::assign_from_host(exp_avg_, exp_avg);
-    detail::assign_from_host(exp_avg_sq_, exp_avg_sq);
+    copy_elements<host, Space>(exp_avg.data(), exp_avg_.data(), exp_avg.size());
+    copy_elements<host, Space>(exp_avg_sq.data(), exp_avg_sq_.data(), exp_avg_sq.size());
   }
 
  private:

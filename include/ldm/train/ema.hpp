@@ -21,7 +21,6 @@
 #include "ldm/expr/executor.hpp"
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/train/rounded.hpp"
-#include "ldm/train/state.hpp"
 
 namespace ldm::train {
 
@@ -94,7 +93,9 @@ class EMA {
     return {shadow_.data(), shadow_.size()};
   }
   // A copy of the average in host memory, in any space: what checkpoints save.
-  std::vector<float> shadow_host() const { return detail::host_copy(shadow_); }
+  std::vector<float> shadow_host() const {
+    return host_vector<Space>(shadow_.data(), shadow_.size());
+  }
 
   // Resumes from saved state (diffusers' "optimization_step" and "shadow_params", in host
   // memory).
@@ -103,7 +104,7 @@ class EMA {
       fail_expected("EMA::restore: optimization step", ">= 0", optimization_step);
     if (shadow.size() != size()) fail_expected("EMA::restore: shadow size", size(), shadow.size());
     optimization_step_ = optimization_step;
-    detail::assign_from_host(shadow_, shadow);
+    copy_elements<host, Space>(shadow.data(), shadow_.data(), shadow.size());
   }
 
  private:
