@@ -7,25 +7,14 @@
 #include <ldm/ldm.hpp>
 
 #include "support/golden.hpp"
+#include "support/small_pipeline.hpp"
 
 using namespace ldm;
 
 namespace {
-// Small enough that a handful of steps take well under a second.
-struct Small {
-  static constexpr index_t channels = 1, resolution = 16, latent_channels = 2;
-  using autoencoder = AutoencoderKLConfig<ldm::channels<4, 8>, 1, latent_channels, 2>;
-  using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4>;
-  using schedule = LinearBetas<1000>;
-};
+using test::Small;
 using Model = LatentDiffusion<Small>;
 constexpr index_t N = 4;
-
-Tensor<float, Model::images<N>> batch(std::uint64_t k) {
-  Tensor<float, Model::images<N>> x;
-  x = clamp(randn<Model::images<N>>(100, k) * 0.5f, -1.0, 1.0);
-  return x;
-}
 
 std::filesystem::path fresh_folder(const std::string& name) {
   auto path = std::filesystem::temp_directory_path() / ("ldm_test_" + name);
@@ -35,22 +24,22 @@ std::filesystem::path fresh_folder(const std::string& name) {
 
 void run_steps(Model& model, int autoencoder_steps, int diffusion_steps, std::uint64_t first) {
   for (int i = 0; i < autoencoder_steps; ++i)
-    model.autoencoder_step<N>(batch(first + i));
+    model.autoencoder_step<N>(test::small_batch<N>(first + i));
   for (int i = 0; i < diffusion_steps; ++i)
-    model.diffusion_step<N>(batch(first + 100 + i));
+    model.diffusion_step<N>(test::small_batch<N>(first + 100 + i));
 }
 }  // namespace
 
 TEST_CASE("training steps run, losses are finite, the autoencoder learns") {
   Model model(1);
-  const auto first = model.autoencoder_step<N>(batch(0)).losses.total;
+  const auto first = model.autoencoder_step<N>(test::small_batch<N>(0)).losses.total;
   for (int i = 0; i < 20; ++i)
-    model.autoencoder_step<N>(batch(0));
-  const auto later = model.autoencoder_step<N>(batch(0)).losses.total;
+    model.autoencoder_step<N>(test::small_batch<N>(0));
+  const auto later = model.autoencoder_step<N>(test::small_batch<N>(0)).losses.total;
   MESSAGE("autoencoder loss on one batch: " << first << " -> " << later);
   CHECK(std::isfinite(later));
   CHECK(later < first);
-  const auto d = model.diffusion_step<N>(batch(1));
+  const auto d = model.diffusion_step<N>(test::small_batch<N>(1));
   CHECK(std::isfinite(d.loss));
   CHECK(model.scaling_factor() > 0);
   Tensor<float, Model::images<N>> images;

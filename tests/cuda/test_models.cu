@@ -2,6 +2,7 @@
 // double with the same weights and inputs (loss, reconstruction and every parameter gradient), and
 // LatentDiffusion trained on the GPU tracking the same run on the host.
 #include "cuda/support.cuh"
+#include "support/small_pipeline.hpp"
 
 #include <string>
 #include <vector>
@@ -127,21 +128,9 @@ TEST_CASE("tiny UNet training step: GPU float32 against the host in double") {
 }
 
 namespace {
-// Small enough for 200 steps on the host in a few seconds.
-struct Small {
-  static constexpr index_t channels = 1, resolution = 16, latent_channels = 2;
-  using autoencoder = AutoencoderKLConfig<ldm::channels<4, 8>, 1, latent_channels, 2>;
-  using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4>;
-  using schedule = LinearBetas<1000>;
-};
+using test::Small;
 constexpr index_t kBatch = 4;
 using Images = LatentDiffusion<Small>::images<kBatch>;
-
-Tensor<float, Images> batch(std::uint64_t k) {
-  Tensor<float, Images> x;
-  x = clamp(randn<Images>(100, k) * 0.5f, -1.0, 1.0);
-  return x;
-}
 }  // namespace
 
 TEST_CASE("200 training steps on the GPU track the host's loss curve") {
@@ -150,13 +139,13 @@ TEST_CASE("200 training steps on the GPU track the host's loss curve") {
   Tensor<float, Images, ldm::cuda> x;
   std::vector<double> host_losses, gpu_losses;
   for (int i = 0; i < 100; ++i) {
-    const auto images = batch(std::uint64_t(i % 10));
+    const auto images = test::small_batch<kBatch>(std::uint64_t(i % 10));
     copy(View<const float, Images>(images), x.view());
     host_losses.push_back(on_host.autoencoder_step<kBatch>(images).losses.total);
     gpu_losses.push_back(on_gpu.autoencoder_step<kBatch>(x).losses.total);
   }
   for (int i = 0; i < 100; ++i) {
-    const auto images = batch(std::uint64_t(100 + i % 10));
+    const auto images = test::small_batch<kBatch>(std::uint64_t(100 + i % 10));
     copy(View<const float, Images>(images), x.view());
     host_losses.push_back(on_host.diffusion_step<kBatch>(images).loss);
     gpu_losses.push_back(on_gpu.diffusion_step<kBatch>(x).loss);
@@ -179,7 +168,7 @@ TEST_CASE("200 training steps on the GPU track the host's loss curve") {
 TEST_CASE("a checkpoint saved from the GPU loads on the host with the same weights") {
   LatentDiffusion<Small, ldm::cuda> on_gpu(2);
   Tensor<float, Images, ldm::cuda> x;
-  copy(View<const float, Images>(batch(0)), x.view());
+  copy(View<const float, Images>(test::small_batch<kBatch>(0)), x.view());
   on_gpu.autoencoder_step<kBatch>(x);
   on_gpu.diffusion_step<kBatch>(x);
   const auto folder = std::filesystem::temp_directory_path() / "ldm_gpu_checkpoint";
