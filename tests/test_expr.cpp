@@ -2,7 +2,9 @@
 
 #include <omp.h>
 #include <cmath>
+#include <cstdint>
 #include <ldm/ldm.hpp>
+#include <limits>
 #include <vector>
 
 using namespace ldm;
@@ -188,6 +190,65 @@ TEST_CASE("reductions over chosen axes and over everything") {
   CHECK(max(x) == float(largest));
   CHECK(min(x) == float(smallest));
   CHECK(sum(x * 2.0f) == doctest::Approx(2 * total).epsilon(1e-6));
+}
+
+TEST_CASE("integer max and min start from the type's extreme values") {
+  // Integers have no infinity: the identities of max and min are the type's extreme values. The
+  // old identity -T(INFINITY) converted infinity to int (undefined; GCC folds it to INT_MAX) and
+  // negated it, so the max of INT_MIN values came out as INT_MIN + 1. All values at one extreme
+  // make a wrong identity show in the result.
+  using I = std::int32_t;
+  constexpr I lowest = std::numeric_limits<I>::lowest(), highest = std::numeric_limits<I>::max();
+  Tensor<I, Shape<2, 3>> x;
+  const I values[] = {5, -7, 12, 3, 9, -2};
+  for (index_t i = 0; i < 6; ++i)
+    x[i] = values[i];
+  CHECK(max(x) == 12);
+  CHECK(min(x) == -7);
+  CHECK(sum(x) == 20);
+  Tensor<I, Shape<3>> column_max, column_min;
+  column_max = max<0>(x);
+  column_min = min<0>(x);
+  CHECK(column_max[0] == 5);
+  CHECK(column_max[1] == 9);
+  CHECK(column_max[2] == 12);
+  CHECK(column_min[0] == 3);
+  CHECK(column_min[1] == -7);
+  CHECK(column_min[2] == -2);
+
+  for (index_t i = 0; i < 6; ++i)
+    x[i] = highest;
+  CHECK(min(x) == highest);
+  CHECK(max(x) == highest);
+  column_min = min<0>(x);
+  CHECK(column_min[1] == highest);
+  for (index_t i = 0; i < 6; ++i)
+    x[i] = lowest;
+  CHECK(max(x) == lowest);
+  CHECK(min(x) == lowest);
+  column_max = max<0>(x);
+  CHECK(column_max[1] == lowest);
+
+  // The identities and accumulators themselves, for a type tensors do not hold as well.
+  CHECK(expr::reducer::max::identity<std::uint32_t>() == 0u);
+  CHECK(expr::reducer::min::identity<std::uint32_t>() == 0xFFFFFFFFu);
+  CHECK(expr::reducer::max::identity<double>() == -INFINITY);
+  static_assert(std::is_same_v<expr::accumulator_t<expr::reducer::sum, float>, double>);
+  static_assert(std::is_same_v<expr::accumulator_t<expr::reducer::sum, I>, std::int64_t>);
+  static_assert(std::is_same_v<expr::accumulator_t<expr::reducer::max, float>, float>);
+  static_assert(std::is_same_v<expr::accumulator_t<expr::reducer::min, I>, I>);
+}
+
+TEST_CASE("float max and min of all-infinite values") {
+  Tensor<float, Shape<3>> x;
+  for (index_t i = 0; i < 3; ++i)
+    x[i] = INFINITY;
+  CHECK(min(x) == INFINITY);
+  CHECK(max(x) == INFINITY);
+  for (index_t i = 0; i < 3; ++i)
+    x[i] = -INFINITY;
+  CHECK(min(x) == -INFINITY);
+  CHECK(max(x) == -INFINITY);
 }
 
 TEST_CASE("a full reduction does not depend on the thread count") {

@@ -3,6 +3,7 @@
 #include "cuda/support.cuh"
 
 #include <cstring>
+#include <limits>
 
 using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say ldm::cuda
 
@@ -85,6 +86,32 @@ TEST_CASE("axis reductions and whole reductions match the host") {
   CHECK(float(max(dbig)) == float(max(big)));
   CHECK(float(min(dbig)) == float(min(big)));
   CHECK(double(mean(dbig * dbig)) == doctest::Approx(double(mean(big * big))).epsilon(1e-6));
+}
+
+TEST_CASE("integer max and min on the device start from the type's extreme values") {
+  // All values at one extreme: an identity other than the type's extreme value shows in the result.
+  using I = std::int32_t;
+  constexpr I lowest = std::numeric_limits<I>::lowest(), highest = std::numeric_limits<I>::max();
+  Tensor<I, Shape<3, 5>> x;
+  for (index_t i = 0; i < 15; ++i)
+    x[i] = lowest;
+  auto dx = to_device(x.view());
+  CHECK(max(dx) == lowest);
+  Tensor<I, Shape<5>, ldm::cuda> column;
+  column = max<0>(dx);
+  CHECK(to_host(View<const I, Shape<5>, ldm::cuda>(column.view()))[2] == lowest);
+  for (index_t i = 0; i < 15; ++i)
+    x[i] = highest;
+  dx = to_device(x.view());
+  CHECK(min(dx) == highest);
+  column = min<0>(dx);
+  CHECK(to_host(View<const I, Shape<5>, ldm::cuda>(column.view()))[2] == highest);
+  for (index_t i = 0; i < 15; ++i)
+    x[i] = I(i) - 7;
+  dx = to_device(x.view());
+  CHECK(max(dx) == 7);
+  CHECK(min(dx) == -7);
+  CHECK(sum(dx) == 0);
 }
 
 TEST_CASE("Philox streams on the device give the host's numbers") {

@@ -34,13 +34,12 @@ auto reduce_all(const X& x) {
   static_assert(Operand<X> && !Arithmetic<X>, "ldm reduction: the operand is not an expression");
   using N = node_t<X>;
   using V = typename N::eval_type;
-  using Acc = whole_accumulator_t<V>;
+  using Acc = accumulator_t<Reducer, V>;
   // A tree of scalars and random streams belongs to no space; reduce it on the host.
   using Space =
       std::conditional_t<std::is_same_v<typename N::space, any_space>, host, typename N::space>;
   Acc total = executor<Space>::reduce(N::shape::size, Reducer::template identity<Acc>(),
-                                      ReadKernel<Acc, N>{as_node(x)},
-                                      CombineKernel<Reducer>{});
+                                      ReadKernel<Acc, N>{as_node(x)}, CombineKernel<Reducer>{});
   if constexpr (Mean) total = total / Acc(N::shape::size);
   return V(total);
 }

@@ -4,6 +4,8 @@
 // Reductions over everything (sum(x), mean(x), max(x)) return a value; they run on the executor of
 // the operand's space (ldm/expr/assign.hpp).
 
+#include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "ldm/expr/broadcast.hpp"
@@ -13,8 +15,18 @@
 
 namespace ldm::expr {
 
+// A reducer names its identity, its combine and the type it accumulates in. The accumulator is a
+// function of the value type and the reducer only, never of the compiler pass reading the header:
+// nvcc's host and device passes must agree on it, because the host pass picks the CUB kernels of a
+// whole reduction that the device pass compiles.
 namespace reducer {
 struct sum {
+  // Sums gather rounding error and overflow: floating values accumulate in double, integers in 64
+  // bits of their signedness.
+  template <class T>
+  using accumulator =
+      std::conditional_t<std::is_floating_point_v<T>, double,
+                         std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>>;
   template <class T>
   LDM_HD static T identity() {
     return T(0);
@@ -24,10 +36,17 @@ struct sum {
     return a + b;
   }
 };
+// Max and min are exact in the value type, so they accumulate in it. Their identities are the
+// infinities for floating types and the extreme values for integers (which have no infinity).
 struct max {
   template <class T>
+  using accumulator = T;
+  template <class T>
   LDM_HD static T identity() {
-    return -T(INFINITY);
+    if constexpr (std::numeric_limits<T>::has_infinity)
+      return -std::numeric_limits<T>::infinity();
+    else
+      return std::numeric_limits<T>::lowest();
   }
   template <class T>
   LDM_HD static T combine(T a, T b) {
@@ -36,8 +55,13 @@ struct max {
 };
 struct min {
   template <class T>
+  using accumulator = T;
+  template <class T>
   LDM_HD static T identity() {
-    return T(INFINITY);
+    if constexpr (std::numeric_limits<T>::has_infinity)
+      return std::numeric_limits<T>::infinity();
+    else
+      return std::numeric_limits<T>::max();
   }
   template <class T>
   LDM_HD static T combine(T a, T b) {
@@ -46,20 +70,11 @@ struct min {
 };
 }  // namespace reducer
 
-// Axis reductions (evaluated per output element, inside any executor's loop) accumulate in double
-// on the host, the reference the CUDA backend is tested against, and in the value type on the
-// device.
-template <class T>
-#if defined(__CUDA_ARCH__)
-using accumulator_t = T;
-#else
-using accumulator_t = std::conditional_t<std::is_floating_point_v<T>, double, T>;
-#endif
-
-// Reductions over everything accumulate in double on every executor. The type must not depend on
-// __CUDA_ARCH__: the host pass picks the CUB kernels that the device pass has to compile.
-template <class T>
-using whole_accumulator_t = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+// The type Reducer accumulates values of type T in, on every executor and in every compiler pass:
+// reductions over axes (evaluated per output element inside any executor's loop) and reductions
+// over everything (ldm/expr/assign.hpp) alike.
+template <class Reducer, class T>
+using accumulator_t = typename Reducer::template accumulator<T>;
 
 template <class Input, int... Axes>
 constexpr AxisStrides<Input::rank - int(sizeof...(Axes))> kept_axes() {
@@ -98,7 +113,7 @@ struct Reduce {
 
   A a;
   LDM_HD eval_type eval(index_t i) const {
-    using Acc = accumulator_t<eval_type>;
+    using Acc = accumulator_t<Reducer, eval_type>;
     const index_t base = IndexMap<kept_axes<input_shape, Axes...>()>::map(i);
     Acc acc = Reducer::template identity<Acc>();
     for (index_t r = 0; r < count; ++r)
