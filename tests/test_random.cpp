@@ -34,6 +34,30 @@ TEST_CASE("Philox-4x32-10 matches the published known-answer vectors") {
   CHECK(pi.v[3] == 0x24126ea1u);
 }
 
+TEST_CASE("uniforms lie in the open interval (0, 1) for every 32-bit input") {
+  // The extremes: 2^-25 at the bottom; at the top (k + 1/2) / 2^24 would round to exactly 1.
+  CHECK(uint_to_open_unit(0u) == 0x1p-25f);
+  CHECK(uint_to_open_unit(0xFFu) == 0x1p-25f);
+  CHECK(uint_to_open_unit(0xFFFFFFFFu) < 1.0f);
+  CHECK(uint_to_open_unit(0xFFFFFFFFu) == std::nextafter(1.0f, 0.0f));
+  CHECK(uint_to_open_unit(0xFFFFFF00u) == std::nextafter(1.0f, 0.0f));
+
+  // Every value of the 24 bits used, at both ends of the 8 bits dropped: strictly inside (0, 1),
+  // non-decreasing, and the unclamped formula's value everywhere but at the top.
+  float previous = 0.0f;
+  bool inside = true, increasing = true, unchanged = true;
+  for (std::uint32_t k = 0; k < (1u << 24); ++k) {
+    const float low = uint_to_open_unit(k << 8), high = uint_to_open_unit(k << 8 | 0xFFu);
+    inside = inside && low == high && low > 0.0f && low < 1.0f;
+    increasing = increasing && low >= previous;
+    if (k + 1 < (1u << 24)) unchanged = unchanged && low == (float(k) + 0.5f) * 0x1p-24f;
+    previous = low;
+  }
+  CHECK(inside);
+  CHECK(increasing);
+  CHECK(unchanged);
+}
+
 TEST_CASE("element i of a stream is the same however the work is split") {
   constexpr index_t samples = 12, per_sample = 5 * 5 * 3;  // odd sizes: blocks straddle samples
   using Whole = Shape<samples, 5, 5, 3>;

@@ -40,13 +40,22 @@ struct Philox4x32 {
   static constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
 };
 
-// A uniform float in (0, 1): 24 random bits, centred in their interval so that neither 0 nor 1
-// occurs (Box-Muller takes a logarithm of it).
+// A uniform float in the open interval (0, 1), for every 32-bit x: 0 < uint_to_open_unit(x) < 1
+// (Box-Muller takes a logarithm of it; dropout compares it with p).
+//
+// The top 24 bits k give (k + 1/2) / 2^24 rounded to float. Below 2^23 that is exact; above, the
+// half is a tie that rounds to the even neighbour, and at k = 2^24 - 1 the neighbour is 2^24: the
+// quotient would be exactly 1. Those inputs (x >= 0xFFFFFF00, 256 of 2^32) give the largest float
+// below 1, 1 - 2^-24, instead (the other neighbour of the tie); every other input gives the value
+// it always gave, so the streams, and everything drawn from them, are unchanged elsewhere.
+// The smallest value, at x < 256, is 2^-25.
 LDM_HD inline float uint_to_open_unit(std::uint32_t x) {
-  return (float(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
+  constexpr float below_one = 1.0f - 1.0f / 16777216.0f;  // 1 - 2^-24: the float before 1
+  const float u = (float(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
+  return u < below_one ? u : below_one;
 }
 
-// Element i of the uniform stream (seed, offset), in (0, 1).
+// Element i of the uniform stream (seed, offset), in the open interval (0, 1).
 LDM_HD inline float uniform(std::uint64_t seed, std::uint64_t offset, std::uint64_t i) {
   return uint_to_open_unit(Philox4x32::generate(seed, offset, i / 4).v[i % 4]);
 }
