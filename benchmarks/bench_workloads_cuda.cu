@@ -1,4 +1,4 @@
-// The GPU benchmark protocol of docs/models.md (shared/docs) on ldm's CUDA backend: the three
+// The GPU benchmark protocol of docs/models.md on ldm's CUDA backend: the three
 // workloads at the `unet-bench` / `vae-bench` configurations, and the ops that dominate them at
 // those configurations' shapes. benchmarks/pytorch/gpu_steps.py times the same workloads with
 // diffusers; scripts/gpu-bench.sh runs both and prints the comparison.
@@ -48,7 +48,7 @@ using ldm::View;
 using Device = ldm::cuda;
 
 using Config = ldm::configs::UNetBench;
-using AE = ldm::models::AutoencoderKL<float, Device, Config::channels, Config::resolution,
+using AE = ldm::models::AutoencoderKL<float, Device, Config::image_channels, Config::resolution,
                                       Config::autoencoder>;
 using UNet =
     ldm::models::UNet<float, Device, Config::latent_channels, AE::latent_res, Config::unet>;
@@ -173,21 +173,23 @@ constexpr bool within_half_percent(double value, double reference) {
 
 using Tiny = ldm::configs::Tiny;
 constexpr index_t tiny_latent_res = Tiny::resolution / Tiny::autoencoder::latent_factor;
-constexpr double tiny_ae = encoder_forward<Tiny::autoencoder>(Tiny::resolution, Tiny::channels) +
-                           decoder_forward<Tiny::autoencoder>(tiny_latent_res, Tiny::channels);
-// models.md's figures, from an independent count: the formulas above must reproduce them.
+constexpr double tiny_ae =
+    encoder_forward<Tiny::autoencoder>(Tiny::resolution, Tiny::image_channels) +
+    decoder_forward<Tiny::autoencoder>(tiny_latent_res, Tiny::image_channels);
+// docs/models.md's figures, from an independent count: the formulas above must reproduce them.
 static_assert(within_half_percent(unet_forward<Tiny::unet>(tiny_latent_res, 4), 46e6),
-              "the UNet FLOP count disagrees with models.md's 46 MFLOP for `tiny`");
+              "the UNet FLOP count disagrees with docs/models.md's 46 MFLOP for `tiny`");
 static_assert(within_half_percent(tiny_ae, 263e6),
-              "the autoencoder FLOP count disagrees with models.md's 263 MFLOP for `tiny`");
+              "the autoencoder FLOP count disagrees with docs/models.md's 263 MFLOP for `tiny`");
 static_assert(within_half_percent(unet_forward<Config::unet>(AE::latent_res, 4), 18.1e9),
-              "the UNet FLOP count disagrees with models.md's 18.1 GFLOP for `unet-bench`");
+              "the UNet FLOP count disagrees with docs/models.md's 18.1 GFLOP for `unet-bench`");
 
 constexpr double unet_sample = unet_forward<Config::unet>(AE::latent_res, Config::latent_channels);
 constexpr double decode_sample =
-    decoder_forward<Config::autoencoder>(AE::latent_res, Config::channels);
+    decoder_forward<Config::autoencoder>(AE::latent_res, Config::image_channels);
 constexpr double ae_sample =
-    encoder_forward<Config::autoencoder>(Config::resolution, Config::channels) + decode_sample;
+    encoder_forward<Config::autoencoder>(Config::resolution, Config::image_channels) +
+    decode_sample;
 
 constexpr double unet_step = 3 * unet_sample * kUNetBatch;
 constexpr double vae_step = 3 * ae_sample * kVaeBatch;

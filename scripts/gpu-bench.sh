@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmark of docs/models.md (shared/docs), in one run on the GPU machine: builds
+# The GPU benchmark of docs/models.md, in one run on the GPU machine: builds
 # bench_workloads_cuda (preset cuda-sm90a), times the three workloads and the dominant ops with
 # ldm, times the same workloads with PyTorch + diffusers eager and under torch.compile, and prints
 # one comparison table, also written to <log-folder>/table.md with the versions used.

@@ -11,7 +11,7 @@
 using namespace ldm;
 
 namespace {
-// The `tiny` configuration of models.md: 1x32x32 images, (32, 32, 64), one layer, 4 latents.
+// The `tiny` configuration of docs/models.md: 1x32x32 images, (32, 32, 64), one layer, 4 latents.
 using TinyAE = AutoencoderKLConfig<channels<32, 32, 64>, 1, 4>;
 // A configuration small enough for finite differences over every parameter.
 using SmallAE = AutoencoderKLConfig<channels<4, 8>, 1, 2, /*groups*/ 2>;

@@ -23,7 +23,7 @@ TEST_CASE("UNet: parameter counts match diffusers") {
   static_assert(models::UNet<float, host, 3, 4, SmallClassUNet>::parameter_count == 11815);
 }
 
-TEST_CASE("unet-bench: parameter counts are models.md's") {
+TEST_CASE("unet-bench: parameter counts are docs/models.md's") {
   // diffusers 0.42.1 builds the same models with these counts. Only the counts: instantiating
   // the 256x256 passes here would cost minutes of compilation.
   using Bench = LatentDiffusion<configs::UNetBench>;

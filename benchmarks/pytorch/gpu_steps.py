@@ -1,4 +1,4 @@
-"""The GPU benchmark protocol of docs/models.md (shared/docs) with PyTorch and diffusers: what
+"""The GPU benchmark protocol of docs/models.md with PyTorch and diffusers: what
 benchmarks/bench_workloads_cuda.cu times with ldm, as a user of PyTorch would run it.
 
   unet-bench/train_step     UNet2DModel, batch 64: x0 ~ N(0, 1) latents 4x32x32, t uniform in
@@ -42,13 +42,13 @@ except ImportError as error:
     sys.exit(f"gpu_steps.py: diffusers cannot be imported ({error}); pip install diffusers, or "
              "carry the wheel made by `scripts/gpu-bench.sh --bundle-wheels`")
 
-# models.md's configurations. `tiny` is only for trying the script on a CPU.
+# docs/models.md's configurations. `tiny` is only for trying the script on a CPU.
 CONFIGS = {
-    "bench": dict(channels=3, resolution=256, ae_channels=(128, 256, 512, 512), ae_layers=2,
-                  latent_channels=4, unet_channels=(128, 256, 512), unet_layers=2,
+    "bench": dict(image_channels=3, resolution=256, ae_channels=(128, 256, 512, 512),
+                  ae_layers=2, latent_channels=4, unet_channels=(128, 256, 512), unet_layers=2,
                   attention_levels=(1, 2), head_dim=32, unet_batch=64, vae_batch=8,
                   sample_batch=64, parameters=(83_653_863, 64_145_924)),
-    "tiny": dict(channels=1, resolution=32, ae_channels=(32, 32, 64), ae_layers=1,
+    "tiny": dict(image_channels=1, resolution=32, ae_channels=(32, 32, 64), ae_layers=1,
                  latent_channels=4, unet_channels=(32, 64), unet_layers=2, attention_levels=(1,),
                  head_dim=32, unet_batch=4, vae_batch=2, sample_batch=4,
                  parameters=(731_589, 1_003_460)),
@@ -59,7 +59,7 @@ LEARNING_RATE = 1e-4
 
 def make_autoencoder(c):
     levels = len(c["ae_channels"])
-    return AutoencoderKL(in_channels=c["channels"], out_channels=c["channels"],
+    return AutoencoderKL(in_channels=c["image_channels"], out_channels=c["image_channels"],
                          down_block_types=("DownEncoderBlock2D",) * levels,
                          up_block_types=("UpDecoderBlock2D",) * levels,
                          block_out_channels=c["ae_channels"], layers_per_block=c["ae_layers"],
@@ -152,7 +152,7 @@ def vae_train_step(c, device, compile_models, autocast):
     optimizer = torch.optim.AdamW(vae.parameters(), lr=LEARNING_RATE, fused=True)
     extra = {}
     if not compile_models:
-        x = torch.rand(1, c["channels"], res, res, device=device) * 2 - 1
+        x = torch.rand(1, c["image_channels"], res, res, device=device) * 2 - 1
         extra["counted_forward_GFLOP_per_sample"] = counted_forward_gflop(
             lambda: vae.decode(vae.encode(x).latent_dist.mean))
     if compile_models:
@@ -160,7 +160,7 @@ def vae_train_step(c, device, compile_models, autocast):
         vae.decoder = torch.compile(vae.decoder)
 
     def step():
-        x = (torch.rand(batch, c["channels"], res, res, device=device) * 2 - 1).contiguous(
+        x = (torch.rand(batch, c["image_channels"], res, res, device=device) * 2 - 1).contiguous(
             memory_format=torch.channels_last)
         with autocast():
             posterior = vae.encode(x).latent_dist
@@ -271,8 +271,8 @@ def main():
             record.update(environment)
             expected = c["parameters"][0 if name.startswith("vae") else 1]
             if name.endswith("train_step") and record.get("parameters", expected) != expected:
-                print(f"warning: {name} has {record['parameters']} parameters, models.md says "
-                      f"{expected}", file=sys.stderr)
+                print(f"warning: {name} has {record['parameters']} parameters, "
+                      f"docs/models.md says {expected}", file=sys.stderr)
             out.write(json.dumps(record) + "\n")
             out.flush()
             print(json.dumps(record), flush=True)

@@ -27,8 +27,8 @@ using Config = ldm::configs::Tiny;
 template <class Space>
 using ModelOn = ldm::LatentDiffusion<Config, Space>;
 using Model = ModelOn<ldm::host>;
-constexpr ldm::index_t resolution = Config::resolution, channels = Config::channels;
-using ImageSet = ldm::data::ImageSet<resolution, channels>;
+constexpr ldm::index_t resolution = Config::resolution, image_channels = Config::image_channels;
+using ImageSet = ldm::data::ImageSet<resolution, image_channels>;
 using Clock = std::chrono::steady_clock;
 // Sampling and reconstruction previews run in batches of this many images.
 constexpr ldm::index_t preview_batch = 16;
@@ -76,7 +76,7 @@ std::vector<float> draw_samples(ModelOn<Space>& model, const SamplingFlags& how,
 inline void write_grid(const fs::path& path, std::span<const float> images, ldm::index_t columns) {
   ldm::io::write_image_grid(
       path, images,
-      {.height = resolution, .width = resolution, .channels = channels, .columns = columns});
+      {.height = resolution, .width = resolution, .channels = image_channels, .columns = columns});
 }
 
 // A batch of host images where the model works: the same tensor on the host, a copy on a GPU.
@@ -190,7 +190,7 @@ inline TrainingData load_data(const TrainFlags& flags) {
   if (flags.on_unreadable != "skip" && flags.on_unreadable != "reject")
     ldm::fail_expected("--on-unreadable", "skip or reject", flags.on_unreadable);
   ldm::data::ImageFolderReport report;
-  data.train = ldm::data::load_image_folder<resolution, channels>(
+  data.train = ldm::data::load_image_folder<resolution, image_channels>(
       flags.data,
       flags.on_unreadable == "skip" ? ldm::data::Unreadable::skip : ldm::data::Unreadable::reject,
       &report);
@@ -232,7 +232,7 @@ class Trainer {
     if (flags_.resume) resume<N>();
     std::printf("data: %s, %zu images of %lldx%lldx%lld\n", data.description.c_str(),
                 data.train.size(), (long long)resolution, (long long)resolution,
-                (long long)channels);
+                (long long)image_channels);
     std::printf("batch %lld; output in %s\n", (long long)N, flags_.out.c_str());
     fs::create_directories(flags_.out);
     log_.open(fs::path(flags_.out) / "log.csv", std::ios::app);
@@ -345,7 +345,7 @@ class Trainer {
                  const ImageSet& set, std::uint64_t data_stream, std::uint64_t& epoch,
                  std::uint64_t& position, Clock::time_point deadline, const Step& step,
                  const WriteImages& write_images) {
-    ldm::data::ShuffledBatches<resolution, channels> batches(set, stream(data_stream));
+    ldm::data::ShuffledBatches<resolution, image_channels> batches(set, stream(data_stream));
     batches.seek(epoch, position);
     ldm::Tensor<float, Images<N>> x;
     ldm::Tensor<float, Images<N>, Space> staging;

@@ -3,7 +3,7 @@
 #include <ldm/ldm.hpp>
 
 struct Good {
-  static constexpr ldm::index_t channels = 1, resolution = 16, latent_channels = 4;
+  static constexpr ldm::index_t image_channels = 1, resolution = 16, latent_channels = 4;
   using autoencoder = ldm::AutoencoderKLConfig<ldm::channels<32, 32>, 1, 4>;
   using unet = ldm::UNetConfig<ldm::channels<32, 64>, 1, ldm::attention_at<1>, 32>;
   using schedule = ldm::LinearBetas<1000>;

@@ -12,8 +12,8 @@ using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say
 namespace {
 using Tiny = configs::Tiny;
 template <class T, class Space>
-using TinyAE =
-    models::AutoencoderKL<T, Space, Tiny::channels, Tiny::resolution, typename Tiny::autoencoder>;
+using TinyAE = models::AutoencoderKL<T, Space, Tiny::image_channels, Tiny::resolution,
+                                     typename Tiny::autoencoder>;
 template <class T, class Space>
 using TinyUNet = models::UNet<T, Space, Tiny::latent_channels, TinyAE<float, host>::latent_res,
                               typename Tiny::unet>;

@@ -9,7 +9,7 @@
 namespace ldm::test {
 
 struct Small {
-  static constexpr index_t channels = 1, resolution = 16, latent_channels = 2;
+  static constexpr index_t image_channels = 1, resolution = 16, latent_channels = 2;
   using autoencoder = AutoencoderKLConfig<ldm::channels<4, 8>, 1, latent_channels, 2>;
   using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4>;
   using schedule = LinearBetas<1000>;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the golden files of the whole `tiny` models (docs: shared/docs/models.md) from diffusers.
+"""Writes the golden files of the whole `tiny` models (docs/models.md) from diffusers.
 
 1. tests/golden/diffusers_tiny/vae/ and .../unet/: an AutoencoderKL and a UNet2DModel in the
    `tiny` configuration, saved by diffusers itself (save_pretrained, safetensors, BF16). Every

@@ -1,6 +1,7 @@
 #pragma once
 // Ready-made configurations. A configuration is a struct of compile-time constants:
-//   channels, resolution, latent_channels: the images and the latents;
+//   image_channels, resolution: the images (diffusers' AutoencoderKL in_channels/out_channels,
+//     sample_size); latent_channels: the latents (the UNet's in_channels/out_channels);
 //   autoencoder: an AutoencoderKLConfig (its levels fix the latent factor);
 //   unet: a UNetConfig;  schedule: a beta schedule such as diffusion::LinearBetas<1000>.
 
@@ -9,25 +10,25 @@
 
 namespace ldm::configs {
 
-// models.md's `tiny`: Fashion-MNIST padded to 1x32x32, latents 4x8x8, sized for 2 CPU cores.
+// docs/models.md's `tiny`: Fashion-MNIST padded to 1x32x32, latents 4x8x8, sized for 2 CPU cores.
 struct Tiny {
-  static constexpr index_t channels = 1, resolution = 32, latent_channels = 4;
+  static constexpr index_t image_channels = 1, resolution = 32, latent_channels = 4;
   using autoencoder = AutoencoderKLConfig<ldm::channels<32, 32, 64>, 1, latent_channels>;
   using unet = UNetConfig<ldm::channels<32, 64>, 2, attention_at<1>, 32>;
   using schedule = diffusion::LinearBetas<1000>;
 };
 
-// models.md's `unet-bench`: 3x256x256 images through the Stable Diffusion VAE's architecture
+// docs/models.md's `unet-bench`: 3x256x256 images through the Stable Diffusion VAE's architecture
 // (latents 4x32x32, factor 8) and a UNet with attention at its two coarser levels. The
 // configuration the GPU benchmark times the UNet training step and DDIM sampling on.
 struct UNetBench {
-  static constexpr index_t channels = 3, resolution = 256, latent_channels = 4;
+  static constexpr index_t image_channels = 3, resolution = 256, latent_channels = 4;
   using autoencoder = AutoencoderKLConfig<ldm::channels<128, 256, 512, 512>, 2, latent_channels>;
   using unet = UNetConfig<ldm::channels<128, 256, 512>, 2, attention_at<1, 2>, 32>;
   using schedule = diffusion::LinearBetas<1000>;
 };
 
-// models.md's `vae-bench`: the same autoencoder, timed alone (the UNet is unet-bench's, so a
+// docs/models.md's `vae-bench`: the same autoencoder, timed alone (the UNet is unet-bench's, so a
 // LatentDiffusion over either configuration has the same types).
 struct VaeBench : UNetBench {};
 

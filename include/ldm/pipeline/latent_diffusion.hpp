@@ -68,7 +68,7 @@ struct DiffusionStepResult {
 template <class Config, class Space = host>
 class LatentDiffusion {
  public:
-  using AE = models::AutoencoderKL<float, Space, Config::channels, Config::resolution,
+  using AE = models::AutoencoderKL<float, Space, Config::image_channels, Config::resolution,
                                    typename Config::autoencoder>;
   static constexpr index_t latent_res = AE::latent_res;
   using UNet =
@@ -376,7 +376,7 @@ class LatentDiffusion {
 
   pipeline::json vae_config() const {
     return pipeline::autoencoder_config<typename Config::autoencoder>(
-        Config::channels, Config::resolution, scaling_factor_);
+        Config::image_channels, Config::resolution, scaling_factor_);
   }
   pipeline::json unet_json() const {
     return pipeline::unet_config<typename Config::unet>(Config::latent_channels, latent_res,
@@ -452,7 +452,7 @@ class LatentDiffusion {
   using Lpips = std::conditional_t<
       lpips_possible,
       train::LPIPS<float, (lpips_possible ? Config::resolution : 16),
-                   (lpips_possible ? Config::resolution : 16), Config::channels, Space>,
+                   (lpips_possible ? Config::resolution : 16), Config::image_channels, Space>,
       NoLpips>;
 
   TrainingOptions options_;
