@@ -1,4 +1,4 @@
-// Conv2d on the host at the shapes of the `tiny` configuration (docs: shared/docs/models.md),
+// Conv2d on the host at the shapes of the `tiny` configuration (docs/models.md),
 // batch 32, float. Each conv benchmark is followed by the BLAS's sgemm at the GEMM the
 // convolution lowers to (M = N*Ho*Wo, N = Cout, K = KH*KW*Cin, same transposes), as one call on
 // prebuilt operands. For the im2col path the ratio of the two FLOP/s columns is what im2col,
@@ -55,7 +55,7 @@ void register_shape(const std::string& name) {
     const Tensor<float, WS> w(randn<WS>(1, 1));
     Tensor<float, YS> y;
     for (auto _ : state) {
-      ops::gemm(ops::Trans::no, ops::Trans::yes, int(m), int(Co), int(k), 1.0f, cols.data(),
+      ops::gemm(host{}, ops::Trans::no, ops::Trans::yes, int(m), int(Co), int(k), 1.0f, cols.data(),
                 w.data(), 0.0f, y.data());
       benchmark::DoNotOptimize(y.data());
       benchmark::ClobberMemory();
@@ -78,8 +78,8 @@ void register_shape(const std::string& name) {
     const Tensor<float, YS> dy(randn<YS>(1, 3));
     Tensor<float, Cols> dcols;
     for (auto _ : state) {
-      ops::gemm(ops::Trans::no, ops::Trans::no, int(m), int(k), int(Co), 1.0f, dy.data(), w.data(),
-                0.0f, dcols.data());
+      ops::gemm(host{}, ops::Trans::no, ops::Trans::no, int(m), int(k), int(Co), 1.0f, dy.data(),
+                w.data(), 0.0f, dcols.data());
       benchmark::DoNotOptimize(dcols.data());
       benchmark::ClobberMemory();
     }
@@ -102,7 +102,7 @@ void register_shape(const std::string& name) {
     const Tensor<float, YS> dy(randn<YS>(1, 3));
     Tensor<float, WS> dw;
     for (auto _ : state) {
-      ops::gemm(ops::Trans::yes, ops::Trans::no, int(Co), int(k), int(m), 1.0f, dy.data(),
+      ops::gemm(host{}, ops::Trans::yes, ops::Trans::no, int(Co), int(k), int(m), 1.0f, dy.data(),
                 cols.data(), 1.0f, dw.data());
       benchmark::DoNotOptimize(dw.data());
       benchmark::ClobberMemory();

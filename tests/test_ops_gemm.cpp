@@ -26,7 +26,7 @@ void check_gemm(Trans ta, Trans tb, int m, int n, int k, T alpha, T beta) {
       }
       expected[std::size_t(i) * n + j] = T(alpha * acc + beta * double(c[std::size_t(i) * n + j]));
     }
-  ops::gemm(ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data());
+  ops::gemm(host{}, ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data());
   const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-12;
   for (std::size_t i = 0; i < c.size(); ++i)
     REQUIRE(std::abs(c[i] - expected[i]) <= tolerance * std::sqrt(double(k)) * (1 + std::abs(expected[i])));

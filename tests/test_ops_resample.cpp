@@ -56,8 +56,8 @@ void check_concat_against_reference() {
   Tensor<T, SA> a(randn<SA>(2, 0)), da;
   Tensor<T, SB> b(randn<SB>(2, 1)), db;
   Tensor<T, SCat> y, dy(randn<SCat>(2, 2));
-  ops::concat_channels_forward(a, b, y);
-  ops::concat_channels_backward(dy, da, db);
+  ops::concat_channels(a, b, y);
+  ops::split_channels(dy, da, db);
   std::vector<double> ry(SCat::size), rda(SA::size), rdb(SB::size);
   for (index_t n = 0; n < N; ++n)
     for (index_t h = 0; h < H; ++h)
@@ -120,10 +120,10 @@ TEST_CASE("concat_channels: central-difference gradient check in double for a an
   Tensor<double, SB> b(randn<SB>(5, 1)), db;
   Tensor<double, SCat> y, g(randn<SCat>(5, 2));
   auto loss = [&] {
-    ops::concat_channels_forward(a, b, y);
+    ops::concat_channels(a, b, y);
     return test::dot(y.data(), g.data(), SCat::size);
   };
-  ops::concat_channels_backward(g, da, db);
+  ops::split_channels(g, da, db);
   const double ea =
       test::max_relative_error(da.data(), test::numerical_gradient(loss, a.data(), SA::size));
   const double eb =
@@ -133,15 +133,15 @@ TEST_CASE("concat_channels: central-difference gradient check in double for a an
   CHECK(eb < 1e-8);
 }
 
-TEST_CASE("concat_channels: forward and backward overwrite their outputs") {
+TEST_CASE("concat_channels and split_channels overwrite their outputs") {
   Tensor<float, SA> a(randn<SA>(6, 0)), da;
   Tensor<float, SB> b(randn<SB>(6, 1)), db;
   Tensor<float, SCat> y, dy(randn<SCat>(6, 2));
   y = std::numeric_limits<float>::quiet_NaN();
   da = std::numeric_limits<float>::quiet_NaN();
   db = std::numeric_limits<float>::quiet_NaN();
-  ops::concat_channels_forward(a, b, y);
-  ops::concat_channels_backward(dy, da, db);
+  ops::concat_channels(a, b, y);
+  ops::split_channels(dy, da, db);
   for (index_t i = 0; i < SCat::size; ++i)
     REQUIRE(std::isfinite(y[i]));
   for (index_t i = 0; i < SA::size; ++i)
@@ -156,8 +156,8 @@ TEST_CASE("upsample and concat at sizes where the host loops run in parallel") {
   Tensor<float, Shape<n, h, w, ca>> a(randn<Shape<n, h, w, ca>>(7, 0)), da;
   Tensor<float, Shape<n, h, w, cb>> b(randn<Shape<n, h, w, cb>>(7, 1)), db;
   Tensor<float, Shape<n, h, w, ca + cb>> y;
-  ops::concat_channels_forward(a, b, y);
-  ops::concat_channels_backward(y, da, db);
+  ops::concat_channels(a, b, y);
+  ops::split_channels(y, da, db);
   for (index_t i = 0; i < a.size; ++i)
     REQUIRE(da[i] == a[i]);
   for (index_t i = 0; i < b.size; ++i)

@@ -96,8 +96,8 @@ TEST_CASE("nearest upsampling and channel concatenation match the host") {
   Tensor<float, Cat> cat_ref;
   Tensor<float, A> da_ref;
   Tensor<float, B> db_ref;
-  ops::concat_channels_forward(test::read_only(a), test::read_only(b), cat_ref.view());
-  ops::concat_channels_backward(test::read_only(dcat), da_ref.view(), db_ref.view());
+  ops::concat_channels(test::read_only(a), test::read_only(b), cat_ref.view());
+  ops::split_channels(test::read_only(dcat), da_ref.view(), db_ref.view());
 
   const Tensor<float, A, ldm::cuda> dev_a = to_device(test::read_only(a));
   const Tensor<float, B, ldm::cuda> dev_b = to_device(test::read_only(b));
@@ -105,8 +105,8 @@ TEST_CASE("nearest upsampling and channel concatenation match the host") {
   auto cat = test::poisoned<float, Cat>();
   auto da = test::poisoned<float, A>();
   auto db = test::poisoned<float, B>();
-  ops::concat_channels_forward(test::read_only(dev_a), test::read_only(dev_b), cat.view());
-  ops::concat_channels_backward(test::read_only(dev_dcat), da.view(), db.view());
+  ops::concat_channels(test::read_only(dev_a), test::read_only(dev_b), cat.view());
+  ops::split_channels(test::read_only(dev_dcat), da.view(), db.view());
   CHECK(same_bits(test::read_only(cat), cat_ref));
   CHECK(same_bits(test::read_only(da), da_ref));
   CHECK(same_bits(test::read_only(db), db_ref));

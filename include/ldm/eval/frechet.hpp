@@ -113,7 +113,7 @@ class FeatureStatistics {
 
     const double before = double(count_), total = before + double(N);
     // The batch's own co-moment, then the correction for the distance between the two means.
-    ops::gemm(ops::Trans::yes, ops::Trans::no, int(D), int(D), int(N), 1.0, centred.data(),
+    ops::gemm(host{}, ops::Trans::yes, ops::Trans::no, int(D), int(D), int(N), 1.0, centred.data(),
               centred.data(), 1.0, comoment_.data());
     const double weight = before * double(N) / total;
     for (std::size_t i = 0; i < dim_; ++i) {
@@ -155,7 +155,7 @@ namespace detail {
 inline std::vector<double> multiply(const std::vector<double>& a, const std::vector<double>& b,
                                     std::size_t n) {
   std::vector<double> c(n * n);
-  ops::gemm(ops::Trans::no, ops::Trans::no, int(n), int(n), int(n), 1.0, a.data(), b.data(), 0.0,
+  ops::gemm(host{}, ops::Trans::no, ops::Trans::no, int(n), int(n), int(n), 1.0, a.data(), b.data(), 0.0,
             c.data());
   return c;
 }
@@ -171,7 +171,7 @@ inline std::vector<double> symmetric_sqrt(const std::vector<double>& a, std::siz
       scaled[i * n + j] *= root;
   }
   std::vector<double> out(n * n);
-  ops::gemm(ops::Trans::no, ops::Trans::yes, int(n), int(n), int(n), 1.0, scaled.data(),
+  ops::gemm(host{}, ops::Trans::no, ops::Trans::yes, int(n), int(n), int(n), 1.0, scaled.data(),
             e.vectors.data(), 0.0, out.data());
   return out;
 }

@@ -32,6 +32,18 @@ LDM_HD inline float tanh(float x) {
 LDM_HD inline double tanh(double x) {
   return ::tanh(x);
 }
+LDM_HD inline float sin(float x) {
+  return ::sinf(x);
+}
+LDM_HD inline double sin(double x) {
+  return ::sin(x);
+}
+LDM_HD inline float cos(float x) {
+  return ::cosf(x);
+}
+LDM_HD inline double cos(double x) {
+  return ::cos(x);
+}
 LDM_HD inline float abs(float x) {
   return ::fabsf(x);
 }
@@ -57,6 +69,18 @@ LDM_HD T sigmoid(T x) {
 template <class T>
 LDM_HD T silu(T x) {
   return x * sigmoid(x);
+}
+// The derivative of silu: s * (1 + z * (1 - s)) with s = sigmoid(z). s and 1 - s both come from
+// t = exp(-|z|), which cannot overflow, so 1 - s is never formed by cancellation: in float,
+// 1 - sigmoid(z) loses most of its digits where s is near 1, and z * (1 - s) with them.
+template <class T>
+LDM_HD T silu_grad(T z) {
+  const T t = exp(-abs(z));
+  const T r = T(1) / (T(1) + t);
+  const bool positive = z >= T(0);
+  const T s = positive ? r : t * r;
+  const T one_minus_s = positive ? t * r : r;
+  return s * (T(1) + z * one_minus_s);
 }
 template <class T>
 LDM_HD T max(T a, T b) {

@@ -313,7 +313,7 @@ class AutoencoderKL {
               View<T, latents<N>, Space> logvar, const nn::Mode& mode = nn::inference) const {
     encoder.forward(x, s.encoder, s.encoder_out.view(), mode);
     quant_conv.forward(s.encoder_out, s.moments_raw.view());
-    ops::concat_channels_backward(View<const T, moments<N>, Space>(s.moments_raw), mean, logvar);
+    ops::split_channels(View<const T, moments<N>, Space>(s.moments_raw), mean, logvar);
     logvar = clamp(logvar, logvar_min, logvar_max);
   }
 
@@ -326,12 +326,11 @@ class AutoencoderKL {
                        View<const T, latents<N>, Space> dlogvar,
                        View<T, images<N>, Space> dx = View<T, images<N>, Space>(nullptr)) const {
     Tensor<T, latents<N>, Space> raw_logvar, raw_mean, dlogvar_raw;
-    ops::concat_channels_backward(View<const T, moments<N>, Space>(s.moments_raw), raw_mean.view(),
-                                  raw_logvar.view());
+    ops::split_channels(View<const T, moments<N>, Space>(s.moments_raw), raw_mean.view(),
+                        raw_logvar.view());
     dlogvar_raw = dlogvar * ((raw_logvar >= logvar_min) * (raw_logvar <= logvar_max));
     Tensor<T, moments<N>, Space> dmoments, dencoder_out;
-    ops::concat_channels_forward(dmean, View<const T, latents<N>, Space>(dlogvar_raw),
-                                 dmoments.view());
+    ops::concat_channels(dmean, View<const T, latents<N>, Space>(dlogvar_raw), dmoments.view());
     quant_conv.backward(s.encoder_out, dmoments, dencoder_out.view());
     encoder.backward(x, s.encoder, dencoder_out, dx);
   }

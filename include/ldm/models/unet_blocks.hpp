@@ -269,9 +269,9 @@ class UNetUpLevel {
     static_for<K>([&](auto k) {
       auto& cat = std::get<k>(s.concat);
       if constexpr (k == 0)
-        ops::concat_channels_forward(x, std::get<skip_of(k)>(skips), cat.view());
+        ops::concat_channels(x, std::get<skip_of(k)>(skips), cat.view());
       else
-        ops::concat_channels_forward(s.outs[k - 1], std::get<skip_of(k)>(skips), cat.view());
+        ops::concat_channels(s.outs[k - 1], std::get<skip_of(k)>(skips), cat.view());
       auto& target = [&]() -> Tensor<T, Shape<N, R, R, C>, Space>& {
         if constexpr (with_attention)
           return s.before_attn[k];
@@ -315,11 +315,11 @@ class UNetUpLevel {
       auto& dskip_total = std::get<skip_of(k)>(grads);
       Tensor<T, typename std::remove_cvref_t<decltype(dskip_total)>::shape, Space> dskip;
       if constexpr (k == 0) {
-        ops::concat_channels_backward(
+        ops::split_channels(
             View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat), dx,
             dskip.view());
       } else {
-        ops::concat_channels_backward(
+        ops::split_channels(
             View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat),
             grad.view(), dskip.view());
       }

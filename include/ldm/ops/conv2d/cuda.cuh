@@ -23,8 +23,8 @@
 #include "ldm/expr/broadcast.hpp"
 #include "ldm/expr/cuda_executor.cuh"
 #include "ldm/ops/conv2d/host.hpp"
-#include "ldm/ops/gemm/column_sums.cuh"
-#include "ldm/ops/gemm/cuda.cuh"
+#include "ldm/ops/gemm.hpp"
+#include "ldm/ops/gemm/column_sums.hpp"
 
 namespace ldm::ops {
 

@@ -28,7 +28,8 @@
 #include "ldm/expr/broadcast.hpp"
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/ops/conv2d/direct_avx2.hpp"
-#include "ldm/ops/gemm/host.hpp"
+#include "ldm/ops/gemm.hpp"
+#include "ldm/ops/gemm/column_sums.hpp"
 
 namespace ldm::ops {
 
@@ -142,10 +143,6 @@ class Workspace {
   void* data_;
 };
 
-inline constexpr std::size_t round_up_to_line(std::size_t bytes) {
-  return (bytes + memory<host>::alignment - 1) / memory<host>::alignment * memory<host>::alignment;
-}
-
 inline constexpr index_t kParallelThreshold = expr::executor<host>::parallel_threshold;
 
 // Row r of the column matrix: the inputs output pixel r reads, in (kh, kw, ci) order, zero where
@@ -222,35 +219,6 @@ void col2im_add(const T* cols, index_t r0, index_t rows, T* dx) {
   }
 }
 
-// Blocks for the bias-gradient column sums: a count fixed by the row count alone, so the sums
-// do not depend on the thread count.
-inline constexpr index_t column_sum_blocks(index_t rows) {
-  return std::min<index_t>(64, (rows + 511) / 512);
-}
-
-// out[c] += sum over rows of a[r, c], accumulated in double per block, blocks combined in order.
-template <class T>
-void add_column_sums(const T* a, index_t rows, index_t cols, double* partial, T* out) {
-  const index_t blocks = column_sum_blocks(rows);
-  const index_t block_rows = (rows + blocks - 1) / blocks;
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelThreshold)
-  for (index_t b = 0; b < blocks; ++b) {
-    double* acc = partial + b * cols;
-    std::fill_n(acc, cols, 0.0);
-    const index_t end = std::min(rows, (b + 1) * block_rows);
-    for (index_t r = b * block_rows; r < end; ++r)
-#pragma omp simd
-      for (index_t c = 0; c < cols; ++c)
-        acc[c] += double(a[r * cols + c]);
-  }
-  for (index_t c = 0; c < cols; ++c) {
-    double total = 0;
-    for (index_t b = 0; b < blocks; ++b)
-      total += partial[b * cols + c];
-    out[c] = T(double(out[c]) + total);
-  }
-}
-
 template <class T>
 inline constexpr bool is_host_float_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
@@ -296,8 +264,8 @@ void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> 
 #endif
   if constexpr (G::pointwise) {
     y = broadcast<YS, 0, 1, 2>(bias);
-    gemm(Trans::no, Trans::yes, int(P::m), int(P::co), int(P::k), T(1), x.data(), w.data(), T(1),
-         y.data());
+    gemm(host{}, Trans::no, Trans::yes, int(P::m), int(P::co), int(P::k), T(1), x.data(), w.data(),
+         T(1), y.data());
   } else {
     constexpr index_t chunk = P::template chunk_rows<T>;
     detail::Workspace workspace(sizeof(T) * chunk * P::k);
@@ -311,8 +279,8 @@ void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> 
         detail::im2col_row<G, P>(x.data(), r0 + i, cols + i * P::k);
         std::copy_n(bias.data(), P::co, y.data() + (r0 + i) * P::co);
       }
-      gemm(Trans::no, Trans::yes, int(rows), int(P::co), int(P::k), T(1), cols, w.data(), T(1),
-           y.data() + r0 * P::co);
+      gemm(host{}, Trans::no, Trans::yes, int(rows), int(P::co), int(P::k), T(1), cols, w.data(),
+           T(1), y.data() + r0 * P::co);
     }
   }
 }
@@ -340,8 +308,8 @@ void conv2d_backward_input(View<const T, WS> w, View<const T, YS> dy, View<T, XS
 
   if constexpr (G::pointwise) {
     // With beta = 0 the BLAS never reads C, so whatever dx held (NaN included) is overwritten.
-    gemm(Trans::no, Trans::no, int(P::m), int(P::k), int(P::co), T(1), dy.data(), w.data(), T(0),
-         dx.data());
+    gemm(host{}, Trans::no, Trans::no, int(P::m), int(P::k), int(P::co), T(1), dy.data(), w.data(),
+         T(0), dx.data());
   } else if constexpr (G::stride == 1 && P::ci >= 8 && G::pad_top < G::kh &&
                        G::pad_bottom < G::kh && G::pad_left < G::kw && G::pad_right < G::kw) {
     // At stride 1 the input gradient is itself a convolution: of dy with the kernel flipped in
@@ -368,8 +336,8 @@ void conv2d_backward_input(View<const T, WS> w, View<const T, YS> dy, View<T, XS
     dx = T(0);
     for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
       const index_t rows = std::min(chunk, P::m - r0);
-      gemm(Trans::no, Trans::no, int(rows), int(P::k), int(P::co), T(1), dy.data() + r0 * P::co,
-           w.data(), T(0), cols);
+      gemm(host{}, Trans::no, Trans::no, int(rows), int(P::k), int(P::co), T(1),
+           dy.data() + r0 * P::co, w.data(), T(0), cols);
       detail::col2im_add<G, P>(cols, r0, rows, dx.data());
     }
   }
@@ -402,10 +370,8 @@ void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, W
 
   const bool direct = detail::use_direct<G, T>();
   constexpr index_t chunk = G::pointwise ? 0 : P::template chunk_rows<T>;
-  const std::size_t cols_bytes = direct ? 0 : detail::round_up_to_line(sizeof(T) * chunk * P::k);
-  detail::Workspace workspace(cols_bytes +
-                              sizeof(double) * detail::column_sum_blocks(P::m) * P::co);
-  detail::add_column_sums(dy.data(), P::m, P::co, workspace.at<double>(cols_bytes), db.data());
+  detail::Workspace workspace(direct ? 0 : sizeof(T) * chunk * P::k);
+  add_column_sums(host{}, dy.data(), P::m, P::co, db.data());
 #if LDM_CONV2D_AVX2
   if (direct) {
     if constexpr (std::is_same_v<T, float>)
@@ -414,8 +380,8 @@ void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, W
   }
 #endif
   if constexpr (G::pointwise) {
-    gemm(Trans::yes, Trans::no, int(P::co), int(P::k), int(P::m), T(1), dy.data(), x.data(), T(1),
-         dw.data());
+    gemm(host{}, Trans::yes, Trans::no, int(P::co), int(P::k), int(P::m), T(1), dy.data(), x.data(),
+         T(1), dw.data());
   } else {
     T* cols = workspace.at<T>(0);
     for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
@@ -423,8 +389,8 @@ void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, W
 #pragma omp parallel for schedule(static) if (rows * P::k >= detail::kParallelThreshold)
       for (index_t i = 0; i < rows; ++i)
         detail::im2col_row<G, P>(x.data(), r0 + i, cols + i * P::k);
-      gemm(Trans::yes, Trans::no, int(P::co), int(P::k), int(rows), T(1), dy.data() + r0 * P::co,
-           cols, T(1), dw.data());
+      gemm(host{}, Trans::yes, Trans::no, int(P::co), int(P::k), int(rows), T(1),
+           dy.data() + r0 * P::co, cols, T(1), dw.data());
     }
   }
 }

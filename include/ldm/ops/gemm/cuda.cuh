@@ -1,7 +1,6 @@
 #pragma once
-// Row-major GEMM on the device through cuBLAS: C = alpha * op(A) * op(B) + beta * C, the same
-// contract as the host path (gemm/host.hpp), selected by a leading `ldm::cuda{}` tag because the
-// operands are raw pointers whose space the type system cannot see.
+// Row-major GEMM on the device through cuBLAS: C = alpha * op(A) * op(B) + beta * C, the host's
+// contract and call form (gemm/host.hpp) with `ldm::cuda{}` as the space tag.
 //
 // cuBLAS is column-major, so, as on the host, C^T = op(B)^T op(A)^T is one call with A and B
 // swapped. float and double run in their own precision: the handle keeps CUBLAS_DEFAULT_MATH, which
@@ -83,21 +82,24 @@ inline void gemm(ldm::cuda, Trans trans_a, Trans trans_b, int m, int n, int k, f
   detail::gemm_bf16(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// Packed operands: leading dimensions follow from the shapes, as in the host's short form.
+// C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, the matrices `stride_*` elements apart: one
+// cuBLAS call.
 template <class T>
-void gemm(ldm::cuda space, Trans trans_a, Trans trans_b, int m, int n, int k, T alpha, const T* a,
-          const T* b, T beta, T* c) {
-  gemm(space, trans_a, trans_b, m, n, k, alpha, a, trans_a == Trans::yes ? m : k, b,
-       trans_b == Trans::yes ? k : n, beta, c, n);
-}
-
-template <class TC>
-requires(std::is_same_v<TC, float> ||
-         std::is_same_v<TC, bf16>) void gemm(ldm::cuda space, Trans trans_a, Trans trans_b, int m,
-                                             int n, int k, float alpha, const bf16* a,
-                                             const bf16* b, float beta, TC* c) {
-  gemm(space, trans_a, trans_b, m, n, k, alpha, a, trans_a == Trans::yes ? m : k, b,
-       trans_b == Trans::yes ? k : n, beta, c, n);
+void gemm_strided_batched(ldm::cuda, Trans trans_a, Trans trans_b, int m, int n, int k, T alpha,
+                          const T* a, int lda, long long stride_a, const T* b, int ldb,
+                          long long stride_b, T beta, T* c, int ldc, long long stride_c,
+                          int batch) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "ldm::ops::gemm_strided_batched: the cuBLAS path takes float or double");
+  const cublasOperation_t ta = detail::cublas_op(trans_a), tb = detail::cublas_op(trans_b);
+  if constexpr (std::is_same_v<T, float>)
+    LDM_CUDA_CHECK(cublasSgemmStridedBatched(detail::cublas_handle(), tb, ta, n, m, k, &alpha, b,
+                                             ldb, stride_b, a, lda, stride_a, &beta, c, ldc,
+                                             stride_c, batch));
+  else
+    LDM_CUDA_CHECK(cublasDgemmStridedBatched(detail::cublas_handle(), tb, ta, n, m, k, &alpha, b,
+                                             ldb, stride_b, a, lda, stride_a, &beta, c, ldc,
+                                             stride_c, batch));
 }
 
 }  // namespace ldm::ops

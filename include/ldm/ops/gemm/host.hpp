@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "ldm/core/macros.hpp"
+#include "ldm/core/space.hpp"
 
 extern "C" {
 void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
@@ -23,11 +24,12 @@ namespace ldm::ops {
 
 enum class Trans : bool { no = false, yes = true };
 
-// C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C. Leading dimensions are row strides: for
-// A stored untransposed lda >= K, transposed (A is K x M in memory) lda >= M; likewise for B;
-// ldc >= N.
+// C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C on host pointers. Leading dimensions are
+// row strides: for A stored untransposed lda >= K, transposed (A is K x M in memory) lda >= M;
+// likewise for B; ldc >= N. Every backend takes this call form with its own space tag first,
+// because the operands are raw pointers whose space the type system cannot see.
 template <class T>
-void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, T alpha, const T* a, int lda,
+void gemm(host, Trans trans_a, Trans trans_b, int m, int n, int k, T alpha, const T* a, int lda,
           const T* b, int ldb, T beta, T* c, int ldc) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "ldm::ops::gemm: the host BLAS path takes float or double");
@@ -41,12 +43,15 @@ void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, T alpha, const T* a
     dgemm_(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
 }
 
-// The common case with packed operands: leading dimensions follow from the shapes.
+// C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, the matrices `stride_*` elements apart.
 template <class T>
-void gemm(Trans trans_a, Trans trans_b, int m, int n, int k, T alpha, const T* a, const T* b,
-          T beta, T* c) {
-  gemm(trans_a, trans_b, m, n, k, alpha, a, trans_a == Trans::yes ? m : k, b,
-       trans_b == Trans::yes ? k : n, beta, c, n);
+void gemm_strided_batched(host space, Trans trans_a, Trans trans_b, int m, int n, int k, T alpha,
+                          const T* a, int lda, long long stride_a, const T* b, int ldb,
+                          long long stride_b, T beta, T* c, int ldc, long long stride_c,
+                          int batch) {
+  for (int i = 0; i < batch; ++i)
+    gemm(space, trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
+         beta, c + i * stride_c, ldc);
 }
 
 }  // namespace ldm::ops

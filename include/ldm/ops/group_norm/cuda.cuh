@@ -1,7 +1,5 @@
 #pragma once
-// GroupNorm, and GroupNorm fused with SiLU, over NHWC on the device, with the host's call forms
-// and contract (host.hpp): forward writes y and the saved mean and rstd; backward overwrites dx
-// and adds into dgamma and dbeta.
+// GroupNorm and GroupNorm + SiLU over NHWC on the device (the contract: ops/group_norm.hpp).
 //
 // Everything past the loads works in double, as the host reference does, and rounds once on
 // store. No float atomics anywhere, so results are the same run to run:
@@ -26,42 +24,17 @@
 #include "ldm/core/tensor.hpp"
 #include "ldm/expr/cuda_executor.cuh"
 #include "ldm/expr/math.hpp"
-#include "ldm/ops/group_norm/host.hpp"
+#include "ldm/ops/group_norm/activation.hpp"
 
 namespace ldm::ops {
 
-namespace group_norm_cuda {
-
-using detail::NormActivation;
+namespace detail::group_norm_cuda {
 
 inline constexpr int kStatsBlock = 256;
 // Channel sums: a warp's lanes take consecutive channels (coalesced loads), kRows warps split the
 // pixels.
 inline constexpr int kChannelTile = 32;
 inline constexpr int kRows = 8;
-
-template <NormActivation Act>
-__device__ double activate(double z) {
-  if constexpr (Act == NormActivation::silu)
-    return z / (1 + math::exp(-z));
-  else
-    return z;
-}
-
-// dy times the activation's derivative at z. SiLU's is s * (1 + z * (1 - s)) with s = sigmoid(z);
-// s and 1 - s both come from exp(-|z|), so 1 - s is never formed by cancellation.
-template <NormActivation Act>
-__device__ double activation_grad(double z, double dy) {
-  if constexpr (Act == NormActivation::silu) {
-    const double t = math::exp(-math::abs(z));
-    const double r = 1 / (1 + t);
-    const double s = z >= 0 ? r : t * r;
-    const double one_minus_s = z >= 0 ? t * r : r;
-    return dy * s * (1 + z * one_minus_s);
-  } else {
-    return dy;
-  }
-}
 
 template <NormActivation Act, index_t Groups, index_t Pixels, index_t C, class T>
 __global__ void __launch_bounds__(kStatsBlock)
@@ -101,7 +74,7 @@ __global__ void __launch_bounds__(kStatsBlock)
   for (index_t j = threadIdx.x; j < count; j += kStatsBlock) {
     const index_t i = at(j), c = g * group_channels + j % group_channels;
     const double xhat = (double(x[i]) - mu) * inv_std;
-    y[i] = T(activate<Act>(xhat * double(gamma[c]) + double(beta[c])));
+    y[i] = T(norm_activation<Act>(xhat * double(gamma[c]) + double(beta[c])));
   }
 }
 
@@ -124,7 +97,7 @@ __global__ void __launch_bounds__(kChannelTile* kRows)
     for (index_t p = threadIdx.y; p < Pixels; p += kRows) {
       const index_t i = (n * Pixels + p) * C + c;
       const double xhat = (double(x[i]) - mu) * inv_std;
-      const double dz = activation_grad<Act>(xhat * scale + shift, double(dy[i]));
+      const double dz = norm_activation_grad<Act>(xhat * scale + shift, double(dy[i]));
       sum_a += dz * xhat;
       sum_b += dz;
     }
@@ -142,34 +115,43 @@ __global__ void __launch_bounds__(kChannelTile* kRows)
   }
 }
 
+}  // namespace detail::group_norm_cuda
+
+namespace detail {
+
 template <NormActivation Act, index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void forward(View<const T, Shape<N, H, W, C>, cuda> x, View<const T, Shape<C>, cuda> gamma,
-             View<const T, Shape<C>, cuda> beta, T eps, View<T, Shape<N, H, W, C>, cuda> y,
-             View<T, Shape<N, Groups>, cuda> mean, View<T, Shape<N, Groups>, cuda> rstd) {
-  static_assert(detail::valid_group_count<Groups, C>());
-  forward_kernel<Act, Groups, H * W, C>
-      <<<unsigned(N * Groups), kStatsBlock, 0, cuda_device::stream()>>>(
+void group_norm_forward(View<const T, Shape<N, H, W, C>, cuda> x,
+                        View<const T, Shape<C>, cuda> gamma, View<const T, Shape<C>, cuda> beta,
+                        T eps, View<T, Shape<N, H, W, C>, cuda> y,
+                        View<T, Shape<N, Groups>, cuda> mean,
+                        View<T, Shape<N, Groups>, cuda> rstd) {
+  static_assert(valid_group_count<Groups, C>());
+  group_norm_cuda::forward_kernel<Act, Groups, H * W, C>
+      <<<unsigned(N * Groups), group_norm_cuda::kStatsBlock, 0, cuda_device::stream()>>>(
           x.data(), gamma.data(), beta.data(), double(eps), y.data(), mean.data(), rstd.data());
   LDM_CUDA_CHECK(cudaGetLastError());
 }
 
 // beta is read only with an activation (to recompute z); it may be null without.
 template <NormActivation Act, index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void backward(View<const T, Shape<N, H, W, C>, cuda> x, View<const T, Shape<C>, cuda> gamma,
-              const std::type_identity_t<T>* beta, View<const T, Shape<N, Groups>, cuda> mean,
-              View<const T, Shape<N, Groups>, cuda> rstd, View<const T, Shape<N, H, W, C>, cuda> dy,
-              View<T, Shape<N, H, W, C>, cuda> dx, View<T, Shape<C>, cuda> dgamma,
-              View<T, Shape<C>, cuda> dbeta) {
-  static_assert(detail::valid_group_count<Groups, C>());
+void group_norm_backward(View<const T, Shape<N, H, W, C>, cuda> x,
+                         View<const T, Shape<C>, cuda> gamma, const std::type_identity_t<T>* beta,
+                         View<const T, Shape<N, Groups>, cuda> mean,
+                         View<const T, Shape<N, Groups>, cuda> rstd,
+                         View<const T, Shape<N, H, W, C>, cuda> dy,
+                         View<T, Shape<N, H, W, C>, cuda> dx, View<T, Shape<C>, cuda> dgamma,
+                         View<T, Shape<C>, cuda> dbeta) {
+  namespace gn = group_norm_cuda;
+  static_assert(valid_group_count<Groups, C>());
   constexpr index_t pixels = H * W, group_channels = C / Groups;
   constexpr double count = double(pixels * group_channels);
 
   Buffer<double, cuda> sums(std::size_t(2 * N * C));
   double* a = sums.data();
   double* b = a + N * C;
-  const dim3 tiles(unsigned((C + kChannelTile - 1) / kChannelTile), unsigned(N));
-  channel_sums_kernel<Act, Groups, pixels, C>
-      <<<tiles, dim3(kChannelTile, kRows), 0, cuda_device::stream()>>>(
+  const dim3 tiles(unsigned((C + gn::kChannelTile - 1) / gn::kChannelTile), unsigned(N));
+  gn::channel_sums_kernel<Act, Groups, pixels, C>
+      <<<tiles, dim3(gn::kChannelTile, gn::kRows), 0, cuda_device::stream()>>>(
           x.data(), gamma.data(), beta, mean.data(), rstd.data(), dy.data(), a, b);
   LDM_CUDA_CHECK(cudaGetLastError());
 
@@ -201,7 +183,7 @@ void backward(View<const T, Shape<N, H, W, C>, cuda> x, View<const T, Shape<C>, 
     const double xhat = (double(xp[i]) - double(mp[ng])) * inv_std;
     const double scale = double(g[c]);
     const double shift = beta ? double(beta[c]) : 0.0;
-    const double dz = activation_grad<Act>(xhat * scale + shift, double(dyp[i]));
+    const double dz = norm_activation_grad<Act>(xhat * scale + shift, double(dyp[i]));
     dxp[i] = T(inv_std * (dz * scale - mean_dxhat[ng] - xhat * mean_dxhat_xhat[ng]));
   });
 
@@ -218,52 +200,6 @@ void backward(View<const T, Shape<N, H, W, C>, cuda> x, View<const T, Shape<C>, 
   });
 }
 
-}  // namespace group_norm_cuda
-
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_forward(View<const T, Shape<N, H, W, C>, cuda> x,
-                        View<const T, Shape<C>, cuda> gamma, View<const T, Shape<C>, cuda> beta,
-                        std::type_identity_t<T> eps, View<T, Shape<N, H, W, C>, cuda> y,
-                        View<T, Shape<N, Groups>, cuda> mean,
-                        View<T, Shape<N, Groups>, cuda> rstd) {
-  group_norm_cuda::forward<detail::NormActivation::none, Groups>(x, gamma, beta, eps, y, mean,
-                                                                 rstd);
-}
-
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_backward(View<const T, Shape<N, H, W, C>, cuda> x,
-                         View<const T, Shape<C>, cuda> gamma,
-                         View<const T, Shape<N, Groups>, cuda> mean,
-                         View<const T, Shape<N, Groups>, cuda> rstd,
-                         View<const T, Shape<N, H, W, C>, cuda> dy,
-                         View<T, Shape<N, H, W, C>, cuda> dx, View<T, Shape<C>, cuda> dgamma,
-                         View<T, Shape<C>, cuda> dbeta) {
-  group_norm_cuda::backward<detail::NormActivation::none, Groups>(x, gamma, nullptr, mean, rstd, dy,
-                                                                  dx, dgamma, dbeta);
-}
-
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_silu_forward(View<const T, Shape<N, H, W, C>, cuda> x,
-                             View<const T, Shape<C>, cuda> gamma,
-                             View<const T, Shape<C>, cuda> beta, std::type_identity_t<T> eps,
-                             View<T, Shape<N, H, W, C>, cuda> y,
-                             View<T, Shape<N, Groups>, cuda> mean,
-                             View<T, Shape<N, Groups>, cuda> rstd) {
-  group_norm_cuda::forward<detail::NormActivation::silu, Groups>(x, gamma, beta, eps, y, mean,
-                                                                 rstd);
-}
-
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_silu_backward(View<const T, Shape<N, H, W, C>, cuda> x,
-                              View<const T, Shape<C>, cuda> gamma,
-                              View<const T, Shape<C>, cuda> beta,
-                              View<const T, Shape<N, Groups>, cuda> mean,
-                              View<const T, Shape<N, Groups>, cuda> rstd,
-                              View<const T, Shape<N, H, W, C>, cuda> dy,
-                              View<T, Shape<N, H, W, C>, cuda> dx, View<T, Shape<C>, cuda> dgamma,
-                              View<T, Shape<C>, cuda> dbeta) {
-  group_norm_cuda::backward<detail::NormActivation::silu, Groups>(x, gamma, beta.data(), mean, rstd,
-                                                                  dy, dx, dgamma, dbeta);
-}
+}  // namespace detail
 
 }  // namespace ldm::ops

@@ -1,17 +1,11 @@
 #pragma once
-// GroupNorm over NHWC on the host (torch.nn.GroupNorm with affine parameters), and GroupNorm
-// followed by SiLU in one pass, the pairing every ResNet block and decoder output uses.
+// GroupNorm and GroupNorm + SiLU over NHWC on the host (the contract: ops/group_norm.hpp).
 //
-// Group g holds the C / G consecutive channels [g * C/G, (g + 1) * C/G). Statistics are per
-// (sample, group) over H * W * C/G values, with the biased variance as PyTorch. The host is the
-// reference the CUDA backend is tested against, so statistics and centring work in double: two
-// passes (mean, then squared deviations) keep the variance exact for activations whose mean is far
-// larger than their spread, and the normalisation subtracts the double mean before rounding to T.
-// In float on CPUs with AVX2 the SiLU passes evaluate the exponential by a polynomial, eight
-// channels at a time (silu_avx2.hpp).
-//
-// mean and rstd = 1 / sqrt(var + eps) are saved for the backward pass; the fused backward also
-// takes beta, to recompute the pre-activation instead of storing it.
+// The host is the reference the CUDA backend is tested against, so statistics and centring work
+// in double: two passes (mean, then squared deviations) keep the variance exact for activations
+// whose mean is far larger than their spread, and the normalisation subtracts the double mean
+// before rounding to T. In float on CPUs with AVX2 the SiLU passes evaluate the exponential by a
+// polynomial, eight channels at a time (silu_avx2.hpp).
 
 #include <array>
 #include <cmath>
@@ -23,20 +17,12 @@
 #include "ldm/core/tensor.hpp"
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/expr/math.hpp"
+#include "ldm/ops/group_norm/activation.hpp"
 #include "ldm/ops/group_norm/silu_avx2.hpp"
 
 namespace ldm::ops {
 
 namespace detail {
-
-enum class NormActivation { none, silu };
-
-template <index_t Groups, index_t C>
-constexpr bool valid_group_count() {
-  static_assert(Groups > 0 && C % Groups == 0,
-                "ldm::ops::group_norm: the channel count C must be a multiple of the group count");
-  return true;
-}
 
 // Whether the SiLU passes run eight channels at a time (silu_avx2.hpp).
 template <NormActivation Act, class T, index_t C>
@@ -46,14 +32,6 @@ bool vector_silu() {
     return group_norm_avx2::available();
 #endif
   return false;
-}
-
-template <NormActivation Act, class T>
-T norm_activation(T z) {
-  if constexpr (Act == NormActivation::silu)
-    return math::silu(z);
-  else
-    return z;
 }
 
 // One task per sample, walking its pixels in memory order with the channels innermost: per-channel
@@ -169,8 +147,7 @@ void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape
         double dz = double(dyn[p * C + c]);
         if constexpr (Act == NormActivation::silu) {
           const T z = T(xhat) * gamma[c] + beta[c];
-          const T s = math::sigmoid(z);
-          dz *= double(s * (1 + z * (1 - s)));
+          dz *= double(math::silu_grad(z));
           dxn[p * C + c] = T(dz);
         }
         a[c] += dz * xhat;
@@ -208,46 +185,5 @@ void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape
 }
 
 }  // namespace detail
-
-// y = (x - mean) * rstd * gamma + beta per group; writes y and the saved statistics.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<C>> gamma,
-                        View<const T, Shape<C>> beta, std::type_identity_t<T> eps,
-                        View<T, Shape<N, H, W, C>> y, View<T, Shape<N, Groups>> mean,
-                        View<T, Shape<N, Groups>> rstd) {
-  detail::group_norm_forward<detail::NormActivation::none, Groups>(x, gamma, beta, eps, y, mean,
-                                                                   rstd);
-}
-
-// Overwrites dx; adds into dgamma and dbeta.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<C>> gamma,
-                         View<const T, Shape<N, Groups>> mean, View<const T, Shape<N, Groups>> rstd,
-                         View<const T, Shape<N, H, W, C>> dy, View<T, Shape<N, H, W, C>> dx,
-                         View<T, Shape<C>> dgamma, View<T, Shape<C>> dbeta) {
-  detail::group_norm_backward<detail::NormActivation::none, Groups>(x, gamma, nullptr, mean, rstd,
-                                                                    dy, dx, dgamma, dbeta);
-}
-
-// y = silu(group_norm(x)), without materialising the normalised tensor.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_silu_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<C>> gamma,
-                             View<const T, Shape<C>> beta, std::type_identity_t<T> eps,
-                             View<T, Shape<N, H, W, C>> y, View<T, Shape<N, Groups>> mean,
-                             View<T, Shape<N, Groups>> rstd) {
-  detail::group_norm_forward<detail::NormActivation::silu, Groups>(x, gamma, beta, eps, y, mean,
-                                                                   rstd);
-}
-
-// Overwrites dx; adds into dgamma and dbeta. Takes beta to recompute the pre-activation.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C>
-void group_norm_silu_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<C>> gamma,
-                              View<const T, Shape<C>> beta, View<const T, Shape<N, Groups>> mean,
-                              View<const T, Shape<N, Groups>> rstd,
-                              View<const T, Shape<N, H, W, C>> dy, View<T, Shape<N, H, W, C>> dx,
-                              View<T, Shape<C>> dgamma, View<T, Shape<C>> dbeta) {
-  detail::group_norm_backward<detail::NormActivation::silu, Groups>(x, gamma, beta.data(), mean,
-                                                                    rstd, dy, dx, dgamma, dbeta);
-}
 
 }  // namespace ldm::ops

@@ -25,13 +25,12 @@ inline bool available() {
   return yes;
 }
 
-// 1 / (1 + e^-z). e^-z = 2^n e^r with n = round(-z / ln 2) and |r| <= ln(2) / 2, e^r by its
-// Taylor polynomial to degree 7 (truncation below 1e-8 relative). -z is clamped to [-87, 88],
-// where 2^n is a normal float; beyond it the sigmoid is within a rounding of 1 or 0 anyway.
-LDM_AVX2_FMA inline __m256 sigmoid(__m256 z) {
+// e^x = 2^n e^r with n = round(x / ln 2) and |r| <= ln(2) / 2, e^r by its Taylor polynomial to
+// degree 7 (truncation below 1e-8 relative). x is clamped to [-87, 88], where 2^n is a normal
+// float; beyond it the sigmoid and SiLU's derivative are within a rounding of their limits anyway.
+LDM_AVX2_FMA inline __m256 exp(__m256 x_in) {
   const __m256 x =
-      _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), z), _mm256_set1_ps(-87.0f)),
-                    _mm256_set1_ps(88.0f));
+      _mm256_min_ps(_mm256_max_ps(x_in, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // ln 2 in two parts: n * ln2_hi is exact for every n in range.
@@ -47,8 +46,27 @@ LDM_AVX2_FMA inline __m256 sigmoid(__m256 z) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
   const __m256i two_n =
       _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
+}
+
+// 1 / (1 + e^-z).
+LDM_AVX2_FMA inline __m256 sigmoid(__m256 z) {
   const __m256 one = _mm256_set1_ps(1.0f);
-  return _mm256_div_ps(one, _mm256_fmadd_ps(p, _mm256_castsi256_ps(two_n), one));
+  return _mm256_div_ps(one, _mm256_add_ps(one, exp(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+}
+
+// SiLU's derivative in the stable form of math::silu_grad: s and 1 - s both from t = e^-|z|, so
+// 1 - s is never formed by cancellation.
+LDM_AVX2_FMA inline __m256 silu_grad(__m256 z) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 minus_abs = _mm256_or_ps(z, _mm256_set1_ps(-0.0f));  // -|z|: the sign bit set
+  const __m256 t = exp(minus_abs);
+  const __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, t));
+  const __m256 tr = _mm256_mul_ps(t, r);
+  const __m256 positive = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GE_OQ);
+  const __m256 s = _mm256_blendv_ps(tr, r, positive);
+  const __m256 one_minus_s = _mm256_blendv_ps(r, tr, positive);
+  return _mm256_mul_ps(s, _mm256_fmadd_ps(z, one_minus_s, one));
 }
 
 // (x - mu) * inv_std in double for 8 channels, as two halves.
@@ -87,14 +105,12 @@ template <index_t C>
 LDM_AVX2_FMA void silu_backward_sums(const float* x, const float* dy, float* dz_out, index_t pixels,
                                      const double* mu, const double* inv_std, const float* gamma,
                                      const float* beta, double* a, double* b) {
-  const __m256 one = _mm256_set1_ps(1.0f);
   for (index_t p = 0; p < pixels; ++p)
     for (index_t c = 0; c < C; c += 8) {
       const Centred xhat = centre(_mm256_loadu_ps(x + p * C + c), mu + c, inv_std + c);
       const __m256 z = _mm256_fmadd_ps(to_float(xhat.lo, xhat.hi), _mm256_loadu_ps(gamma + c),
                                        _mm256_loadu_ps(beta + c));
-      const __m256 s = sigmoid(z);
-      const __m256 slope = _mm256_mul_ps(s, _mm256_fmadd_ps(z, _mm256_sub_ps(one, s), one));
+      const __m256 slope = silu_grad(z);
       const __m256 g = _mm256_loadu_ps(dy + p * C + c);
       const __m256d dz_lo = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(g)),
                                           _mm256_cvtps_pd(_mm256_castps256_ps128(slope)));

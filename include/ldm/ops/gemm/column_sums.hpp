@@ -1,0 +1,71 @@
+#pragma once
+// Bias gradients: out[c] += the sum over rows of a row-major a[rows, cols], on any space.
+//
+// Deterministic, with no atomics: rows go in fixed blocks, each (block, column) summed by one
+// work item into a double partial, then each column's partials are added in block order. The
+// block size depends on the row count alone, so the result is the same on every run, thread
+// count and GPU. Consecutive work items are consecutive columns, so a warp (or the host's SIMD
+// lanes) reads consecutive addresses.
+
+#include <algorithm>
+
+#include "ldm/core/buffer.hpp"
+#include "ldm/core/macros.hpp"
+#include "ldm/core/space.hpp"
+#include "ldm/expr/executor.hpp"
+#include "ldm/expr/host_executor.hpp"
+
+namespace ldm::ops {
+
+namespace detail {
+
+// Rows per partial: at least 64 (enough work per item), and at most 1024 partials per column
+// so the second pass, one item per column, stays short.
+inline index_t column_sum_block_rows(index_t rows) {
+  return std::max<index_t>(64, (rows + 1023) / 1024);
+}
+
+template <class T>
+struct ColumnPartialSums {
+  const T* a;
+  double* partial;  // [blocks, cols]
+  index_t rows, cols, block_rows;
+  LDM_HD void operator()(index_t i) const {
+    const index_t block = i / cols, c = i % cols;
+    const index_t begin = block * block_rows;
+    const index_t end = begin + block_rows < rows ? begin + block_rows : rows;
+    double acc = 0;
+    for (index_t r = begin; r < end; ++r)
+      acc += double(a[r * cols + c]);
+    partial[i] = acc;
+  }
+};
+
+template <class T>
+struct AddPartialSums {
+  const double* partial;
+  T* out;
+  index_t blocks, cols;
+  LDM_HD void operator()(index_t c) const {
+    double total = 0;
+    for (index_t b = 0; b < blocks; ++b)
+      total += partial[b * cols + c];
+    out[c] = T(double(out[c]) + total);
+  }
+};
+
+}  // namespace detail
+
+template <class Space, class T>
+void add_column_sums(Space, const T* a, index_t rows, index_t cols, T* out) {
+  if (rows <= 0 || cols <= 0) return;
+  const index_t block_rows = detail::column_sum_block_rows(rows);
+  const index_t blocks = (rows + block_rows - 1) / block_rows;
+  Buffer<double, Space> partial(std::size_t(blocks * cols));
+  expr::executor<Space>::for_each(
+      blocks * cols, detail::ColumnPartialSums<T>{a, partial.data(), rows, cols, block_rows});
+  expr::executor<Space>::for_each(cols,
+                                  detail::AddPartialSums<T>{partial.data(), out, blocks, cols});
+}
+
+}  // namespace ldm::ops
