@@ -109,23 +109,26 @@ TEST_CASE("Attention: group norm, q/k/v/out projections, heads, residual") {
 }
 
 namespace {
-template <class Down>
-void check_downsample(std::uint64_t seed) {
-  nn::Owned<Down> m(seed);
-  Tensor<double, typename Down::template input<2>> x, dx;
-  Tensor<double, typename Down::template output<2>> y, g;
+// A module with one input and one output, through the module contract (nn/module.hpp).
+template <class Module>
+void check_resampler(std::uint64_t seed) {
+  nn::Owned<Module> m(seed);
+  Tensor<double, typename Module::template input<2>> x, dx;
+  Tensor<double, typename Module::template output<2>> y, g;
+  typename Module::template Saved<2> saved;
   fill(x, 8 + seed), fill(g, 9 + seed);
   auto loss = [&] {
-    m->forward(x, y.view());
+    m->forward(x, saved, y.view());
     return test::dot(y.data(), g.data(), y.size);
   };
   loss();
   reset_grads(m);
-  m->backward(x, g, dx.view());
-  Tensor<double, Shape<Down::parameter_count>> param_grads;
+  m->backward(x, saved, g, dx.view());
+  Tensor<double, Shape<Module::parameter_count>> param_grads;
   param_grads = m.grads();
   expect_gradient("dx", loss, x.data(), dx.data(), x.size);
-  expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Down::parameter_count);
+  expect_gradient("parameters", loss, m.values().data(), param_grads.data(),
+                  Module::parameter_count);
 }
 }  // namespace
 
@@ -133,31 +136,15 @@ TEST_CASE("Downsample2D (both paddings) and Upsample2D") {
   SUBCASE("symmetric") {
     using Down = nn::Downsample2D<double, host, 7, 9, 6>;
     static_assert(Down::output<1>::extents[1] == 4 && Down::output<1>::extents[2] == 5);
-    check_downsample<Down>(4);
+    check_resampler<Down>(4);
   }
   SUBCASE("asymmetric") {
     using Down = nn::Downsample2D<double, host, 8, 10, 6, nn::DownsamplePadding::asymmetric>;
     static_assert(Down::output<1>::extents[1] == 4 && Down::output<1>::extents[2] == 5);
-    check_downsample<Down>(5);
+    check_resampler<Down>(5);
   }
   SUBCASE("upsample") {
-    using Up = nn::Upsample2D<double, host, 4, 5, 6>;
-    nn::Owned<Up> m(6);
-    Tensor<double, Up::input<2>> x, dx;
-    Tensor<double, Up::output<2>> y, g;
-    Up::Saved<2> saved;
-    fill(x, 12), fill(g, 13);
-    auto loss = [&] {
-      m->forward(x, saved, y.view());
-      return test::dot(y.data(), g.data(), y.size);
-    };
-    loss();
-    reset_grads(m);
-    m->backward(saved, g, dx.view());
-    Tensor<double, Shape<Up::parameter_count>> param_grads;
-    param_grads = m.grads();
-    expect_gradient("dx", loss, x.data(), dx.data(), x.size);
-    expect_gradient("parameters", loss, m.values().data(), param_grads.data(), Up::parameter_count);
+    check_resampler<nn::Upsample2D<double, host, 4, 5, 6>>(6);
   }
 }
 
@@ -187,14 +174,14 @@ TEST_CASE("Embedding: rows by label, gradients summed per row, labels checked") 
   Tensor<std::int32_t, Shape<4>> labels;
   labels[0] = 2, labels[1] = 0, labels[2] = 2, labels[3] = 4;
   Tensor<double, Shape<4, 3>> y, dy;
-  emb->forward<4>(labels, y);
+  emb->forward<4>(labels, {}, y);
   for (index_t n = 0; n < 4; ++n)
     for (index_t d = 0; d < 3; ++d)
       CHECK(y(n, d) == emb.values()[labels[n] * 3 + d]);
 
   fill(dy, 5);
   reset_grads(emb);
-  emb->backward<4>(labels, dy);
+  emb->backward<4>(labels, {}, dy);
   for (index_t d = 0; d < 3; ++d) {
     CHECK(emb.grads()[2 * 3 + d] == doctest::Approx(dy(0, d) + dy(2, d)));
     CHECK(emb.grads()[0 * 3 + d] == dy(1, d));
@@ -204,6 +191,6 @@ TEST_CASE("Embedding: rows by label, gradients summed per row, labels checked") 
   }
 
   labels[3] = 5;
-  CHECK_THROWS_WITH_AS(emb->forward<4>(labels, y),
+  CHECK_THROWS_WITH_AS(emb->forward<4>(labels, {}, y),
                        "class labels: expected 0 <= label < 5, found labels from 0 to 5", Error);
 }

@@ -173,7 +173,7 @@ TEST_CASE("LPIPS weights: names and sizes; missing and unexpected tensors are na
   // As the package's LPIPS(net='vgg').parameters() count them.
   CHECK(lpips.parameter_count == 14716160);
   // Batch 32 of 32x32: VGG16's activations for 64 images, the pooled inputs included.
-  CHECK(train::LPIPS<float, 32, 32, 1>::Saved<32>::bytes == 4 * 19857408);
+  CHECK(nn::saved_bytes<train::LPIPS<float, 32, 32, 1>::Saved<32>> == 4 * 19857408);
 
   auto write = [&](const std::vector<std::string>& names, const std::string& file) {
     io::SafetensorsWriter writer;

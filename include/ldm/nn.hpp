@@ -6,6 +6,7 @@
 #include "ldm/nn/group_norm.hpp"
 #include "ldm/nn/linear.hpp"
 #include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/nn/resample.hpp"
 #include "ldm/nn/resnet_block.hpp"

@@ -102,8 +102,8 @@ TEST_CASE("nn::Conv2d on the device: forward and backward through nn::Owned") {
   ops::conv2d_forward<G>(c.x_ref.view(), c.w_ref.view(), c.b_ref.view(), c.y_ref.view());
   ops::conv2d_backward_input<G>(c.w_ref.view(), c.dy_ref.view(), c.dx_ref.view());
   ops::conv2d_backward_params<G>(c.x_ref.view(), c.dy_ref.view(), c.dw_ref.view(), c.db_ref.view());
-  conv->forward<3>(c.x_dev.view(), c.y_dev.view());
-  conv->backward<3>(c.x_dev.view(), c.dy_dev.view(), c.dx_dev.view());
+  conv->forward<3>(c.x_dev.view(), {}, c.y_dev.view());
+  conv->backward<3>(c.x_dev.view(), {}, c.dy_dev.view(), c.dx_dev.view());
   c.dw_dev = conv->weight.grad;
   c.db_dev = conv->bias.grad;
   c.check(test::kFloatTolerance);

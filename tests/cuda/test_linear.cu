@@ -53,8 +53,8 @@ TEST_CASE("nn::Linear on the device: forward and backward through nn::Owned") {
   ops::linear_forward(c.x_ref.view(), c.w_ref.view(), c.b_ref.view(), c.y_ref.view());
   ops::linear_backward_input(c.w_ref.view(), c.dy_ref.view(), c.dx_ref.view());
   ops::linear_backward_params(c.x_ref.view(), c.dy_ref.view(), c.dw_ref.view(), c.db_ref.view());
-  linear->forward(c.x_dev.view(), c.y_dev.view());
-  linear->backward(c.x_dev.view(), c.dy_dev.view(), c.dx_dev.view());
+  linear->forward(c.x_dev.view(), {}, c.y_dev.view());
+  linear->backward(c.x_dev.view(), {}, c.dy_dev.view(), c.dx_dev.view());
   c.dw_dev = linear->weight.grad;
   c.db_dev = linear->bias.grad;
   c.check(test::kFloatTolerance);

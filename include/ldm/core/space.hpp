@@ -3,6 +3,7 @@
 // type and mixing spaces in one expression is a compile error. `host` is defined here; the CUDA
 // backend adds `memory<cuda>` in core/cuda/memory.cuh, which only .cu translation units include.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -20,9 +21,16 @@ template <>
 inline constexpr bool is_space_v<cuda> = true;
 
 // allocate/release raw bytes in a space. Host blocks are 64-byte aligned (a cache line, and the
-// widest SIMD load), with the size rounded up as std::aligned_alloc requires.
+// widest SIMD load), with the size rounded up as std::aligned_alloc requires. Each host block
+// carries its size in a line before it, so the bytes in use and their peak are counted exactly
+// (what the memory plans are checked against).
 template <class Space>
 struct memory;
+
+struct HostMemoryStats {
+  std::size_t in_use = 0;       // bytes of live host blocks
+  std::size_t peak_in_use = 0;  // the most in_use has been since the last reset_peak()
+};
 
 template <>
 struct memory<host> {
@@ -30,12 +38,41 @@ struct memory<host> {
 
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
-    std::size_t rounded = (bytes + alignment - 1) / alignment * alignment;
-    void* p = std::aligned_alloc(alignment, rounded);
-    if (!p) throw std::bad_alloc();
-    return p;
+    const std::size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+    char* block = static_cast<char*>(std::aligned_alloc(alignment, alignment + rounded));
+    if (!block) throw std::bad_alloc();
+    *reinterpret_cast<std::size_t*>(block) = bytes;
+    const std::size_t now = counters().in_use.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    std::size_t peak = counters().peak.load(std::memory_order_relaxed);
+    while (now > peak &&
+           !counters().peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+    return block + alignment;
   }
-  static void release(void* p) noexcept { std::free(p); }
+  static void release(void* p) noexcept {
+    if (!p) return;
+    char* block = static_cast<char*>(p) - alignment;
+    counters().in_use.fetch_sub(*reinterpret_cast<std::size_t*>(block), std::memory_order_relaxed);
+    std::free(block);
+  }
+
+  static HostMemoryStats stats() {
+    return {counters().in_use.load(std::memory_order_relaxed),
+            counters().peak.load(std::memory_order_relaxed)};
+  }
+  static void reset_peak() {
+    counters().peak.store(counters().in_use.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+  }
+
+ private:
+  struct Counters {
+    std::atomic<std::size_t> in_use{0}, peak{0};
+  };
+  static Counters& counters() {
+    static Counters c;
+    return c;
+  }
 };
 
 }  // namespace ldm

@@ -14,7 +14,6 @@
 // The classifier owns its parameters and their gradients in two flat buffers, named conv1..3 and
 // fc1..2 (.weight, .bias) in files, with PyTorch's shapes and layouts as every ldm checkpoint.
 
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -76,9 +75,6 @@ class FashionClassifier {
     Tensor<T, Shape<N, r3, r3, c3>> relu3;
     Tensor<T, Shape<N, r4, r4, c3>> pool3;
     Tensor<T, features_shape<N>> features;
-    static constexpr std::size_t bytes =
-        sizeof(T) * N *
-        (r1 * r1 * c1 + r2 * r2 * (c1 + c2) + r3 * r3 * (c2 + c3) + r4 * r4 * c3 + FeatureDim);
   };
 
   // PyTorch's default initialisation, drawn from the Philox streams of `seed`.
@@ -89,7 +85,9 @@ class FashionClassifier {
         conv3_(binder().scope("conv3")),
         fc1_(binder().scope("fc1")),
         fc2_(binder().scope("fc2")) {
-    assert(store_.cursor == parameter_count && "parameter_count disagrees with the layers");
+    if (store_.cursor != parameter_count)
+      fail("ldm::FashionClassifier: parameter_count is ", parameter_count, " but the layers bind ",
+           store_.cursor);
     nn::initialise(store_.infos, values_.data(), seed);
   }
 
@@ -103,18 +101,18 @@ class FashionClassifier {
 
   template <index_t N>
   void forward(View<const T, images<N>> x, Saved<N>& s, View<T, logits<N>> y) const {
-    conv1_.forward(x, s.relu1.view());
+    conv1_.forward(x, {}, s.relu1.view());
     ops::relu_forward(s.relu1, s.relu1.view());
     ops::max_pool2x2_forward(s.relu1, s.pool1.view());
-    conv2_.forward(s.pool1, s.relu2.view());
+    conv2_.forward(s.pool1, {}, s.relu2.view());
     ops::relu_forward(s.relu2, s.relu2.view());
     ops::max_pool2x2_forward(s.relu2, s.pool2.view());
-    conv3_.forward(s.pool2, s.relu3.view());
+    conv3_.forward(s.pool2, {}, s.relu3.view());
     ops::relu_forward(s.relu3, s.relu3.view());
     ops::max_pool2x2_forward(s.relu3, s.pool3.view());
-    fc1_.forward(s.pool3.template reshape<Shape<N, flat>>(), s.features.view());
+    fc1_.forward(s.pool3.template reshape<Shape<N, flat>>(), {}, s.features.view());
     ops::relu_forward(s.features, s.features.view());
-    fc2_.forward(s.features, y);
+    fc2_.forward(s.features, {}, y);
   }
 
   // Accumulates every parameter's gradient from dy, the gradient at the logits. The images get
@@ -122,21 +120,21 @@ class FashionClassifier {
   template <index_t N>
   void backward(View<const T, images<N>> x, const Saved<N>& s, View<const T, logits<N>> dy) {
     Tensor<T, features_shape<N>> dfeatures;
-    fc2_.backward(s.features, dy, dfeatures.view());
+    fc2_.backward(s.features, {}, dy, dfeatures.view());
     ops::relu_backward(s.features, dfeatures, dfeatures.view());
     Tensor<T, Shape<N, r4, r4, c3>> dpool3;
-    fc1_.backward(s.pool3.template reshape<Shape<N, flat>>(), dfeatures,
+    fc1_.backward(s.pool3.template reshape<Shape<N, flat>>(), {}, dfeatures,
                   dpool3.template reshape<Shape<N, flat>>());
     Tensor<T, Shape<N, r3, r3, c3>> drelu3;
     ops::max_pool2x2_backward(s.relu3, dpool3, drelu3.view());
     ops::relu_backward(s.relu3, drelu3, drelu3.view());
     Tensor<T, Shape<N, r3, r3, c2>> dpool2;
-    conv3_.backward(s.pool2, drelu3, dpool2.view());
+    conv3_.backward(s.pool2, {}, drelu3, dpool2.view());
     Tensor<T, Shape<N, r2, r2, c2>> drelu2;
     ops::max_pool2x2_backward(s.relu2, dpool2, drelu2.view());
     ops::relu_backward(s.relu2, drelu2, drelu2.view());
     Tensor<T, Shape<N, r2, r2, c1>> dpool1;
-    conv2_.backward(s.pool1, drelu2, dpool1.view());
+    conv2_.backward(s.pool1, {}, drelu2, dpool1.view());
     Tensor<T, Shape<N, r1, r1, c1>> drelu1;
     ops::max_pool2x2_backward(s.relu1, dpool1, drelu1.view());
     ops::relu_backward(s.relu1, drelu1, drelu1.view());

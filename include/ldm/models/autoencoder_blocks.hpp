@@ -23,9 +23,9 @@ class ResnetStack {
   using Rest = nn::ResnetBlock2D<T, Space, R, R, Cout, Cout, 0, Groups>;
   using Down = nn::Downsample2D<T, Space, R, R, Cout, nn::DownsamplePadding::asymmetric>;
   using Up = nn::Upsample2D<T, Space, R, R, Cout>;
-  using Resampler =
-      std::conditional_t<Re == Resample::down, Down,
-                         std::conditional_t<Re == Resample::up, Up, nn::detail::NoParameters>>;
+  using Resampler = std::conditional_t<
+      Re == Resample::down, Down,
+      std::conditional_t<Re == Resample::up, Up, nn::Identity<T, Space, R, R, Cout>>>;
 
  public:
   static constexpr index_t out_res = Re == Resample::down ? R / 2 : Re == Resample::up ? 2 * R : R;
@@ -41,14 +41,7 @@ class ResnetStack {
     typename First::template Saved<N> first;
     std::array<typename Rest::template Saved<N>, Layers - 1> rest;
     std::array<Tensor<T, Shape<N, R, R, Cout>, Space>, Layers> outs;  // each resnet's output
-    std::conditional_t<Re == Resample::up, typename Up::template Saved<N>, char> up;
-    static constexpr std::size_t bytes = [] {
-      std::size_t b = First::template Saved<N>::bytes +
-                      (Layers - 1) * Rest::template Saved<N>::bytes +
-                      Layers * sizeof(T) * N * R * R * Cout;
-      if constexpr (Re == Resample::up) b += Up::template Saved<N>::bytes;
-      return b;
-    }();
+    typename Resampler::template Saved<N> resampler;
   };
 
   ResnetStack(nn::ParameterBinder<T, Space> b, double eps)
@@ -63,12 +56,7 @@ class ResnetStack {
     first.forward(x, s.first, s.outs[0].view(), mode);
     for (std::size_t k = 0; k + 1 < Layers; ++k)
       rest[k].forward(s.outs[k], s.rest[k], s.outs[k + 1].view(), mode);
-    if constexpr (Re == Resample::down)
-      resampler.forward(s.outs[Layers - 1], y);
-    else if constexpr (Re == Resample::up)
-      resampler.forward(s.outs[Layers - 1], s.up, y);
-    else
-      y = s.outs[Layers - 1];
+    resampler.forward(s.outs[Layers - 1], s.resampler, y, mode);
   }
 
   // Accumulates parameter gradients; overwrites dx.
@@ -76,12 +64,7 @@ class ResnetStack {
   void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
     Tensor<T, Shape<N, R, R, Cout>, Space> grad, next;
-    if constexpr (Re == Resample::down)
-      resampler.backward(s.outs[Layers - 1], dy, grad.view());
-    else if constexpr (Re == Resample::up)
-      resampler.backward(s.up, dy, grad.view());
-    else
-      grad = dy;
+    resampler.backward(s.outs[Layers - 1], s.resampler, dy, grad.view());
     for (std::size_t k = Layers - 1; k >= 1; --k) {
       rest[k - 1].backward(s.outs[k - 1], s.rest[k - 1], grad, next.view());
       grad = next;
@@ -115,15 +98,16 @@ class AutoencoderMidBlock {
   static constexpr index_t parameter_count = 2 * Res::parameter_count + Attn::parameter_count;
   template <index_t N>
   using shape = Shape<N, R, R, C>;
+  template <index_t N>
+  using input = shape<N>;
+  template <index_t N>
+  using output = shape<N>;
 
   template <index_t N>
   struct Saved {
     typename Res::template Saved<N> res0, res1;
     typename Attn::template Saved<N> attn;
     Tensor<T, shape<N>, Space> after_res0, after_attn;
-    static constexpr std::size_t bytes = 2 * Res::template Saved<N>::bytes +
-                                         Attn::template Saved<N>::bytes +
-                                         2 * sizeof(T) * shape<N>::size;
   };
 
   AutoencoderMidBlock(nn::ParameterBinder<T, Space> b, double eps)
@@ -135,7 +119,7 @@ class AutoencoderMidBlock {
   void forward(View<const T, shape<N>, Space> x, Saved<N>& s, View<T, shape<N>, Space> y,
                const nn::Mode& mode = nn::inference) const {
     res0.forward(x, s.res0, s.after_res0.view(), mode);
-    attn.forward(s.after_res0, s.attn, s.after_attn.view());
+    attn.forward(s.after_res0, s.attn, s.after_attn.view(), mode);
     res1.forward(s.after_attn, s.res1, y, mode);
   }
 

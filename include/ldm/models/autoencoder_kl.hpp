@@ -62,15 +62,6 @@ class Encoder {
     typename Mid::template Saved<N> mid;
     Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> after_mid, after_norm_out;
     typename NormOut::template Saved<N> norm_out;
-    static constexpr std::size_t bytes = [] {
-      std::size_t b =
-          sizeof(T) * (N * Res * Res * Ch::first + 2 * N * latent_res * latent_res * Ch::last) +
-          Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
-      static_for<levels>([&](auto l) {
-        b += Level<l>::template Saved<N>::bytes + sizeof(T) * Level<l>::template output<N>::size;
-      });
-      return b;
-    }();
   };
 
   explicit Encoder(nn::ParameterBinder<T, Space> b)
@@ -85,7 +76,7 @@ class Encoder {
   template <index_t N>
   void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, output<N>, Space> y,
                const nn::Mode& mode = nn::inference) const {
-    conv_in.forward(x, s.after_conv_in.view());
+    conv_in.forward(x, {}, s.after_conv_in.view());
     static_for<levels>([&](auto l) {
       auto& out = std::get<l>(s.after_level);
       if constexpr (l == 0)
@@ -95,8 +86,8 @@ class Encoder {
             .forward(std::get<l - 1>(s.after_level), std::get<l>(s.level), out.view(), mode);
     });
     mid_block.forward(std::get<levels - 1>(s.after_level), s.mid, s.after_mid.view(), mode);
-    conv_norm_out.forward(s.after_mid, s.norm_out, s.after_norm_out.view());
-    conv_out.forward(s.after_norm_out, y);
+    conv_norm_out.forward(s.after_mid, s.norm_out, s.after_norm_out.view(), mode);
+    conv_out.forward(s.after_norm_out, {}, y);
   }
 
   // Accumulates parameter gradients and overwrites dx, unless dx is a null view (training never
@@ -105,7 +96,7 @@ class Encoder {
   void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
     Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_norm_out, d_mid;
-    conv_out.backward(s.after_norm_out, dy, d_norm_out.view());
+    conv_out.backward(s.after_norm_out, {}, dy, d_norm_out.view());
     conv_norm_out.backward(s.after_mid, s.norm_out, d_norm_out, d_mid.view());
     typename Saved<N>::Outputs grads;
     auto& d_last = std::get<levels - 1>(grads);
@@ -121,7 +112,7 @@ class Encoder {
                       std::get<l - 1>(grads).view());
     });
     if (dx.data())
-      conv_in.backward(x, d_conv_in, dx);
+      conv_in.backward(x, {}, d_conv_in, dx);
     else
       conv_in.backward_params(x, d_conv_in);
   }
@@ -182,15 +173,6 @@ class Decoder {
     Outputs after_level;
     typename NormOut::template Saved<N> norm_out;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
-    static constexpr std::size_t bytes = [] {
-      std::size_t b =
-          sizeof(T) * (2 * N * latent_res * latent_res * Ch::last + N * Res * Res * Ch::first) +
-          Mid::template Saved<N>::bytes + NormOut::template Saved<N>::bytes;
-      static_for<levels>([&](auto l) {
-        b += Level<l>::template Saved<N>::bytes + sizeof(T) * Level<l>::template output<N>::size;
-      });
-      return b;
-    }();
   };
 
   explicit Decoder(nn::ParameterBinder<T, Space> b)
@@ -205,7 +187,7 @@ class Decoder {
   template <index_t N>
   void forward(View<const T, input<N>, Space> z, Saved<N>& s, View<T, output<N>, Space> y,
                const nn::Mode& mode = nn::inference) const {
-    conv_in.forward(z, s.after_conv_in.view());
+    conv_in.forward(z, {}, s.after_conv_in.view());
     mid_block.forward(s.after_conv_in, s.mid, s.after_mid.view(), mode);
     static_for<levels>([&](auto i) {
       auto& out = std::get<i>(s.after_level);
@@ -215,8 +197,9 @@ class Decoder {
         std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_level), std::get<i>(s.level),
                                        out.view(), mode);
     });
-    conv_norm_out.forward(std::get<levels - 1>(s.after_level), s.norm_out, s.after_norm_out.view());
-    conv_out.forward(s.after_norm_out, y);
+    conv_norm_out.forward(std::get<levels - 1>(s.after_level), s.norm_out, s.after_norm_out.view(),
+                          mode);
+    conv_out.forward(s.after_norm_out, {}, y);
   }
 
   // Accumulates parameter gradients and overwrites dz.
@@ -224,7 +207,7 @@ class Decoder {
   void backward(View<const T, input<N>, Space> z, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dz) const {
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out;
-    conv_out.backward(s.after_norm_out, dy, d_norm_out.view());
+    conv_out.backward(s.after_norm_out, {}, dy, d_norm_out.view());
     typename Saved<N>::Outputs grads;
     conv_norm_out.backward(std::get<levels - 1>(s.after_level), s.norm_out, d_norm_out,
                            std::get<levels - 1>(grads).view());
@@ -238,7 +221,7 @@ class Decoder {
                                         std::get<i>(grads), std::get<i - 1>(grads).view());
     });
     mid_block.backward(s.after_conv_in, s.mid, d_mid, d_conv_in.view());
-    conv_in.backward(z, d_conv_in, dz);
+    conv_in.backward(z, {}, d_conv_in, dz);
   }
 
   ConvIn conv_in;
@@ -250,7 +233,7 @@ class Decoder {
 
 // The whole autoencoder. encode() gives the posterior's mean and (clamped) log-variance;
 // decode() maps latents to images. Training composes them with the reparameterisation
-// (ldm/train/autoencoder_step.hpp), so each half keeps its own saved activations.
+// (ldm/train/autoencoder_loss.hpp), so each half keeps its own saved activations.
 template <class T, class Space, index_t ImageC, index_t Res, class Cfg>
 class AutoencoderKL {
  public:
@@ -283,22 +266,17 @@ class AutoencoderKL {
   struct EncodeSaved {
     typename EncoderT::template Saved<N> encoder;
     Tensor<T, moments<N>, Space> encoder_out, moments_raw;
-    static constexpr std::size_t bytes =
-        EncoderT::template Saved<N>::bytes + 2 * sizeof(T) * moments<N>::size;
   };
   template <index_t N>
   struct DecodeSaved {
     typename DecoderT::template Saved<N> decoder;
     Tensor<T, latents<N>, Space> post_quant;
-    static constexpr std::size_t bytes =
-        DecoderT::template Saved<N>::bytes + sizeof(T) * latents<N>::size;
   };
   // What a training step keeps between forward and backward.
   template <index_t N>
   struct Saved {
     EncodeSaved<N> encode;
     DecodeSaved<N> decode;
-    static constexpr std::size_t bytes = EncodeSaved<N>::bytes + DecodeSaved<N>::bytes;
   };
 
   explicit AutoencoderKL(nn::ParameterBinder<T, Space> b)
@@ -312,7 +290,7 @@ class AutoencoderKL {
   void encode(View<const T, images<N>, Space> x, EncodeSaved<N>& s, View<T, latents<N>, Space> mean,
               View<T, latents<N>, Space> logvar, const nn::Mode& mode = nn::inference) const {
     encoder.forward(x, s.encoder, s.encoder_out.view(), mode);
-    quant_conv.forward(s.encoder_out, s.moments_raw.view());
+    quant_conv.forward(s.encoder_out, {}, s.moments_raw.view());
     ops::split_channels(View<const T, moments<N>, Space>(s.moments_raw), mean, logvar);
     logvar = clamp(logvar, logvar_min, logvar_max);
   }
@@ -331,14 +309,14 @@ class AutoencoderKL {
     dlogvar_raw = dlogvar * ((raw_logvar >= logvar_min) * (raw_logvar <= logvar_max));
     Tensor<T, moments<N>, Space> dmoments, dencoder_out;
     ops::concat_channels(dmean, View<const T, latents<N>, Space>(dlogvar_raw), dmoments.view());
-    quant_conv.backward(s.encoder_out, dmoments, dencoder_out.view());
+    quant_conv.backward(s.encoder_out, {}, dmoments, dencoder_out.view());
     encoder.backward(x, s.encoder, dencoder_out, dx);
   }
 
   template <index_t N>
   void decode(View<const T, latents<N>, Space> z, DecodeSaved<N>& s, View<T, images<N>, Space> y,
               const nn::Mode& mode = nn::inference) const {
-    post_quant_conv.forward(z, s.post_quant.view());
+    post_quant_conv.forward(z, {}, s.post_quant.view());
     decoder.forward(s.post_quant, s.decoder, y, mode);
   }
 
@@ -348,7 +326,7 @@ class AutoencoderKL {
                        View<const T, images<N>, Space> dy, View<T, latents<N>, Space> dz) const {
     Tensor<T, latents<N>, Space> dpost;
     decoder.backward(s.post_quant, s.decoder, dy, dpost.view());
-    post_quant_conv.backward(z, dpost, dz);
+    post_quant_conv.backward(z, {}, dpost, dz);
   }
 
   EncoderT encoder;

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "ldm/core/macros.hpp"
+#include "ldm/nn/module.hpp"
 
 namespace ldm::models {
 
@@ -24,13 +25,13 @@ struct MemoryPlan {
   }
 };
 
-// Model needs `parameter_count`, `value_type` and a `Saved<N>` with a constexpr `bytes`.
+// Model needs `parameter_count`, `value_type` and a `Saved<N>` (nn/module.hpp).
 template <class Model, index_t N>
 constexpr MemoryPlan memory_plan() {
   using T = typename Model::value_type;
   const std::size_t count = std::size_t(Model::parameter_count);
   return MemoryPlan{count, count * sizeof(T), count * sizeof(T), 2 * count * sizeof(float),
-                    Model::template Saved<N>::bytes};
+                    nn::saved_bytes<typename Model::template Saved<N>>};
 }
 
 inline std::ostream& operator<<(std::ostream& out, const MemoryPlan& plan) {

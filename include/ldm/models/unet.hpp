@@ -38,8 +38,7 @@ class UNet {
   static constexpr bool class_conditional = Cfg::num_class_embeds > 0;
   using ClassEmbedding = std::conditional_t<
       class_conditional,
-      nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>,
-      nn::detail::NoParameters>;
+      nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>, nn::Absent>;
 
  public:
   using config = Cfg;
@@ -86,19 +85,6 @@ class UNet {
     UpOutputs after_up;
     typename NormOut::template Saved<N> norm_out;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
-    static constexpr std::size_t bytes = [] {
-      std::size_t b = TimeEmbedding::template Saved<N>::bytes + sizeof(T) * N * E +
-                      2 * MidResnet::template Saved<N>::bytes +
-                      MidAttention::template Saved<N>::bytes +
-                      3 * sizeof(T) * N * mid_res * mid_res * Ch::last +
-                      NormOut::template Saved<N>::bytes + sizeof(T) * N * Res * Res * Ch::first;
-      static_for<Skips::count>([&](auto j) { b += sizeof(T) * Skips::template shape<j, N>::size; });
-      static_for<levels>([&](auto l) {
-        b += Down<l>::template Saved<N>::bytes + Up<l>::template Saved<N>::bytes +
-             sizeof(T) * Up<l>::template output<N>::size;
-      });
-      return b;
-    }();
   };
 
   UNet(nn::ParameterBinder<T, Space> b, float dropout = 0)
@@ -126,16 +112,16 @@ class UNet {
     if constexpr (class_conditional) {
       if (!labels.data()) fail("ldm::UNet: this UNet is class-conditional; pass class labels");
       Tensor<T, Shape<N, E>, Space> class_emb;
-      class_embedding.forward(labels, class_emb.view());
+      class_embedding.forward(labels, {}, class_emb.view());
       s.emb += class_emb;
     }
     auto emb = View<const T, Shape<N, E>, Space>(s.emb);
-    conv_in.forward(x, std::get<0>(s.skips).view());
+    conv_in.forward(x, {}, std::get<0>(s.skips).view());
     static_for<levels>(
         [&](auto l) { std::get<l>(down_blocks).forward(emb, s.skips, std::get<l>(s.down), mode); });
     mid_res0.forward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, s.after_mid_res0.view(),
                      mode);
-    mid_attention.forward(s.after_mid_res0, s.mid_attn, s.after_mid_attn.view());
+    mid_attention.forward(s.after_mid_res0, s.mid_attn, s.after_mid_attn.view(), mode);
     mid_res1.forward(s.after_mid_attn, emb, s.mid_res1, s.after_mid.view(), mode);
     static_for<levels>([&](auto i) {
       auto& out = std::get<i>(s.after_up);
@@ -146,8 +132,9 @@ class UNet {
         std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_up), emb, s.skips, std::get<i>(s.up),
                                        out.view(), mode);
     });
-    conv_norm_out.forward(std::get<levels - 1>(s.after_up), s.norm_out, s.after_norm_out.view());
-    conv_out.forward(s.after_norm_out, y);
+    conv_norm_out.forward(std::get<levels - 1>(s.after_up), s.norm_out, s.after_norm_out.view(),
+                          mode);
+    conv_out.forward(s.after_norm_out, {}, y);
   }
 
   // Accumulates every parameter gradient; overwrites dx when given (the diffusion step does not
@@ -164,7 +151,7 @@ class UNet {
     typename Saved<N>::UpOutputs up_grads;
 
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out;
-    conv_out.backward(s.after_norm_out, dy, d_norm_out.view());
+    conv_out.backward(s.after_norm_out, {}, dy, d_norm_out.view());
     conv_norm_out.backward(std::get<levels - 1>(s.after_up), s.norm_out, d_norm_out,
                            std::get<levels - 1>(up_grads).view());
     Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid, d_attn, d_res0;
@@ -193,11 +180,11 @@ class UNet {
       std::get<l>(down_blocks).backward(emb, s.skips, grads, std::get<l>(s.down), demb.view());
     });
     if (dx.data())
-      conv_in.backward(x, std::get<0>(grads), dx);
+      conv_in.backward(x, {}, std::get<0>(grads), dx);
     else
       conv_in.backward_params(x, std::get<0>(grads));
     time_embedding.backward(s.time, demb);
-    if constexpr (class_conditional) class_embedding.backward(labels, demb);
+    if constexpr (class_conditional) class_embedding.backward(labels, {}, demb);
   }
 
   ConvIn conv_in;

@@ -53,7 +53,7 @@ struct SkipTensors {
 template <class T, class Space, index_t R, index_t C, class Cfg, bool With>
 using LevelAttention = std::conditional_t<
     With, nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, Cfg::norm_num_groups>,
-    nn::detail::NoParameters>;
+    nn::Absent>;
 
 template <class T, class Space, class Cfg, index_t Res, int L>
 class UNetDownLevel {
@@ -68,8 +68,7 @@ class UNetDownLevel {
   using First = nn::ResnetBlock2D<T, Space, R, R, Cin, C, E, G>;
   using Rest = nn::ResnetBlock2D<T, Space, R, R, C, C, E, G>;
   using Attn = LevelAttention<T, Space, R, C, Cfg, with_attention>;
-  using Down = std::conditional_t<with_downsample, nn::Downsample2D<T, Space, R, R, C>,
-                                  nn::detail::NoParameters>;
+  using Down = std::conditional_t<with_downsample, nn::Downsample2D<T, Space, R, R, C>, nn::Absent>;
 
  public:
   static constexpr index_t parameter_count = First::parameter_count +
@@ -91,12 +90,6 @@ class UNetDownLevel {
         attn;
     std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char>
         before_attn;
-    static constexpr std::size_t bytes = [] {
-      std::size_t b = First::template Saved<N>::bytes + (K - 1) * Rest::template Saved<N>::bytes;
-      if constexpr (with_attention)
-        b += K * (Attn::template Saved<N>::bytes + sizeof(T) * N * R * R * C);
-      return b;
-    }();
   };
 
   UNetDownLevel(nn::ParameterBinder<T, Space> b, float dropout)
@@ -128,10 +121,11 @@ class UNetDownLevel {
         first.forward(in, temb, s.first, target().view(), mode);
       else
         rest[k - 1].forward(in, temb, s.rest[k - 1], target().view(), mode);
-      if constexpr (with_attention) attentions[k].forward(s.before_attn[k], s.attn[k], out.view());
+      if constexpr (with_attention)
+        attentions[k].forward(s.before_attn[k], s.attn[k], out.view(), mode);
     });
     if constexpr (with_downsample)
-      downsampler.forward(std::get<j0 + K - 1>(skips), std::get<j0 + K>(skips).view());
+      downsampler.forward(std::get<j0 + K - 1>(skips), {}, std::get<j0 + K>(skips).view(), mode);
   }
 
   // Starts from the gradients accumulated in `grads` for this level's skips; adds the gradient
@@ -141,7 +135,7 @@ class UNetDownLevel {
                 const Saved<N>& s, View<T, Shape<N, E>, Space> dtemb) const {
     if constexpr (with_downsample) {
       Tensor<T, Shape<N, R, R, C>, Space> dx;
-      downsampler.backward(std::get<j0 + K - 1>(skips), std::get<j0 + K>(grads), dx.view());
+      downsampler.backward(std::get<j0 + K - 1>(skips), {}, std::get<j0 + K>(grads), dx.view());
       std::get<j0 + K - 1>(grads) += dx;
     }
     Tensor<T, Shape<N, E>, Space> dtemb_k;
@@ -202,7 +196,7 @@ class UNetUpLevel {
   using Resnets = decltype(resnet_types(std::make_index_sequence<K>{}));
   using Attn = LevelAttention<T, Space, R, C, Cfg, with_attention>;
   using Up = std::conditional_t<with_upsample, nn::Upsample2D<T, Space, R, R, C>,
-                                nn::detail::NoParameters>;
+                                nn::Identity<T, Space, R, R, C>>;
 
  public:
   static constexpr index_t out_res = with_upsample ? 2 * R : R;
@@ -235,19 +229,7 @@ class UNetUpLevel {
     std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char>
         before_attn;
     std::array<Tensor<T, Shape<N, R, R, C>, Space>, K> outs;
-    std::conditional_t<with_upsample, typename nn::Upsample2D<T, Space, R, R, C>::template Saved<N>,
-                       char>
-        up;
-    static constexpr std::size_t bytes = [] {
-      std::size_t b = K * sizeof(T) * N * R * R * C;
-      static_for<K>([&](auto k) {
-        b += Resnet<k>::template Saved<N>::bytes + sizeof(T) * Resnet<k>::template input<N>::size;
-      });
-      if constexpr (with_attention)
-        b += K * (Attn::template Saved<N>::bytes + sizeof(T) * N * R * R * C);
-      if constexpr (with_upsample) b += Up::template Saved<N>::bytes;
-      return b;
-    }();
+    typename Up::template Saved<N> up;
   };
 
   UNetUpLevel(nn::ParameterBinder<T, Space> b, float dropout)
@@ -280,12 +262,9 @@ class UNetUpLevel {
       }();
       std::get<k>(resnets).forward(cat, temb, std::get<k>(s.resnet), target.view(), mode);
       if constexpr (with_attention)
-        attentions[k].forward(s.before_attn[k], s.attn[k], s.outs[k].view());
+        attentions[k].forward(s.before_attn[k], s.attn[k], s.outs[k].view(), mode);
     });
-    if constexpr (with_upsample)
-      upsampler.forward(s.outs[K - 1], s.up, y);
-    else
-      y = s.outs[K - 1];
+    upsampler.forward(s.outs[K - 1], s.up, y, mode);
   }
 
   // Accumulates parameter gradients, adds skip gradients into `grads` and the time-embedding
@@ -296,10 +275,7 @@ class UNetUpLevel {
                 View<T, input<N>, Space> dx, View<T, Shape<N, E>, Space> dtemb) const {
     (void)x;
     Tensor<T, Shape<N, R, R, C>, Space> grad;
-    if constexpr (with_upsample)
-      upsampler.backward(s.up, dy, grad.view());
-    else
-      grad = dy;
+    upsampler.backward(s.outs[K - 1], s.up, dy, grad.view());
     Tensor<T, Shape<N, E>, Space> dtemb_k;
     static_for_reverse<K>([&](auto k) {
       Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;

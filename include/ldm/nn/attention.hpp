@@ -26,6 +26,8 @@ class Attention {
   template <index_t N>
   using input = Shape<N, H, W, C>;
   template <index_t N>
+  using output = input<N>;
+  template <index_t N>
   using tokens = Shape<N, L, C>;
 
   template <index_t N>
@@ -34,8 +36,6 @@ class Attention {
     Tensor<T, input<N>, Space> normed;
     Tensor<T, tokens<N>, Space> q, k, v, o;
     Tensor<T, Shape<N, heads, L, L>, Space> probs;
-    static constexpr std::size_t bytes =
-        decltype(norm)::bytes + sizeof(T) * (5 * input<N>::size + N * heads * L * L);
   };
 
   Attention(ParameterBinder<T, Space> b, double eps)
@@ -46,15 +46,16 @@ class Attention {
         to_out(b.scope("to_out").scope("0")) {}
 
   template <index_t N>
-  void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, input<N>, Space> y) const {
+  void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, input<N>, Space> y,
+               const Mode& = inference) const {
     group_norm.forward(x, s.norm, s.normed.view());
     auto a = View<const T, input<N>, Space>(s.normed).template reshape<tokens<N>>();
-    to_q.forward(a, s.q.view());
-    to_k.forward(a, s.k.view());
-    to_v.forward(a, s.v.view());
+    to_q.forward(a, {}, s.q.view());
+    to_k.forward(a, {}, s.k.view());
+    to_v.forward(a, {}, s.v.view());
     ops::attention_forward<heads>(s.q, s.k, s.v, s.o.view(), s.probs.view());
     auto y_tokens = y.template reshape<tokens<N>>();
-    to_out.forward(s.o, y_tokens);
+    to_out.forward(s.o, {}, y_tokens);
     y += x;
   }
 
@@ -64,13 +65,13 @@ class Attention {
                 View<const T, input<N>, Space> dy, View<T, input<N>, Space> dx) const {
     auto dy_tokens = dy.template reshape<tokens<N>>();
     Tensor<T, tokens<N>, Space> d_o, dq, dk, dv, da, partial;
-    to_out.backward(s.o, dy_tokens, d_o.view());
+    to_out.backward(s.o, {}, dy_tokens, d_o.view());
     ops::attention_backward<heads>(s.q, s.k, s.v, s.probs, d_o, dq.view(), dk.view(), dv.view());
     auto a = View<const T, input<N>, Space>(s.normed).template reshape<tokens<N>>();
-    to_q.backward(a, dq, da.view());
-    to_k.backward(a, dk, partial.view());
+    to_q.backward(a, {}, dq, da.view());
+    to_k.backward(a, {}, dk, partial.view());
     da += partial;
-    to_v.backward(a, dv, partial.view());
+    to_v.backward(a, {}, dv, partial.view());
     da += partial;
     group_norm.backward(x, s.norm, da.template reshape<input<N>>(), dx);
     dx += dy;

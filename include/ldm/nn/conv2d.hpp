@@ -1,6 +1,8 @@
 #pragma once
 // Conv2d as PyTorch's nn.Conv2d with bias, over NHWC activations of one sample shape.
 
+#include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/ops/conv2d.hpp"
 
@@ -19,6 +21,8 @@ class Conv2d {
   using input = Shape<N, H, W, Ci>;
   template <index_t N>
   using output = Shape<N, out_h, out_w, Co>;
+  template <index_t N>
+  using Saved = NoSaved;  // backward needs only x
 
   explicit Conv2d(ParameterBinder<T, Space> b)
       : weight(b.template take<Shape<Co, kh, kw, Ci>>("weight", {Co, Ci, kh, kw}, Layout::conv_ohwi,
@@ -27,14 +31,15 @@ class Conv2d {
   }
 
   template <index_t N>
-  void forward(View<const T, input<N>, Space> x, View<T, output<N>, Space> y) const {
+  void forward(View<const T, input<N>, Space> x, const Saved<N>&, View<T, output<N>, Space> y,
+               const Mode& = inference) const {
     ops::conv2d_forward<G>(x, weight.value, bias.value, y);
   }
 
   // Accumulates the parameter gradients and overwrites dx.
   template <index_t N>
-  void backward(View<const T, input<N>, Space> x, View<const T, output<N>, Space> dy,
-                View<T, input<N>, Space> dx) const {
+  void backward(View<const T, input<N>, Space> x, const Saved<N>&,
+                View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
     backward_params(x, dy);
     ops::conv2d_backward_input<G>(weight.value, dy, dx);
   }

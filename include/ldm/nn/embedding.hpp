@@ -7,6 +7,8 @@
 #include "ldm/core/error.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/host_executor.hpp"
+#include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/nn/parameters.hpp"
 
 namespace ldm::nn {
@@ -16,6 +18,8 @@ class Embedding {
  public:
   using value_type = T;
   static constexpr index_t parameter_count = Count * Dim;
+  template <index_t N>
+  using Saved = NoSaved;
 
   explicit Embedding(ParameterBinder<T, Space> b)
       : weight(b.template take<Shape<Count, Dim>>("weight", {Count, Dim}, Layout::same,
@@ -23,8 +27,8 @@ class Embedding {
 
   // Labels come from data files, so an out-of-range label is bad input, not a bug.
   template <index_t N>
-  void forward(View<const std::int32_t, Shape<N>, Space> labels,
-               View<T, Shape<N, Dim>, Space> y) const {
+  void forward(View<const std::int32_t, Shape<N>, Space> labels, const Saved<N>&,
+               View<T, Shape<N, Dim>, Space> y, const Mode& = inference) const {
     const std::int32_t lowest = min(labels), highest = max(labels);
     if (lowest < 0 || highest >= Count)
       fail_expected("class labels", "0 <= label < " + std::to_string(Count),
@@ -33,10 +37,11 @@ class Embedding {
                                     Gather<N>{labels.data(), weight.value.data(), y.data()});
   }
 
-  // Accumulates into the rows that were used. Each row sums its samples in order, so there are no
-  // write conflicts between samples that share a label and the result is deterministic.
+  // Accumulates into the rows that were used (labels get no gradient). Each row sums its samples
+  // in order, so there are no write conflicts between samples that share a label and the result
+  // is deterministic.
   template <index_t N>
-  void backward(View<const std::int32_t, Shape<N>, Space> labels,
+  void backward(View<const std::int32_t, Shape<N>, Space> labels, const Saved<N>&,
                 View<const T, Shape<N, Dim>, Space> dy) const {
     expr::executor<Space>::for_each(Count * Dim,
                                     ScatterAdd<N>{labels.data(), dy.data(), weight.grad.data()});

@@ -2,6 +2,8 @@
 // GroupNorm as PyTorch's nn.GroupNorm (affine), optionally fused with the SiLU that follows it
 // everywhere in these models. Statistics are saved by the caller for backward.
 
+#include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/ops/group_norm.hpp"
 
@@ -22,7 +24,6 @@ class GroupNorm {
   template <index_t N>
   struct Saved {
     Tensor<T, Shape<N, Groups>, Space> mean, rstd;
-    static constexpr std::size_t bytes = 2 * sizeof(T) * N * Groups;
   };
 
   GroupNorm(ParameterBinder<T, Space> b, double eps)
@@ -32,7 +33,7 @@ class GroupNorm {
 
   template <index_t N, index_t H, index_t W>
   void forward(View<const T, Shape<N, H, W, C>, Space> x, Saved<N>& saved,
-               View<T, Shape<N, H, W, C>, Space> y) const {
+               View<T, Shape<N, H, W, C>, Space> y, const Mode& = inference) const {
     if constexpr (Act == Activation::silu)
       ops::group_norm_silu_forward<Groups>(x, weight.value, bias.value, T(eps), y,
                                            saved.mean.view(), saved.rstd.view());

@@ -1,6 +1,8 @@
 #pragma once
 // Linear as PyTorch's nn.Linear with bias, over the last axis of any activation shape.
 
+#include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/ops/linear.hpp"
 
@@ -11,20 +13,24 @@ class Linear {
  public:
   using value_type = T;
   static constexpr index_t parameter_count = Out * In + Out;
+  template <index_t N>
+  using Saved = NoSaved;  // backward needs only x
 
   explicit Linear(ParameterBinder<T, Space> b)
       : weight(b.template take<Shape<Out, In>>("weight", {Out, In}, Layout::same,
                                                Init::uniform_fan_in, In)),
         bias(b.template take<Shape<Out>>("bias", {Out}, Layout::same, Init::uniform_fan_in, In)) {}
 
+  // Over the last axis of any shape: every leading axis is a row.
   template <ShapeType SX, ShapeType SY>
-  void forward(View<const T, SX, Space> x, View<T, SY, Space> y) const {
+  void forward(View<const T, SX, Space> x, const NoSaved&, View<T, SY, Space> y,
+               const Mode& = inference) const {
     ops::linear_forward(x, weight.value, bias.value, y);
   }
 
   // Accumulates the parameter gradients and overwrites dx.
   template <ShapeType SX, ShapeType SY>
-  void backward(View<const T, SX, Space> x, View<const T, SY, Space> dy,
+  void backward(View<const T, SX, Space> x, const NoSaved&, View<const T, SY, Space> dy,
                 View<T, SX, Space> dx) const {
     backward_params(x, dy);
     ops::linear_backward_input(weight.value, dy, dx);

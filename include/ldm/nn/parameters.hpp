@@ -79,7 +79,11 @@ class ParameterBinder {
   Param<T, S, Space> take(const std::string& name, std::vector<std::int64_t> torch_shape,
                           Layout layout, Init init, index_t fan_in) const {
     ParameterStore<T>& st = *store_;
-    assert(st.cursor + S::size <= st.capacity && "a module's parameter_count is too small");
+    // A module type whose parameter_count is smaller than what it binds would otherwise write
+    // past the flat buffers.
+    if (st.cursor + S::size > st.capacity)
+      fail("ldm::nn: ", prefix_, name, " does not fit: the model's parameter_count is ",
+           st.capacity, ", smaller than the parameters its modules bind");
     std::int64_t torch_size = 1;
     for (auto e : torch_shape)
       torch_size *= e;
@@ -140,7 +144,9 @@ class Owned {
   explicit Owned(std::uint64_t seed, Args&&... args)
       : store_{values_.data(), grads_.data(), count, 0, {}},
         module_(ParameterBinder<T, Space>(store_), std::forward<Args>(args)...) {
-    assert(store_.cursor == count && "Module::parameter_count disagrees with what it binds");
+    if (store_.cursor != count)
+      fail("ldm::nn::Owned: the module's parameter_count is ", count, " but it binds ",
+           store_.cursor, " parameters");
     if constexpr (std::is_same_v<Space, host>) {
       initialise(store_.infos, values_.data(), seed);
     } else {

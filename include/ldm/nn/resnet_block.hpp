@@ -11,15 +11,10 @@
 #include "ldm/nn/group_norm.hpp"
 #include "ldm/nn/linear.hpp"
 #include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/ops/activation.hpp"
 
 namespace ldm::nn {
-
-namespace detail {
-struct NoParameters {
-  static constexpr index_t parameter_count = 0;
-};
-}  // namespace detail
 
 template <class T, class Space, index_t H, index_t W, index_t Ci, index_t Co, index_t TembC,
           index_t Groups>
@@ -30,11 +25,10 @@ class ResnetBlock2D {
   using Norm2 = GroupNorm<T, Space, Co, Groups, Activation::silu>;
   using Conv1 = Conv2d<T, Space, H, W, Ci, Co>;
   using Conv2 = Conv2d<T, Space, H, W, Co, Co>;
-  using TimeProj = std::conditional_t<has_temb, Linear<T, Space, (has_temb ? TembC : 1), Co>,
-                                      detail::NoParameters>;
+  using TimeProj =
+      std::conditional_t<has_temb, Linear<T, Space, (has_temb ? TembC : 1), Co>, Absent>;
   using Shortcut =
-      std::conditional_t<has_shortcut, Conv2d<T, Space, H, W, Ci, Co, ops::conv_same<1>>,
-                         detail::NoParameters>;
+      std::conditional_t<has_shortcut, Conv2d<T, Space, H, W, Ci, Co, ops::conv_same<1>>, Absent>;
 
  public:
   using value_type = T;
@@ -62,10 +56,6 @@ class ResnetBlock2D {
     Tensor<T, std::conditional_t<has_temb, Shape<N, Co>, Shape<1>>, Space> temb_proj;
     std::uint64_t dropout_seed = 0, dropout_stream = 0;
     bool dropped = false;
-    static constexpr std::size_t bytes =
-        decltype(norm1)::bytes + decltype(norm2)::bytes +
-        sizeof(T) * (input<N>::size + 2 * output<N>::size + decltype(temb_act)::size +
-                     decltype(temb_proj)::size);
   };
 
   ResnetBlock2D(ParameterBinder<T, Space> b, double eps, float dropout = 0)
@@ -82,10 +72,10 @@ class ResnetBlock2D {
   void forward(View<const T, input<N>, Space> x, View<const T, temb_shape<N>, Space> temb,
                Saved<N>& s, View<T, output<N>, Space> y, const Mode& mode = inference) const {
     norm1.forward(x, s.norm1, s.a1.view());
-    conv1.forward(s.a1, s.h1.view());
+    conv1.forward(s.a1, {}, s.h1.view());
     if constexpr (has_temb) {
       s.temb_act = silu(temb);
-      time_emb_proj.forward(s.temb_act, s.temb_proj.view());
+      time_emb_proj.forward(s.temb_act, {}, s.temb_proj.view());
       s.h1 += broadcast<output<N>, 1, 2>(s.temb_proj);
     }
     norm2.forward(s.h1, s.norm2, s.a2.view());
@@ -96,10 +86,10 @@ class ResnetBlock2D {
       ops::dropout_forward(View<const T, output<N>, Space>(s.a2), dropout, s.dropout_seed,
                            s.dropout_stream, s.a2.view());
     }
-    conv2.forward(s.a2, y);
+    conv2.forward(s.a2, {}, y);
     if constexpr (has_shortcut) {
       Tensor<T, output<N>, Space> shortcut;
-      conv_shortcut.forward(x, shortcut.view());
+      conv_shortcut.forward(x, {}, shortcut.view());
       y += shortcut;
     } else {
       y += x;
@@ -127,7 +117,7 @@ class ResnetBlock2D {
                 const Saved<N>& s, View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx,
                 View<T, temb_shape<N>, Space> dtemb) const {
     Tensor<T, output<N>, Space> da2, dh1;
-    conv2.backward(s.a2, dy, da2.view());
+    conv2.backward(s.a2, {}, dy, da2.view());
     if (s.dropped)
       ops::dropout_backward(View<const T, output<N>, Space>(da2), dropout, s.dropout_seed,
                             s.dropout_stream, da2.view());
@@ -136,15 +126,15 @@ class ResnetBlock2D {
       Tensor<T, Shape<N, Co>, Space> dproj;
       dproj = sum<1, 2>(dh1);
       Tensor<T, temb_shape<N>, Space> dact;
-      time_emb_proj.backward(s.temb_act, dproj, dact.view());
+      time_emb_proj.backward(s.temb_act, {}, dproj, dact.view());
       ops::silu_backward(temb, View<const T, temb_shape<N>, Space>(dact), dtemb);
     }
     Tensor<T, input<N>, Space> da1;
-    conv1.backward(s.a1, dh1, da1.view());
+    conv1.backward(s.a1, {}, dh1, da1.view());
     norm1.backward(x, s.norm1, da1, dx);
     if constexpr (has_shortcut) {
       Tensor<T, input<N>, Space> dshort;
-      conv_shortcut.backward(x, dy, dshort.view());
+      conv_shortcut.backward(x, {}, dy, dshort.view());
       dx += dshort;
     } else {
       dx += dy;

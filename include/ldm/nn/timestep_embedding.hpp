@@ -3,6 +3,8 @@
 //   linear_2(silu(linear_1(sinusoid(t))))
 
 #include "ldm/nn/linear.hpp"
+#include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/ops/activation.hpp"
 #include "ldm/ops/embedding.hpp"
 
@@ -21,7 +23,6 @@ class TimestepEmbedding {
   struct Saved {
     Tensor<T, Shape<N, In>, Space> sinusoid;
     Tensor<T, Shape<N, Out>, Space> hidden, activated;
-    static constexpr std::size_t bytes = sizeof(T) * N * (In + 2 * Out);
   };
 
   // flip_sin_to_cos and freq_shift as diffusers' Timesteps (UNet2DModel: true and 0).
@@ -33,18 +34,19 @@ class TimestepEmbedding {
 
   template <index_t N>
   void forward(View<const float, Shape<N>, Space> timesteps, Saved<N>& s,
-               View<T, Shape<N, Out>, Space> y) const {
+               View<T, Shape<N, Out>, Space> y, const Mode& = inference) const {
     ops::timestep_embedding<In>(timesteps, flip_sin_to_cos, freq_shift, s.sinusoid.view());
-    linear_1.forward(s.sinusoid, s.hidden.view());
+    linear_1.forward(s.sinusoid, {}, s.hidden.view());
     s.activated = silu(s.hidden);
-    linear_2.forward(s.activated, y);
+    linear_2.forward(s.activated, {}, y);
   }
 
-  // Timesteps are not learned: backward only accumulates the parameter gradients.
+  // Timesteps are not learned and backward does not read them: it only accumulates the
+  // parameter gradients.
   template <index_t N>
   void backward(const Saved<N>& s, View<const T, Shape<N, Out>, Space> dy) const {
     Tensor<T, Shape<N, Out>, Space> dact, dhidden;
-    linear_2.backward(s.activated, dy, dact.view());
+    linear_2.backward(s.activated, {}, dy, dact.view());
     ops::silu_backward(View<const T, Shape<N, Out>, Space>(s.hidden),
                        View<const T, Shape<N, Out>, Space>(dact), dhidden.view());
     linear_1.backward_params(s.sinusoid, dhidden);

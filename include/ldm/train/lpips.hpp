@@ -50,6 +50,7 @@
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/expr/reduce.hpp"
 #include "ldm/models/static_for.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/nn/state_dict.hpp"
 #include "ldm/ops/conv2d.hpp"
@@ -116,8 +117,6 @@ struct VggSlice {
   struct Saved {
     Tensor<T, conv_input<B>, Space> input;  // the pooled input (slice 0: the scaled images)
     std::array<Tensor<T, output<B>, Space>, convs> relu;  // each ReLU's output; the last: the tap
-    static constexpr std::size_t bytes =
-        sizeof(T) * (conv_input<B>::size + convs * output<B>::size);
   };
 
   static constexpr index_t weight_offset(int j) { return vgg_weight_offset(K, j); }
@@ -206,7 +205,6 @@ class LPIPS {
   template <index_t N, std::size_t... K>
   struct SavedSlices<N, std::index_sequence<K...>> {
     using type = std::tuple<typename Slice<int(K)>::template Saved<2 * N>...>;
-    static constexpr std::size_t bytes = (Slice<int(K)>::template Saved<2 * N>::bytes + ...);
   };
 
  public:
@@ -220,7 +218,6 @@ class LPIPS {
   template <index_t N>
   struct Saved {
     typename SavedSlices<N>::type slices;
-    static constexpr std::size_t bytes = SavedSlices<N>::bytes;
   };
 
   LPIPS() {
