@@ -44,6 +44,16 @@ class ResnetStack {
     typename Resampler::template Saved<N> resampler;
   };
 
+  // backward: grad and next beside each submodule's.
+  template <index_t N>
+  static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
+    const auto first = nn::scratch_of<First, N>(host), rest = nn::scratch_of<Rest, N>(host),
+               resampler = nn::scratch_of<Resampler, N>(host);
+    return {nn::peak(first.forward, rest.forward, resampler.forward),
+            2 * nn::bytes_of<Tensor<T, Shape<N, R, R, Cout>, Space>> +
+                nn::peak(resampler.backward, rest.backward, first.backward)};
+  }
+
   ResnetStack(nn::ParameterBinder<T, Space> b, double eps)
       : first(b.scope("resnets").scope("0"), eps),
         rest(make_array<Layers - 1>(
@@ -109,6 +119,14 @@ class AutoencoderMidBlock {
     typename Attn::template Saved<N> attn;
     Tensor<T, shape<N>, Space> after_res0, after_attn;
   };
+
+  // backward: g1 and g2 beside each submodule's.
+  template <index_t N>
+  static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
+    const auto res = nn::scratch_of<Res, N>(host), attn = nn::scratch_of<Attn, N>(host);
+    return {nn::peak(res.forward, attn.forward),
+            2 * nn::bytes_of<Tensor<T, shape<N>, Space>> + nn::peak(res.backward, attn.backward)};
+  }
 
   AutoencoderMidBlock(nn::ParameterBinder<T, Space> b, double eps)
       : res0(b.scope("resnets").scope("0"), eps),

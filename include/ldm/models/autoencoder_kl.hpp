@@ -64,6 +64,29 @@ class Encoder {
     typename NormOut::template Saved<N> norm_out;
   };
 
+  // backward: d_norm_out and d_mid; the levels' gradients (grads) from the mid block on; d_conv_in
+  // from the levels on.
+  template <index_t N>
+  static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
+    nn::Scratch levels_scratch;
+    static_for<levels>([&](auto l) {
+      const auto level = nn::scratch_of<std::tuple_element_t<l, Levels>, N>(host);
+      levels_scratch = {nn::peak(levels_scratch.forward, level.forward),
+                        nn::peak(levels_scratch.backward, level.backward)};
+    });
+    const auto conv_in = nn::scratch_of<ConvIn, N>(host), mid = nn::scratch_of<Mid, N>(host),
+               conv_out = nn::scratch_of<ConvOut, N>(host);
+    using Latent = Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space>;
+    return {
+        nn::peak(conv_in.forward, levels_scratch.forward, mid.forward, conv_out.forward),
+        2 * nn::bytes_of<Latent> +
+            nn::peak(conv_out.backward,
+                     nn::bytes_of<typename Saved<N>::Outputs> +
+                         nn::peak(mid.backward,
+                                  nn::bytes_of<Tensor<T, Shape<N, Res, Res, Ch::first>, Space>> +
+                                      nn::peak(levels_scratch.backward, conv_in.backward)))};
+  }
+
   explicit Encoder(nn::ParameterBinder<T, Space> b)
       : conv_in(b.scope("conv_in")),
         down_blocks(make_tuple<levels>([&](auto l) {
@@ -175,6 +198,26 @@ class Decoder {
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
   };
 
+  // backward: d_norm_out; the levels' gradients (grads) from the norm on; d_mid and d_conv_in
+  // from the levels on.
+  template <index_t N>
+  static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
+    nn::Scratch levels_scratch;
+    static_for<levels>([&](auto l) {
+      const auto level = nn::scratch_of<std::tuple_element_t<l, Levels>, N>(host);
+      levels_scratch = {nn::peak(levels_scratch.forward, level.forward),
+                        nn::peak(levels_scratch.backward, level.backward)};
+    });
+    const auto conv_in = nn::scratch_of<ConvIn, N>(host), mid = nn::scratch_of<Mid, N>(host),
+               conv_out = nn::scratch_of<ConvOut, N>(host);
+    using Latent = Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space>;
+    return {nn::peak(conv_in.forward, mid.forward, levels_scratch.forward, conv_out.forward),
+            nn::bytes_of<Tensor<T, Shape<N, Res, Res, Ch::first>, Space>> +
+                nn::peak(conv_out.backward,
+                         nn::bytes_of<typename Saved<N>::Outputs> + 2 * nn::bytes_of<Latent> +
+                             nn::peak(levels_scratch.backward, mid.backward, conv_in.backward))};
+  }
+
   explicit Decoder(nn::ParameterBinder<T, Space> b)
       : conv_in(b.scope("conv_in")),
         mid_block(b.scope("mid_block"), Cfg::norm_eps),
@@ -278,6 +321,25 @@ class AutoencoderKL {
     EncodeSaved<N> encode;
     DecodeSaved<N> decode;
   };
+
+  // encode, decode and their backward passes, each with the temporaries it declares.
+  template <index_t N>
+  static constexpr nn::Scratch encode_scratch(const ops::HostScratch& host) {
+    const auto encoder_scratch = nn::scratch_of<EncoderT, N>(host),
+               quant = nn::scratch_of<QuantConv, N>(host);
+    return {nn::peak(encoder_scratch.forward, quant.forward),
+            3 * nn::bytes_of<Tensor<T, latents<N>, Space>> +
+                2 * nn::bytes_of<Tensor<T, moments<N>, Space>> +
+                nn::peak(quant.backward, encoder_scratch.backward)};
+  }
+  template <index_t N>
+  static constexpr nn::Scratch decode_scratch(const ops::HostScratch& host) {
+    const auto decoder_scratch = nn::scratch_of<DecoderT, N>(host),
+               post_quant = nn::scratch_of<PostQuantConv, N>(host);
+    return {nn::peak(post_quant.forward, decoder_scratch.forward),
+            nn::bytes_of<Tensor<T, latents<N>, Space>> +
+                nn::peak(decoder_scratch.backward, post_quant.backward)};
+  }
 
   explicit AutoencoderKL(nn::ParameterBinder<T, Space> b)
       : encoder(b.scope("encoder")),

@@ -1,45 +1,41 @@
 #pragma once
-// What a model needs in memory for training at batch N, known at compile time: a user can print
+// The memory a call holds at its peak, by what holds it, known at compile time: a user can print
 // it or static_assert on it before anything is allocated.
 //
-//   constexpr auto plan = ldm::models::memory_plan<UNet, 64>();
-//   static_assert(plan.total_bytes() < (std::size_t(40) << 30));
+//   constexpr auto peak = ldm::LatentDiffusion<Config>::diffusion_step_memory<64>();
+//   static_assert(peak.total() < (std::size_t(40) << 30));
+//
+// LatentDiffusion (pipeline/latent_diffusion.hpp) makes one for each of its calls from the
+// modules' Saved structs (nn::saved_bytes) and Scratch (nn::scratch_of), and
+// tests/test_memory_plan.cpp checks it against the host allocator's measured peak.
 
 #include <cstddef>
 #include <ostream>
 
-#include "ldm/core/macros.hpp"
-#include "ldm/nn/module.hpp"
-
 namespace ldm::models {
 
-struct MemoryPlan {
-  std::size_t parameters = 0;        // count
-  std::size_t parameter_bytes = 0;   // master weights
-  std::size_t gradient_bytes = 0;    // one gradient per parameter
-  std::size_t optimizer_bytes = 0;   // AdamW's two moments
-  std::size_t activation_bytes = 0;  // what forward keeps for backward at this batch
+struct PeakMemory {
+  std::size_t parameters = 0;         // weights of the models being trained or sampled
+  std::size_t gradients = 0;          // one gradient per parameter
+  std::size_t optimizer_state = 0;    // AdamW's two moments
+  std::size_t ema = 0;                // the EMA's shadow weights and the model it is copied into
+  std::size_t saved_activations = 0;  // the Saved structs: what forward keeps for backward
+  std::size_t workspaces = 0;         // the call's other buffers that live from call to call
+  std::size_t temporaries = 0;        // the peak of tensors and op scratch alive within the call
 
-  constexpr std::size_t total_bytes() const {
-    return parameter_bytes + gradient_bytes + optimizer_bytes + activation_bytes;
+  constexpr std::size_t total() const {
+    return parameters + gradients + optimizer_state + ema + saved_activations + workspaces +
+           temporaries;
   }
 };
 
-// Model needs `parameter_count`, `value_type` and a `Saved<N>` (nn/module.hpp).
-template <class Model, index_t N>
-constexpr MemoryPlan memory_plan() {
-  using T = typename Model::value_type;
-  const std::size_t count = std::size_t(Model::parameter_count);
-  return MemoryPlan{count, count * sizeof(T), count * sizeof(T), 2 * count * sizeof(float),
-                    nn::saved_bytes<typename Model::template Saved<N>>};
-}
-
-inline std::ostream& operator<<(std::ostream& out, const MemoryPlan& plan) {
+inline std::ostream& operator<<(std::ostream& out, const PeakMemory& m) {
   auto mib = [](std::size_t bytes) { return double(bytes) / (1 << 20); };
-  out << plan.parameters << " parameters: " << mib(plan.parameter_bytes) << " MiB weights, "
-      << mib(plan.gradient_bytes) << " MiB gradients, " << mib(plan.optimizer_bytes)
-      << " MiB optimiser state, " << mib(plan.activation_bytes) << " MiB activations; "
-      << mib(plan.total_bytes()) << " MiB in all";
+  out << mib(m.parameters) << " MiB weights, " << mib(m.gradients) << " MiB gradients, "
+      << mib(m.optimizer_state) << " MiB optimiser state, " << mib(m.ema) << " MiB EMA, "
+      << mib(m.saved_activations) << " MiB saved activations, " << mib(m.workspaces)
+      << " MiB workspaces, " << mib(m.temporaries) << " MiB temporaries; " << mib(m.total())
+      << " MiB in all";
   return out;
 }
 

@@ -87,6 +87,38 @@ class UNet {
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
   };
 
+  // forward: a class embedding's; backward: demb, the skip gradients (grads), the up levels'
+  // gradients (up_grads) and d_norm_out throughout; d_mid, d_attn and d_res0 from the up levels
+  // on; demb_part from the mid block on; d_mid_in from its first resnet on.
+  template <index_t N>
+  static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
+    using Emb = Tensor<T, Shape<N, E>, Space>;
+    using Mid = Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space>;
+    nn::Scratch downs, ups;
+    static_for<levels>([&](auto l) {
+      const auto down = nn::scratch_of<Down<l>, N>(host), up = nn::scratch_of<Up<l>, N>(host);
+      downs = {nn::peak(downs.forward, down.forward), nn::peak(downs.backward, down.backward)};
+      ups = {nn::peak(ups.forward, up.forward), nn::peak(ups.backward, up.backward)};
+    });
+    const auto conv_in = nn::scratch_of<ConvIn, N>(host),
+               conv_out = nn::scratch_of<ConvOut, N>(host),
+               resnet = nn::scratch_of<MidResnet, N>(host),
+               attention = nn::scratch_of<MidAttention, N>(host),
+               time = nn::scratch_of<TimeEmbedding, N>(host);
+    const std::size_t forward =
+        nn::peak(class_conditional ? nn::bytes_of<Emb> : 0, conv_in.forward, downs.forward,
+                 resnet.forward, attention.forward, ups.forward, conv_out.forward);
+    const std::size_t mid_backward =
+        nn::bytes_of<Emb> + nn::peak(resnet.backward, attention.backward,
+                                     nn::bytes_of<Mid> + nn::peak(resnet.backward, downs.backward,
+                                                                  conv_in.backward, time.backward));
+    const std::size_t backward =
+        nn::bytes_of<Emb, typename Saved<N>::SkipTuple, typename Saved<N>::UpOutputs,
+                     Tensor<T, Shape<N, Res, Res, Ch::first>, Space>> +
+        nn::peak(conv_out.backward, 3 * nn::bytes_of<Mid> + nn::peak(ups.backward, mid_backward));
+    return {forward, backward};
+  }
+
   UNet(nn::ParameterBinder<T, Space> b, float dropout = 0)
       : conv_in(b.scope("conv_in")),
         time_embedding(b.scope("time_embedding"), Cfg::flip_sin_to_cos, Cfg::freq_shift),

@@ -92,6 +92,23 @@ class UNetDownLevel {
         before_attn;
   };
 
+  // backward: the downsampler's dx; then dtemb_k, and per resnet dresnet_out beside the
+  // attention's, then din beside the resnet's.
+  template <index_t N>
+  static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
+    using Out = Tensor<T, Shape<N, R, R, C>, Space>;
+    const auto first = nn::scratch_of<First, N>(host), rest = nn::scratch_of<Rest, N>(host),
+               attn = nn::scratch_of<Attn, N>(host), down = nn::scratch_of<Down, N>(host);
+    const std::size_t first_backward = nn::peak(
+        attn.backward, nn::bytes_of<Tensor<T, Shape<N, R, R, Cin>, Space>> + first.backward);
+    const std::size_t rest_backward =
+        K > 1 ? nn::peak(attn.backward, nn::bytes_of<Out> + rest.backward) : 0;
+    return {nn::peak(first.forward, K > 1 ? rest.forward : 0, attn.forward, down.forward),
+            nn::peak(with_downsample ? nn::bytes_of<Out> + down.backward : 0,
+                     nn::bytes_of<Tensor<T, Shape<N, E>, Space>> + nn::bytes_of<Out> +
+                         nn::peak(first_backward, rest_backward))};
+  }
+
   UNetDownLevel(nn::ParameterBinder<T, Space> b, float dropout)
       : first(b.scope("resnets").scope("0"), Cfg::norm_eps, dropout),
         rest(make_array<K - 1>([&](auto k) {
@@ -231,6 +248,28 @@ class UNetUpLevel {
     std::array<Tensor<T, Shape<N, R, R, C>, Space>, K> outs;
     typename Up::template Saved<N> up;
   };
+
+  // backward: grad beside the upsampler's; then dtemb_k, and per resnet dresnet_out beside the
+  // attention's, then dcat beside the resnet's, then dskip.
+  template <index_t N>
+  static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
+    using Out = Tensor<T, Shape<N, R, R, C>, Space>;
+    const auto attn = nn::scratch_of<Attn, N>(host), up = nn::scratch_of<Up, N>(host);
+    std::size_t forward = nn::peak(attn.forward, up.forward), resnets_backward = 0;
+    static_for<K>([&](auto k) {
+      const auto resnet = nn::scratch_of<Resnet<k>, N>(host);
+      using Skip = Tensor<T, typename Skips::template shape<skip_of(k), N>, Space>;
+      forward = nn::peak(forward, resnet.forward);
+      resnets_backward =
+          nn::peak(resnets_backward,
+                   nn::peak(attn.backward,
+                            nn::bytes_of<Tensor<T, typename Resnet<k>::template input<N>, Space>> +
+                                nn::peak(resnet.backward, nn::bytes_of<Skip>)));
+    });
+    return {forward, nn::bytes_of<Out> +
+                         nn::peak(up.backward, nn::bytes_of<Tensor<T, Shape<N, E>, Space>, Out> +
+                                                   resnets_backward)};
+  }
 
   UNetUpLevel(nn::ParameterBinder<T, Space> b, float dropout)
       : resnets(make_tuple<K>([&](auto k) {

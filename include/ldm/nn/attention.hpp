@@ -38,6 +38,15 @@ class Attention {
     Tensor<T, Shape<N, heads, L, L>, Space> probs;
   };
 
+  // backward: d_o, dq, dk, dv, da and partial, around the projections' and the attention's own
+  // (the score gradients).
+  template <index_t N>
+  static constexpr Scratch scratch(const ops::HostScratch& host) {
+    return {0, 6 * bytes_of<Tensor<T, tokens<N>, Space>> +
+                   peak(scratch_of<Proj, N * L>(host).backward,
+                        bytes_of<Tensor<T, Shape<N, heads, L, L>, Space>>)};
+  }
+
   Attention(ParameterBinder<T, Space> b, double eps)
       : group_norm(b.scope("group_norm"), eps),
         to_q(b.scope("to_q")),

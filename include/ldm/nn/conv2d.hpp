@@ -5,6 +5,7 @@
 #include "ldm/nn/module.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/ops/conv2d.hpp"
+#include "ldm/ops/conv2d_scratch.hpp"
 
 namespace ldm::nn {
 
@@ -23,6 +24,12 @@ class Conv2d {
   using output = Shape<N, out_h, out_w, Co>;
   template <index_t N>
   using Saved = NoSaved;  // backward needs only x
+  // The op's own: the column matrix or the direct kernels' buffers, the bias gradient's partials.
+  template <index_t N>
+  static constexpr Scratch scratch(const ops::HostScratch& host) {
+    const auto op = ops::conv2d_host_scratch<G, T, N, H, W, Ci, Co>(host);
+    return {op.forward, op.backward};
+  }
 
   explicit Conv2d(ParameterBinder<T, Space> b)
       : weight(b.template take<Shape<Co, kh, kw, Ci>>("weight", {Co, Ci, kh, kw}, Layout::conv_ohwi,

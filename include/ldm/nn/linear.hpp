@@ -15,6 +15,11 @@ class Linear {
   static constexpr index_t parameter_count = Out * In + Out;
   template <index_t N>
   using Saved = NoSaved;  // backward needs only x
+  // Over Rows rows: the bias gradient's partial sums.
+  template <index_t Rows>
+  static constexpr Scratch scratch(const ops::HostScratch&) {
+    return {0, ops::linear_backward_scratch(Rows, Out)};
+  }
 
   explicit Linear(ParameterBinder<T, Space> b)
       : weight(b.template take<Shape<Out, In>>("weight", {Out, In}, Layout::same,

@@ -18,6 +18,14 @@
 // scalars (dropout seeds, flags). saved_bytes<Saved>() adds up the tensor bytes of every field,
 // so what a module keeps for backward is counted from its declaration, never by a formula kept
 // beside it.
+//
+// What a module allocates while it runs is its Scratch: the most bytes of temporaries (tensors
+// declared in forward or backward, and the ops' own scratch) live at once beyond its arguments
+// and its Saved. A module that allocates anything declares, next to forward and backward,
+//   template <index_t N> static constexpr Scratch scratch(const ops::HostScratch& host);
+// written from the temporaries its forward and backward declare, in their order, and its
+// submodules' scratch_of<Sub, N>(host); leaf modules that allocate nothing declare nothing.
+// The memory plans (models/memory_plan.hpp) are these, added up.
 
 #include <array>
 #include <cstddef>
@@ -26,6 +34,7 @@
 #include <utility>
 
 #include "ldm/core/tensor.hpp"
+#include "ldm/ops/host_scratch.hpp"
 
 namespace ldm::nn {
 
@@ -175,5 +184,30 @@ constexpr std::size_t aggregate_bytes() {
 // The bytes of tensor memory a Saved struct (or any aggregate of tensors) holds.
 template <class Saved>
 inline constexpr std::size_t saved_bytes = detail::FieldBytes<Saved>::value;
+
+// The bytes of some tensors (or aggregates of them) together: the temporaries of a scope.
+template <class... Tensors>
+inline constexpr std::size_t bytes_of = (std::size_t(0) + ... + saved_bytes<Tensors>);
+
+// The peak of temporaries a module's forward and backward hold, in bytes (see above).
+struct Scratch {
+  std::size_t forward = 0, backward = 0;
+};
+
+// Module M's scratch at batch N (for a Linear, N is its number of rows); none if it declares none.
+template <class M, index_t N>
+constexpr Scratch scratch_of(const ops::HostScratch& host) {
+  if constexpr (requires { M::template scratch<N>(host); })
+    return M::template scratch<N>(host);
+  else
+    return {};
+}
+
+// The larger of some byte counts: consecutive scopes of a pass, of which one is live at a time.
+template <class... Bytes>
+constexpr std::size_t peak(std::size_t first, Bytes... rest) {
+  ((first = first < std::size_t(rest) ? std::size_t(rest) : first), ...);
+  return first;
+}
 
 }  // namespace ldm::nn

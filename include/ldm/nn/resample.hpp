@@ -30,6 +30,11 @@ class Downsample2D {
   template <index_t N>
   using Saved = NoSaved;
 
+  template <index_t N>
+  static constexpr Scratch scratch(const ops::HostScratch& host) {
+    return scratch_of<Conv, N>(host);
+  }
+
   explicit Downsample2D(ParameterBinder<T, Space> b) : conv(b.scope("conv")) {}
 
   template <index_t N>
@@ -62,6 +67,13 @@ class Upsample2D {
   struct Saved {
     Tensor<T, output<N>, Space> upsampled;  // conv's input
   };
+
+  // backward: dup beside the convolution's.
+  template <index_t N>
+  static constexpr Scratch scratch(const ops::HostScratch& host) {
+    return {scratch_of<Conv, N>(host).forward,
+            bytes_of<Tensor<T, output<N>, Space>> + scratch_of<Conv, N>(host).backward};
+  }
 
   explicit Upsample2D(ParameterBinder<T, Space> b) : conv(b.scope("conv")) {}
 

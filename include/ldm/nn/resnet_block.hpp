@@ -58,6 +58,27 @@ class ResnetBlock2D {
     bool dropped = false;
   };
 
+  // forward: the shortcut's output beside its convolution; backward: da2 and dh1, then the time
+  // projection's dproj and dact, then da1 (and dshort) beside the convolutions.
+  template <index_t N>
+  static constexpr Scratch scratch(const ops::HostScratch& host) {
+    using Out = Tensor<T, output<N>, Space>;
+    using In = Tensor<T, input<N>, Space>;
+    const std::size_t shortcut_forward =
+        has_shortcut ? bytes_of<Out> + scratch_of<Shortcut, N>(host).forward : 0;
+    const std::size_t time_backward =
+        has_temb ? bytes_of<Tensor<T, Shape<N, Co>, Space>, Tensor<T, temb_shape<N>, Space>> +
+                       scratch_of<TimeProj, N>(host).backward
+                 : 0;
+    const std::size_t shortcut_backward =
+        has_shortcut ? bytes_of<In> + scratch_of<Shortcut, N>(host).backward : 0;
+    return {peak(scratch_of<Conv1, N>(host).forward, scratch_of<Conv2, N>(host).forward,
+                 shortcut_forward),
+            2 * bytes_of<Out> +
+                peak(scratch_of<Conv2, N>(host).backward, time_backward,
+                     bytes_of<In> + peak(scratch_of<Conv1, N>(host).backward, shortcut_backward))};
+  }
+
   ResnetBlock2D(ParameterBinder<T, Space> b, double eps, float dropout = 0)
       : layer_id(std::uint64_t(b.cursor())),
         norm1(b.scope("norm1"), eps),

@@ -25,6 +25,13 @@ class TimestepEmbedding {
     Tensor<T, Shape<N, Out>, Space> hidden, activated;
   };
 
+  // backward: dact and dhidden beside the linears'.
+  template <index_t N>
+  static constexpr Scratch scratch(const ops::HostScratch& host) {
+    return {0, 2 * bytes_of<Tensor<T, Shape<N, Out>, Space>> +
+                   peak(scratch_of<Second, N>(host).backward, scratch_of<First, N>(host).backward)};
+  }
+
   // flip_sin_to_cos and freq_shift as diffusers' Timesteps (UNet2DModel: true and 0).
   TimestepEmbedding(ParameterBinder<T, Space> b, bool flip_sin_to_cos = true, double freq_shift = 0)
       : linear_1(b.scope("linear_1")),

@@ -279,14 +279,49 @@ class LatentDiffusion {
       read_training_state(folder / "training_state.safetensors");
   }
 
-  // What training needs in memory at batch N, before anything is allocated.
+  // What each call holds in memory at its peak (host bytes), by what holds it: everything this
+  // pipeline owns from its construction (both models' weights and gradients, both optimisers'
+  // moments, the EMA and the EMA UNet), plus the call's saved activations, its workspaces (kept
+  // by the pipeline after the first call at batch N) and the peak of its temporaries. A
+  // pipeline that has made other calls also keeps their workspaces: add their saved_activations
+  // and workspaces. `host` says what the host ops choose at run time (ops/host_scratch.hpp).
+  // The autoencoder step counts the perceptual term autoencoder_step() uses without LPIPS
+  // weights (1 - SSIM when the images allow it); loaded LPIPS weights and their activations are
+  // not counted.
   template <index_t N>
-  static constexpr models::MemoryPlan autoencoder_memory_plan() {
-    return models::memory_plan<AE, N>();
+  static constexpr models::PeakMemory autoencoder_step_memory(const ops::HostScratch& host = {}) {
+    models::PeakMemory m = resident_memory();
+    m.saved_activations = nn::saved_bytes<typename AE::template Saved<N>>;
+    m.workspaces = nn::saved_bytes<AutoencoderWork<N>> - m.saved_activations;
+    if constexpr (ssim_possible) m.workspaces += train::SsimTerm<float, images<N>, Space>::bytes;
+    m.temporaries = train::autoencoder_loss_scratch<N, AE>(host);
+    return m;
   }
+  // The first step also measures the scaling factor (an encode); every step encodes its batch.
   template <index_t N>
-  static constexpr models::MemoryPlan unet_memory_plan() {
-    return models::memory_plan<UNet, N>();
+  static constexpr models::PeakMemory diffusion_step_memory(const ops::HostScratch& host = {}) {
+    models::PeakMemory m = resident_memory();
+    m.saved_activations = nn::saved_bytes<typename UNet::template Saved<N>> +
+                          nn::saved_bytes<typename AE::template EncodeSaved<N>>;
+    m.workspaces =
+        nn::saved_bytes<EncodeWork<N>> + nn::saved_bytes<DiffusionWork<N>> - m.saved_activations;
+    const std::size_t encode = AE::template encode_scratch<N>(host).forward;
+    m.temporaries = nn::peak(nn::bytes_of<Tensor<float, latents<N>, Space>> + encode,
+                             nn::bytes_of<Tensor<std::int32_t, Shape<N>>> +
+                                 nn::peak(encode, train::diffusion_loss_scratch<N, UNet>(host)));
+    return m;
+  }
+  // sample<N>(): the denoising loop, then the decode.
+  template <index_t N>
+  static constexpr models::PeakMemory sampling_memory(const ops::HostScratch& host = {}) {
+    models::PeakMemory m = resident_memory();
+    m.saved_activations = nn::saved_bytes<typename UNet::template Saved<N>> +
+                          nn::saved_bytes<typename AE::template DecodeSaved<N>>;
+    m.workspaces =
+        nn::saved_bytes<SampleWork<N>> + nn::saved_bytes<DecodeWork<N>> - m.saved_activations;
+    m.temporaries = nn::peak(nn::scratch_of<UNet, N>(host).forward,
+                             AE::template decode_scratch<N>(host).forward);
+    return m;
   }
 
   const AE& autoencoder() const { return *autoencoder_; }
@@ -327,6 +362,18 @@ class LatentDiffusion {
   template <class Owned>
   static std::vector<float> host_values(const Owned& owned) {
     return host_vector<Space>(owned.values().data(), std::size_t(Owned::count));
+  }
+
+  // What the pipeline owns from its construction, in bytes.
+  static constexpr models::PeakMemory resident_memory() {
+    constexpr std::size_t ae = sizeof(float) * std::size_t(AE::parameter_count),
+                          unet = sizeof(float) * std::size_t(UNet::parameter_count);
+    models::PeakMemory m;
+    m.parameters = ae + unet;
+    m.gradients = ae + unet;
+    m.optimizer_state = 2 * (ae + unet);
+    m.ema = unet + 2 * unet;  // the shadow, and ema_unet_'s weights and (unused) gradients
+    return m;
   }
 
   template <index_t N>

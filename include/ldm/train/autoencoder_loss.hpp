@@ -10,6 +10,7 @@
 // One deliberate difference: that script evaluates LPIPS under no_grad, which makes the term a
 // constant; here it is differentiated, as in LDM's LPIPSWithDiscriminator.
 
+#include "ldm/nn/module.hpp"
 #include "ldm/ops/loss.hpp"
 #include "ldm/train/perceptual.hpp"
 
@@ -26,6 +27,22 @@ struct AutoencoderLossConfig {
 struct AutoencoderLosses {
   double total = 0, pixel = 0, perceptual = 0, kl = 0;
 };
+
+// The peak of what autoencoder_loss_and_gradients allocates beyond its arguments and the Saved:
+// mean, logvar, stddev and z throughout; d_x_hat, d_term, dz, dmean and dlogvar from the
+// backward on; the autoencoder's own scratch. A perceptual term's own scratch is not included.
+template <index_t N, class AE>
+constexpr std::size_t autoencoder_loss_scratch(const ops::HostScratch& host) {
+  using T = typename AE::value_type;
+  using Space = typename AE::space;
+  using Latents = Tensor<T, typename AE::template latents<N>, Space>;
+  using Images = Tensor<T, typename AE::template images<N>, Space>;
+  const auto encode = AE::template encode_scratch<N>(host);
+  const auto decode = AE::template decode_scratch<N>(host);
+  return 4 * nn::bytes_of<Latents> + nn::peak(encode.forward, decode.forward,
+                                              2 * nn::bytes_of<Images> + 3 * nn::bytes_of<Latents> +
+                                                  nn::peak(decode.backward, encode.backward));
+}
 
 // Runs forward and backward for one batch and accumulates the gradients of every autoencoder
 // parameter. eps is the reparameterisation noise; images are in [-1, 1].

@@ -9,9 +9,24 @@
 
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
 #include "ldm/ops/loss.hpp"
 
 namespace ldm::train {
+
+// The peak of what diffusion_loss_and_gradients allocates beyond its arguments and the Saved:
+// xt, target, prediction, d_prediction and t throughout, beside the noise levels of add_noise and
+// training_target (N timesteps and four N doubles), then the UNet's forward and backward scratch.
+template <index_t N, class UNet>
+constexpr std::size_t diffusion_loss_scratch(const ops::HostScratch& host) {
+  using Space = typename UNet::space;
+  const auto unet = nn::scratch_of<UNet, N>(host);
+  return 4 * nn::bytes_of<Tensor<float, typename UNet::template sample<N>, Space>> +
+         nn::bytes_of<Tensor<float, Shape<N>, Space>> +
+         nn::peak(nn::bytes_of<Tensor<std::int32_t, Shape<N>>> +
+                      4 * nn::bytes_of<Tensor<double, Shape<N>>>,
+                  unet.forward, unet.backward);
+}
 
 // Accumulates the gradients of every UNet parameter; returns the loss.
 template <index_t N, class UNet>

@@ -7,6 +7,7 @@
 // LpipsTerm (LPIPS with VGG16 weights) and SsimTerm (1 - SSIM, when no LPIPS weights are at
 // hand) are the two the trainer uses; NoPerceptual is for a loss of pixels and KL alone.
 
+#include "ldm/nn/module.hpp"
 #include "ldm/train/lpips.hpp"
 #include "ldm/train/ssim.hpp"
 
@@ -54,24 +55,30 @@ class LpipsTerm {
 template <class T, ShapeType Images, class Space = host>
 class SsimTerm {
   static constexpr index_t N = Images::extents[0];
+  struct State {
+    Tensor<T, Images, Space> reconstruction, target;
+    Tensor<T, Shape<N>, Space> loss, upstream;
+  };
 
  public:
+  // The tensor memory one term holds (its scratch on the host is std::vector's, not counted).
+  static constexpr std::size_t bytes = nn::saved_bytes<State>;
+
   double forward(View<const T, Images, Space> reconstruction, View<const T, Images, Space> target) {
-    reconstruction_ = reconstruction;
-    target_ = target;
-    ssim_loss_forward(reconstruction, target, loss_.view());
-    return mean(loss_);
+    s_.reconstruction = reconstruction;
+    s_.target = target;
+    ssim_loss_forward(reconstruction, target, s_.loss.view());
+    return mean(s_.loss);
   }
   void backward(double upstream, View<T, Images, Space> d_reconstruction) {
-    upstream_ = T(upstream / N);
-    ssim_loss_backward(View<const T, Images, Space>(reconstruction_),
-                       View<const T, Images, Space>(target_),
-                       View<const T, Shape<N>, Space>(upstream_), d_reconstruction);
+    s_.upstream = T(upstream / N);
+    ssim_loss_backward(View<const T, Images, Space>(s_.reconstruction),
+                       View<const T, Images, Space>(s_.target),
+                       View<const T, Shape<N>, Space>(s_.upstream), d_reconstruction);
   }
 
  private:
-  Tensor<T, Images, Space> reconstruction_, target_;
-  Tensor<T, Shape<N>, Space> loss_, upstream_;
+  State s_;
 };
 
 }  // namespace ldm::train

@@ -1,0 +1,128 @@
+// The memory plans of LatentDiffusion (autoencoder_step_memory, diffusion_step_memory,
+// sampling_memory) against the host allocator's measured peak, on the tiny configuration and a
+// custom one. Each call is measured from a fresh pipeline, from before its construction, so the
+// peak holds everything the plan claims: the pipeline's weights, gradients, optimiser state and
+// EMA, the call's saved activations and workspaces (allocated by its first call), and its
+// temporaries. Caller-owned tensors (the batch, the output images) are allocated before and not
+// counted.
+//
+// The plans count every allocation of the host path they describe, so they come out at or just
+// above the measured peak: they err on the high side where a bound is simpler than the exact
+// path (a first layer's convolution, whose input gradient the diffusion step skips, is counted
+// with it; the conv scratch assumes every thread takes a band buffer).
+#include <doctest/doctest.h>
+
+#include <omp.h>
+#include <cstdio>
+#include <ldm/ldm.hpp>
+
+#include "support/small_pipeline.hpp"
+
+using namespace ldm;
+
+namespace {
+
+// What the host ops will choose on this machine.
+ops::HostScratch this_host() {
+  ops::HostScratch host;
+  host.threads = omp_get_max_threads();
+#if LDM_CONV2D_AVX2
+  host.direct_conv = ops::detail::avx2::available();
+#else
+  host.direct_conv = false;
+#endif
+  return host;
+}
+
+struct Measured {
+  std::size_t resident = 0;  // after construction
+  std::size_t peak = 0;      // the most in use during construction and the call
+};
+
+// Constructs a pipeline and runs `call` on it twice, counting from before the construction. The
+// second call finds every workspace of the first in place: that is the peak the plan describes
+// (a first call allocates its workspaces as it reaches them, and can peak lower).
+template <class Model, class Call>
+Measured measure(const Call& call) {
+  const std::size_t before = memory<host>::stats().in_use;
+  memory<host>::reset_peak();
+  Measured m;
+  {
+    Model model(/*seed*/ 1);
+    m.resident = memory<host>::stats().in_use - before;
+    call(model);
+    call(model);
+    m.peak = memory<host>::stats().peak_in_use - before;
+  }
+  CHECK(memory<host>::stats().in_use == before);
+  return m;
+}
+
+std::size_t resident_of(const models::PeakMemory& m) {
+  return m.parameters + m.gradients + m.optimizer_state + m.ema;
+}
+
+// The plan within 10% of the measured peak, in total and in what the call adds to what the
+// pipeline owns (so that leaving out the temporaries, or the saved activations, fails).
+void check_plan(const char* what, const models::PeakMemory& plan, const Measured& measured,
+                bool training) {
+  const double total = double(plan.total()), peak = double(measured.peak);
+  const double call = double(plan.total() - resident_of(plan)),
+               call_measured = double(measured.peak - measured.resident);
+  std::printf(
+      "%-40s plan %10zu measured %10zu (%+.2f%%); call plan %10zu measured %10zu "
+      "(%+.2f%%); temporaries %zu\n",
+      what, plan.total(), measured.peak, 100 * (total / peak - 1), plan.total() - resident_of(plan),
+      measured.peak - measured.resident, 100 * (call / call_measured - 1), plan.temporaries);
+  INFO(what);
+  CHECK(resident_of(plan) == measured.resident);
+  CHECK(total == doctest::Approx(peak).epsilon(0.10));
+  CHECK(call == doctest::Approx(call_measured).epsilon(0.10));
+  // Without the saved activations, or a training step's temporaries (its backward pass's), the
+  // plan would be short by more than the tolerance.
+  CHECK(call - double(plan.saved_activations) < 0.9 * call_measured);
+  if (training) CHECK(call - double(plan.temporaries) < 0.9 * call_measured);
+}
+
+template <class Config, index_t N>
+void check_pipeline(const char* name) {
+  using Model = LatentDiffusion<Config>;
+  const ops::HostScratch host = this_host();
+  using Images = typename Model::template images<N>;
+  Tensor<float, Images> x, out;
+  x = clamp(randn<Images>(100, 1) * 0.5f, -1.0, 1.0);
+
+  const std::string prefix = std::string(name) + " N=" + std::to_string(N) + " ";
+  check_plan((prefix + "autoencoder step").c_str(),
+             Model::template autoencoder_step_memory<N>(host),
+             measure<Model>([&](Model& m) { m.template autoencoder_step<N>(x); }), true);
+  check_plan((prefix + "diffusion step").c_str(), Model::template diffusion_step_memory<N>(host),
+             measure<Model>([&](Model& m) { m.template diffusion_step<N>(x); }), true);
+  check_plan(
+      (prefix + "sampling").c_str(), Model::template sampling_memory<N>(host),
+      measure<Model>([&](Model& m) { m.template sample<N>(DDIMSampling{2}, 7, out.view()); }),
+      false);
+  // What a plan assumes without being told the host (64 threads): a little more.
+  const auto assumed = Model::template diffusion_step_memory<N>();
+  std::printf("%-40s plan for the default host %10zu\n", (prefix + "diffusion step").c_str(),
+              assumed.total());
+  CHECK(assumed.total() >= Model::template diffusion_step_memory<N>(host).total());
+}
+
+}  // namespace
+
+TEST_CASE("the memory plans are known at compile time") {
+  constexpr auto plan = LatentDiffusion<configs::Tiny>::diffusion_step_memory<32>();
+  static_assert(plan.total() > plan.saved_activations && plan.temporaries > 0);
+  static_assert(plan.total() < (std::size_t(1) << 30));
+  CHECK(plan.parameters == 4 * std::size_t(LatentDiffusion<configs::Tiny>::AE::parameter_count +
+                                           LatentDiffusion<configs::Tiny>::UNet::parameter_count));
+}
+
+TEST_CASE("the memory plans match the measured peak: tiny configuration") {
+  check_pipeline<configs::Tiny, 4>("tiny");
+}
+
+TEST_CASE("the memory plans match the measured peak: a custom configuration") {
+  check_pipeline<test::Small, 8>("small");
+}
