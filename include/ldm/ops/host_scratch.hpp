@@ -3,10 +3,10 @@
 // run time (HostScratch), and the bias gradients' partial sums (ops/gemm/column_sums.hpp), which
 // every Linear and Conv2d backward allocates. ops/conv2d_scratch.hpp has the convolutions'.
 
-#include <algorithm>
 #include <cstddef>
 
 #include "ldm/core/shape.hpp"
+#include "ldm/ops/gemm/column_sums.hpp"
 
 namespace ldm::ops {
 
@@ -22,12 +22,10 @@ struct HostScratch {
 #endif
 };
 
-// add_column_sums over a [rows, cols] matrix: one double partial per (block of rows, column),
-// with the block size of column_sum_block_rows.
+// add_column_sums over a [rows, cols] matrix: its double partials.
 constexpr std::size_t linear_backward_scratch(index_t rows, index_t cols) {
   if (rows <= 0 || cols <= 0) return 0;
-  const index_t block_rows = std::max<index_t>(64, (rows + 1023) / 1024);
-  return sizeof(double) * std::size_t((rows + block_rows - 1) / block_rows * cols);
+  return sizeof(double) * std::size_t(detail::column_sum_partials(rows, cols));
 }
 
 }  // namespace ldm::ops

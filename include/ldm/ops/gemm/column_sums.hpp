@@ -21,8 +21,13 @@ namespace detail {
 
 // Rows per partial: at least 64 (enough work per item), and at most 1024 partials per column
 // so the second pass, one item per column, stays short.
-inline index_t column_sum_block_rows(index_t rows) {
+constexpr index_t column_sum_block_rows(index_t rows) {
   return std::max<index_t>(64, (rows + 1023) / 1024);
+}
+
+// The double partials of a [rows, cols] matrix: one per (block of rows, column).
+constexpr index_t column_sum_partials(index_t rows, index_t cols) {
+  return (rows + column_sum_block_rows(rows) - 1) / column_sum_block_rows(rows) * cols;
 }
 
 template <class T>
@@ -61,7 +66,7 @@ void add_column_sums(Space, const T* a, index_t rows, index_t cols, T* out) {
   if (rows <= 0 || cols <= 0) return;
   const index_t block_rows = detail::column_sum_block_rows(rows);
   const index_t blocks = (rows + block_rows - 1) / block_rows;
-  Buffer<double, Space> partial(std::size_t(blocks * cols));
+  Buffer<double, Space> partial(std::size_t(detail::column_sum_partials(rows, cols)));
   expr::executor<Space>::for_each(
       blocks * cols, detail::ColumnPartialSums<T>{a, partial.data(), rows, cols, block_rows});
   expr::executor<Space>::for_each(cols,
