@@ -68,12 +68,7 @@ class Encoder {
   // from the levels on.
   template <index_t N>
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
-    nn::Scratch levels_scratch;
-    static_for<levels>([&](auto l) {
-      const auto level = nn::scratch_of<std::tuple_element_t<l, Levels>, N>(host);
-      levels_scratch = {nn::peak(levels_scratch.forward, level.forward),
-                        nn::peak(levels_scratch.backward, level.backward)};
-    });
+    const nn::Scratch levels_scratch = nn::scratch_of_each<Levels, N>(host);
     const auto conv_in = nn::scratch_of<ConvIn, N>(host), mid = nn::scratch_of<Mid, N>(host),
                conv_out = nn::scratch_of<ConvOut, N>(host);
     using Latent = Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space>;
@@ -202,12 +197,7 @@ class Decoder {
   // from the levels on.
   template <index_t N>
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
-    nn::Scratch levels_scratch;
-    static_for<levels>([&](auto l) {
-      const auto level = nn::scratch_of<std::tuple_element_t<l, Levels>, N>(host);
-      levels_scratch = {nn::peak(levels_scratch.forward, level.forward),
-                        nn::peak(levels_scratch.backward, level.backward)};
-    });
+    const nn::Scratch levels_scratch = nn::scratch_of_each<Levels, N>(host);
     const auto conv_in = nn::scratch_of<ConvIn, N>(host), mid = nn::scratch_of<Mid, N>(host),
                conv_out = nn::scratch_of<ConvOut, N>(host);
     using Latent = Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space>;

@@ -94,12 +94,8 @@ class UNet {
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
     using Emb = Tensor<T, Shape<N, E>, Space>;
     using Mid = Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space>;
-    nn::Scratch downs, ups;
-    static_for<levels>([&](auto l) {
-      const auto down = nn::scratch_of<Down<l>, N>(host), up = nn::scratch_of<Up<l>, N>(host);
-      downs = {nn::peak(downs.forward, down.forward), nn::peak(downs.backward, down.backward)};
-      ups = {nn::peak(ups.forward, up.forward), nn::peak(ups.backward, up.backward)};
-    });
+    const nn::Scratch downs = nn::scratch_of_each<Downs, N>(host),
+                      ups = nn::scratch_of_each<Ups, N>(host);
     const auto conv_in = nn::scratch_of<ConvIn, N>(host),
                conv_out = nn::scratch_of<ConvOut, N>(host),
                resnet = nn::scratch_of<MidResnet, N>(host),

@@ -210,4 +210,15 @@ constexpr std::size_t peak(std::size_t first, Bytes... rest) {
   return first;
 }
 
+// The peak of each pass over a tuple of modules that run one after another (a model's levels).
+template <class Modules, index_t N>
+constexpr Scratch scratch_of_each(const ops::HostScratch& host) {
+  return [&]<std::size_t... L>(std::index_sequence<L...>) {
+    return Scratch{
+        peak(std::size_t(0), scratch_of<std::tuple_element_t<L, Modules>, N>(host).forward...),
+        peak(std::size_t(0), scratch_of<std::tuple_element_t<L, Modules>, N>(host).backward...)};
+  }
+  (std::make_index_sequence<std::tuple_size_v<Modules>>{});
+}
+
 }  // namespace ldm::nn
