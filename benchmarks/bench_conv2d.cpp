@@ -1,13 +1,18 @@
-// Conv2d on the host at the shapes of the `tiny` configuration (docs/models.md),
-// batch 32, float. Each conv benchmark is followed by the BLAS's sgemm at the GEMM the
-// convolution lowers to (M = N*Ho*Wo, N = Cout, K = KH*KW*Cin, same transposes), as one call on
-// prebuilt operands. For the im2col path the ratio of the two FLOP/s columns is what im2col,
-// col2im, chunking and the bias cost; the direct kernels (ops/conv2d/direct_avx2.hpp) make no
-// such GEMM, so there it compares them with the BLAS at the same arithmetic.
+// Conv2d on the host at the shapes of the `tiny` configuration (docs/models.md), batch 32,
+// float. Each convolution runs once per instruction set of the direct kernels that the CPU has
+// (ops/conv2d/direct_simd.hpp: conv/avx512, conv/avx2) and on im2col + BLAS (conv/none), side by
+// side; then the BLAS's sgemm at the GEMM the convolution lowers to (M = N*Ho*Wo, N = Cout,
+// K = KH*KW*Cin, same transposes), as one call on prebuilt operands. For the im2col path the
+// ratio of the FLOP/s columns is what im2col, col2im, chunking and the bias cost; the direct
+// kernels make no such GEMM, so there it compares them with the BLAS at the same arithmetic. On a
+// noisy machine, interleave repetitions:
+//   bench_conv2d --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+//                --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <vector>
 
 #include <ldm/ldm.hpp>
 #include <ldm/ops/conv2d.hpp>
@@ -17,6 +22,36 @@ using namespace ldm;
 namespace {
 
 constexpr index_t kBatch = 32;
+
+#if LDM_CONV2D_DIRECT
+namespace simd = ops::detail::direct;
+using Isa = simd::Isa;
+
+// The instruction sets this CPU runs, widest first, then none (im2col + BLAS).
+std::vector<Isa> isas_here() {
+  std::vector<Isa> isas;
+  for (const Isa isa : {Isa::avx512, Isa::avx2, Isa::none})
+    if (isa <= simd::widest_isa()) isas.push_back(isa);
+  return isas;
+}
+std::string label(Isa isa) {
+  return std::string(simd::isa_name(isa));
+}
+void use_isa(Isa isa) {
+  simd::selected_isa().store(isa);
+}
+#else
+// Without the direct kernels there is only the im2col path.
+enum class Isa { none };
+std::vector<Isa> isas_here() {
+  return {Isa::none};
+}
+std::string label(Isa) {
+  return "none";
+}
+void use_isa(Isa) {
+}
+#endif
 
 void report_flops(benchmark::State& state, double flops_per_iteration) {
   state.counters["FLOP/s"] =
@@ -37,8 +72,16 @@ void register_shape(const std::string& name) {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   };
+  // body(state) once per instruction set, as <what>/<isa>.
+  auto add_per_isa = [&](const std::string& what, auto body) {
+    for (const Isa isa : isas_here())
+      add(what + "/" + label(isa), [isa, body](benchmark::State& state) {
+        use_isa(isa);
+        body(state);
+      });
+  };
 
-  add("forward/conv", [](benchmark::State& state) {
+  add_per_isa("forward/conv", [](benchmark::State& state) {
     const Tensor<float, XS> x(randn<XS>(1, 0));
     const Tensor<float, WS> w(randn<WS>(1, 1));
     const Tensor<float, Shape<Co>> b(randn<Shape<Co>>(1, 2));
@@ -62,7 +105,7 @@ void register_shape(const std::string& name) {
     }
     report_flops(state, flops);
   });
-  add("backward_input/conv", [](benchmark::State& state) {
+  add_per_isa("backward_input/conv", [](benchmark::State& state) {
     const Tensor<float, WS> w(randn<WS>(1, 1));
     const Tensor<float, YS> dy(randn<YS>(1, 3));
     Tensor<float, XS> dx;
@@ -85,7 +128,7 @@ void register_shape(const std::string& name) {
     }
     report_flops(state, flops);
   });
-  add("backward_params/conv", [](benchmark::State& state) {
+  add_per_isa("backward_params/conv", [](benchmark::State& state) {
     const Tensor<float, XS> x(randn<XS>(1, 0));
     const Tensor<float, YS> dy(randn<YS>(1, 3));
     Tensor<float, WS> dw;

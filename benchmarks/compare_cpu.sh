@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The tiny training steps at batch 32, ldm and PyTorch (float32, same thread count), alternating
 # in one run so that both see the same machine; prints the medians and the ratio ldm / PyTorch.
-# Needs the host build (cmake --preset host) and pip's torch and diffusers.
-#   benchmarks/compare_cpu.sh [rounds]
+# Needs the host build (cmake --preset host) and pip's torch and diffusers. LDM_BUILD_DIR names
+# another configured build folder (default build/host); LDM_CPU_ISA reaches ldm's side.
+#   [LDM_BUILD_DIR=build/avx512] [LDM_CPU_ISA=avx2] benchmarks/compare_cpu.sh [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 threads=$(nproc)
-cmake --build --preset host --target bench_pipeline >/dev/null
+build=${LDM_BUILD_DIR:-build/host}
+cmake --build "$build" --target bench_pipeline >/dev/null
 results=$(mktemp)
 for round in $(seq "$rounds"); do
-  OMP_NUM_THREADS=$threads ./build/host/benchmarks/bench_pipeline --benchmark_format=csv 2>/dev/null |
+  OMP_NUM_THREADS=$threads "$build/benchmarks/bench_pipeline" --benchmark_format=csv 2>/dev/null |
     awk -F, '/BM_autoencoder_step/ {print "ldm autoencoder_step", $3} /BM_diffusion_step/ {print "ldm diffusion_step", $3}' >>"$results"
   python3 benchmarks/pytorch/cpu_steps.py --threads "$threads" --seconds 6 2>/dev/null |
     awk '/_step/ {print "pytorch", $1, $3}' >>"$results"

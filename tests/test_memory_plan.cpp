@@ -26,8 +26,8 @@ namespace {
 ops::HostScratch this_host() {
   ops::HostScratch host;
   host.threads = omp_get_max_threads();
-#if LDM_CONV2D_AVX2
-  host.direct_conv = ops::detail::avx2::available();
+#if LDM_CONV2D_DIRECT
+  host.direct_conv = ops::detail::direct::isa() != ops::detail::direct::Isa::none;
 #else
   host.direct_conv = false;
 #endif

@@ -182,7 +182,7 @@ using SmallCase = Operands<2, 7, 9, 3, 5>;
 using WideCase = Operands<2, 5, 6, 9, 4>;
 
 // Float convolutions other than pointwise ones take the direct kernels where the CPU has them
-// (ops/conv2d/direct_avx2.hpp); the cases above have fewer output channels than a vector. Here:
+// (ops/conv2d/direct_simd.hpp); the cases above have fewer output channels than a vector. Here:
 // channel counts that leave partial vectors and partial register tiles (21 = 16 + 5, 12 = 8 + 4;
 // 7 and 17 input channels), a single input channel as in the autoencoder's conv_in, and sizes
 // that split into several bands of output lines.
@@ -191,9 +191,45 @@ using ExactVectorCase = Operands<2, 9, 7, 17, 8>;
 using OneChannelCase = Operands<2, 5, 7, 1, 12>;
 using ManyBandsCase = Operands<2, 33, 21, 9, 24>;
 
+// check_against_direct_loops for every geometry on the operands of C, named `prefix` + geometry.
+template <class T, class C>
+void check_every_geometry(std::uint64_t seed, const std::string& prefix) {
+  using XS = typename C::XS;
+  for_each_geometry([&](auto named) {
+    using G = typename decltype(named)::geometry;
+    check_against_direct_loops<G, T, XS, C::co>(seed, prefix + named.name + " " + type_name<T>() +
+                                                          " " + std::to_string(XS::extents[3]) +
+                                                          "->" + std::to_string(C::co));
+  });
+}
+
+#if LDM_CONV2D_DIRECT
+namespace simd = ops::detail::direct;
+
+// Runs the direct kernels of one instruction set (or none: im2col + BLAS) until destroyed.
+class UseIsa {
+ public:
+  explicit UseIsa(simd::Isa isa) : before_(simd::selected_isa().exchange(isa)) {}
+  ~UseIsa() { simd::selected_isa().store(before_); }
+  UseIsa(const UseIsa&) = delete;
+  UseIsa& operator=(const UseIsa&) = delete;
+
+ private:
+  simd::Isa before_;
+};
+
+// The instruction sets this CPU runs, widest first, then none.
+std::vector<simd::Isa> isas_here() {
+  std::vector<simd::Isa> isas;
+  for (auto isa : {simd::Isa::avx512, simd::Isa::avx2, simd::Isa::none})
+    if (isa <= simd::widest_isa()) isas.push_back(isa);
+  return isas;
+}
+#endif
+
 bool direct_kernels_available() {
-#if LDM_CONV2D_AVX2
-  return ops::detail::avx2::available();
+#if LDM_CONV2D_DIRECT
+  return simd::isa() != simd::Isa::none;
 #else
   return false;
 #endif
@@ -365,28 +401,20 @@ TEST_CASE_TEMPLATE("conv2d: batches that span several workspace chunks", T, floa
 TEST_CASE_TEMPLATE("conv2d at odd channel counts and many bands matches the direct loops", T, float,
                    double) {
   const std::string direct = direct_kernels_available() ? "in use" : "not available";
-  MESSAGE("direct AVX2 kernels " << direct << " for float");
-  auto check = [](auto operands) {
-    using C = decltype(operands);
-    using XS = typename C::XS;
-    for_each_geometry([](auto named) {
-      using G = typename decltype(named)::geometry;
-      const std::string what = std::string(named.name) + " " + type_name<T>() + " " +
-                               std::to_string(XS::extents[3]) + "->" + std::to_string(C::co);
-      check_against_direct_loops<G, T, XS, C::co>(13, what);
-    });
-  };
-  check(OddDirectCase{});
-  check(ExactVectorCase{});
-  check(OneChannelCase{});
-  check(ManyBandsCase{});
+  MESSAGE("direct SIMD kernels " << direct << " for float");
+  check_every_geometry<T, OddDirectCase>(13, "");
+  check_every_geometry<T, ExactVectorCase>(13, "");
+  check_every_geometry<T, OneChannelCase>(13, "");
+  check_every_geometry<T, ManyBandsCase>(13, "");
 }
 
 TEST_CASE("conv2d in float gives the same bits on one thread as on all") {
   // The weight gradient sums over pixels, which the threads share: its order is fixed by the
   // problem, not by the thread count or timing. Pointwise convolutions are one BLAS call, whose
   // summation order is the BLAS's business. (Forward and input gradient write each element from
-  // one thread; the forward is here as the direct kernels' other half.)
+  // one thread; the forward is here as the direct kernels' other half.) Without the direct kernels
+  // (LDM_CPU_ISA=none, or no AVX2) the weight gradient is a BLAS call as well.
+  if (!direct_kernels_available()) return;
   using C = ManyBandsCase;
   using XS = typename C::XS;
   for_each_geometry([](auto named) {
@@ -423,3 +451,129 @@ TEST_CASE("conv2d in float gives the same bits on one thread as on all") {
       REQUIRE(one.db[i] == all.db[i]);
   });
 }
+
+#if LDM_CONV2D_DIRECT
+namespace {
+
+// Channel counts against both vector widths (AVX2 blocks of 16 channels, AVX-512 blocks of 32):
+// 40 = 32 + 8 (AVX-512: a full block, then half a vector; AVX2: two blocks and one vector),
+// 48 = 32 + 16 (a block of one whole 16-float vector), 21 and 12 (in the cases above: partial
+// 16-float vectors), and 3 (a few lanes, which AVX2 takes on either setting); width 25 makes
+// bands of 100 pixels, a short last tile of 4 for both tile lengths (12 and 6 pixels), and 13
+// output columns at stride 2; 13 and 7 input channels (3x3: 117 and 63 rows) leave short tiles
+// of weight-gradient rows (8 rows on AVX-512, 6 on AVX2).
+using TwoBlocksCase = Operands<2, 9, 25, 13, 40>;
+using WholeVectorBlockCase = Operands<1, 10, 25, 16, 48>;
+using FewChannelsCase = Operands<2, 6, 14, 5, 3>;
+
+template <class C, class G>
+struct Outputs {
+  Tensor<float, typename C::template YS<G>> y;
+  Tensor<float, typename C::XS> dx;
+  Tensor<float, typename C::template WS<G>> dw;
+  Tensor<float, Shape<C::co>> db;
+};
+
+// The forward and both gradients of G in float on one thread count; dw and db start from zero.
+template <class C, class G>
+void run_all(int threads, Outputs<C, G>& out) {
+  using XS = typename C::XS;
+  using WS = typename C::template WS<G>;
+  using YS = typename C::template YS<G>;
+  const Tensor<float, XS> x(randn<XS>(19, 0));
+  const Tensor<float, WS> w(randn<WS>(19, 1));
+  const Tensor<float, Shape<C::co>> b(randn<Shape<C::co>>(19, 2));
+  const Tensor<float, YS> dy(randn<YS>(19, 3));
+  const int all = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  ops::conv2d_forward<G>(x, w, b, out.y);
+  ops::conv2d_backward_input<G>(w, dy, out.dx);
+  ops::conv2d_backward_params<G>(x, dy, out.dw, out.db);
+  omp_set_num_threads(all);
+}
+
+template <class T, class S>
+void require_same_bits(const Tensor<T, S>& got, const Tensor<T, S>& expected,
+                       const std::string& what) {
+  for (index_t i = 0; i < S::size; ++i) {
+    INFO(what << ": element " << i);
+    REQUIRE(got[i] == expected[i]);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("conv2d on every instruction set the CPU has matches the direct loops") {
+  for (const simd::Isa isa : isas_here()) {
+    const UseIsa use(isa);
+    MESSAGE("direct kernels: " << simd::isa_name(isa));
+    const std::string name = std::string(simd::isa_name(isa)) + " ";
+    check_every_geometry<float, OddDirectCase>(23, name);
+    check_every_geometry<float, OneChannelCase>(23, name);
+    check_every_geometry<float, TwoBlocksCase>(23, name);
+    check_every_geometry<float, WholeVectorBlockCase>(23, name);
+    check_every_geometry<float, FewChannelsCase>(23, name);
+  }
+}
+
+TEST_CASE("conv2d's direct kernels give the same bits on every instruction set and thread count") {
+  // Each accumulator lane adds the same products in the same order whatever the vector width,
+  // and the weight gradient's partial sums are fixed by the problem. The input gradient at
+  // stride 2 is the BLAS's, so it is compared at one thread count only.
+  if (simd::widest_isa() == simd::Isa::none) return;
+  auto check = [](auto operands) {
+    using C = decltype(operands);
+    for_each_geometry([](auto named) {
+      using G = typename decltype(named)::geometry;
+      if constexpr (G::pointwise) return;
+      const int all = omp_get_max_threads();
+      Outputs<C, G> expected;
+      {
+        const UseIsa use(simd::Isa::avx2);
+        run_all(all, expected);
+      }
+      for (const simd::Isa isa : isas_here()) {
+        if (isa == simd::Isa::none) continue;
+        const UseIsa use(isa);
+        for (const int threads : {all, 1}) {
+          const std::string what = std::string(simd::isa_name(isa)) + " " + named.name + " on " +
+                                   std::to_string(threads) + " threads";
+          Outputs<C, G> got;
+          run_all(threads, got);
+          require_same_bits(got.y, expected.y, what + " y");
+          require_same_bits(got.dw, expected.dw, what + " dw");
+          require_same_bits(got.db, expected.db, what + " db");
+          if (threads == all || G::stride == 1)
+            require_same_bits(got.dx, expected.dx, what + " dx");
+        }
+      }
+    });
+  };
+  check(TwoBlocksCase{});
+  check(ManyBandsCase{});
+}
+
+TEST_CASE("LDM_CPU_ISA names the instruction set of the direct kernels") {
+  CHECK(simd::parse_isa(nullptr) == simd::widest_isa());
+  CHECK(simd::parse_isa("") == simd::widest_isa());
+  for (const simd::Isa isa : {simd::Isa::none, simd::Isa::avx2, simd::Isa::avx512}) {
+    const std::string name(simd::isa_name(isa));
+    INFO(name);
+    if (isa <= simd::widest_isa())
+      CHECK(simd::parse_isa(name.c_str()) == isa);
+    else
+      CHECK_THROWS_AS(simd::parse_isa(name.c_str()), Error);
+  }
+  for (const char* bad : {"AVX512", "sse", "avx-512", "avx2 "}) {
+    INFO(bad);
+    try {
+      simd::parse_isa(bad);
+      FAIL("no ldm::Error");
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      CHECK(message.find("LDM_CPU_ISA") != std::string::npos);
+      CHECK(message.find(std::string("\"") + bad + "\"") != std::string::npos);
+    }
+  }
+}
+#endif

@@ -1,14 +1,14 @@
 #pragma once
 // The host scratch memory of one conv2d call, in bytes, at compile time: what ops/conv2d/host.hpp
 // allocates inside conv2d_forward, conv2d_backward_input and conv2d_backward_params besides its
-// arguments (the GEMM path's column matrix, bounded by kWorkspaceBytes; the direct AVX2 path's
+// arguments (the GEMM path's column matrix, bounded by kWorkspaceBytes; the direct path's
 // packed weights, per-thread band buffers and partial weight gradients; the bias gradient's
 // double partials). The memory plans (models/memory_plan.hpp) add these up through the modules.
 //
 // This mirrors the allocations of the host implementation as it stands; which path runs is
-// decided at run time (the CPU's AVX2, the OpenMP thread count), so both come in as a
-// HostScratch. A CUDA model's convolutions allocate their own column buffers on the device,
-// which this does not describe.
+// decided at run time (the CPU's vector instructions, the OpenMP thread count), so both come in as
+// a HostScratch. A CUDA model's convolutions allocate their own column buffers on the device, which
+// this does not describe.
 
 #include <algorithm>
 #include <cstddef>

@@ -11,7 +11,7 @@
 namespace ldm::ops {
 
 // What the host paths choose at run time. The defaults are what a plan assumes unless told: the
-// direct AVX2 convolutions on x86-64 (every x86-64 CPU of the last decade has AVX2 and FMA), and
+// direct convolutions on x86-64 (every x86-64 CPU of the last decade has AVX2 and FMA), and
 // up to 64 OpenMP threads (each thread of a direct convolution holds a small band buffer).
 struct HostScratch {
   int threads = 64;

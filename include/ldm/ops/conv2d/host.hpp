@@ -8,8 +8,9 @@
 // column matrix stays within kWorkspaceBytes for any batch or image size. A 1x1, stride 1,
 // unpadded convolution reads its input as the column matrix and needs no workspace.
 //
-// On x86-64 CPUs with AVX2 and FMA, float convolutions other than pointwise ones run as direct
-// convolutions instead (direct_avx2.hpp); the GEMM path stays the reference and the fallback.
+// On x86-64 CPUs with AVX-512 or AVX2 and FMA, float convolutions other than pointwise ones run
+// as direct convolutions instead (direct_simd.hpp); the GEMM path stays the reference and the
+// fallback.
 //
 // The input gradient is dcols = dy * W followed by col2im. col2im is written as a gather: each
 // input pixel sums the column entries that read it, in a fixed (kh, kw) order, so threads write
@@ -27,7 +28,7 @@
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/broadcast.hpp"
 #include "ldm/expr/host_executor.hpp"
-#include "ldm/ops/conv2d/direct_avx2.hpp"
+#include "ldm/ops/conv2d/direct_simd.hpp"
 #include "ldm/ops/gemm.hpp"
 #include "ldm/ops/gemm/column_sums.hpp"
 
@@ -227,8 +228,9 @@ inline constexpr bool is_host_float_v = std::is_same_v<T, float> || std::is_same
 // idle, yet still beat a GEMM that narrow on its 9x larger column matrix (1.3x at 32 -> 1).
 template <class G, class T>
 bool use_direct() {
-#if LDM_CONV2D_AVX2
-  if constexpr (std::is_same_v<T, float> && !G::pointwise) return avx2::available();
+#if LDM_CONV2D_DIRECT
+  if constexpr (std::is_same_v<T, float> && !G::pointwise)
+    return direct::isa() != direct::Isa::none;
 #endif
   return false;
 }
@@ -255,10 +257,10 @@ void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> 
   static_assert(std::is_same_v<YS, typename P::y_shape>,
                 "ldm::ops::conv2d_forward: y must have shape conv2d_output_t<G, XShape, Cout>");
 
-#if LDM_CONV2D_AVX2
+#if LDM_CONV2D_DIRECT
   if (detail::use_direct<G, T>()) {
     if constexpr (std::is_same_v<T, float>)
-      detail::avx2::forward<G, P>(x.data(), w.data(), bias.data(), y.data());
+      detail::direct::forward<G, P>(x.data(), w.data(), bias.data(), y.data());
     return;
   }
 #endif
@@ -372,10 +374,10 @@ void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, W
   constexpr index_t chunk = G::pointwise ? 0 : P::template chunk_rows<T>;
   detail::Workspace workspace(direct ? 0 : sizeof(T) * chunk * P::k);
   add_column_sums(host{}, dy.data(), P::m, P::co, db.data());
-#if LDM_CONV2D_AVX2
+#if LDM_CONV2D_DIRECT
   if (direct) {
     if constexpr (std::is_same_v<T, float>)
-      detail::avx2::backward_weights<G, P>(x.data(), dy.data(), dw.data());
+      detail::direct::backward_weights<G, P>(x.data(), dy.data(), dw.data());
     return;
   }
 #endif
