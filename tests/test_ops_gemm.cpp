@@ -12,9 +12,12 @@ namespace {
 template <class T>
 void check_gemm(Trans ta, Trans tb, int m, int n, int k, T alpha, T beta) {
   std::vector<T> a(std::size_t(m) * k), b(std::size_t(k) * n), c(std::size_t(m) * n);
-  for (std::size_t i = 0; i < a.size(); ++i) a[i] = T(normal(1, 0, i));
-  for (std::size_t i = 0; i < b.size(); ++i) b[i] = T(normal(1, 1, i));
-  for (std::size_t i = 0; i < c.size(); ++i) c[i] = T(normal(1, 2, i));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    a[i] = T(normal(1, 0, i));
+  for (std::size_t i = 0; i < b.size(); ++i)
+    b[i] = T(normal(1, 1, i));
+  for (std::size_t i = 0; i < c.size(); ++i)
+    c[i] = T(normal(1, 2, i));
   std::vector<T> expected = c;
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
@@ -29,7 +32,8 @@ void check_gemm(Trans ta, Trans tb, int m, int n, int k, T alpha, T beta) {
   ops::gemm(host{}, ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data());
   const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-12;
   for (std::size_t i = 0; i < c.size(); ++i)
-    REQUIRE(std::abs(c[i] - expected[i]) <= tolerance * std::sqrt(double(k)) * (1 + std::abs(expected[i])));
+    REQUIRE(std::abs(c[i] - expected[i]) <=
+            tolerance * std::sqrt(double(k)) * (1 + std::abs(expected[i])));
 }
 }  // namespace
 

@@ -76,8 +76,8 @@ void check_gemm(Trans ta, Trans tb, double tolerance) {
   Tensor<double, CShape> expected;
   for (index_t i = 0; i < CShape::size; ++i)
     expected[i] = double(c_t[std::size_t(i)]);
-  ops::gemm(host{}, ta, tb, M, N, K, double(alpha), a_ref.data(), a.ld, b_ref.data(), b.ld, double(beta),
-            expected.data(), LDC);
+  ops::gemm(host{}, ta, tb, M, N, K, double(alpha), a_ref.data(), a.ld, b_ref.data(), b.ld,
+            double(beta), expected.data(), LDC);
 
   const Buffer<T, ldm::cuda> da = on_device(a_t), db = on_device(b_t);
   Buffer<TC, ldm::cuda> dc = on_device(c_t);
@@ -111,7 +111,8 @@ TEST_CASE("packed float gemm with beta = 0 overwrites C without reading it") {
       const Operand a = make_operand(ta, M, K, 0, 4), b = make_operand(tb, K, N, 0, 5);
       const std::vector<float> a_f = converted<float>(a.values), b_f = converted<float>(b.values);
       Tensor<double, Packed> expected;
-      ops::gemm(host{}, ta, tb, M, N, K, 1.25, a.values.data(), b.values.data(), 0.0, expected.data());
+      ops::gemm(host{}, ta, tb, M, N, K, 1.25, a.values.data(), b.values.data(), 0.0,
+                expected.data());
 
       const Buffer<float, ldm::cuda> da = on_device(a_f), db = on_device(b_f);
       auto c = test::poisoned<float, Packed>();
@@ -139,7 +140,8 @@ TEST_CASE("packed bf16 gemm") {
   const std::vector<bf16> a_h = converted<bf16>(a.values), b_h = converted<bf16>(b.values);
   std::vector<double> a_ref(a_h.begin(), a_h.end()), b_ref(b_h.begin(), b_h.end());
   Tensor<double, Packed> expected;
-  ops::gemm(host{}, Trans::no, Trans::yes, M, N, K, 2.0, a_ref.data(), b_ref.data(), 0.0, expected.data());
+  ops::gemm(host{}, Trans::no, Trans::yes, M, N, K, 2.0, a_ref.data(), b_ref.data(), 0.0,
+            expected.data());
 
   const Buffer<bf16, ldm::cuda> da = on_device(a_h), db = on_device(b_h);
   auto c = test::poisoned<float, Packed>();

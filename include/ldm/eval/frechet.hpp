@@ -155,8 +155,8 @@ namespace detail {
 inline std::vector<double> multiply(const std::vector<double>& a, const std::vector<double>& b,
                                     std::size_t n) {
   std::vector<double> c(n * n);
-  ops::gemm(host{}, ops::Trans::no, ops::Trans::no, int(n), int(n), int(n), 1.0, a.data(), b.data(), 0.0,
-            c.data());
+  ops::gemm(host{}, ops::Trans::no, ops::Trans::no, int(n), int(n), int(n), 1.0, a.data(), b.data(),
+            0.0, c.data());
   return c;
 }
 
