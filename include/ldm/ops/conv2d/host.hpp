@@ -136,8 +136,8 @@ class Workspace {
   Workspace& operator=(const Workspace&) = delete;
 
   template <class U>
-  U* at(std::size_t byte_offset) const {
-    return reinterpret_cast<U*>(static_cast<char*>(data_) + byte_offset);
+  U* as() const {
+    return static_cast<U*>(data_);
   }
 
  private:
@@ -271,7 +271,7 @@ void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> 
   } else {
     constexpr index_t chunk = P::template chunk_rows<T>;
     detail::Workspace workspace(sizeof(T) * chunk * P::k);
-    T* cols = workspace.at<T>(0);
+    T* cols = workspace.as<T>();
     for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
       const index_t rows = std::min(chunk, P::m - r0);
       // The bias goes in with the gather, so that a chunk costs one parallel region (each
@@ -333,7 +333,7 @@ void conv2d_backward_input(View<const T, WS> w, View<const T, YS> dy, View<T, XS
   } else {
     constexpr index_t chunk = P::template chunk_rows<T>;
     detail::Workspace workspace(sizeof(T) * chunk * P::k);
-    T* cols = workspace.at<T>(0);
+    T* cols = workspace.as<T>();
     // Stride and padding can leave input pixels that no window reads; their gradient is zero.
     dx = T(0);
     for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
@@ -385,7 +385,7 @@ void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, W
     gemm(host{}, Trans::yes, Trans::no, int(P::co), int(P::k), int(P::m), T(1), dy.data(), x.data(),
          T(1), dw.data());
   } else {
-    T* cols = workspace.at<T>(0);
+    T* cols = workspace.as<T>();
     for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
       const index_t rows = std::min(chunk, P::m - r0);
 #pragma omp parallel for schedule(static) if (rows * P::k >= detail::kParallelThreshold)
