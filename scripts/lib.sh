@@ -2,7 +2,7 @@
 
 # Debian packages the build, tests, examples and benchmarks need.
 LDM_PACKAGES=(cmake ninja-build g++ pkg-config doctest-dev libbenchmark-dev libopenblas-openmp-dev
-              nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist)
+              nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist doxygen)
 
 ldm_missing_packages() {
   local missing=()

@@ -1,6 +1,7 @@
 #pragma once
-// ldm::Error is for bad input from outside the program (files, images, checkpoints, run-time
-// configuration). Internal invariants use assert; shape errors are compile errors.
+/// @file
+/// ldm::Error is for bad input from outside the program (files, images, checkpoints, run-time
+/// configuration). Internal invariants use assert; shape errors are compile errors.
 
 #include <sstream>
 #include <stdexcept>

@@ -1,6 +1,7 @@
 #pragma once
-// The one marker for functions that run on both sides: empty in a plain C++ translation unit,
-// __host__ __device__ when nvcc compiles the unit, so host code never needs CUDA headers.
+/// @file
+/// The one marker for functions that run on both sides: empty in a plain C++ translation unit,
+/// __host__ __device__ when nvcc compiles the unit, so host code never needs CUDA headers.
 
 #if defined(__CUDACC__)
 #define LDM_HD __host__ __device__

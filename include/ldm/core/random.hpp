@@ -1,11 +1,12 @@
 #pragma once
-// Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11): a
-// counter-based generator, so a draw is a pure function of (seed, offset, element index) and the
-// same element gets the same number however work is split among threads, batches or devices.
-//
-// Streams: a stream is (seed, offset). Element i of a stream comes from Philox block i / 4, lane
-// i % 4, with counter {block lo, block hi, offset lo, offset hi} and key {seed lo, seed hi}.
-// Callers that draw several tensors from one seed give each draw its own offset.
+/// @file
+/// Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11): a
+/// counter-based generator, so a draw is a pure function of (seed, offset, element index) and the
+/// same element gets the same number however work is split among threads, batches or devices.
+///
+/// Streams: a stream is (seed, offset). Element i of a stream comes from Philox block i / 4, lane
+/// i % 4, with counter {block lo, block hi, offset lo, offset hi} and key {seed lo, seed hi}.
+/// Callers that draw several tensors from one seed give each draw its own offset.
 
 #include <math.h>
 #include <cstdint>

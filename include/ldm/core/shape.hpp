@@ -1,11 +1,12 @@
 #pragma once
-// Shapes with every extent fixed at compile time, including the batch.
-//
-// The batch rule: the batch is the first extent of an activation and is a template constant like
-// every other extent. Modules are templates over the per-sample shape and take the batch as a
-// template argument of forward/backward, so one model serves any batch size, each instantiation
-// knows its buffer sizes as constexpr, and a shape mismatch is always a compile error.
-// Images are NHWC: Shape<N, H, W, C>.
+/// @file
+/// Shapes with every extent fixed at compile time, including the batch.
+///
+/// The batch rule: the batch is the first extent of an activation and is a template constant like
+/// every other extent. Modules are templates over the per-sample shape and take the batch as a
+/// template argument of forward/backward, so one model serves any batch size, each instantiation
+/// knows its buffer sizes as constexpr, and a shape mismatch is always a compile error.
+/// Images are NHWC: Shape<N, H, W, C>.
 
 #include <array>
 #include <cstddef>

@@ -1,7 +1,8 @@
 #pragma once
-// Memory spaces. A tensor's space is a template parameter, so where data lives is part of its
-// type and mixing spaces in one expression is a compile error. `host` is defined here; the CUDA
-// backend adds `memory<cuda>` in core/cuda/memory.cuh, which only .cu translation units include.
+/// @file
+/// Memory spaces. A tensor's space is a template parameter, so where data lives is part of its
+/// type and mixing spaces in one expression is a compile error. `host` is defined here; the CUDA
+/// backend adds `memory<cuda>` in core/cuda/memory.cuh, which only .cu translation units include.
 
 #include <atomic>
 #include <cstddef>

@@ -1,10 +1,11 @@
 #pragma once
-// View<T, Shape, Space>: a non-owning, contiguous, row-major window on memory in `Space`.
-// Tensor<T, Shape, Space>: owns such memory (zero-initialised) and is a view of it.
-//
-// Both take expressions on the right of =, +=, -=, *=, /= (see ldm/expr/); the assignment
-// operators are defined there so that core/ stays free of the expression machinery. Like Eigen's
-// Map, assigning to a View writes elements; it never rebinds the view.
+/// @file
+/// View<T, Shape, Space>: a non-owning, contiguous, row-major window on memory in `Space`.
+/// Tensor<T, Shape, Space>: owns such memory (zero-initialised) and is a view of it.
+///
+/// Both take expressions on the right of =, +=, -=, *=, /= (see ldm/expr/); the assignment
+/// operators are defined there so that core/ stays free of the expression machinery. Like Eigen's
+/// Map, assigning to a View writes elements; it never rebinds the view.
 
 #include <cassert>
 #include <cstring>

@@ -1,7 +1,8 @@
 #pragma once
-// Fashion-MNIST from its IDX files (Debian's dataset-fashion-mnist puts them under
-// /usr/share/datasets/fashion-mnist): 28x28 grey images, padded with background (-1) to the
-// configured resolution, scaled from [0, 255] to [-1, 1], labels 0-9 kept.
+/// @file
+/// Fashion-MNIST from its IDX files (Debian's dataset-fashion-mnist puts them under
+/// /usr/share/datasets/fashion-mnist): 28x28 grey images, padded with background (-1) to the
+/// configured resolution, scaled from [0, 255] to [-1, 1], labels 0-9 kept.
 
 #include <filesystem>
 #include <string>

@@ -1,19 +1,20 @@
 #pragma once
-// A folder of the user's own images as an unlabelled ImageSet: every .png .jpg .jpeg .bmp .tga
-// .gif file (extension in any case) in the folder and its subfolders, in sorted path order so
-// that a folder always gives the same set in the same order (and the same shuffled batches).
-// Other files are ignored; symbolic links to folders are not followed (no cycles).
-//
-// Each image is centre-cropped to a square (the larger side loses floor((w - h) / 2) pixels at its
-// start and the rest at its end) and resized to Resolution x Resolution:
-// - shrinking averages areas (a box filter: each output pixel is the mean of the source area it
-//   covers, fractional pixels weighted by their overlap), so fine detail averages out instead of
-//   aliasing as point sampling would;
-// - enlarging is bilinear between pixel centres (PyTorch's align_corners=False, edges clamped);
-//   a box filter would only repeat pixels;
-// - a square image at the resolution already is copied exactly.
-// Channels are 1 (stb's integer luma of colour images) or 3 (grey repeated), alpha is dropped,
-// and values are scaled from [0, 255] to [-1, 1] as for Fashion-MNIST: x / 127.5 - 1.
+/// @file
+/// A folder of the user's own images as an unlabelled ImageSet: every .png .jpg .jpeg .bmp .tga
+/// .gif file (extension in any case) in the folder and its subfolders, in sorted path order so
+/// that a folder always gives the same set in the same order (and the same shuffled batches).
+/// Other files are ignored; symbolic links to folders are not followed (no cycles).
+///
+/// Each image is centre-cropped to a square (the larger side loses floor((w - h) / 2) pixels at its
+/// start and the rest at its end) and resized to Resolution x Resolution:
+/// - shrinking averages areas (a box filter: each output pixel is the mean of the source area it
+///   covers, fractional pixels weighted by their overlap), so fine detail averages out instead of
+///   aliasing as point sampling would;
+/// - enlarging is bilinear between pixel centres (PyTorch's align_corners=False, edges clamped);
+///   a box filter would only repeat pixels;
+/// - a square image at the resolution already is copied exactly.
+/// Channels are 1 (stb's integer luma of colour images) or 3 (grey repeated), alpha is dropped,
+/// and values are scaled from [0, 255] to [-1, 1] as for Fashion-MNIST: x / 127.5 - 1.
 
 #include <algorithm>
 #include <cmath>

@@ -1,8 +1,9 @@
 #pragma once
-// A data set of images in memory, NHWC floats in [-1, 1] with integer labels, and seeded
-// shuffled batches over it: the same seed gives the same batches, whatever the batch size
-// of other runs. Epoch e visits the images in a Fisher-Yates permutation drawn from the Philox
-// stream (seed, e); a final partial batch is dropped (the batch is a compile-time extent).
+/// @file
+/// A data set of images in memory, NHWC floats in [-1, 1] with integer labels, and seeded
+/// shuffled batches over it: the same seed gives the same batches, whatever the batch size
+/// of other runs. Epoch e visits the images in a Fisher-Yates permutation drawn from the Philox
+/// stream (seed, e); a final partial batch is dropped (the batch is a compile-time extent).
 
 #include <algorithm>
 #include <cstdint>

@@ -1,19 +1,20 @@
 #pragma once
-// The DDPM ancestral sampler (Ho et al., eq. 6 and 7) as diffusers' DDPMScheduler takes a step
-// with variance_type "fixed_small":
-//   x0_hat = clamp(x0 read from the model's output)                     (clip_sample)
-//   x_prev = x0_coeff * x0_hat + sample_coeff * x_t + sigma * noise,
-//   x0_coeff = sqrt(abar_prev) (1 - abar_t / abar_prev) / (1 - abar_t),
-//   sample_coeff = sqrt(abar_t / abar_prev) (1 - abar_prev) / (1 - abar_t),
-//   sigma^2 = (1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev), floored at 1e-20,
-// where abar_prev belongs to the next timestep of the schedule (1 after the last), and no noise is
-// added at t = 0. The scalars are computed in double on the host; a step is one fused expression,
-// evaluated in double and rounded once (see forward_process.hpp).
-//
-// The noise is an operand the caller chooses: ldm::randn<S>(seed, offset) (what the (seed,
-// offset) overload passes) makes sampling reproducible; randn<S>(seed, offset, first) draws a
-// slice of a larger batch's stream, so a sample's noise does not depend on how the batch is cut;
-// an explicit tensor replays someone else's noise.
+/// @file
+/// The DDPM ancestral sampler (Ho et al., eq. 6 and 7) as diffusers' DDPMScheduler takes a step
+/// with variance_type "fixed_small":
+///   x0_hat = clamp(x0 read from the model's output)                     (clip_sample)
+///   x_prev = x0_coeff * x0_hat + sample_coeff * x_t + sigma * noise,
+///   x0_coeff = sqrt(abar_prev) (1 - abar_t / abar_prev) / (1 - abar_t),
+///   sample_coeff = sqrt(abar_t / abar_prev) (1 - abar_prev) / (1 - abar_t),
+///   sigma^2 = (1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev), floored at 1e-20,
+/// where abar_prev belongs to the next timestep of the schedule (1 after the last), and no noise is
+/// added at t = 0. The scalars are computed in double on the host; a step is one fused expression,
+/// evaluated in double and rounded once (see forward_process.hpp).
+///
+/// The noise is an operand the caller chooses: ldm::randn<S>(seed, offset) (what the (seed,
+/// offset) overload passes) makes sampling reproducible; randn<S>(seed, offset, first) draws a
+/// slice of a larger batch's stream, so a sample's noise does not depend on how the batch is cut;
+/// an explicit tensor replays someone else's noise.
 
 #include <algorithm>
 #include <cmath>

@@ -1,17 +1,18 @@
 #pragma once
-// The forward process x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps over a batch with one timestep
-// per sample, the training targets of the two parameterisations (epsilon, and
-// v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0), and the inverse maps samplers use to read x0 and
-// eps back from a model's output.
-//
-// Timesteps are a View<const std::int32_t, Shape<N>> on the host (a Tensor<std::int32_t,
-// Shape<N>> passes as one), N being the batch of the data. Their coefficients are looked up in
-// double and broadcast over each sample inside one fused expression.
-//
-// Precision: these expressions evaluate in double and round to float once, on store. Reading x0
-// back, (x_t - sqrt(1 - abar) eps) / sqrt(abar), cancels terms up to 1 / sqrt(abar) (~150 near
-// t = T) times larger than the result; in float that costs ~7 bits, in double nothing visible. A
-// handful of operations per element keeps the loop bound by memory either way.
+/// @file
+/// The forward process x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps over a batch with one timestep
+/// per sample, the training targets of the two parameterisations (epsilon, and
+/// v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0), and the inverse maps samplers use to read x0 and
+/// eps back from a model's output.
+///
+/// Timesteps are a View<const std::int32_t, Shape<N>> on the host (a Tensor<std::int32_t,
+/// Shape<N>> passes as one), N being the batch of the data. Their coefficients are looked up in
+/// double and broadcast over each sample inside one fused expression.
+///
+/// Precision: these expressions evaluate in double and round to float once, on store. Reading x0
+/// back, (x_t - sqrt(1 - abar) eps) / sqrt(abar), cancels terms up to 1 / sqrt(abar) (~150 near
+/// t = T) times larger than the result; in float that costs ~7 bits, in double nothing visible. A
+/// handful of operations per element keeps the loop bound by memory either way.
 
 #include <array>
 #include <cassert>

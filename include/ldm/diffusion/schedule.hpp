@@ -1,14 +1,15 @@
 #pragma once
-// Beta schedules under diffusers' names, and the timesteps a sampler visits.
-//
-// Everything here is computed in double on the host: the values are diffusers' formulas without
-// its float32 rounding (its float32 cumulative product drifts by up to ~1e-5 relative for
-// squaredcos_cap_v2). Samplers turn them into a few per-step scalars, so nothing of this size
-// ever reaches a kernel.
-//
-// A run-time configuration (say, from a scheduler_config.json) names its choices in strings;
-// parse_beta_schedule and parse_timestep_spacing turn them into enums, and an unknown name is an
-// ldm::Error naming the field and the accepted values.
+/// @file
+/// Beta schedules under diffusers' names, and the timesteps a sampler visits.
+///
+/// Everything here is computed in double on the host: the values are diffusers' formulas without
+/// its float32 rounding (its float32 cumulative product drifts by up to ~1e-5 relative for
+/// squaredcos_cap_v2). Samplers turn them into a few per-step scalars, so nothing of this size
+/// ever reaches a kernel.
+///
+/// A run-time configuration (say, from a scheduler_config.json) names its choices in strings;
+/// parse_beta_schedule and parse_timestep_spacing turn them into enums, and an unknown name is an
+/// ldm::Error naming the field and the accepted values.
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,7 @@
 #pragma once
-// Whole-file reads and atomic whole-file writes (POSIX). Every failure is an ldm::Error naming
-// the path and the operating system's reason.
+/// @file
+/// Whole-file reads and atomic whole-file writes (POSIX). Every failure is an ldm::Error naming
+/// the path and the operating system's reason.
 
 #include <fcntl.h>
 #include <sys/stat.h>

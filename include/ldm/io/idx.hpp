@@ -1,7 +1,8 @@
 #pragma once
-// IDX files (the MNIST / Fashion-MNIST format), plain or gzip-compressed: a big-endian header
-// (two zero bytes, a type code, the number of dimensions, then each extent as a u32) followed by
-// the data. Files are untrusted input: every inconsistency is an ldm::Error naming the file.
+/// @file
+/// IDX files (the MNIST / Fashion-MNIST format), plain or gzip-compressed: a big-endian header
+/// (two zero bytes, a type code, the number of dimensions, then each extent as a u32) followed by
+/// the data. Files are untrusted input: every inconsistency is an ldm::Error naming the file.
 
 #include <zlib.h>
 

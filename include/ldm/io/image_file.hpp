@@ -1,8 +1,9 @@
 #pragma once
-// Image files through stb: any format stb_image decodes (PNG, JPEG, BMP, TGA, GIF's first
-// frame, ...) in, PNG out. The implementations come compiled from the system's libstb (linked by
-// ldm::ldm), so this header only declares; defining STB_*_IMPLEMENTATION here would clash with it.
-// Files are untrusted input: every failure is an ldm::Error naming the file.
+/// @file
+/// Image files through stb: any format stb_image decodes (PNG, JPEG, BMP, TGA, GIF's first
+/// frame, ...) in, PNG out. The implementations come compiled from the system's libstb (linked by
+/// ldm::ldm), so this header only declares; defining STB_*_IMPLEMENTATION here would clash with it.
+/// Files are untrusted input: every failure is an ldm::Error naming the file.
 
 #include <stb_image.h>
 #include <stb_image_write.h>

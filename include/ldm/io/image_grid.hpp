@@ -1,7 +1,8 @@
 #pragma once
-// Images as one PNG grid, for looking at samples and reconstructions: NHWC floats in [-1, 1],
-// `columns` images per row, a gap of background between them, each pixel repeated `zoom` times
-// each way so that 32x32 images are big enough to see.
+/// @file
+/// Images as one PNG grid, for looking at samples and reconstructions: NHWC floats in [-1, 1],
+/// `columns` images per row, a gap of background between them, each pixel repeated `zoom` times
+/// each way so that 32x32 images are big enough to see.
 
 #include <algorithm>
 #include <cmath>

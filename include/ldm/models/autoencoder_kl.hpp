@@ -1,7 +1,8 @@
 #pragma once
-// diffusers' AutoencoderKL: Encoder -> quant_conv -> (mean, logvar) ; z -> post_quant_conv ->
-// Decoder. Images are Shape<N, Res, Res, ImageC> in [-1, 1]; latents Shape<N, Res/f, Res/f, Z>
-// with f = 2^(levels - 1).
+/// @file
+/// diffusers' AutoencoderKL: Encoder -> quant_conv -> (mean, logvar) ; z -> post_quant_conv ->
+/// Decoder. Images are Shape<N, Res, Res, ImageC> in [-1, 1]; latents Shape<N, Res/f, Res/f, Z>
+/// with f = 2^(levels - 1).
 
 #include <tuple>
 

@@ -1,12 +1,13 @@
 #pragma once
-// Compile-time configurations of the models, named as diffusers' configs name them.
-//
-//   using AE   = ldm::AutoencoderKLConfig<ldm::channels<32, 32, 64>, /*layers_per_block*/ 1,
-//                                         /*latent_channels*/ 4>;
-//   using UNet = ldm::UNetConfig<ldm::channels<32, 64>, /*layers_per_block*/ 2,
-//                                ldm::attention_at<1>, /*attention_head_dim*/ 32>;
-//
-// Every check that can fail is a static_assert with a message that names the field.
+/// @file
+/// Compile-time configurations of the models, named as diffusers' configs name them.
+///
+///   using AE   = ldm::AutoencoderKLConfig<ldm::channels<32, 32, 64>, /*layers_per_block*/ 1,
+///                                         /*latent_channels*/ 4>;
+///   using UNet = ldm::UNetConfig<ldm::channels<32, 64>, /*layers_per_block*/ 2,
+///                                ldm::attention_at<1>, /*attention_head_dim*/ 32>;
+///
+/// Every check that can fail is a static_assert with a message that names the field.
 
 #include <array>
 

@@ -1,9 +1,10 @@
 #pragma once
-// diffusers' UNet2DModel (positional time embedding, flip_sin_to_cos, freq_shift 0):
-//   emb = time_embedding(sinusoid(t)) [+ class_embedding(label)]
-//   h = conv_in(x); down levels (skips kept); mid (resnet, attention, resnet); up levels (skips
-//   concatenated, second); y = conv_out(silu(conv_norm_out(h)))
-// over latents Shape<N, Res, Res, C>, predicting a tensor of the same shape.
+/// @file
+/// diffusers' UNet2DModel (positional time embedding, flip_sin_to_cos, freq_shift 0):
+///   emb = time_embedding(sinusoid(t)) [+ class_embedding(label)]
+///   h = conv_in(x); down levels (skips kept); mid (resnet, attention, resnet); up levels (skips
+///   concatenated, second); y = conv_out(silu(conv_norm_out(h)))
+/// over latents Shape<N, Res, Res, C>, predicting a tensor of the same shape.
 
 #include <cstdint>
 #include <tuple>

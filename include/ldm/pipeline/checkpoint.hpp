@@ -1,6 +1,7 @@
 #pragma once
-// Model folders as diffusers reads and writes them (config.json + diffusion_pytorch_model
-// .safetensors, diffusers' names, PyTorch layouts), and whole checkpoints written atomically.
+/// @file
+/// Model folders as diffusers reads and writes them (config.json + diffusion_pytorch_model
+/// .safetensors, diffusers' names, PyTorch layouts), and whole checkpoints written atomically.
 
 #include <filesystem>
 #include <fstream>

@@ -1,7 +1,8 @@
 #pragma once
-// The config.json files of diffusers' AutoencoderKL, UNet2DModel and schedulers, written from a
-// compiled configuration, and checked against it when a checkpoint is loaded: a field that
-// changes the architecture must match, and a mismatch names the field and both values.
+/// @file
+/// The config.json files of diffusers' AutoencoderKL, UNet2DModel and schedulers, written from a
+/// compiled configuration, and checked against it when a checkpoint is loaded: a field that
+/// changes the architecture must match, and a mismatch names the field and both values.
 
 #include <nlohmann/json.hpp>
 #include <string>

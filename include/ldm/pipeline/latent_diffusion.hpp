@@ -1,15 +1,16 @@
 #pragma once
-// LatentDiffusion<Config>: the autoencoder, the UNet, the noise schedule, both optimisers and the
-// UNet's EMA, with the two training steps, sampling, and diffusers-format checkpoints.
-//
-//   ldm::LatentDiffusion<ldm::configs::Tiny> model(/*seed*/ 1);
-//   model.autoencoder_step(images);          // Tensor<float, Shape<32, 32, 32, 1>> in [-1, 1]
-//   model.diffusion_step(images);
-//   model.sample(ldm::DDIMSampling{50}, /*seed*/ 7, out.view());
-//   model.save("run/checkpoint");
-//
-// Randomness: every draw is a Philox stream (seed, purpose << 40 | step), so a run is a pure
-// function of its seed and its data, and resuming from a checkpoint continues it exactly.
+/// @file
+/// LatentDiffusion<Config>: the autoencoder, the UNet, the noise schedule, both optimisers and the
+/// UNet's EMA, with the two training steps, sampling, and diffusers-format checkpoints.
+///
+///   ldm::LatentDiffusion<ldm::configs::Tiny> model(/*seed*/ 1);
+///   model.autoencoder_step(images);          // Tensor<float, Shape<32, 32, 32, 1>> in [-1, 1]
+///   model.diffusion_step(images);
+///   model.sample(ldm::DDIMSampling{50}, /*seed*/ 7, out.view());
+///   model.save("run/checkpoint");
+///
+/// Randomness: every draw is a Philox stream (seed, purpose << 40 | step), so a run is a pure
+/// function of its seed and its data, and resuming from a checkpoint continues it exactly.
 
 #include <cmath>
 #include <cstdint>

@@ -1,15 +1,16 @@
 #pragma once
-// AdamW over one flat float buffer, computed as torch.optim.AdamW computes it (amsgrad and
-// maximize off), so that a run started in PyTorch can be resumed here and compared step by step.
-//
-// The per-step scalars are formed in double, as torch forms them from Python floats, and rounded
-// once to float where torch hands them to a float kernel; the elementwise work follows torch's
-// order of float operations. Agreement with torch is to a few ulps, not bit for bit: torch's CPU
-// kernels fuse some multiply-adds in their vector paths and take an approximate square root.
-//
-// AdamW<Space> keeps its moments in Space and updates parameters and gradients that live there
-// (the spans point into Space's memory); the host and the device run the same update, rounded
-// after every operation, so they agree bit for bit.
+/// @file
+/// AdamW over one flat float buffer, computed as torch.optim.AdamW computes it (amsgrad and
+/// maximize off), so that a run started in PyTorch can be resumed here and compared step by step.
+///
+/// The per-step scalars are formed in double, as torch forms them from Python floats, and rounded
+/// once to float where torch hands them to a float kernel; the elementwise work follows torch's
+/// order of float operations. Agreement with torch is to a few ulps, not bit for bit: torch's CPU
+/// kernels fuse some multiply-adds in their vector paths and take an approximate square root.
+///
+/// AdamW<Space> keeps its moments in Space and updates parameters and gradients that live there
+/// (the spans point into Space's memory); the host and the device run the same update, rounded
+/// after every operation, so they agree bit for bit.
 
 #include <cassert>
 #include <cmath>

@@ -1,6 +1,7 @@
 #pragma once
-// Gradient clipping by global L2 norm, as torch.nn.utils.clip_grad_norm_ with its defaults
-// (norm_type 2, error_if_nonfinite false), over one flat gradient buffer in any space.
+/// @file
+/// Gradient clipping by global L2 norm, as torch.nn.utils.clip_grad_norm_ with its defaults
+/// (norm_type 2, error_if_nonfinite false), over one flat gradient buffer in any space.
 
 #include <cmath>
 #include <span>

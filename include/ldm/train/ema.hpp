@@ -1,9 +1,10 @@
 #pragma once
-// An exponential moving average of the parameters, as diffusers' EMAModel keeps it, over one flat
-// float buffer. The decay schedule is diffusers' get_decay, so EMA weights made here and there
-// follow the same path; its state (shadow buffer and optimisation step) can be saved and resumed.
-// EMA<Space> keeps the shadow in Space and averages parameters that live there (the spans point
-// into Space's memory); host and device round the same operations, so they agree bit for bit.
+/// @file
+/// An exponential moving average of the parameters, as diffusers' EMAModel keeps it, over one flat
+/// float buffer. The decay schedule is diffusers' get_decay, so EMA weights made here and there
+/// follow the same path; its state (shadow buffer and optimisation step) can be saved and resumed.
+/// EMA<Space> keeps the shadow in Space and averages parameters that live there (the spans point
+/// into Space's memory); host and device round the same operations, so they agree bit for bit.
 
 #include <algorithm>
 #include <cassert>

@@ -1,11 +1,12 @@
 #pragma once
-// The structural term of the autoencoder loss is any type with
-//   double forward(View<const T, Images> reconstruction, View<const T, Images> target);
-//       // the batch mean of per-sample distances; keeps what backward needs
-//   void backward(double upstream, View<T, Images> d_reconstruction);
-//       // overwrites d_reconstruction with upstream * d(forward) / d(reconstruction)
-// LpipsTerm (LPIPS with VGG16 weights) and SsimTerm (1 - SSIM, when no LPIPS weights are at
-// hand) are the two the trainer uses; NoPerceptual is for a loss of pixels and KL alone.
+/// @file
+/// The structural term of the autoencoder loss is any type with
+///   double forward(View<const T, Images> reconstruction, View<const T, Images> target);
+///       // the batch mean of per-sample distances; keeps what backward needs
+///   void backward(double upstream, View<T, Images> d_reconstruction);
+///       // overwrites d_reconstruction with upstream * d(forward) / d(reconstruction)
+/// LpipsTerm (LPIPS with VGG16 weights) and SsimTerm (1 - SSIM, when no LPIPS weights are at
+/// hand) are the two the trainer uses; NoPerceptual is for a loss of pixels and KL alone.
 
 #include "ldm/nn/module.hpp"
 #include "ldm/train/lpips.hpp"

@@ -1,6 +1,7 @@
 #pragma once
-// safetensors element types, their names in the header and their sizes, and the helpers the
-// reader and writer share for messages.
+/// @file
+/// safetensors element types, their names in the header and their sizes, and the helpers the
+/// reader and writer share for messages.
 
 #include <algorithm>
 #include <array>

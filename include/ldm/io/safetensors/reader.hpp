@@ -1,6 +1,7 @@
 #pragma once
-// SafetensorsFile: a safetensors file read into memory and validated as a whole before anything
-// is handed out, so that every later read is in bounds by construction.
+/// @file
+/// SafetensorsFile: a safetensors file read into memory and validated as a whole before anything
+/// is handed out, so that every later read is in bounds by construction.
 
 #include <algorithm>
 #include <bit>

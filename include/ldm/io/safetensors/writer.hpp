@@ -1,6 +1,7 @@
 #pragma once
-// SafetensorsWriter: collects tensors (converted to their stored dtype when added) and metadata,
-// and writes them as one safetensors file, atomically.
+/// @file
+/// SafetensorsWriter: collects tensors (converted to their stored dtype when added) and metadata,
+/// and writes them as one safetensors file, atomically.
 
 #include <algorithm>
 #include <cstddef>
