@@ -16,15 +16,17 @@
 
 namespace ldm {
 
+/// A shape whose extents are compile-time constants, e.g. `Shape<N, H, W, C>` for NHWC images.
+/// Every extent must be positive (a compile error otherwise).
 template <index_t... Extents>
 struct Shape {
   static_assert(((Extents > 0) && ...), "ldm::Shape: every extent must be positive");
 
-  static constexpr int rank = sizeof...(Extents);
-  static constexpr std::array<index_t, rank> extents{Extents...};
-  static constexpr index_t size = (index_t{1} * ... * Extents);
+  static constexpr int rank = sizeof...(Extents);                        ///< The number of axes.
+  static constexpr std::array<index_t, rank> extents{Extents...};        ///< The extents.
+  static constexpr index_t size = (index_t{1} * ... * Extents);  ///< The number of elements.
 
-  // Row-major strides in elements: the last extent is contiguous.
+  /// Row-major strides in elements: the last extent is contiguous.
   static constexpr std::array<index_t, rank> strides = [] {
     std::array<index_t, rank> s{};
     index_t running = 1;
@@ -35,10 +37,12 @@ struct Shape {
     return s;
   }();
 
+  /// The extent of `axis` (in [0, rank)).
   static constexpr index_t extent(int axis) { return extents[axis]; }
+  /// The stride of `axis` (in [0, rank)), in elements.
   static constexpr index_t stride(int axis) { return strides[axis]; }
 
-  // Linear offset of a multi-index; one index per axis.
+  /// Linear offset of a multi-index; one index per axis (a compile error otherwise), unchecked.
   template <class... I>
   LDM_HD static constexpr index_t offset(I... index) {
     static_assert(sizeof...(I) == rank, "ldm::Shape::offset: give one index per axis");
@@ -49,8 +53,8 @@ struct Shape {
     return linear;
   }
 
-  // The extents as a plain array usable in device code (std::array's operator[] is not
-  // __device__ without --expt-relaxed-constexpr).
+  /// The extents as a plain array usable in device code (std::array's operator[] is not
+  /// __device__ without --expt-relaxed-constexpr).
   LDM_HD static constexpr auto extents_array() {
     struct Array {
       index_t v[rank];
@@ -60,18 +64,23 @@ struct Shape {
   }
 };
 
+/// The shape of a scalar: no axes, one element.
 template <>
 struct Shape<> {
-  static constexpr int rank = 0;
-  static constexpr std::array<index_t, 0> extents{};
-  static constexpr std::array<index_t, 0> strides{};
-  static constexpr index_t size = 1;
+  static constexpr int rank = 0;                        ///< No axes.
+  static constexpr std::array<index_t, 0> extents{};    ///< No extents.
+  static constexpr std::array<index_t, 0> strides{};    ///< No strides.
+  static constexpr index_t size = 1;                    ///< One element.
 };
 
+/// Whether S is an ldm::Shape.
 template <class S>
 struct is_shape : std::false_type {};
+/// @cond
 template <index_t... E>
 struct is_shape<Shape<E...>> : std::true_type {};
+/// @endcond
+/// A type that is an ldm::Shape.
 template <class S>
 concept ShapeType = is_shape<S>::value;
 
@@ -115,19 +124,21 @@ constexpr bool axes_valid() {
 }
 }  // namespace detail
 
-// S with the listed axes removed: Shape<N,H,W,C> without <0,1,2> is Shape<C>.
+/// S with the listed axes removed: Shape<N,H,W,C> without <0,1,2> is Shape<C>. Each axis must be
+/// in [0, rank) and listed once (a compile error otherwise).
 template <class S, int... Axes>
 requires(detail::axes_valid<S, Axes...>()) using remove_axes_t =
     typename detail::shape_from_array<detail::kept_extents<S, Axes...>()>::type;
 
+/// The extents of A followed by those of B: Shape<2> and Shape<3, 4> make Shape<2, 3, 4>.
 template <class A, class B>
 using concat_shape_t = typename detail::concat_shapes<A, B>::type;
 
-// Shape<N, rest...> -> Shape<rest...>: one sample of a batch.
+/// Shape<N, rest...> -> Shape<rest...>: one sample of a batch.
 template <class S>
 using sample_shape_t = remove_axes_t<S, 0>;
 
-// The batch extent by the rule above: the first extent.
+/// The batch extent by the rule in this file's description: the first extent.
 template <class S>
 inline constexpr index_t batch_of = S::extents[0];
 

@@ -11,32 +11,41 @@
 
 namespace ldm {
 
+/// The host's memory: tensors in it are computed by OpenMP loops on the CPU.
 struct host {};
+/// A CUDA device's memory: tensors in it are computed by kernels (in .cu units, with ldm::cuda).
 struct cuda {};
 
+/// Whether Space is a memory space (ldm::host or ldm::cuda).
 template <class Space>
 inline constexpr bool is_space_v = false;
+/// @cond
 template <>
 inline constexpr bool is_space_v<host> = true;
 template <>
 inline constexpr bool is_space_v<cuda> = true;
+/// @endcond
 
-// allocate/release raw bytes in a space. Host blocks are 64-byte aligned (a cache line, and the
-// widest SIMD load), with the size rounded up as std::aligned_alloc requires. Each host block
-// carries its size in a line before it, so the bytes in use and their peak are counted exactly
-// (what the memory plans are checked against).
+/// allocate/release raw bytes in a space. Host blocks are 64-byte aligned (a cache line, and the
+/// widest SIMD load), with the size rounded up as std::aligned_alloc requires. Each host block
+/// carries its size in a line before it, so the bytes in use and their peak are counted exactly
+/// (what the memory plans are checked against).
 template <class Space>
 struct memory;
 
+/// The host memory ldm has allocated, in bytes.
 struct HostMemoryStats {
-  std::size_t in_use = 0;       // bytes of live host blocks
-  std::size_t peak_in_use = 0;  // the most in_use has been since the last reset_peak()
+  std::size_t in_use = 0;       ///< bytes of live host blocks
+  std::size_t peak_in_use = 0;  ///< the most in_use has been since the last reset_peak()
 };
 
+/// Host memory: 64-byte aligned blocks, counted.
 template <>
 struct memory<host> {
-  static constexpr std::size_t alignment = 64;
+  static constexpr std::size_t alignment = 64;  ///< The alignment of every block, in bytes.
 
+  /// A block of `bytes` bytes, or nullptr for 0 bytes.
+  /// @throws std::bad_alloc when the memory cannot be allocated
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
     const std::size_t rounded = (bytes + alignment - 1) / alignment * alignment;
@@ -50,6 +59,7 @@ struct memory<host> {
     }
     return block + alignment;
   }
+  /// Frees a block from allocate (nullptr is allowed).
   static void release(void* p) noexcept {
     if (!p) return;
     char* block = static_cast<char*>(p) - alignment;
@@ -57,10 +67,12 @@ struct memory<host> {
     std::free(block);
   }
 
+  /// The bytes in use now and their peak.
   static HostMemoryStats stats() {
     return {counters().in_use.load(std::memory_order_relaxed),
             counters().peak.load(std::memory_order_relaxed)};
   }
+  /// Restarts the peak from the bytes in use now.
   static void reset_peak() {
     counters().peak.store(counters().in_use.load(std::memory_order_relaxed),
                           std::memory_order_relaxed);
