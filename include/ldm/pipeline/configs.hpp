@@ -11,26 +11,37 @@
 
 namespace ldm::configs {
 
-// docs/models.md's `tiny`: Fashion-MNIST padded to 1x32x32, latents 4x8x8, sized for 2 CPU cores.
+/// docs/models.md's `tiny`: Fashion-MNIST padded to 1x32x32, latents 4x8x8, sized for 2 CPU cores.
+/// The configuration of the shipped model (models/fashion-tiny) and of the `fashion` program.
 struct Tiny {
+  /// @{
+  /// The images (1x32x32) and the latents (4 channels; 8x8 after the autoencoder's factor 4).
   static constexpr index_t image_channels = 1, resolution = 32, latent_channels = 4;
+  /// @}
+  /// Three levels (latent factor 4), one ResNet block each.
   using autoencoder = AutoencoderKLConfig<ldm::channels<32, 32, 64>, 1, latent_channels>;
+  /// Two levels, two ResNet blocks each, attention at the coarser one.
   using unet = UNetConfig<ldm::channels<32, 64>, 2, attention_at<1>, 32>;
-  using schedule = diffusion::LinearBetas<1000>;
+  using schedule = diffusion::LinearBetas<1000>;  ///< 1000 linear betas, diffusers' default.
 };
 
-// docs/models.md's `unet-bench`: 3x256x256 images through the Stable Diffusion VAE's architecture
-// (latents 4x32x32, factor 8) and a UNet with attention at its two coarser levels. The
-// configuration the GPU benchmark times the UNet training step and DDIM sampling on.
+/// docs/models.md's `unet-bench`: 3x256x256 images through the Stable Diffusion VAE's architecture
+/// (latents 4x32x32, factor 8) and a UNet with attention at its two coarser levels. The
+/// configuration the GPU benchmark times the UNet training step and DDIM sampling on.
 struct UNetBench {
+  /// @{
+  /// The images (3x256x256) and the latents (4 channels; 32x32 after the factor 8).
   static constexpr index_t image_channels = 3, resolution = 256, latent_channels = 4;
+  /// @}
+  /// The Stable Diffusion VAE's architecture.
   using autoencoder = AutoencoderKLConfig<ldm::channels<128, 256, 512, 512>, 2, latent_channels>;
+  /// Three levels, attention at the two coarser ones.
   using unet = UNetConfig<ldm::channels<128, 256, 512>, 2, attention_at<1, 2>, 32>;
-  using schedule = diffusion::LinearBetas<1000>;
+  using schedule = diffusion::LinearBetas<1000>;  ///< 1000 linear betas, diffusers' default.
 };
 
-// docs/models.md's `vae-bench`: the same autoencoder, timed alone (the UNet is unet-bench's, so a
-// LatentDiffusion over either configuration has the same types).
+/// docs/models.md's `vae-bench`: the same autoencoder, timed alone (the UNet is unet-bench's, so a
+/// LatentDiffusion over either configuration has the same types).
 struct VaeBench : UNetBench {};
 
 }  // namespace ldm::configs
