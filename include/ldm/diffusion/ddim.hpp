@@ -30,25 +30,35 @@
 
 namespace ldm::diffusion {
 
-// diffusers' defaults.
+/// DDIMScheduler's settings; the defaults are diffusers'.
 struct DDIMConfig {
-  PredictionType prediction_type = PredictionType::epsilon;
-  bool clip_sample = true;
-  double clip_sample_range = 1.0;
-  bool set_alpha_to_one = true;
-  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
-  int steps_offset = 0;
+  PredictionType prediction_type = PredictionType::epsilon;  ///< How to read the model's output.
+  bool clip_sample = true;         ///< Whether x0_hat is clamped to the range below.
+  double clip_sample_range = 1.0;  ///< The clamp's bound (positive).
+  bool set_alpha_to_one = true;    ///< abar before t = 0: 1, or else abar_0.
+  TimestepSpacing timestep_spacing = TimestepSpacing::leading;  ///< Which timesteps to visit.
+  int steps_offset = 0;  ///< Added to the `leading` timesteps (>= 0).
 };
 
-// The scalars of one step from `timestep` to `prev_timestep` (negative before t = 0).
+/// The scalars of one step from `timestep` to `prev_timestep` (negative before t = 0).
 struct DDIMStep {
+  /// @{
+  /// The step's timestep and the one it goes to.
   int timestep, prev_timestep;
-  Parameterisation parameterisation;
+  /// @}
+  Parameterisation parameterisation;  ///< How x0 and eps are read from the model's output.
+  /// @{
+  /// The coefficients of the formula in ddim.hpp.
   double x0_coeff, eps_coeff, sigma;
+  /// @}
 };
 
+/// The DDIM sampler: the timesteps to visit and one step at a time.
 class DDIM {
  public:
+  /// A sampler visiting num_inference_steps timesteps of `schedule`.
+  /// @throws ldm::Error when num_inference_steps is not in [1, T], or the config's
+  ///         clip_sample_range (when clipping) is not positive or steps_offset is invalid
   DDIM(Schedule schedule, const DDIMConfig& config, int num_inference_steps)
       : schedule_(std::move(schedule)),
         config_(config),
@@ -57,18 +67,23 @@ class DDIM {
     set_timesteps(num_inference_steps);
   }
 
+  /// Visits num_inference_steps timesteps from now on (see spaced_timesteps()).
+  /// @throws ldm::Error when num_inference_steps is not in [1, T]
   void set_timesteps(int num_inference_steps) {
     timesteps_ = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
                                   num_inference_steps, config_.steps_offset);
     step_ratio_ = schedule_.num_train_timesteps() / num_inference_steps;
   }
 
-  const Schedule& schedule() const { return schedule_; }
-  const DDIMConfig& config() const { return config_; }
+  const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
+  const DDIMConfig& config() const { return config_; }    ///< The settings.
+  /// The timesteps to visit, in order (descending).
   std::span<const int> timesteps() const { return timesteps_; }
+  /// t - T / num_inference_steps, as diffusers (negative before t = 0).
   int previous_timestep(int t) const { return t - step_ratio_; }
 
-  // eta in [0, 1]: 0 is DDIM, 1 has DDPM's variance.
+  /// The scalars of the step at t. eta in [0, 1]: 0 is DDIM, 1 has DDPM's variance.
+  /// @throws ldm::Error when eta is not in [0, 1] or t is not in [0, T)
   DDIMStep coefficients(int t, double eta) const {
     if (!(eta >= 0 && eta <= 1)) fail_expected("eta", "a value in [0, 1]", eta);
     const int prev = previous_timestep(t);
@@ -87,9 +102,10 @@ class DDIM {
     };
   }
 
-  // prev_sample = x_{prev}; noise is any operand of shape S (or a floating-point number; an
-  // integer is refused, as it would be a seed missing its offset). prev_sample may alias sample
-  // or model_output.
+  /// prev_sample = x_{prev}; noise is any operand of shape S (or a floating-point number; an
+  /// integer is refused, as it would be a seed missing its offset). prev_sample may alias sample
+  /// or model_output.
+  /// @throws ldm::Error when eta is not in [0, 1] or t is not in [0, T)
   template <ShapeType S, class Space, class Noise>
   requires(!std::is_integral_v<Noise>) void step(View<const float, S, Space> model_output, int t,
                                                  View<const float, S, Space> sample, double eta,
@@ -101,7 +117,7 @@ class DDIM {
                   c.sigma * in_double(noise);
   }
 
-  // The same with noise = ldm::randn<S>(seed, offset).
+  /// The same with noise = ldm::randn<S>(seed, offset).
   template <ShapeType S, class Space>
   void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
             double eta, std::uint64_t seed, std::uint64_t offset,
@@ -109,13 +125,14 @@ class DDIM {
     step(model_output, t, sample, eta, randn<S>(seed, offset), prev_sample);
   }
 
-  // eta = 0: deterministic.
+  /// The same with eta = 0: deterministic.
   template <ShapeType S, class Space>
   void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
             View<float, S, Space> prev_sample) const {
     step(model_output, t, sample, 0.0, 0.0f, prev_sample);
   }
 
+  /// x0_hat at t: x0 read from the model's output, clamped when clip_sample is set.
   template <ShapeType S, class Space>
   void pred_original_sample(View<const float, S, Space> model_output, int t,
                             View<const float, S, Space> sample, View<float, S, Space> x0) const {

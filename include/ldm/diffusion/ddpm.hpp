@@ -37,24 +37,34 @@
 
 namespace ldm::diffusion {
 
-// diffusers' defaults.
+/// DDPMScheduler's settings; the defaults are diffusers'.
 struct DDPMConfig {
-  PredictionType prediction_type = PredictionType::epsilon;
-  bool clip_sample = true;
-  double clip_sample_range = 1.0;
-  TimestepSpacing timestep_spacing = TimestepSpacing::leading;
-  int steps_offset = 0;
+  PredictionType prediction_type = PredictionType::epsilon;  ///< How to read the model's output.
+  bool clip_sample = true;         ///< Whether x0_hat is clamped to the range below.
+  double clip_sample_range = 1.0;  ///< The clamp's bound (positive).
+  TimestepSpacing timestep_spacing = TimestepSpacing::leading;  ///< Which timesteps to visit.
+  int steps_offset = 0;  ///< Added to the `leading` timesteps (>= 0).
 };
 
-// The scalars of one step from `timestep` to `prev_timestep` (-1 after the last).
+/// The scalars of one step from `timestep` to `prev_timestep` (-1 after the last).
 struct DDPMStep {
+  /// @{
+  /// The step's timestep and the next one visited.
   int timestep, prev_timestep;
-  Parameterisation parameterisation;
+  /// @}
+  Parameterisation parameterisation;  ///< How x0 is read from the model's output at `timestep`.
+  /// @{
+  /// The coefficients of the formula in ddpm.hpp.
   double x0_coeff, sample_coeff, sigma;
+  /// @}
 };
 
+/// The DDPM ancestral sampler: the timesteps to visit and one step at a time.
 class DDPM {
  public:
+  /// A sampler visiting num_inference_steps timesteps of `schedule`.
+  /// @throws ldm::Error when num_inference_steps is not in [1, T], or the config's
+  ///         clip_sample_range (when clipping) is not positive or steps_offset is invalid
   DDPM(Schedule schedule, const DDPMConfig& config, int num_inference_steps)
       : schedule_(std::move(schedule)),
         config_(config),
@@ -62,16 +72,20 @@ class DDPM {
     set_timesteps(num_inference_steps);
   }
 
+  /// Visits num_inference_steps timesteps from now on (see spaced_timesteps()).
+  /// @throws ldm::Error when num_inference_steps is not in [1, T]
   void set_timesteps(int num_inference_steps) {
     timesteps_ = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
                                   num_inference_steps, config_.steps_offset);
   }
 
-  const Schedule& schedule() const { return schedule_; }
-  const DDPMConfig& config() const { return config_; }
+  const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
+  const DDPMConfig& config() const { return config_; }    ///< The settings.
+  /// The timesteps to visit, in order (descending).
   std::span<const int> timesteps() const { return timesteps_; }
 
-  // The step after t in timesteps(), -1 after the last; t must be one of them.
+  /// The step after t in timesteps(), -1 after the last; t must be one of them.
+  /// @throws ldm::Error when t is not one of timesteps()
   int previous_timestep(int t) const {
     const auto it = std::ranges::find(timesteps_, t);
     if (it == timesteps_.end())
@@ -81,6 +95,8 @@ class DDPM {
     return it + 1 == timesteps_.end() ? -1 : *(it + 1);
   }
 
+  /// The scalars of the step at t.
+  /// @throws ldm::Error when t is not one of timesteps()
   DDPMStep coefficients(int t) const {
     const int prev = previous_timestep(t);
     const double abar = schedule_.alpha_cumprod(t);
@@ -97,9 +113,10 @@ class DDPM {
     };
   }
 
-  // prev_sample = x_{prev}: the mean plus sigma * noise, noise being any operand of shape S (or
-  // a floating-point number; an integer is refused, as it would be a seed missing its offset).
-  // prev_sample may alias sample or model_output.
+  /// prev_sample = x_{prev}: the mean plus sigma * noise, noise being any operand of shape S (or
+  /// a floating-point number; an integer is refused, as it would be a seed missing its offset).
+  /// prev_sample may alias sample or model_output.
+  /// @throws ldm::Error when t is not one of timesteps()
   template <ShapeType S, class Space, class Noise>
   requires(!std::is_integral_v<Noise>) void step(View<const float, S, Space> model_output, int t,
                                                  View<const float, S, Space> sample,
@@ -110,19 +127,20 @@ class DDPM {
                   c.sample_coeff * in_double(sample) + c.sigma * in_double(noise);
   }
 
-  // The same with noise = ldm::randn<S>(seed, offset).
+  /// The same with noise = ldm::randn<S>(seed, offset).
   template <ShapeType S, class Space>
   void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
             std::uint64_t seed, std::uint64_t offset, View<float, S, Space> prev_sample) const {
     step(model_output, t, sample, randn<S>(seed, offset), prev_sample);
   }
 
-  // The deterministic parts of a step: x0_hat, and the mean of x_prev.
+  /// The deterministic parts of a step: x0_hat (this), and the mean of x_prev (mean()).
   template <ShapeType S, class Space>
   void pred_original_sample(View<const float, S, Space> model_output, int t,
                             View<const float, S, Space> sample, View<float, S, Space> x0) const {
     x0 = predicted_x0(coefficients(t).parameterisation, sample, model_output, clip_bound_);
   }
+  /// The mean of x_prev: step() without noise.
   template <ShapeType S, class Space>
   void mean(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
             View<float, S, Space> out) const {

@@ -34,8 +34,11 @@
 
 namespace ldm::diffusion {
 
-// What the model predicts. diffusers' third kind, "sample", is not supported.
-enum class PredictionType { epsilon, v_prediction };
+/// What the model predicts. diffusers' third kind, "sample", is not supported.
+enum class PredictionType {
+  epsilon,      ///< the noise that was added
+  v_prediction  ///< the velocity v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0
+};
 
 namespace detail {
 inline constexpr std::array<Named<PredictionType>, 2> kPredictionTypes{{
@@ -44,20 +47,27 @@ inline constexpr std::array<Named<PredictionType>, 2> kPredictionTypes{{
 }};
 }  // namespace detail
 
+/// The prediction type diffusers calls `name` ("epsilon", "v_prediction").
+/// @throws ldm::Error when the name is neither (including diffusers' "sample")
 inline PredictionType parse_prediction_type(std::string_view name) {
   return detail::parse_name("prediction_type", name, detail::kPredictionTypes);
 }
+/// diffusers' name of a prediction type.
 constexpr std::string_view to_string(PredictionType value) {
   return detail::name_of(value, detail::kPredictionTypes);
 }
 
-// At noise level abar, x0 and eps are linear in the sample x_t and the model's output:
-//   x0  = x0_from_sample  * x_t + x0_from_output  * output,
-//   eps = eps_from_sample * x_t + eps_from_output * output.
+/// At noise level abar, x0 and eps are linear in the sample x_t and the model's output:
+///   x0  = x0_from_sample  * x_t + x0_from_output  * output,
+///   eps = eps_from_sample * x_t + eps_from_output * output.
 struct Parameterisation {
+  /// @{
+  /// The coefficients of the two linear maps above.
   double x0_from_sample, x0_from_output, eps_from_sample, eps_from_output;
+  /// @}
 };
 
+/// The Parameterisation of a prediction type at noise level `alpha_cumprod` (abar_t, in (0, 1]).
 inline Parameterisation parameterisation(PredictionType type, double alpha_cumprod) {
   const double a = std::sqrt(alpha_cumprod), s = std::sqrt(1 - alpha_cumprod);
   switch (type) {
@@ -70,8 +80,9 @@ inline Parameterisation parameterisation(PredictionType type, double alpha_cumpr
   return {};
 }
 
-// The bound predicted_x0 clamps to: clip_sample_range when clipping (diffusers' clip_sample),
-// infinity otherwise, which lets one expression serve both.
+/// The bound predicted_x0 clamps to: clip_sample_range when clipping (diffusers' clip_sample),
+/// infinity otherwise, which lets one expression serve both.
+/// @throws ldm::Error when clipping with a clip_sample_range that is not positive
 inline double clip_bound(bool clip_sample, double clip_sample_range) {
   if (!clip_sample) return INFINITY;
   if (!(clip_sample_range > 0))
@@ -94,16 +105,20 @@ struct InDouble {
 };
 }  // namespace detail
 
+/// An operand evaluated in double: with a double scalar, `a * in_double(x)` runs in double where
+/// `a * x` would run in x's float.
 template <class X>
 requires(expr::Operand<X> && !expr::Arithmetic<X>) auto in_double(const X& x) {
   return detail::InDouble<expr::node_t<X>>{expr::as_node(x)};
 }
+/// A number as a double.
 template <expr::Arithmetic X>
 double in_double(X x) {
   return double(x);
 }
 
-// x0 and eps read back from a model's output, as double expression nodes for a sampler's step.
+/// x0 read back from a model's output, clamped to [-clip_bound, clip_bound], as a double
+/// expression node for a sampler's step.
 template <class Sample, class Output>
 auto predicted_x0(const Parameterisation& p, const Sample& sample, const Output& model_output,
                   double clip_bound) {
@@ -111,6 +126,7 @@ auto predicted_x0(const Parameterisation& p, const Sample& sample, const Output&
       p.x0_from_sample * in_double(sample) + p.x0_from_output * in_double(model_output),
       -clip_bound, clip_bound);
 }
+/// eps read back from a model's output (unclamped), as a double expression node.
 template <class Sample, class Output>
 auto predicted_eps(const Parameterisation& p, const Sample& sample, const Output& model_output) {
   return p.eps_from_sample * in_double(sample) + p.eps_from_output * in_double(model_output);
@@ -123,19 +139,24 @@ auto per_sample(const X& x, std::integer_sequence<int, Axes...>) {
 }
 }  // namespace detail
 
-// A Shape<N> value per sample, repeated over the rest of a batch of shape S.
+/// A Shape<N> value per sample, repeated over the rest of a batch of shape S.
 template <ShapeType S, class X>
 auto per_sample(const X& x) {
   return detail::per_sample<S>(x, std::make_integer_sequence<int, S::rank - 1>{});
 }
 
-// sqrt(abar_t) and sqrt(1 - abar_t) of each sample's timestep, in the space of the batch. The
-// schedule lives on the host, so the timesteps are read there (N numbers).
+/// sqrt(abar_t) and sqrt(1 - abar_t) of each sample's timestep, in the space of the batch. The
+/// schedule lives on the host, so the timesteps are read there (N numbers).
 template <index_t N, class Space = host>
 struct NoiseLevels {
+  /// @{
+  /// sqrt(abar_t) and sqrt(1 - abar_t), one per sample.
   Tensor<double, Shape<N>, Space> signal, noise;
+  /// @}
 };
 
+/// The NoiseLevels of each sample's timestep.
+/// @throws ldm::Error when a timestep is not in [0, T)
 template <index_t N, class Space>
 NoiseLevels<N, Space> noise_levels(const Schedule& schedule,
                                    View<const std::int32_t, Shape<N>, Space> timesteps) {
@@ -152,7 +173,8 @@ NoiseLevels<N, Space> noise_levels(const Schedule& schedule,
   return levels;
 }
 
-// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, sample by sample. x_t may alias x0 or noise.
+/// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, sample by sample. x_t may alias x0 or noise.
+/// @throws ldm::Error when a timestep is not in [0, T)
 template <ShapeType S, class Space>
 void add_noise(const Schedule& schedule, View<const float, S, Space> x0,
                View<const float, S, Space> noise,
@@ -162,8 +184,9 @@ void add_noise(const Schedule& schedule, View<const float, S, Space> x0,
   xt = per_sample<S>(levels.signal) * x0 + per_sample<S>(levels.noise) * noise;
 }
 
-// What a model of the given parameterisation learns to output for x_t = add_noise(x0, noise):
-// the noise itself, or the velocity sqrt(abar_t) noise - sqrt(1 - abar_t) x0.
+/// What a model of the given parameterisation learns to output for x_t = add_noise(x0, noise):
+/// the noise itself, or the velocity sqrt(abar_t) noise - sqrt(1 - abar_t) x0.
+/// @throws ldm::Error for v_prediction when a timestep is not in [0, T)
 template <ShapeType S, class Space>
 void training_target(PredictionType type, const Schedule& schedule, View<const float, S, Space> x0,
                      View<const float, S, Space> noise,

@@ -25,11 +25,21 @@
 
 namespace ldm::diffusion {
 
-enum class BetaSchedule { linear, scaled_linear, squaredcos_cap_v2 };
+/// diffusers' beta_schedule names.
+enum class BetaSchedule {
+  linear,            ///< betas evenly spaced from beta_start to beta_end (DDPM's)
+  scaled_linear,     ///< square roots evenly spaced, then squared (Stable Diffusion's)
+  squaredcos_cap_v2  ///< the cosine schedule of improved DDPM, betas capped at 0.999
+};
 
-// How set_timesteps spreads the inference steps over the training timesteps (Table 2 of Lin et
-// al., "Common Diffusion Noise Schedules and Sample Steps are Flawed").
-enum class TimestepSpacing { leading, trailing, linspace };
+/// How set_timesteps spreads the inference steps over the training timesteps (Table 2 of Lin et
+/// al., "Common Diffusion Noise Schedules and Sample Steps are Flawed"); spaced_timesteps() gives
+/// the formulas.
+enum class TimestepSpacing {
+  leading,   ///< multiples of T / n from 0 (diffusers' default)
+  trailing,  ///< counted down from T - 1
+  linspace   ///< evenly spaced from 0 to T - 1
+};
 
 namespace detail {
 template <class E>
@@ -72,54 +82,67 @@ constexpr std::string_view name_of(E value, const std::array<Named<E>, K>& known
 }
 }  // namespace detail
 
+/// The schedule diffusers calls `name` ("linear", "scaled_linear", "squaredcos_cap_v2").
+/// @throws ldm::Error when the name is none of those (the message lists them)
 inline BetaSchedule parse_beta_schedule(std::string_view name) {
   return detail::parse_name("beta_schedule", name, detail::kBetaSchedules);
 }
+/// The spacing diffusers calls `name` ("leading", "trailing", "linspace").
+/// @throws ldm::Error when the name is none of those (the message lists them)
 inline TimestepSpacing parse_timestep_spacing(std::string_view name) {
   return detail::parse_name("timestep_spacing", name, detail::kTimestepSpacings);
 }
+/// diffusers' name of a beta schedule.
 constexpr std::string_view to_string(BetaSchedule value) {
   return detail::name_of(value, detail::kBetaSchedules);
 }
+/// diffusers' name of a timestep spacing.
 constexpr std::string_view to_string(TimestepSpacing value) {
   return detail::name_of(value, detail::kTimestepSpacings);
 }
 
-// diffusers' defaults. beta_start and beta_end are the first and last beta of `linear`, and the
-// squares of the ends of `scaled_linear`'s linspace; squaredcos_cap_v2 ignores them.
+/// A beta schedule as diffusers' scheduler configs state it; the defaults are diffusers'.
+/// beta_start and beta_end are the first and last beta of `linear`, and the
+/// squares of the ends of `scaled_linear`'s linspace; squaredcos_cap_v2 ignores them.
 struct ScheduleConfig {
-  BetaSchedule beta_schedule = BetaSchedule::linear;
-  int num_train_timesteps = 1000;
-  double beta_start = 0.0001;
-  double beta_end = 0.02;
+  BetaSchedule beta_schedule = BetaSchedule::linear;  ///< The formula.
+  int num_train_timesteps = 1000;                     ///< T: the timesteps are [0, T).
+  double beta_start = 0.0001;                         ///< The first beta, in (0, 1).
+  double beta_end = 0.02;                             ///< The last beta, in (0, 1).
 };
 
-// A schedule fixed at compile time is a type with `static constexpr ScheduleConfig config`:
-// the ones below, or a user's own, e.g. for other beta ends:
-//   struct Steeper { static constexpr ldm::diffusion::ScheduleConfig config{
-//       ldm::diffusion::BetaSchedule::linear, 1000, 1e-4, 3e-2}; };
+/// A schedule fixed at compile time is a type with `static constexpr ScheduleConfig config`:
+/// the ones below, or a user's own, e.g. for other beta ends:
+/// @code{.cpp}
+///   struct Steeper { static constexpr ldm::diffusion::ScheduleConfig config{
+///       ldm::diffusion::BetaSchedule::linear, 1000, 1e-4, 3e-2}; };
+/// @endcode
 template <class S>
 concept ScheduleSpec = requires {
   { S::config } -> std::convertible_to<ScheduleConfig>;
 };
 
-// DDPM's schedule (Ho et al.): betas from 1e-4 to 2e-2.
+/// DDPM's schedule (Ho et al.): betas from 1e-4 to 2e-2.
+/// @tparam T num_train_timesteps (positive)
 template <int T = 1000>
 struct LinearBetas {
   static_assert(T > 0, "ldm::diffusion::LinearBetas: T must be positive");
-  static constexpr ScheduleConfig config{BetaSchedule::linear, T, 1e-4, 2e-2};
+  static constexpr ScheduleConfig config{BetaSchedule::linear, T, 1e-4, 2e-2};  ///< The schedule.
 };
-// Stable Diffusion's schedule (latent diffusion calls it "linear"): linspace of square roots.
+/// Stable Diffusion's schedule (latent diffusion calls it "linear"): linspace of square roots.
+/// @tparam T num_train_timesteps (positive)
 template <int T = 1000>
 struct ScaledLinearBetas {
   static_assert(T > 0, "ldm::diffusion::ScaledLinearBetas: T must be positive");
+  /// The schedule: square roots from sqrt(0.00085) to sqrt(0.012).
   static constexpr ScheduleConfig config{BetaSchedule::scaled_linear, T, 0.00085, 0.012};
 };
-// The cosine schedule of improved DDPM (Nichol and Dhariwal), betas capped at 0.999.
+/// The cosine schedule of improved DDPM (Nichol and Dhariwal), betas capped at 0.999.
+/// @tparam T num_train_timesteps (positive)
 template <int T = 1000>
 struct SquaredCosCapV2Betas {
   static_assert(T > 0, "ldm::diffusion::SquaredCosCapV2Betas: T must be positive");
-  static constexpr ScheduleConfig config{BetaSchedule::squaredcos_cap_v2, T};
+  static constexpr ScheduleConfig config{BetaSchedule::squaredcos_cap_v2, T};  ///< The schedule.
 };
 
 namespace detail {
@@ -155,9 +178,12 @@ inline void check_beta(const char* field, double beta) {
 }
 }  // namespace detail
 
-// betas, alphas = 1 - betas and alphas_cumprod (abar_t = prod_{s <= t} alpha_s) for t in [0, T).
+/// betas, alphas = 1 - betas and alphas_cumprod (abar_t = prod_{s <= t} alpha_s) for t in [0, T).
 class Schedule {
  public:
+  /// The tables of `config`.
+  /// @throws ldm::Error when num_train_timesteps is below 1, or (for linear and scaled_linear)
+  ///         beta_start or beta_end is not in (0, 1)
   explicit Schedule(const ScheduleConfig& config = {}) : config_(config) {
     const int count = config.num_train_timesteps;
     if (count < 1) fail_expected("num_train_timesteps", "a positive count", count);
@@ -186,19 +212,21 @@ class Schedule {
     }
   }
 
+  /// The schedule of a compile-time Spec such as LinearBetas<1000>.
   template <ScheduleSpec Spec>
   static Schedule of() {
     return Schedule(Spec::config);
   }
 
-  const ScheduleConfig& config() const { return config_; }
-  int num_train_timesteps() const { return config_.num_train_timesteps; }
-  std::span<const double> betas() const { return betas_; }
-  std::span<const double> alphas() const { return alphas_; }
-  std::span<const double> alphas_cumprod() const { return alphas_cumprod_; }
+  const ScheduleConfig& config() const { return config_; }  ///< The configuration.
+  int num_train_timesteps() const { return config_.num_train_timesteps; }  ///< T.
+  std::span<const double> betas() const { return betas_; }    ///< beta_t for t in [0, T).
+  std::span<const double> alphas() const { return alphas_; }  ///< 1 - beta_t.
+  std::span<const double> alphas_cumprod() const { return alphas_cumprod_; }  ///< abar_t.
 
-  // A timestep handed in by a caller (a training batch, a sampler step) is checked here, since
-  // past the end it would read outside the table.
+  /// abar_t. A timestep handed in by a caller (a training batch, a sampler step) is checked
+  /// here, since past the end it would read outside the table.
+  /// @throws ldm::Error when t is not in [0, T)
   double alpha_cumprod(int t) const {
     if (t < 0 || t >= num_train_timesteps())
       fail_expected("timestep", "a value in [0, " + std::to_string(num_train_timesteps()) + ")", t);
@@ -220,15 +248,18 @@ inline int round_half_even(double x) {
 }
 }  // namespace detail
 
-// The timesteps set_timesteps(num_inference_steps) gives in diffusers, in the order a sampler
-// visits them (descending):
-//   leading:  (0, r, 2r, ..., (n-1) r) + steps_offset with r = T / n (integer division);
-//   trailing: round(T - i T/n) - 1 for i in [0, n), steps_offset ignored as diffusers does;
-//   linspace: round(linspace(0, T - 1, n)), steps_offset ignored.
-// The values follow numpy's arithmetic (arange as start + i * delta, ties to even), so they agree
-// with diffusers exactly where a value lands on .5. Where numpy's float-step arange yields one
-// value too many (trailing for 62 of the counts 1..1000 when T = 1000, e.g. 61), diffusers ends
-// with a timestep of -1; here there are always n timesteps.
+/// The timesteps set_timesteps(num_inference_steps) gives in diffusers, in the order a sampler
+/// visits them (descending):
+/// - leading:  (0, r, 2r, ..., (n-1) r) + steps_offset with r = T / n (integer division);
+/// - trailing: round(T - i T/n) - 1 for i in [0, n), steps_offset ignored as diffusers does;
+/// - linspace: round(linspace(0, T - 1, n)), steps_offset ignored.
+///
+/// The values follow numpy's arithmetic (arange as start + i * delta, ties to even), so they agree
+/// with diffusers exactly where a value lands on .5. Where numpy's float-step arange yields one
+/// value too many (trailing for 62 of the counts 1..1000 when T = 1000, e.g. 61), diffusers ends
+/// with a timestep of -1; here there are always n timesteps.
+/// @throws ldm::Error when num_inference_steps is not in [1, T], or steps_offset is negative or
+///         puts a timestep at T or above
 inline std::vector<int> spaced_timesteps(TimestepSpacing spacing, int num_train_timesteps,
                                          int num_inference_steps, int steps_offset) {
   const int T = num_train_timesteps, n = num_inference_steps;

@@ -3,11 +3,13 @@
 /// LatentDiffusion<Config>: the autoencoder, the UNet, the noise schedule, both optimisers and the
 /// UNet's EMA, with the two training steps, sampling, and diffusers-format checkpoints.
 ///
+/// @code{.cpp}
 ///   ldm::LatentDiffusion<ldm::configs::Tiny> model(/*seed*/ 1);
 ///   model.autoencoder_step(images);          // Tensor<float, Shape<32, 32, 32, 1>> in [-1, 1]
 ///   model.diffusion_step(images);
 ///   model.sample(ldm::DDIMSampling{50}, /*seed*/ 7, out.view());
 ///   model.save("run/checkpoint");
+/// @endcode
 ///
 /// Randomness: every draw is a Philox stream (seed, purpose << 40 | step), so a run is a pure
 /// function of its seed and its data, and resuming from a checkpoint continues it exactly.
@@ -35,53 +37,83 @@
 
 namespace ldm {
 
+/// How LatentDiffusion trains: the optimisers, the losses, clipping, dropout, the prediction
+/// type and the EMA. Fixed at construction.
 struct TrainingOptions {
-  train::AdamWConfig autoencoder_optimizer{.lr = 4e-4};
-  train::AdamWConfig unet_optimizer{.lr = 4e-4};
-  train::AutoencoderLossConfig autoencoder_loss{};
+  train::AdamWConfig autoencoder_optimizer{.lr = 4e-4};  ///< AdamW of the autoencoder.
+  train::AdamWConfig unet_optimizer{.lr = 4e-4};         ///< AdamW of the UNet.
+  train::AutoencoderLossConfig autoencoder_loss{};  ///< The autoencoder loss's terms and weights.
+  /// Both models' gradients are clipped to this global L2 norm before each step.
   double max_grad_norm = 1.0;
-  float dropout = 0;
+  float dropout = 0;  ///< The UNet's dropout probability in its ResNet blocks.
+  /// What the UNet learns to predict (the noise, or v); samplers read its output the same way.
   diffusion::PredictionType prediction_type = diffusion::PredictionType::epsilon;
-  // diffusers' train_unconditional.py: warm-up with power 3/4 up to 0.9999.
+  /// The UNet's EMA. diffusers' train_unconditional.py: warm-up with power 3/4 up to 0.9999.
   train::EMAConfig ema{.decay = 0.9999, .use_ema_warmup = true, .power = 0.75};
 };
 
+/// Sampling with DDIM (diffusers' DDIMScheduler): few steps, deterministic at eta 0.
 struct DDIMSampling {
-  int steps = 50;
-  double eta = 0;
+  int steps = 50;  ///< Denoising steps, in [1, the schedule's num_train_timesteps].
+  double eta = 0;  ///< The fraction of DDPM's noise added at each step (0: none).
+  /// How the steps' timesteps are spread over the training timesteps.
   diffusion::TimestepSpacing spacing = diffusion::TimestepSpacing::leading;
 };
+/// Sampling with DDPM's ancestral sampler (diffusers' DDPMScheduler, "fixed_small" variance).
 struct DDPMSampling {
-  int steps = 1000;
+  int steps = 1000;  ///< Denoising steps, in [1, the schedule's num_train_timesteps].
 };
 
+/// What LatentDiffusion::autoencoder_step() measured.
 struct AutoencoderStepResult {
-  train::AutoencoderLosses losses;
-  double grad_norm = 0;
+  train::AutoencoderLosses losses;  ///< The loss and its terms, before the step.
+  double grad_norm = 0;             ///< The gradients' global L2 norm before clipping.
 };
-// A caller's own key/value state saved with a checkpoint.
+/// A caller's own key/value state saved with a checkpoint.
 using RunInfo = std::map<std::string, std::string>;
 
+/// What LatentDiffusion::diffusion_step() measured.
 struct DiffusionStepResult {
+  /// @{
+  /// The mean squared error of the UNet's prediction before the step; the gradients' global L2
+  /// norm before clipping.
   double loss = 0, grad_norm = 0;
+  /// @}
 };
 
+/// A latent diffusion model: the autoencoder, the UNet, the noise schedule, both optimisers and
+/// the UNet's EMA, with the two training steps, sampling, and diffusers-format checkpoints.
+///
+/// Batches are template arguments (`autoencoder_step<32>(x)`), so one object trains and samples
+/// at any batch size; the buffers of each batch size are kept after its first call.
+/// @tparam Config a configuration (see ldm::configs): image_channels, resolution,
+///         latent_channels, autoencoder (an AutoencoderKLConfig), unet (a UNetConfig) and
+///         schedule (such as diffusion::LinearBetas<1000>)
+/// @tparam Space ldm::host, or ldm::cuda in a .cu unit that links ldm::cuda
 template <class Config, class Space = host>
 class LatentDiffusion {
  public:
+  /// The autoencoder's type.
   using AE = models::AutoencoderKL<float, Space, Config::image_channels, Config::resolution,
                                    typename Config::autoencoder>;
-  static constexpr index_t latent_res = AE::latent_res;
+  static constexpr index_t latent_res = AE::latent_res;  ///< The latents' height and width.
+  /// The UNet's type.
   using UNet =
       models::UNet<float, Space, Config::latent_channels, latent_res, typename Config::unet>;
   static_assert(Config::latent_channels == Config::autoencoder::latent_channels,
                 "ldm::LatentDiffusion: latent_channels differs between the configuration and its "
                 "autoencoder");
+  /// A batch of N images: Shape<N, resolution, resolution, image_channels>, values in [-1, 1].
   template <index_t N>
   using images = typename AE::template images<N>;
+  /// A batch of N latents: Shape<N, latent_res, latent_res, latent_channels>.
   template <index_t N>
   using latents = typename AE::template latents<N>;
 
+  /// New models, initialised as PyTorch initialises them, from `seed`.
+  /// @param seed every random draw of the run (initial weights, noise, timesteps, dropout) comes
+  ///        from it
+  /// @param options how to train; fixed for the object's life
   explicit LatentDiffusion(std::uint64_t seed, TrainingOptions options = {})
       : options_(options),
         seed_(seed),
@@ -93,8 +125,10 @@ class LatentDiffusion {
         ema_(options.ema, span(unet_.values())),
         schedule_(diffusion::Schedule::of<typename Config::schedule>()) {}
 
-  // LPIPS weights (the lpips package's VGG16 variant, tools/convert_lpips_weights.py) make LPIPS
-  // the perceptual term; without them the term is 1 - SSIM.
+  /// LPIPS weights (the lpips package's VGG16 variant, tools/convert_lpips_weights.py) make LPIPS
+  /// the perceptual term; without them the term is 1 - SSIM.
+  /// @throws ldm::Error when the file cannot be read, is not a valid safetensors file or does not
+  ///         hold the LPIPS tensors, or when the images are smaller than 16x16
   void load_lpips(const std::filesystem::path& weights) {
     if constexpr (lpips_possible) {
       auto lpips = std::make_unique<Lpips>();
@@ -105,9 +139,11 @@ class LatentDiffusion {
            Config::resolution, "x", Config::resolution);
     }
   }
+  /// Whether load_lpips() has given LPIPS weights.
   bool uses_lpips() const { return lpips_ != nullptr; }
 
-  // One optimisation step of the autoencoder on a batch of images in [-1, 1].
+  /// One optimisation step of the autoencoder on a batch of images in [-1, 1], with the
+  /// perceptual term perceptual_term() names.
   template <index_t N>
   AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x) {
     if (options_.autoencoder_loss.perceptual_weight == 0) {
@@ -129,7 +165,7 @@ class LatentDiffusion {
     }
   }
 
-  // Which structural term autoencoder_step() uses, for a trainer to say when it starts.
+  /// Which structural term autoencoder_step() uses, for a trainer to say when it starts.
   std::string perceptual_term() const {
     if (options_.autoencoder_loss.perceptual_weight == 0) return "none (perceptual weight 0)";
     if (lpips_) return "LPIPS (VGG16)";
@@ -137,7 +173,7 @@ class LatentDiffusion {
     return "none (images smaller than SSIM's 11x11 window)";
   }
 
-  // The same with a perceptual term of the caller's (train/perceptual.hpp).
+  /// The same with a perceptual term of the caller's (train/perceptual.hpp).
   template <index_t N, class Perceptual>
   AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x,
                                          Perceptual& perceptual) {
@@ -155,7 +191,9 @@ class LatentDiffusion {
     return result;
   }
 
-  // The posterior means of a batch, scaled by the scaling factor: what the UNet learns to make.
+  /// The posterior means of a batch, scaled by the scaling factor: what the UNet learns to make.
+  /// @param x images in [-1, 1]
+  /// @param z receives the latents
   template <index_t N>
   void encode(View<const float, images<N>, Space> x, View<float, latents<N>, Space> z) {
     auto& w = workspaces_.get<EncodeWork<N>>();
@@ -163,6 +201,10 @@ class LatentDiffusion {
     z *= float(scaling_factor_);
   }
 
+  /// Images from latents scaled as encode() makes them (divided by the scaling factor, then
+  /// through the decoder).
+  /// @param z latents
+  /// @param x receives the images (about [-1, 1]; not clamped)
   template <index_t N>
   void decode(View<const float, latents<N>, Space> z, View<float, images<N>, Space> x) {
     auto& w = workspaces_.get<DecodeWork<N>>();
@@ -170,8 +212,9 @@ class LatentDiffusion {
     autoencoder_->decode(w.unscaled, w.saved, x);
   }
 
-  // 1 / std of the posterior means of a batch, as LDM's scale_by_std; done by the first
-  // diffusion step unless set or loaded.
+  /// 1 / std of the posterior means of a batch, as LDM's scale_by_std; done by the first
+  /// diffusion step unless set or loaded. Returns the factor, which is then used.
+  /// @throws ldm::Error when the batch's latents have no spread (the factor would be infinite)
   template <index_t N>
   double measure_scaling_factor(View<const float, images<N>, Space> x) {
     auto& w = workspaces_.get<EncodeWork<N>>();
@@ -185,7 +228,10 @@ class LatentDiffusion {
     return scaling_factor_;
   }
 
-  // One optimisation step of the UNet (and its EMA) with the autoencoder frozen.
+  /// One optimisation step of the UNet (and its EMA) with the autoencoder frozen, on a batch of
+  /// images in [-1, 1]: each sample gets its own uniformly drawn timestep.
+  /// @throws ldm::Error when this first step measures the scaling factor and the batch's latents
+  ///         have no spread
   template <index_t N>
   DiffusionStepResult diffusion_step(View<const float, images<N>, Space> x) {
     if (!scaling_measured_) measure_scaling_factor<N>(x);
@@ -210,8 +256,14 @@ class LatentDiffusion {
     return result;
   }
 
-  // Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one),
-  // decoded.
+  /// Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one),
+  /// decoded. The same seed gives the same images.
+  /// @param how the sampler and its number of steps
+  /// @param seed the initial noise and (for eta > 0) each step's noise
+  /// @param out receives the images (about [-1, 1]; not clamped)
+  /// @param use_ema false denoises with the UNet's raw weights
+  /// @throws ldm::Error when `how.steps` is not in [1, num_train_timesteps] or `how.eta` is not
+  ///         in [0, 1]
   template <index_t N>
   void sample(const DDIMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
               bool use_ema = true) {
@@ -225,6 +277,8 @@ class LatentDiffusion {
                    stream(Purpose::sampling_noise, k), x.view());
     });
   }
+  /// The same with DDPM's ancestral sampler.
+  /// @throws ldm::Error when `how.steps` is not in [1, num_train_timesteps]
   template <index_t N>
   void sample(const DDPMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
               bool use_ema = true) {
@@ -237,11 +291,13 @@ class LatentDiffusion {
     });
   }
 
-  // A diffusers-style folder: vae/, unet/ (the EMA weights, as diffusers' training scripts save),
-  // scheduler/, and training_state.safetensors (raw UNet weights, optimiser moments, EMA, step
-  // counters) for an exact resume. Replaces `folder` atomically. `run_info` is the caller's own
-  // state (a trainer's data position, its time used...), kept in the same atomic write and
-  // given back by run_info() after load().
+  /// A diffusers-style folder: vae/, unet/ (the EMA weights, as diffusers' training scripts save),
+  /// scheduler/, and training_state.safetensors (raw UNet weights, optimiser moments, EMA, step
+  /// counters) for an exact resume. Replaces `folder` atomically. `run_info` is the caller's own
+  /// state (a trainer's data position, its time used...), kept in the same atomic write and
+  /// given back by run_info() after load().
+  /// @throws ldm::Error when a folder or file cannot be created, written or renamed; the previous
+  ///         checkpoint in `folder`, if any, is then left whole
   void save(const std::filesystem::path& folder, const RunInfo& run_info = {}) {
     pipeline::replace_folder_atomically(folder, [&](const std::filesystem::path& to) {
       pipeline::save_model_folder(to / "vae", vae_config(), autoencoder_.infos(),
@@ -257,8 +313,13 @@ class LatentDiffusion {
     });
   }
 
-  // Loads a folder written by save() or by diffusers (vae/ and unet/; training state if there).
-  // A config that does not match the compiled configuration is refused, naming the field.
+  /// Loads a folder written by save() or by diffusers (vae/ and unet/; training state if there).
+  /// A config that does not match the compiled configuration is refused, naming the field.
+  /// After an interrupted save(), the previous checkpoint (`where`.previous) is read.
+  /// @throws ldm::Error when there is no such folder, a config.json is not valid JSON or does
+  ///         not match the configuration, a weights file is not valid safetensors, lacks a
+  ///         parameter, holds another tensor or a tensor of another shape, or the training state
+  ///         lacks a tensor or a metadata number
   void load(const std::filesystem::path& where) {
     const auto folder = pipeline::existing_checkpoint(where);
     // Files are read into host memory, then copied to where the model lives.
@@ -280,15 +341,15 @@ class LatentDiffusion {
       read_training_state(folder / "training_state.safetensors");
   }
 
-  // What each call holds in memory at its peak (host bytes), by what holds it: everything this
-  // pipeline owns from its construction (both models' weights and gradients, both optimisers'
-  // moments, the EMA and the EMA UNet), plus the call's saved activations, its workspaces (kept
-  // by the pipeline after the first call at batch N) and the peak of its temporaries. A
-  // pipeline that has made other calls also keeps their workspaces: add their saved_activations
-  // and workspaces. `host` says what the host ops choose at run time (ops/host_scratch.hpp).
-  // The autoencoder step counts the perceptual term autoencoder_step() uses without LPIPS
-  // weights (1 - SSIM when the images allow it); loaded LPIPS weights and their activations are
-  // not counted.
+  /// What each call holds in memory at its peak (host bytes), by what holds it: everything this
+  /// pipeline owns from its construction (both models' weights and gradients, both optimisers'
+  /// moments, the EMA and the EMA UNet), plus the call's saved activations, its workspaces (kept
+  /// by the pipeline after the first call at batch N) and the peak of its temporaries. A
+  /// pipeline that has made other calls also keeps their workspaces: add their saved_activations
+  /// and workspaces. `host` says what the host ops choose at run time (ops/host_scratch.hpp).
+  /// The autoencoder step counts the perceptual term autoencoder_step() uses without LPIPS
+  /// weights (1 - SSIM when the images allow it); loaded LPIPS weights and their activations are
+  /// not counted.
   template <index_t N>
   static constexpr models::PeakMemory autoencoder_step_memory(const ops::HostScratch& host = {}) {
     models::PeakMemory m = resident_memory();
@@ -298,7 +359,8 @@ class LatentDiffusion {
     m.temporaries = train::autoencoder_loss_scratch<N, AE>(host);
     return m;
   }
-  // The first step also measures the scaling factor (an encode); every step encodes its batch.
+  /// diffusion_step<N>()'s peak, counted as autoencoder_step_memory() counts.
+  /// The first step also measures the scaling factor (an encode); every step encodes its batch.
   template <index_t N>
   static constexpr models::PeakMemory diffusion_step_memory(const ops::HostScratch& host = {}) {
     models::PeakMemory m = resident_memory();
@@ -312,7 +374,8 @@ class LatentDiffusion {
                                  nn::peak(encode, train::diffusion_loss_scratch<N, UNet>(host)));
     return m;
   }
-  // sample<N>(): the denoising loop, then the decode.
+  /// sample<N>()'s peak, counted as autoencoder_step_memory() counts: the denoising loop, then
+  /// the decode.
   template <index_t N>
   static constexpr models::PeakMemory sampling_memory(const ops::HostScratch& host = {}) {
     models::PeakMemory m = resident_memory();
@@ -325,24 +388,36 @@ class LatentDiffusion {
     return m;
   }
 
-  const AE& autoencoder() const { return *autoencoder_; }
-  const UNet& unet() const { return *unet_; }
+  const AE& autoencoder() const { return *autoencoder_; }  ///< The autoencoder.
+  const UNet& unet() const { return *unet_; }  ///< The UNet being trained (not its EMA).
+  /// The autoencoder's parameters: diffusers' names, shapes, offsets in the flat buffer.
   const std::vector<nn::ParameterInfo>& autoencoder_parameters() const {
     return autoencoder_.infos();
   }
+  /// The UNet's parameters: diffusers' names, shapes, offsets in the flat buffer.
   const std::vector<nn::ParameterInfo>& unet_parameters() const { return unet_.infos(); }
-  // The weights in host memory (a copy when the model is on a GPU).
+  /// @{
+  /// The weights in host memory (a copy when the model is on a GPU).
   std::vector<float> autoencoder_values_host() const { return host_values(autoencoder_); }
   std::vector<float> unet_values_host() const { return host_values(unet_); }
+  /// @}
+  /// The factor latents are multiplied by (1 until measured, set or loaded).
   double scaling_factor() const { return scaling_factor_; }
+  /// Sets the scaling factor; the first diffusion step then no longer measures it.
   void set_scaling_factor(double value) { scaling_factor_ = value, scaling_measured_ = true; }
+  /// Autoencoder steps taken (counting those of a loaded training state).
   std::uint64_t autoencoder_steps() const { return autoencoder_steps_; }
+  /// Diffusion steps taken (counting those of a loaded training state).
   std::uint64_t diffusion_steps() const { return diffusion_steps_; }
+  /// The noise schedule of Config::schedule.
   const diffusion::Schedule& schedule() const { return schedule_; }
+  /// The options given at construction.
   const TrainingOptions& options() const { return options_; }
-  // The run_info the loaded checkpoint was saved with (empty without a training state).
+  /// The run_info the loaded checkpoint was saved with (empty without a training state).
   const RunInfo& run_info() const { return run_info_; }
+  /// The autoencoder's optimiser (to change its learning rate between steps).
   train::AdamW<Space>& autoencoder_optimizer() { return autoencoder_optimizer_; }
+  /// The UNet's optimiser (to change its learning rate between steps).
   train::AdamW<Space>& unet_optimizer() { return unet_optimizer_; }
 
  private:
