@@ -265,55 +265,83 @@ class Decoder {
   ConvOut conv_out;
 };
 
-// The whole autoencoder. encode() gives the posterior's mean and (clamped) log-variance;
-// decode() maps latents to images. Training composes them with the reparameterisation
-// (ldm/train/autoencoder_loss.hpp), so each half keeps its own saved activations.
+/// The whole autoencoder. encode() gives the posterior's mean and (clamped) log-variance;
+/// decode() maps latents to images. Training composes them with the reparameterisation
+/// (ldm/train/autoencoder_loss.hpp), so each half keeps its own saved activations.
+///
+/// The model holds no memory of its own: its parameters live in a flat buffer it is bound to
+/// (nn::Owned<AutoencoderKL, Space> owns one), under diffusers' names. Activations live in the
+/// caller's Saved structures, so one model serves any batch size N.
+/// @tparam T the element type of parameters and activations (float)
+/// @tparam Space ldm::host or ldm::cuda
+/// @tparam ImageC the images' channels
+/// @tparam Res the images' height and width: a multiple of Cfg::latent_factor (a compile error
+///         otherwise)
+/// @tparam Cfg an ldm::AutoencoderKLConfig
 template <class T, class Space, index_t ImageC, index_t Res, class Cfg>
 class AutoencoderKL {
  public:
-  using config = Cfg;
-  using value_type = T;
-  using space = Space;
+  using config = Cfg;       ///< The configuration.
+  using value_type = T;     ///< The element type.
+  using space = Space;      ///< Where parameters and activations live.
+  /// @{
+  /// The images' channels, height and width.
   static constexpr index_t image_channels = ImageC, resolution = Res;
-  static constexpr index_t latent_channels = Cfg::latent_channels;
-  static constexpr index_t latent_res = Res / Cfg::latent_factor;
-  using EncoderT = Encoder<T, Space, ImageC, Res, Cfg>;
-  using DecoderT = Decoder<T, Space, ImageC, Res, Cfg>;
+  /// @}
+  static constexpr index_t latent_channels = Cfg::latent_channels;  ///< The latents' channels.
+  static constexpr index_t latent_res = Res / Cfg::latent_factor;  ///< The latents' height, width.
+  using EncoderT = Encoder<T, Space, ImageC, Res, Cfg>;  ///< diffusers' Encoder.
+  using DecoderT = Decoder<T, Space, ImageC, Res, Cfg>;  ///< diffusers' Decoder.
+  /// The 1x1 convolution from the encoder's output to the moments.
   using QuantConv = nn::Conv2d<T, Space, latent_res, latent_res, 2 * latent_channels,
                                2 * latent_channels, ops::conv_same<1>>;
+  /// The 1x1 convolution from a latent to the decoder's input.
   using PostQuantConv = nn::Conv2d<T, Space, latent_res, latent_res, latent_channels,
                                    latent_channels, ops::conv_same<1>>;
+  /// The number of parameters (the size of the flat buffer the model is bound to).
   static constexpr index_t parameter_count = EncoderT::parameter_count + DecoderT::parameter_count +
                                              QuantConv::parameter_count +
                                              PostQuantConv::parameter_count;
+  /// A batch of N images: Shape<N, Res, Res, ImageC>.
   template <index_t N>
   using images = Shape<N, Res, Res, ImageC>;
+  /// A batch of N latents: Shape<N, latent_res, latent_res, latent_channels>.
   template <index_t N>
   using latents = Shape<N, latent_res, latent_res, latent_channels>;
+  /// A batch of N posteriors' (mean, logvar), concatenated along channels.
   template <index_t N>
   using moments = Shape<N, latent_res, latent_res, 2 * latent_channels>;
 
-  // diffusers' DiagonalGaussianDistribution clamps the log-variance to this range.
+  /// @{
+  /// diffusers' DiagonalGaussianDistribution clamps the log-variance to this range.
   static constexpr double logvar_min = -30, logvar_max = 20;
+  /// @}
 
+  /// What encode() keeps for encode_backward() (the layers' activations).
   template <index_t N>
   struct EncodeSaved {
+    /// @cond
     typename EncoderT::template Saved<N> encoder;
     Tensor<T, moments<N>, Space> encoder_out, moments_raw;
+    /// @endcond
   };
+  /// What decode() keeps for decode_backward() (the layers' activations).
   template <index_t N>
   struct DecodeSaved {
+    /// @cond
     typename DecoderT::template Saved<N> decoder;
     Tensor<T, latents<N>, Space> post_quant;
+    /// @endcond
   };
-  // What a training step keeps between forward and backward.
+  /// What a training step keeps between forward and backward.
   template <index_t N>
   struct Saved {
-    EncodeSaved<N> encode;
-    DecodeSaved<N> decode;
+    EncodeSaved<N> encode;  ///< The encoder's half.
+    DecodeSaved<N> decode;  ///< The decoder's half.
   };
 
-  // encode, decode and their backward passes, each with the temporaries it declares.
+  /// encode, decode and their backward passes, each with the temporaries it declares.
+  /// @param host what the host ops choose at run time (ops/host_scratch.hpp)
   template <index_t N>
   static constexpr nn::Scratch encode_scratch(const ops::HostScratch& host) {
     const auto encoder_scratch = nn::scratch_of<EncoderT, N>(host),
@@ -323,6 +351,7 @@ class AutoencoderKL {
                 2 * nn::bytes_of<Tensor<T, moments<N>, Space>> +
                 nn::peak(quant.backward, encoder_scratch.backward)};
   }
+  /// The same for decode() and decode_backward().
   template <index_t N>
   static constexpr nn::Scratch decode_scratch(const ops::HostScratch& host) {
     const auto decoder_scratch = nn::scratch_of<DecoderT, N>(host),
@@ -332,13 +361,21 @@ class AutoencoderKL {
                 nn::peak(decoder_scratch.backward, post_quant.backward)};
   }
 
+  /// Binds the layers to their parameters.
+  /// @param b the flat parameter buffer and the scope of diffusers' names to bind under (see
+  ///        nn::Owned, which makes one)
   explicit AutoencoderKL(nn::ParameterBinder<T, Space> b)
       : encoder(b.scope("encoder")),
         decoder(b.scope("decoder")),
         quant_conv(b.scope("quant_conv")),
         post_quant_conv(b.scope("post_quant_conv")) {}
 
-  // The posterior N(mean, exp(logvar)); logvar is clamped to [-30, 20].
+  /// The posterior N(mean, exp(logvar)); logvar is clamped to [-30, 20].
+  /// @param x images in [-1, 1]
+  /// @param s receives the activations encode_backward() needs
+  /// @param mean receives the posterior's mean
+  /// @param logvar receives its clamped log-variance
+  /// @param mode training (dropout on, with its seed) or inference
   template <index_t N>
   void encode(View<const T, images<N>, Space> x, EncodeSaved<N>& s, View<T, latents<N>, Space> mean,
               View<T, latents<N>, Space> logvar, const nn::Mode& mode = nn::inference) const {
@@ -348,9 +385,9 @@ class AutoencoderKL {
     logvar = clamp(logvar, logvar_min, logvar_max);
   }
 
-  // Accumulates parameter gradients and overwrites dx (unless it is a null view) from the
-  // gradients with respect to mean and the clamped logvar; the clamp passes no gradient where it
-  // was active.
+  /// Accumulates parameter gradients and overwrites dx (unless it is a null view) from the
+  /// gradients with respect to mean and the clamped logvar; the clamp passes no gradient where it
+  /// was active. `x` and `s` must be what encode() was given and filled.
   template <index_t N>
   void encode_backward(View<const T, images<N>, Space> x, const EncodeSaved<N>& s,
                        View<const T, latents<N>, Space> dmean,
@@ -366,6 +403,11 @@ class AutoencoderKL {
     encoder.backward(x, s.encoder, dencoder_out, dx);
   }
 
+  /// Images from latents (unscaled: LatentDiffusion divides by its scaling factor first).
+  /// @param z latents
+  /// @param s receives the activations decode_backward() needs
+  /// @param y receives the images
+  /// @param mode training or inference
   template <index_t N>
   void decode(View<const T, latents<N>, Space> z, DecodeSaved<N>& s, View<T, images<N>, Space> y,
               const nn::Mode& mode = nn::inference) const {
@@ -373,7 +415,8 @@ class AutoencoderKL {
     decoder.forward(s.post_quant, s.decoder, y, mode);
   }
 
-  // Accumulates parameter gradients and overwrites dz.
+  /// Accumulates parameter gradients and overwrites dz. `z` and `s` must be what decode() was
+  /// given and filled.
   template <index_t N>
   void decode_backward(View<const T, latents<N>, Space> z, const DecodeSaved<N>& s,
                        View<const T, images<N>, Space> dy, View<T, latents<N>, Space> dz) const {
@@ -382,10 +425,14 @@ class AutoencoderKL {
     post_quant_conv.backward(z, {}, dpost, dz);
   }
 
+  /// @{
+  /// The layers, named as diffusers names them: their parameters are `encoder.*`, `decoder.*`,
+  /// `quant_conv.*` and `post_quant_conv.*`.
   EncoderT encoder;
   DecoderT decoder;
   QuantConv quant_conv;
   PostQuantConv post_quant_conv;
+  /// @}
 };
 
 }  // namespace ldm::models
