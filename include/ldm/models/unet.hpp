@@ -13,6 +13,17 @@
 
 namespace ldm::models {
 
+/// diffusers' UNet2DModel over latents Shape<N, Res, Res, C>, predicting a tensor of the same
+/// shape (the noise, or v).
+///
+/// Like AutoencoderKL, the model is bound to a flat parameter buffer (nn::Owned<UNet, Space>
+/// owns one) under diffusers' names, and activations live in the caller's Saved<N>.
+/// @tparam T the element type (float)
+/// @tparam Space ldm::host or ldm::cuda
+/// @tparam C the latents' channels (in and out)
+/// @tparam Res the latents' height and width: a multiple of Cfg::downsample_factor (a compile
+///         error otherwise)
+/// @tparam Cfg an ldm::UNetConfig
 template <class T, class Space, index_t C, index_t Res, class Cfg>
 class UNet {
   using Ch = typename Cfg::block_out_channels;
@@ -42,14 +53,19 @@ class UNet {
       nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>, nn::Absent>;
 
  public:
-  using config = Cfg;
-  using value_type = T;
-  using space = Space;
+  using config = Cfg;     ///< The configuration.
+  using value_type = T;   ///< The element type.
+  using space = Space;    ///< Where parameters and activations live.
+  /// @{
+  /// The latents' channels, height and width.
   static constexpr index_t channels = C, resolution = Res;
-  using TimeEmbedding = nn::TimestepEmbedding<T, Space, Ch::first, E>;
-  using ConvIn = nn::Conv2d<T, Space, Res, Res, C, Ch::first>;
+  /// @}
+  using TimeEmbedding = nn::TimestepEmbedding<T, Space, Ch::first, E>;  ///< sinusoid -> MLP.
+  using ConvIn = nn::Conv2d<T, Space, Res, Res, C, Ch::first>;  ///< The first convolution.
+  /// The last normalisation (GroupNorm, then SiLU).
   using NormOut = nn::GroupNorm<T, Space, Ch::first, G, nn::Activation::silu>;
-  using ConvOut = nn::Conv2d<T, Space, Res, Res, Ch::first, C>;
+  using ConvOut = nn::Conv2d<T, Space, Res, Res, Ch::first, C>;  ///< The last convolution.
+  /// The number of parameters (the size of the flat buffer the model is bound to).
   static constexpr index_t parameter_count = [] {
     index_t n = TimeEmbedding::parameter_count + ClassEmbedding::parameter_count +
                 ConvIn::parameter_count + 2 * MidResnet::parameter_count +
@@ -57,11 +73,14 @@ class UNet {
     static_for<levels>([&](auto l) { n += Down<l>::parameter_count + Up<l>::parameter_count; });
     return n;
   }();
+  /// A batch of N latents: Shape<N, Res, Res, C>.
   template <index_t N>
   using sample = Shape<N, Res, Res, C>;
 
+  /// What forward() keeps for backward() (the layers' activations).
   template <index_t N>
   struct Saved {
+    /// @cond
     template <std::size_t... L>
     static auto down_saved(std::index_sequence<L...>)
         -> std::tuple<typename Down<L>::template Saved<N>...>;
@@ -86,8 +105,11 @@ class UNet {
     UpOutputs after_up;
     typename NormOut::template Saved<N> norm_out;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
+    /// @endcond
   };
 
+  /// The temporaries forward() and backward() declare, in bytes.
+  /// @param host what the host ops choose at run time (ops/host_scratch.hpp)
   // forward: a class embedding's; backward: demb, the skip gradients (grads), the up levels'
   // gradients (up_grads) and d_norm_out throughout; d_mid, d_attn and d_res0 from the up levels
   // on; demb_part from the mid block on; d_mid_in from its first resnet on.
@@ -116,6 +138,10 @@ class UNet {
     return {forward, backward};
   }
 
+  /// Binds the layers to their parameters.
+  /// @param b the flat parameter buffer and the scope of diffusers' names to bind under (see
+  ///        nn::Owned, which makes one)
+  /// @param dropout the dropout probability of the ResNet blocks when training
   UNet(nn::ParameterBinder<T, Space> b, float dropout = 0)
       : conv_in(b.scope("conv_in")),
         time_embedding(b.scope("time_embedding"), Cfg::flip_sin_to_cos, Cfg::freq_shift),
@@ -131,7 +157,15 @@ class UNet {
         conv_norm_out(b.scope("conv_norm_out"), Cfg::norm_eps),
         conv_out(b.scope("conv_out")) {}
 
-  // eps (or v) prediction for noisy latents x at timesteps t; labels only when class-conditional.
+  /// eps (or v) prediction for noisy latents x at timesteps t; labels only when class-conditional.
+  /// @param x noisy latents
+  /// @param timesteps each sample's timestep (as a float, as diffusers passes it)
+  /// @param s receives the activations backward() needs
+  /// @param y receives the prediction
+  /// @param mode training (dropout on, with its seed) or inference
+  /// @param labels each sample's class, in [0, num_class_embeds); only for a class-conditional
+  ///        UNet
+  /// @throws ldm::Error when the UNet is class-conditional and no labels are given
   template <index_t N>
   void forward(View<const T, sample<N>, Space> x, View<const float, Shape<N>, Space> timesteps,
                Saved<N>& s, View<T, sample<N>, Space> y, const nn::Mode& mode = nn::inference,
@@ -166,8 +200,8 @@ class UNet {
     conv_out.forward(s.after_norm_out, {}, y);
   }
 
-  // Accumulates every parameter gradient; overwrites dx when given (the diffusion step does not
-  // need it).
+  /// Accumulates every parameter gradient; overwrites dx when given (the diffusion step does not
+  /// need it). `x`, `s` and `labels` must be what forward() was given and filled.
   template <index_t N>
   void backward(View<const T, sample<N>, Space> x, const Saved<N>& s,
                 View<const T, sample<N>, Space> dy,
@@ -216,6 +250,11 @@ class UNet {
     if constexpr (class_conditional) class_embedding.backward(labels, {}, demb);
   }
 
+  /// @{
+  /// The layers. Their parameters carry diffusers' names: `conv_in.*`, `time_embedding.*`,
+  /// `class_embedding.*` (class-conditional only), `down_blocks.<level>.*`,
+  /// `mid_block.resnets.0.*`, `mid_block.attentions.0.*`, `mid_block.resnets.1.*`,
+  /// `up_blocks.<level>.*`, `conv_norm_out.*` and `conv_out.*`.
   ConvIn conv_in;
   TimeEmbedding time_embedding;
   [[no_unique_address]] ClassEmbedding class_embedding;
@@ -226,6 +265,7 @@ class UNet {
   Ups up_blocks;
   NormOut conv_norm_out;
   ConvOut conv_out;
+  /// @}
 
  private:
   static ClassEmbedding make_class_embedding(nn::ParameterBinder<T, Space> b) {
