@@ -18,15 +18,21 @@
 
 namespace ldm::pipeline {
 
+/// The weights file of a diffusers model folder.
 inline constexpr const char* weights_file = "diffusion_pytorch_model.safetensors";
+/// The configuration file of a diffusers model folder.
 inline constexpr const char* config_file = "config.json";
 
+/// Writes `text` to `path` through io::AtomicFileWriter: the file is whole or untouched.
+/// @throws ldm::Error when the file cannot be written
 inline void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
   io::AtomicFileWriter out(path);
   out.write(std::as_bytes(std::span(text.data(), text.size())));
   out.commit();
 }
 
+/// The JSON document in the file at `path`.
+/// @throws ldm::Error when the file cannot be read or is not valid JSON
 inline json read_json(const std::filesystem::path& path) {
   const auto bytes = io::read_file(path);
   try {
@@ -37,7 +43,12 @@ inline json read_json(const std::filesystem::path& path) {
   }
 }
 
-// Writes folder/config.json and folder/diffusion_pytorch_model.safetensors (float32).
+/// Writes folder/config.json and folder/diffusion_pytorch_model.safetensors (float32).
+/// @param folder created if missing
+/// @param config the model's config.json
+/// @param infos the model's parameters: names, shapes, offsets in `values`
+/// @param values the flat parameter buffer, in host memory
+/// @throws ldm::Error when the folder cannot be created or a file cannot be written
 template <class T>
 void save_model_folder(const std::filesystem::path& folder, const json& config,
                        const std::vector<nn::ParameterInfo>& infos, const T* values) {
@@ -54,8 +65,17 @@ void save_model_folder(const std::filesystem::path& folder, const json& config,
   write_text_atomically(folder / config_file, config.dump(2) + "\n");
 }
 
-// Reads a model folder into `values` after checking its config against the compiled one. The
-// weights file must hold exactly the model's parameters; F32, BF16 and F16 files all load.
+/// Reads a model folder into `values` after checking its config against the compiled one. The
+/// weights file must hold exactly the model's parameters; F32, BF16 and F16 files all load.
+/// Returns the folder's config.json.
+/// @param folder the model folder
+/// @param expected_config the config.json the compiled model would write
+/// @param runtime_fields fields of the config not checked (values chosen or learned at run time)
+/// @param infos the model's parameters: names, shapes, offsets in `values`
+/// @param values receives the parameters (host memory)
+/// @throws ldm::Error when a file cannot be read, config.json is not valid JSON or does not match
+///         `expected_config` (naming the field), or the weights file is not valid safetensors,
+///         lacks a parameter, holds another tensor, or holds one of another shape
 template <class T>
 json load_model_folder(const std::filesystem::path& folder, const json& expected_config,
                        const std::vector<std::string>& runtime_fields,
@@ -76,11 +96,13 @@ json load_model_folder(const std::filesystem::path& folder, const json& expected
   return config;
 }
 
-// Replaces `folder` with what `write` puts into a fresh sibling folder, so that a crash or an
-// error part-way leaves the previous checkpoint whole: the new one is written to
-// "<folder>.partial", the old one moved to "<folder>.previous", the new one renamed into place,
-// and only then the old one removed. load_checkpoint_folder() falls back to ".previous" when a
-// crash came between the two renames.
+/// Replaces `folder` with what `write` puts into a fresh sibling folder, so that a crash or an
+/// error part-way leaves the previous checkpoint whole: the new one is written to
+/// "<folder>.partial", the old one moved to "<folder>.previous", the new one renamed into place,
+/// and only then the old one removed. existing_checkpoint() falls back to ".previous" when a
+/// crash came between the two renames.
+/// @throws ldm::Error when a folder cannot be created or renamed; whatever `write` throws
+///         (after removing the partial folder)
 inline void replace_folder_atomically(
     const std::filesystem::path& folder,
     const std::function<void(const std::filesystem::path&)>& write) {
@@ -106,8 +128,9 @@ inline void replace_folder_atomically(
   fs::remove_all(previous, ec);
 }
 
-// The folder to read a checkpoint from: `folder`, or its ".previous" twin after an interrupted
-// replacement.
+/// The folder to read a checkpoint from: `folder`, or its ".previous" twin after an interrupted
+/// replacement.
+/// @throws ldm::Error when neither folder exists
 inline std::filesystem::path existing_checkpoint(const std::filesystem::path& folder) {
   if (std::filesystem::is_directory(folder)) return folder;
   const std::filesystem::path previous = folder.string() + ".previous";

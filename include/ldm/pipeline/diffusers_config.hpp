@@ -15,11 +15,12 @@
 
 namespace ldm::pipeline {
 
-using json = nlohmann::json;
+using json = nlohmann::json;  ///< nlohmann::json, the JSON type of configs.
 
-// The diffusers version whose config format these files follow.
+/// The diffusers version whose config format these files follow.
 inline constexpr const char* diffusers_version = "0.42.1";
 
+/// block_out_channels as a JSON list.
 template <class Channels>
 json channel_list() {
   json list = json::array();
@@ -28,6 +29,11 @@ json channel_list() {
   return list;
 }
 
+/// The config.json diffusers writes for an AutoencoderKL of configuration Cfg (an
+/// AutoencoderKLConfig).
+/// @param image_channels in_channels and out_channels
+/// @param resolution sample_size
+/// @param scaling_factor the latents' scaling factor
 template <class Cfg>
 json autoencoder_config(index_t image_channels, index_t resolution, double scaling_factor) {
   json down = json::array(), up = json::array();
@@ -52,6 +58,10 @@ json autoencoder_config(index_t image_channels, index_t resolution, double scali
               {"mid_block_add_attention", true}};
 }
 
+/// The config.json diffusers writes for a UNet2DModel of configuration Cfg (a UNetConfig).
+/// @param channels in_channels and out_channels: the latents' channels
+/// @param resolution sample_size: the latents' height and width
+/// @param dropout the ResNet blocks' dropout
 template <class Cfg>
 json unet_config(index_t channels, index_t resolution, double dropout) {
   json down = json::array(), up = json::array();
@@ -92,7 +102,7 @@ json unet_config(index_t channels, index_t resolution, double dropout) {
                Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)}};
 }
 
-// A DDIMScheduler config: what diffusers' pipelines load from scheduler/scheduler_config.json.
+/// A DDIMScheduler config: what diffusers' pipelines load from scheduler/scheduler_config.json.
 inline json scheduler_config(const diffusion::ScheduleConfig& schedule,
                              diffusion::PredictionType prediction_type) {
   return json{{"_class_name", "DDIMScheduler"},
@@ -109,9 +119,15 @@ inline json scheduler_config(const diffusion::ScheduleConfig& schedule,
               {"timestep_spacing", "leading"}};
 }
 
-// Every field of `expected` that the file states must have the same value; fields the file
-// leaves out take diffusers' defaults, which are what `expected` holds for them. Fields listed
-// in `ignored` (values learned or chosen at run time, not architecture) are skipped.
+/// Every field of `expected` that the file states must have the same value; fields the file
+/// leaves out take diffusers' defaults, which are what `expected` holds for them. Fields listed
+/// in `ignored` (values learned or chosen at run time, not architecture) are skipped.
+/// @param file the file's name, for messages
+/// @param found the file's contents
+/// @param expected the config the compiled model would write
+/// @param ignored fields not checked
+/// @throws ldm::Error when `found` is not an object, a field differs (naming it and both values),
+///         or _class_name names another model
 inline void require_matching_config(const std::string& file, const json& found,
                                     const json& expected,
                                     const std::vector<std::string>& ignored = {}) {
