@@ -31,10 +31,15 @@
 
 namespace ldm::train {
 
+/// torch.optim.AdamW's hyperparameters and defaults.
 // Doubles, as torch's hyperparameters are Python floats: rounding them to float first would move
 // the per-step scalars by an ulp away from torch's.
 struct AdamWConfig {
+  /// @{
+  /// The learning rate (>= 0), the moments' decays (in [0, 1)), the denominator's epsilon
+  /// (>= 0) and the decoupled weight decay (>= 0).
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 1e-2;
+  /// @}
 };
 
 namespace detail {
@@ -67,11 +72,14 @@ struct AdamWUpdate {
 
 }  // namespace detail
 
+/// AdamW over `count` parameters in one flat buffer; the moments live in Space.
 template <class Space = host>
 class AdamW {
   static constexpr bool on_host = std::is_same_v<Space, host>;
 
  public:
+  /// An optimiser with zero moments and no steps taken.
+  /// @throws ldm::Error when a hyperparameter is out of its range (see AdamWConfig)
   AdamW(AdamWConfig config, std::size_t count)
       : config_(config), exp_avg_(count), exp_avg_sq_(count) {
     check_lr(config.lr);
@@ -84,7 +92,8 @@ class AdamW {
       fail_expected("AdamW: weight_decay", ">= 0", config.weight_decay);
   }
 
-  // One update of every parameter, in one parallel loop; params and grads are in Space.
+  /// One update of every parameter, in one parallel loop; params and grads are in Space and hold
+  /// size() elements each (asserted).
   void step(std::span<float> params, std::span<const float> grads) {
     assert(params.size() == size() && grads.size() == size());
     ++steps_;
@@ -109,31 +118,37 @@ class AdamW {
     expr::executor<Space>::for_each(index_t(size()), update);
   }
 
-  // For schedules: the next step uses this rate.
+  /// For schedules: the next step uses this rate.
+  /// @throws ldm::Error when lr is negative
   void set_lr(double lr) {
     check_lr(lr);
     config_.lr = lr;
   }
 
-  const AdamWConfig& config() const { return config_; }
-  std::size_t size() const { return exp_avg_.size(); }
-  std::int64_t steps() const { return steps_; }
+  const AdamWConfig& config() const { return config_; }  ///< The hyperparameters now.
+  std::size_t size() const { return exp_avg_.size(); }   ///< The number of parameters.
+  std::int64_t steps() const { return steps_; }  ///< Steps taken (torch's state["step"]).
+  /// The first moments (host optimisers only).
   std::span<const float> exp_avg() const requires on_host {
     return {exp_avg_.data(), exp_avg_.size()};
   }
+  /// The second moments (host optimisers only).
   std::span<const float> exp_avg_sq() const requires on_host {
     return {exp_avg_sq_.data(), exp_avg_sq_.size()};
   }
-  // Copies of the moments in host memory, in any space: what checkpoints save.
+  /// @{
+  /// Copies of the moments in host memory, in any space: what checkpoints save.
   std::vector<float> exp_avg_host() const {
     return host_vector<Space>(exp_avg_.data(), exp_avg_.size());
   }
   std::vector<float> exp_avg_sq_host() const {
     return host_vector<Space>(exp_avg_sq_.data(), exp_avg_sq_.size());
   }
+  /// @}
 
-  // Resumes from saved state (torch's state["step"], "exp_avg", "exp_avg_sq", in host memory):
-  // the following steps are those the saving run would have taken.
+  /// Resumes from saved state (torch's state["step"], "exp_avg", "exp_avg_sq", in host memory):
+  /// the following steps are those the saving run would have taken.
+  /// @throws ldm::Error when steps is negative or a moment's size is not size()
   void restore(std::int64_t steps, std::span<const float> exp_avg,
                std::span<const float> exp_avg_sq) {
     if (steps < 0) fail_expected("AdamW::restore: step count", ">= 0", steps);

@@ -34,11 +34,11 @@ struct ScaleBy {
 
 }  // namespace detail
 
-// Scales grads (in Space) by max_norm / (norm + 1e-6) when that is below 1 and returns the norm
-// before scaling. A NaN norm makes every gradient NaN and an infinite one zeroes the finite
-// gradients, which is what torch does when it is not asked to raise: the caller sees the norm and
-// decides. The sum of squares comes from the executor's deterministic reduction (fixed blocks on
-// the host, CUB on the device), so a space gives the same norm on every run.
+/// Scales grads (in Space) by max_norm / (norm + 1e-6) when that is below 1 and returns the norm
+/// before scaling. A NaN norm makes every gradient NaN and an infinite one zeroes the finite
+/// gradients, which is what torch does when it is not asked to raise: the caller sees the norm and
+/// decides. The sum of squares comes from the executor's deterministic reduction (fixed blocks on
+/// the host, CUB on the device), so a space gives the same norm on every run.
 template <class Space = host>
 double clip_grad_norm(std::span<float> grads, double max_norm) {
   const auto n = index_t(grads.size());

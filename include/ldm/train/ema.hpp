@@ -25,12 +25,19 @@
 
 namespace ldm::train {
 
-// diffusers' defaults.
+/// EMAModel's settings; the defaults are diffusers'.
 struct EMAConfig {
+  /// @{
+  /// The decay's upper and lower bounds.
   double decay = 0.9999, min_decay = 0.0;
-  std::int64_t update_after_step = 0;
+  /// @}
+  std::int64_t update_after_step = 0;  ///< Updates before the average starts to decay.
+  /// The warm-up schedule 1 - (1 + step / inv_gamma)^-power, rather than (1 + step) / (10 + step).
   bool use_ema_warmup = false;
+  /// @{
+  /// The warm-up's parameters.
   double inv_gamma = 1.0, power = 2.0 / 3.0;
+  /// @}
 };
 
 namespace detail {
@@ -49,19 +56,20 @@ struct EMAUpdate {
 
 }  // namespace detail
 
+/// The EMA of a flat parameter buffer; the shadow lives in Space.
 template <class Space = host>
 class EMA {
   static constexpr bool on_host = std::is_same_v<Space, host>;
 
  public:
-  // The average starts at the current parameters (in Space).
+  /// The average starts at the current parameters (in Space).
   EMA(EMAConfig config, std::span<const float> params) : config_(config), shadow_(params.size()) {
     copy_elements<Space, Space>(params.data(), shadow_.data(), params.size());
   }
 
-  // The decay used by the update that makes optimisation_step the current one (diffusers counts
-  // from 1). It is 0 until update_after_step + 1 updates have passed, so the average first
-  // becomes a copy of the parameters, whatever min_decay says.
+  /// The decay used by the update that makes optimisation_step the current one (diffusers counts
+  /// from 1). It is 0 until update_after_step + 1 updates have passed, so the average first
+  /// becomes a copy of the parameters, whatever min_decay says.
   double decay_at(std::int64_t optimization_step) const {
     const std::int64_t step =
         std::max<std::int64_t>(0, optimization_step - config_.update_after_step - 1);
@@ -73,6 +81,7 @@ class EMA {
     return std::max(decay, config_.min_decay);
   }
 
+  /// One update towards `params` (in Space, size() elements; asserted).
   void step(std::span<const float> params) {
     assert(params.size() == size());
     ++optimization_step_;
@@ -81,25 +90,28 @@ class EMA {
         detail::EMAUpdate{shadow_.data(), params.data(), float(1 - decay_at(optimization_step_))});
   }
 
-  // Puts the averaged weights into a model, e.g. to sample or to save them.
+  /// Puts the averaged weights into a model, e.g. to sample or to save them.
   void copy_to(std::span<float> params) const {
     assert(params.size() == size());
     copy_elements<Space, Space>(shadow_.data(), params.data(), size());
   }
 
-  const EMAConfig& config() const { return config_; }
-  std::size_t size() const { return shadow_.size(); }
+  const EMAConfig& config() const { return config_; }  ///< The settings.
+  std::size_t size() const { return shadow_.size(); }  ///< The number of parameters.
+  /// Updates made (diffusers' optimization_step).
   std::int64_t optimization_step() const { return optimization_step_; }
+  /// The average (host EMAs only).
   std::span<const float> shadow() const requires on_host {
     return {shadow_.data(), shadow_.size()};
   }
-  // A copy of the average in host memory, in any space: what checkpoints save.
+  /// A copy of the average in host memory, in any space: what checkpoints save.
   std::vector<float> shadow_host() const {
     return host_vector<Space>(shadow_.data(), shadow_.size());
   }
 
-  // Resumes from saved state (diffusers' "optimization_step" and "shadow_params", in host
-  // memory).
+  /// Resumes from saved state (diffusers' "optimization_step" and "shadow_params", in host
+  /// memory).
+  /// @throws ldm::Error when optimization_step is negative or the shadow's size is not size()
   void restore(std::int64_t optimization_step, std::span<const float> shadow) {
     if (optimization_step < 0)
       fail_expected("EMA::restore: optimization step", ">= 0", optimization_step);
