@@ -17,21 +17,30 @@
 
 namespace ldm::train {
 
-enum class PixelLoss { l1, l2 };
+/// The pixel term's distance.
+enum class PixelLoss {
+  l1,  ///< |x_hat - x| (diffusers' default)
+  l2   ///< (x_hat - x)^2
+};
 
+/// The autoencoder loss's terms and their weights (diffusers' train_autoencoderkl.py defaults).
 struct AutoencoderLossConfig {
-  PixelLoss pixel = PixelLoss::l1;
-  double perceptual_weight = 1.0;
-  double kl_weight = 1e-6;
+  PixelLoss pixel = PixelLoss::l1;  ///< The pixel term's distance.
+  double perceptual_weight = 1.0;   ///< w_p; 0 leaves the perceptual term out.
+  double kl_weight = 1e-6;          ///< w_kl.
 };
 
+/// The loss of one batch and its terms, as in this file's description (total is their sum).
 struct AutoencoderLosses {
+  /// @{
+  /// The loss and its pixel, perceptual and KL terms.
   double total = 0, pixel = 0, perceptual = 0, kl = 0;
+  /// @}
 };
 
-// The peak of what autoencoder_loss_and_gradients allocates beyond its arguments and the Saved:
-// mean, logvar, stddev and z throughout; d_x_hat, d_term, dz, dmean and dlogvar from the
-// backward on; the autoencoder's own scratch. A perceptual term's own scratch is not included.
+/// The peak of what autoencoder_loss_and_gradients allocates beyond its arguments and the Saved:
+/// mean, logvar, stddev and z throughout; d_x_hat, d_term, dz, dmean and dlogvar from the
+/// backward on; the autoencoder's own scratch. A perceptual term's own scratch is not included.
 template <index_t N, class AE>
 constexpr std::size_t autoencoder_loss_scratch(const ops::HostScratch& host) {
   using T = typename AE::value_type;
@@ -45,8 +54,16 @@ constexpr std::size_t autoencoder_loss_scratch(const ops::HostScratch& host) {
                                                   nn::peak(decode.backward, encode.backward));
 }
 
-// Runs forward and backward for one batch and accumulates the gradients of every autoencoder
-// parameter. eps is the reparameterisation noise; images are in [-1, 1].
+/// Runs forward and backward for one batch and accumulates the gradients of every autoencoder
+/// parameter. eps is the reparameterisation noise; images are in [-1, 1].
+/// @param ae the autoencoder (a models::AutoencoderKL)
+/// @param saved its activations for this batch size
+/// @param x the images
+/// @param eps standard normal noise, one per latent element
+/// @param config the terms and weights
+/// @param perceptual the structural term (see perceptual.hpp); used when perceptual_weight > 0
+/// @param reconstruction receives the decoded images
+/// @param mode training (dropout on, with its seed) or inference
 template <index_t N, class AE, class Perceptual, class T = typename AE::value_type,
           class Space = host>
 AutoencoderLosses autoencoder_loss_and_gradients(

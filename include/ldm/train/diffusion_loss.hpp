@@ -15,9 +15,9 @@
 
 namespace ldm::train {
 
-// The peak of what diffusion_loss_and_gradients allocates beyond its arguments and the Saved:
-// xt, target, prediction, d_prediction and t throughout, beside the noise levels of add_noise and
-// training_target (N timesteps and four N doubles), then the UNet's forward and backward scratch.
+/// The peak of what diffusion_loss_and_gradients allocates beyond its arguments and the Saved:
+/// xt, target, prediction, d_prediction and t throughout, beside the noise levels of add_noise and
+/// training_target (N timesteps and four N doubles), then the UNet's forward and backward scratch.
 template <index_t N, class UNet>
 constexpr std::size_t diffusion_loss_scratch(const ops::HostScratch& host) {
   using Space = typename UNet::space;
@@ -29,7 +29,18 @@ constexpr std::size_t diffusion_loss_scratch(const ops::HostScratch& host) {
                   unet.forward, unet.backward);
 }
 
-// Accumulates the gradients of every UNet parameter; returns the loss.
+/// Accumulates the gradients of every UNet parameter; returns the loss.
+/// @param unet the denoiser (a models::UNet)
+/// @param saved its activations for this batch size
+/// @param x0 clean latents, already scaled by the scaling factor
+/// @param noise standard normal noise of the same shape
+/// @param timesteps each sample's timestep, in [0, T)
+/// @param schedule the noise schedule
+/// @param prediction_type what the UNet learns to predict
+/// @param mode training (dropout on, with its seed) or inference
+/// @param labels each sample's class, for a class-conditional UNet only
+/// @throws ldm::Error when a timestep is not in [0, T), or the UNet is class-conditional and no
+///         labels are given
 template <index_t N, class UNet>
 double diffusion_loss_and_gradients(
     const UNet& unet, typename UNet::template Saved<N>& saved,
