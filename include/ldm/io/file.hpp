@@ -27,6 +27,9 @@ namespace detail {
 }
 }  // namespace detail
 
+/// The bytes of the regular file at `path`.
+/// @throws ldm::Error when the file cannot be opened, examined or read, or is not a regular file
+///         (a folder, a FIFO, a device), naming the path and the operating system's reason
 inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
   const std::string name = path.string();
   int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
@@ -55,12 +58,14 @@ inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
   return bytes;
 }
 
-// Writes "<target>.tmp-<pid>" in the target's folder and renames it over the target on commit(),
-// so a reader (or a crash) sees either the previous file or the complete new one, never a
-// partial file. Without a commit() (an error, an exception) the destructor removes the temporary
-// file and the previous target stays untouched.
+/// Writes "<target>.tmp-<pid>" in the target's folder and renames it over the target on commit(),
+/// so a reader (or a crash) sees either the previous file or the complete new one, never a
+/// partial file. Without a commit() (an error, an exception) the destructor removes the temporary
+/// file and the previous target stays untouched.
 class AtomicFileWriter {
  public:
+  /// Creates the temporary file beside `target`.
+  /// @throws ldm::Error when it cannot be created
   explicit AtomicFileWriter(const std::filesystem::path& target)
       : target_(target.string()), temp_(target_ + ".tmp-" + std::to_string(::getpid())) {
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -73,6 +78,8 @@ class AtomicFileWriter {
     if (!committed_) ::unlink(temp_.c_str());
   }
 
+  /// Appends `bytes` to the temporary file.
+  /// @throws ldm::Error when the write fails (a full disk, ...)
   void write(std::span<const std::byte> bytes) {
     while (!bytes.empty()) {
       ssize_t n = ::write(fd_, bytes.data(), bytes.size());
@@ -82,6 +89,8 @@ class AtomicFileWriter {
     }
   }
 
+  /// Syncs the temporary file and renames it over the target, then syncs the folder. Call once.
+  /// @throws ldm::Error when a sync, the close or the rename fails
   void commit() {
     // fsync before rename: otherwise a crash can leave the new name pointing at unwritten blocks.
     if (::fsync(fd_) != 0) detail::fail_os(temp_, "sync");

@@ -17,10 +17,10 @@
 
 namespace ldm::io {
 
-// An IDX file of unsigned bytes (type code 0x08), the only type the datasets use.
+/// An IDX file of unsigned bytes (type code 0x08), the only type the datasets use.
 struct IdxArray {
-  std::vector<std::uint32_t> extents;
-  std::vector<std::uint8_t> data;
+  std::vector<std::uint32_t> extents;  ///< One per dimension, outermost first.
+  std::vector<std::uint8_t> data;      ///< The product of the extents, row-major.
 };
 
 namespace detail {
@@ -64,7 +64,10 @@ inline std::uint32_t big_endian_u32(const std::uint8_t* p) {
 
 }  // namespace detail
 
-// Parses an IDX file's bytes (gzip-compressed or not); `name` is used in error messages.
+/// Parses an IDX file's bytes (gzip-compressed or not); `name` is used in error messages.
+/// @throws ldm::Error when the gzip stream is corrupt or truncated, the type is not unsigned
+///         bytes, the header is short or has no dimensions, the extents describe more than 2^40
+///         bytes, or the data is not exactly as long as they say
 inline IdxArray parse_idx(const std::vector<std::byte>& file_bytes, const std::string& name) {
   const std::vector<std::uint8_t> bytes =
       detail::is_gzip(file_bytes)
@@ -95,6 +98,8 @@ inline IdxArray parse_idx(const std::vector<std::byte>& file_bytes, const std::s
   return array;
 }
 
+/// Reads and parses an IDX file (gzip-compressed or not).
+/// @throws ldm::Error when the file cannot be read or parse_idx() refuses it
 inline IdxArray read_idx(const std::filesystem::path& path) {
   return parse_idx(read_file(path), path.string());
 }

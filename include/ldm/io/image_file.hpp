@@ -22,15 +22,20 @@
 
 namespace ldm::io {
 
-// 8-bit pixels, height x width x channels, row-major (the layout stb reads and writes).
+/// 8-bit pixels, height x width x channels, row-major (the layout stb reads and writes).
 struct Image8 {
+  /// @{
+  /// The image's size.
   int width = 0, height = 0, channels = 0;
-  std::vector<std::uint8_t> pixels;
+  /// @}
+  std::vector<std::uint8_t> pixels;  ///< height x width x channels bytes.
 };
 
-// Decodes an image into `channels` channels (1 or 3), converting as stb does: colour to grey is
-// stb's integer luma (77 R + 150 G + 29 B) / 256 (a colour JPEG gives its Y plane), grey to colour
-// repeats the grey value, and alpha is dropped, not composited. 16-bit files come out as 8 bits.
+/// Decodes an image into `channels` channels (1 or 3), converting as stb does: colour to grey is
+/// stb's integer luma (77 R + 150 G + 29 B) / 256 (a colour JPEG gives its Y plane), grey to colour
+/// repeats the grey value, and alpha is dropped, not composited. 16-bit files come out as 8 bits.
+/// @throws ldm::Error when channels is not 1 or 3, the file cannot be read or is over 2 GiB, or
+///         stb cannot decode it (with stb's reason)
 inline Image8 read_image(const std::filesystem::path& path, int channels) {
   const std::string name = path.string();
   if (channels != 1 && channels != 3) fail_expected(name + ": channels", "1 or 3", channels);
@@ -53,9 +58,12 @@ inline Image8 read_image(const std::filesystem::path& path, int channels) {
   return image;
 }
 
-// Writes an 8-bit PNG (channels 1 grey, 3 RGB, 4 RGBA; pixels height x width x channels). The
-// file is encoded in memory first and then written through AtomicFileWriter, so a failure or a
-// crash leaves the previous file (or none), never a truncated PNG.
+/// Writes an 8-bit PNG (channels 1 grey, 3 RGB, 4 RGBA; pixels height x width x channels). The
+/// file is encoded in memory first and then written through AtomicFileWriter, so a failure or a
+/// crash leaves the previous file (or none), never a truncated PNG.
+/// @throws ldm::Error when channels is not 1, 3 or 4, the size is not positive or too wide for
+///         stb, `pixels` does not hold width x height x channels bytes, or the file cannot be
+///         written
 inline void write_png(const std::filesystem::path& path, int width, int height, int channels,
                       std::span<const std::uint8_t> pixels) {
   const std::string name = path.string();

@@ -17,14 +17,24 @@
 
 namespace ldm::io {
 
+/// How write_image_grid() lays images out.
 struct GridLayout {
+  /// @{
+  /// The size of one image (channels 1 or 3).
   index_t height, width, channels;  // of one image
-  index_t columns = 8;
-  int zoom = 2;
-  int gap = 2;  // pixels between images, before zooming
-  std::uint8_t background = 255;
+  /// @}
+  index_t columns = 8;  ///< Images per row (fewer when there are fewer images).
+  int zoom = 2;         ///< Each pixel is repeated zoom x zoom times.
+  int gap = 2;          ///< pixels between images, before zooming
+  std::uint8_t background = 255;  ///< The gaps' grey level.
 };
 
+/// Writes NHWC images with values in [-1, 1] (clamped; NaN shows as black) as one PNG grid.
+/// @param path the PNG file, replaced atomically
+/// @param images a whole number of images of layout's size, one after the other
+/// @param layout the images' size and the grid's shape
+/// @throws ldm::Error when `images` is empty or not a whole number of images, the channels are
+///         not 1 or 3, or the file cannot be written
 inline void write_image_grid(const std::filesystem::path& path, std::span<const float> images,
                              const GridLayout& layout) {
   const std::size_t image_size = std::size_t(layout.height * layout.width * layout.channels);

@@ -19,8 +19,9 @@ namespace ldm::io {
 static_assert(std::endian::native == std::endian::little,
               "ldm::io: safetensors data is little-endian and is copied without byte swaps");
 
-// Every dtype of the format with a whole number of bytes per element; the reader accepts all of
-// them (a checkpoint may hold integer buffers next to the weights) and converts the float ones.
+/// Every dtype of the format with a whole number of bytes per element; the reader accepts all of
+/// them (a checkpoint may hold integer buffers next to the weights) and converts the float ones.
+/// The enumerators are named as the format's header names them.
 enum class DType {
   BOOL,
   U8,
@@ -109,12 +110,15 @@ inline std::string quote(std::string_view name) {
 }
 }  // namespace detail
 
+/// The dtype's name in a safetensors header ("F32", "BF16", ...).
 constexpr std::string_view to_string(DType dtype) {
   return detail::info(dtype).name;
 }
+/// Bytes per element.
 constexpr std::size_t byte_size(DType dtype) {
   return detail::info(dtype).size;
 }
+/// The dtype a header names, or nullopt for a name the format does not have.
 constexpr std::optional<DType> parse_dtype(std::string_view name) {
   auto it = std::ranges::find(detail::kDTypes, name, &detail::DTypeInfo::name);
   if (it == detail::kDTypes.end()) return std::nullopt;

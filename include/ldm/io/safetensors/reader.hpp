@@ -32,11 +32,15 @@ namespace ldm::io {
 
 static_assert(sizeof(std::size_t) == 8, "ldm::io: safetensors offsets are 64-bit");
 
+/// One tensor of a safetensors header, validated.
 struct TensorEntry {
-  std::string name;
-  DType dtype = DType::F32;
-  std::vector<std::int64_t> shape;
-  std::size_t begin = 0, end = 0;  // bytes, relative to the start of the data buffer
+  std::string name;                 ///< Its name.
+  DType dtype = DType::F32;         ///< Its element type.
+  std::vector<std::int64_t> shape;  ///< Its extents.
+  /// @{
+  /// bytes, relative to the start of the data buffer
+  std::size_t begin = 0, end = 0;
+  /// @}
 };
 
 namespace detail {
@@ -124,15 +128,23 @@ void convert_elements(const std::byte* source, std::span<T> out, Convert convert
 }
 }  // namespace detail
 
+/// A safetensors file read into memory and validated as a whole when opened: the header is
+/// JSON without duplicate keys, every entry has a known dtype, a shape and offsets that match
+/// it, and the tensors tile the data buffer without gaps or overlaps.
 class SafetensorsFile {
  public:
-  // The reference implementation's limit: a larger header is a corrupt or hostile file.
+  /// The reference implementation's limit: a larger header is a corrupt or hostile file.
   static constexpr std::uint64_t kMaxHeaderSize = 100'000'000;
 
+  /// Reads and validates the file at `path`.
+  /// @throws ldm::Error when the file cannot be read or is not a valid safetensors file (naming
+  ///         the file, the field and what was wrong)
   static SafetensorsFile open(const std::filesystem::path& path) {
     return parse(read_file(path), path.string());
   }
 
+  /// Validates a file's bytes; `name_for_errors` stands for the file in messages.
+  /// @throws ldm::Error when the bytes are not a valid safetensors file
   static SafetensorsFile parse(std::vector<std::byte> bytes, std::string name_for_errors) {
     SafetensorsFile file;
     file.file_ = std::move(name_for_errors);
@@ -141,17 +153,21 @@ class SafetensorsFile {
     return file;
   }
 
-  const std::string& file_name() const { return file_; }
+  const std::string& file_name() const { return file_; }  ///< The name used in messages.
+  /// The header's `__metadata__` (string to string; empty without one).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
-  // Sorted by name.
+  /// The tensors' names, sorted by name.
   std::vector<std::string> names() const {
     std::vector<std::string> out;
     for (const auto& [name, entry] : entries_)
       out.push_back(name);
     return out;
   }
+  /// Whether the file holds a tensor of this name.
   bool contains(std::string_view name) const { return entries_.contains(name); }
+  /// The tensor of this name.
+  /// @throws ldm::Error when there is none
   const TensorEntry& entry(std::string_view name) const {
     auto it = entries_.find(name);
     if (it == entries_.end())
@@ -160,8 +176,10 @@ class SafetensorsFile {
     return it->second;
   }
 
-  // Converts F32, F16, BF16 or F64 to T (float or double). The file's shape must be
-  // expected_shape and `out` must hold exactly its elements.
+  /// Converts F32, F16, BF16 or F64 to T (float or double). The file's shape must be
+  /// expected_shape and `out` must hold exactly its elements.
+  /// @throws ldm::Error when there is no such tensor, its shape is not expected_shape, `out` has
+  ///         another size, or its dtype is not one of the four
   template <class T>
   void read(std::string_view name, std::span<T> out,
             std::span<const std::int64_t> expected_shape) const {
@@ -194,7 +212,9 @@ class SafetensorsFile {
     }
   }
 
-  // A checkpoint of another model (or another version of it) holds tensors this one does not.
+  /// Refuses tensors outside `expected`: a checkpoint of another model (or another version of
+  /// it) holds tensors this one does not.
+  /// @throws ldm::Error when the file holds a tensor not in `expected`, naming a few of them
   void require_only(const std::set<std::string>& expected) const {
     std::vector<std::string_view> extra;
     for (const auto& [name, entry] : entries_)

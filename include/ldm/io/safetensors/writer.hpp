@@ -23,9 +23,15 @@
 
 namespace ldm::io {
 
+/// Collects tensors and metadata in memory, then writes them as one safetensors file.
 class SafetensorsWriter {
  public:
-  // Stores `data` as F32, or as BF16 rounded to nearest even (ldm::bf16).
+  /// Stores `data` as F32, or as BF16 rounded to nearest even (ldm::bf16).
+  /// @param name the tensor's name: UTF-8, unique, not "__metadata__"
+  /// @param data the elements, row-major
+  /// @param shape the extents: non-negative, with a product equal to data's size
+  /// @param stored F32 or BF16
+  /// @throws ldm::Error when any of the above does not hold
   void add(std::string name, std::span<const float> data, std::vector<std::int64_t> shape,
            DType stored = DType::F32) {
     const std::string at = "safetensors writer: tensor " + detail::quote(name);
@@ -58,14 +64,17 @@ class SafetensorsWriter {
     tensors_.push_back({std::move(name), stored, std::move(shape), std::move(bytes)});
   }
 
-  // A later value for the same key replaces the earlier one.
+  /// A string in the header's `__metadata__`. A later value for the same key replaces the
+  /// earlier one.
+  /// @throws ldm::Error when the key or value is not valid UTF-8
   void set_metadata(std::string key, std::string value) {
     require_utf8("safetensors writer: metadata key", key);
     require_utf8("safetensors writer: metadata " + detail::quote(key), value);
     metadata_[std::move(key)] = std::move(value);
   }
 
-  // Replaces `path` atomically (see AtomicFileWriter): on failure the previous file is intact.
+  /// Replaces `path` atomically (see AtomicFileWriter): on failure the previous file is intact.
+  /// @throws ldm::Error when the file cannot be written
   void write(const std::filesystem::path& path) const {
     // Larger elements first, as the reference writer does: with the header padded to 8 bytes,
     // every tensor then starts at a multiple of its element size and can be mapped in place.
