@@ -12,10 +12,20 @@
 
 namespace ldm::data {
 
+/// Where Debian's dataset-fashion-mnist installs the IDX files.
 inline const std::filesystem::path fashion_mnist_folder = "/usr/share/datasets/fashion-mnist";
 
-enum class Split { train, test };
+/// Which half of Fashion-MNIST.
+enum class Split {
+  train,  ///< the 60,000 training images (train-*-idx*-ubyte.gz)
+  test    ///< the 10,000 test images (t10k-*-idx*-ubyte.gz)
+};
 
+/// One split of Fashion-MNIST, labelled 0-9, each 28x28 image centred in Resolution x Resolution
+/// with background (-1) padding and scaled to [-1, 1].
+/// @tparam Resolution 28 plus an even padding (a compile error otherwise)
+/// @throws ldm::Error when a file is missing or not valid IDX, the images are not 28x28, the
+///         label count differs from the image count, or a label is not 0-9
 template <index_t Resolution = 32>
 ImageSet<Resolution, 1> load_fashion_mnist(
     Split split, const std::filesystem::path& folder = fashion_mnist_folder) {

@@ -32,13 +32,17 @@
 
 namespace ldm::data {
 
-// What load_image_folder does with a file that has an image extension but cannot be read or
-// decoded: leave it out (and list it in the report), or fail.
-enum class Unreadable { skip, reject };
+/// What load_image_folder does with a file that has an image extension but cannot be read or
+/// decoded: leave it out (and list it in the report), or fail.
+enum class Unreadable {
+  skip,   ///< leave it out and list it in ImageFolderReport::skipped
+  reject  ///< fail with an ldm::Error naming it
+};
 
+/// What load_image_folder() read and left out.
 struct ImageFolderReport {
-  std::size_t loaded = 0;
-  // Each left-out file with the error message that says why.
+  std::size_t loaded = 0;  ///< Images in the set.
+  /// Each left-out file with the error message that says why.
   std::vector<std::pair<std::filesystem::path, std::string>> skipped;
 };
 
@@ -146,11 +150,13 @@ void crop_and_resize(const io::Image8& image, float* out) {
 
 }  // namespace detail
 
-// Loads every image under `folder` (see the top of this file). A missing folder, a folder without
-// image files and a folder none of whose images can be read are errors: an empty folder is an
-// error, not an empty training run. With Unreadable::reject the first unreadable image is an
-// error naming it; with Unreadable::skip it is left out and listed in report->skipped. The report,
-// when given, is filled even when the call fails.
+/// Loads every image under `folder` (see the top of this file). A missing folder, a folder without
+/// image files and a folder none of whose images can be read are errors: an empty folder is an
+/// error, not an empty training run. With Unreadable::reject the first unreadable image is an
+/// error naming it; with Unreadable::skip it is left out and listed in report->skipped. The report,
+/// when given, is filled even when the call fails.
+/// @tparam Channels 1 (grey) or 3 (RGB)
+/// @throws ldm::Error in the cases above
 template <index_t Resolution, index_t Channels>
 ImageSet<Resolution, Channels> load_image_folder(const std::filesystem::path& folder,
                                                  Unreadable policy = Unreadable::skip,

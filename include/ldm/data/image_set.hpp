@@ -17,26 +17,38 @@
 
 namespace ldm::data {
 
+/// Square images of Resolution x Resolution x Channels in memory, with optional labels.
 template <index_t Resolution, index_t Channels>
 struct ImageSet {
+  /// @{
+  /// The images' height (= width) and channels.
   static constexpr index_t resolution = Resolution, channels = Channels;
-  static constexpr index_t image_size = Resolution * Resolution * Channels;
-  std::vector<float> pixels;         // count * image_size, NHWC, in [-1, 1]
-  std::vector<std::int32_t> labels;  // count, or empty for unlabelled sets
+  /// @}
+  static constexpr index_t image_size = Resolution * Resolution * Channels;  ///< Floats per image.
+  std::vector<float> pixels;         ///< count * image_size, NHWC, in [-1, 1]
+  std::vector<std::int32_t> labels;  ///< count, or empty for unlabelled sets
+  /// The number of images.
   std::size_t size() const { return pixels.size() / std::size_t(image_size); }
 };
 
+/// Seeded shuffled batches over an ImageSet: epoch e visits the images in a Fisher-Yates order
+/// drawn from the Philox stream (seed, e), so the batches depend only on the seed and the
+/// position (epoch(), position()), not on where a run was interrupted. A final partial batch of
+/// an epoch is dropped.
 template <index_t Resolution, index_t Channels>
 class ShuffledBatches {
  public:
+  /// Starts at epoch 0, position 0. The set must outlive this object.
+  /// @throws ldm::Error when the set is empty
   ShuffledBatches(const ImageSet<Resolution, Channels>& set, std::uint64_t seed)
       : set_(&set), seed_(seed) {
     if (set.size() == 0) fail("ldm::data::ShuffledBatches: the data set is empty");
     shuffle();
   }
 
-  // Fills the next N images (and labels, when the set has them); starts a new epoch when fewer
-  // than N images are left in this one.
+  /// Fills the next N images (and labels, when the set has them); starts a new epoch when fewer
+  /// than N images are left in this one.
+  /// @throws ldm::Error when N is larger than the set
   template <index_t N>
   void next(View<float, Shape<N, Resolution, Resolution, Channels>> images,
             View<std::int32_t, Shape<N>> labels = View<std::int32_t, Shape<N>>(nullptr)) {
@@ -56,9 +68,10 @@ class ShuffledBatches {
     position_ += std::size_t(N);
   }
 
-  std::uint64_t epoch() const { return epoch_; }
-  std::size_t position() const { return position_; }
-  // Continues a run: the same (epoch, position) as a saved one gives the same next batches.
+  std::uint64_t epoch() const { return epoch_; }      ///< The current epoch, from 0.
+  std::size_t position() const { return position_; }  ///< Images taken in the current epoch.
+  /// Continues a run: the same (epoch, position) as a saved one gives the same next batches.
+  /// @throws ldm::Error when position is larger than the set
   void seek(std::uint64_t epoch, std::size_t position) {
     epoch_ = epoch;
     shuffle();
