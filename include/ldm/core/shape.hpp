@@ -22,9 +22,9 @@ template <index_t... Extents>
 struct Shape {
   static_assert(((Extents > 0) && ...), "ldm::Shape: every extent must be positive");
 
-  static constexpr int rank = sizeof...(Extents);                        ///< The number of axes.
-  static constexpr std::array<index_t, rank> extents{Extents...};        ///< The extents.
-  static constexpr index_t size = (index_t{1} * ... * Extents);  ///< The number of elements.
+  static constexpr int rank = sizeof...(Extents);                  ///< The number of axes.
+  static constexpr std::array<index_t, rank> extents{Extents...};  ///< The extents.
+  static constexpr index_t size = (index_t{1} * ... * Extents);    ///< The number of elements.
 
   /// Row-major strides in elements: the last extent is contiguous.
   static constexpr std::array<index_t, rank> strides = [] {
@@ -67,10 +67,10 @@ struct Shape {
 /// The shape of a scalar: no axes, one element.
 template <>
 struct Shape<> {
-  static constexpr int rank = 0;                        ///< No axes.
-  static constexpr std::array<index_t, 0> extents{};    ///< No extents.
-  static constexpr std::array<index_t, 0> strides{};    ///< No strides.
-  static constexpr index_t size = 1;                    ///< One element.
+  static constexpr int rank = 0;                      ///< No axes.
+  static constexpr std::array<index_t, 0> extents{};  ///< No extents.
+  static constexpr std::array<index_t, 0> strides{};  ///< No strides.
+  static constexpr index_t size = 1;                  ///< One element.
 };
 
 /// Whether S is an ldm::Shape.

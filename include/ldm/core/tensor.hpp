@@ -65,11 +65,11 @@ class View : public detail::view_base<T, S, Space>::type {
   using Base = typename detail::view_base<T, S, Space>::type;
 
  public:
-  using value_type = T;       ///< The element type, `const` for a read-only view.
-  using shape = S;            ///< The shape.
-  using space = Space;        ///< Where the elements live.
-  static constexpr int rank = S::rank;     ///< The number of extents.
-  static constexpr index_t size = S::size; ///< The number of elements.
+  using value_type = T;                     ///< The element type, `const` for a read-only view.
+  using shape = S;                          ///< The shape.
+  using space = Space;                      ///< Where the elements live.
+  static constexpr int rank = S::rank;      ///< The number of extents.
+  static constexpr index_t size = S::size;  ///< The number of elements.
   /// Marks the view as an expression node, so it can stand on the right of an assignment.
   static constexpr bool is_expression_node = true;
   /// The type an expression computes an element in (float for bf16 elements).

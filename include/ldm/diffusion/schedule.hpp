@@ -218,7 +218,7 @@ class Schedule {
     return Schedule(Spec::config);
   }
 
-  const ScheduleConfig& config() const { return config_; }  ///< The configuration.
+  const ScheduleConfig& config() const { return config_; }                 ///< The configuration.
   int num_train_timesteps() const { return config_.num_train_timesteps; }  ///< T.
   std::span<const double> betas() const { return betas_; }    ///< beta_t for t in [0, T).
   std::span<const double> alphas() const { return alphas_; }  ///< 1 - beta_t.

@@ -23,9 +23,9 @@ struct GridLayout {
   /// The size of one image (channels 1 or 3).
   index_t height, width, channels;  // of one image
   /// @}
-  index_t columns = 8;  ///< Images per row (fewer when there are fewer images).
-  int zoom = 2;         ///< Each pixel is repeated zoom x zoom times.
-  int gap = 2;          ///< pixels between images, before zooming
+  index_t columns = 8;            ///< Images per row (fewer when there are fewer images).
+  int zoom = 2;                   ///< Each pixel is repeated zoom x zoom times.
+  int gap = 2;                    ///< pixels between images, before zooming
   std::uint8_t background = 255;  ///< The gaps' grey level.
 };
 

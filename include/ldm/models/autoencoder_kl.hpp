@@ -281,17 +281,17 @@ class Decoder {
 template <class T, class Space, index_t ImageC, index_t Res, class Cfg>
 class AutoencoderKL {
  public:
-  using config = Cfg;       ///< The configuration.
-  using value_type = T;     ///< The element type.
-  using space = Space;      ///< Where parameters and activations live.
+  using config = Cfg;    ///< The configuration.
+  using value_type = T;  ///< The element type.
+  using space = Space;   ///< Where parameters and activations live.
   /// @{
   /// The images' channels, height and width.
   static constexpr index_t image_channels = ImageC, resolution = Res;
   /// @}
   static constexpr index_t latent_channels = Cfg::latent_channels;  ///< The latents' channels.
-  static constexpr index_t latent_res = Res / Cfg::latent_factor;  ///< The latents' height, width.
-  using EncoderT = Encoder<T, Space, ImageC, Res, Cfg>;  ///< diffusers' Encoder.
-  using DecoderT = Decoder<T, Space, ImageC, Res, Cfg>;  ///< diffusers' Decoder.
+  static constexpr index_t latent_res = Res / Cfg::latent_factor;   ///< The latents' height, width.
+  using EncoderT = Encoder<T, Space, ImageC, Res, Cfg>;             ///< diffusers' Encoder.
+  using DecoderT = Decoder<T, Space, ImageC, Res, Cfg>;             ///< diffusers' Decoder.
   /// The 1x1 convolution from the encoder's output to the moments.
   using QuantConv = nn::Conv2d<T, Space, latent_res, latent_res, 2 * latent_channels,
                                2 * latent_channels, ops::conv_same<1>>;

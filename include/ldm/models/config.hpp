@@ -48,11 +48,11 @@ struct attention_at {
 template <class BlockChannels, index_t LayersPerBlock, index_t LatentChannels,
           index_t NormGroups = 32>
 struct AutoencoderKLConfig {
-  using block_out_channels = BlockChannels;  ///< The channel count of each level.
-  static constexpr int levels = BlockChannels::levels;                ///< Resolution levels.
-  static constexpr index_t layers_per_block = LayersPerBlock;         ///< ResNet blocks per level.
-  static constexpr index_t latent_channels = LatentChannels;          ///< Channels of a latent.
-  static constexpr index_t norm_num_groups = NormGroups;              ///< GroupNorm groups.
+  using block_out_channels = BlockChannels;                    ///< The channel count of each level.
+  static constexpr int levels = BlockChannels::levels;         ///< Resolution levels.
+  static constexpr index_t layers_per_block = LayersPerBlock;  ///< ResNet blocks per level.
+  static constexpr index_t latent_channels = LatentChannels;   ///< Channels of a latent.
+  static constexpr index_t norm_num_groups = NormGroups;       ///< GroupNorm groups.
   /// GroupNorm's epsilon: diffusers' Encoder and Decoder use 1e-6 throughout.
   static constexpr double norm_eps = 1e-6;
   /// Image size / latent size: 2^(levels - 1).
@@ -83,14 +83,14 @@ struct AutoencoderKLConfig {
 template <class BlockChannels, index_t LayersPerBlock, class AttentionLevels, index_t HeadDim,
           index_t NormGroups = 32, index_t NumClassEmbeds = 0>
 struct UNetConfig {
-  using block_out_channels = BlockChannels;  ///< The channel count of each level.
-  using attention_levels = AttentionLevels;  ///< The levels with self-attention.
-  static constexpr int levels = BlockChannels::levels;            ///< Resolution levels.
-  static constexpr index_t layers_per_block = LayersPerBlock;     ///< ResNet blocks per level.
-  static constexpr index_t attention_head_dim = HeadDim;          ///< Channels per head.
-  static constexpr index_t norm_num_groups = NormGroups;          ///< GroupNorm groups.
-  static constexpr index_t num_class_embeds = NumClassEmbeds;     ///< Class labels (0: none).
-  static constexpr double norm_eps = 1e-5;                        ///< GroupNorm's epsilon.
+  using block_out_channels = BlockChannels;                    ///< The channel count of each level.
+  using attention_levels = AttentionLevels;                    ///< The levels with self-attention.
+  static constexpr int levels = BlockChannels::levels;         ///< Resolution levels.
+  static constexpr index_t layers_per_block = LayersPerBlock;  ///< ResNet blocks per level.
+  static constexpr index_t attention_head_dim = HeadDim;       ///< Channels per head.
+  static constexpr index_t norm_num_groups = NormGroups;       ///< GroupNorm groups.
+  static constexpr index_t num_class_embeds = NumClassEmbeds;  ///< Class labels (0: none).
+  static constexpr double norm_eps = 1e-5;                     ///< GroupNorm's epsilon.
   /// The width of the time embedding: 4 x the first level's channels, as diffusers.
   static constexpr index_t time_embed_dim = 4 * BlockChannels::first;
   static constexpr bool flip_sin_to_cos = true;  ///< The sinusoid's order, as diffusers' default.

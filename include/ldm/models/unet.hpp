@@ -53,15 +53,15 @@ class UNet {
       nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>, nn::Absent>;
 
  public:
-  using config = Cfg;     ///< The configuration.
-  using value_type = T;   ///< The element type.
-  using space = Space;    ///< Where parameters and activations live.
+  using config = Cfg;    ///< The configuration.
+  using value_type = T;  ///< The element type.
+  using space = Space;   ///< Where parameters and activations live.
   /// @{
   /// The latents' channels, height and width.
   static constexpr index_t channels = C, resolution = Res;
   /// @}
   using TimeEmbedding = nn::TimestepEmbedding<T, Space, Ch::first, E>;  ///< sinusoid -> MLP.
-  using ConvIn = nn::Conv2d<T, Space, Res, Res, C, Ch::first>;  ///< The first convolution.
+  using ConvIn = nn::Conv2d<T, Space, Res, Res, C, Ch::first>;          ///< The first convolution.
   /// The last normalisation (GroupNorm, then SiLU).
   using NormOut = nn::GroupNorm<T, Space, Ch::first, G, nn::Activation::silu>;
   using ConvOut = nn::Conv2d<T, Space, Res, Res, Ch::first, C>;  ///< The last convolution.

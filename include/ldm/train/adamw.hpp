@@ -127,7 +127,7 @@ class AdamW {
 
   const AdamWConfig& config() const { return config_; }  ///< The hyperparameters now.
   std::size_t size() const { return exp_avg_.size(); }   ///< The number of parameters.
-  std::int64_t steps() const { return steps_; }  ///< Steps taken (torch's state["step"]).
+  std::int64_t steps() const { return steps_; }          ///< Steps taken (torch's state["step"]).
   /// The first moments (host optimisers only).
   std::span<const float> exp_avg() const requires on_host {
     return {exp_avg_.data(), exp_avg_.size()};
