@@ -1,5 +1,6 @@
 #pragma once
-// Element types: float, and bf16 as a storage type whose arithmetic happens in float.
+/// @file
+/// Element types: float, and bf16 as a storage type whose arithmetic happens in float.
 
 #include <bit>
 #include <cstdint>
@@ -9,21 +10,24 @@
 
 namespace ldm {
 
-// bfloat16: the top 16 bits of an IEEE float. Conversion from float rounds to nearest, ties to
-// even, and keeps NaN a NaN (rounding must not carry a NaN's payload into the exponent and turn
-// it into infinity). The layout is that of __nv_bfloat16, so device buffers can be reinterpreted.
+/// bfloat16: the top 16 bits of an IEEE float. Conversion from float rounds to nearest, ties to
+/// even, and keeps NaN a NaN (rounding must not carry a NaN's payload into the exponent and turn
+/// it into infinity). The layout is that of __nv_bfloat16, so device buffers can be reinterpreted.
 struct bf16 {
-  std::uint16_t bits = 0;
+  std::uint16_t bits = 0;  ///< The bit pattern.
 
-  bf16() = default;
+  bf16() = default;  ///< Zero.
+  /// `value` rounded to nearest, ties to even.
   LDM_HD explicit bf16(float value) : bits(round_from(value)) {}
 
+  /// The bf16 with this bit pattern.
   LDM_HD static constexpr bf16 from_bits(std::uint16_t raw) {
     bf16 b;
     b.bits = raw;
     return b;
   }
 
+  /// The value as a float (exact).
   LDM_HD operator float() const {
     std::uint32_t wide = std::uint32_t(bits) << 16;
     return bit_cast_float(wide);
@@ -54,24 +58,27 @@ struct bf16 {
 };
 static_assert(sizeof(bf16) == 2 && std::is_trivially_copyable_v<bf16>);
 
-// The type arithmetic on an element is done in: float for both float and bf16 storage.
+/// The type arithmetic on an element is done in: float for both float and bf16 storage.
 template <class T>
 struct compute_type {
-  using type = T;
+  using type = T;  ///< T itself.
 };
+/// bf16 computes in float.
 template <>
 struct compute_type<bf16> {
-  using type = float;
+  using type = float;  ///< float.
 };
+/// compute_type's type.
 template <class T>
 using compute_t = typename compute_type<T>::type;
 
+/// Whether T can be a Tensor's element: float, bf16, double or std::int32_t.
 template <class T>
 inline constexpr bool is_element_type_v =
     std::is_same_v<T, float> || std::is_same_v<T, bf16> || std::is_same_v<T, double> ||
     std::is_same_v<T, std::int32_t>;
 
-// Element type names as safetensors spells them.
+/// Element type names as safetensors spells them.
 template <class T>
 constexpr const char* dtype_name() {
   if constexpr (std::is_same_v<T, float>)

@@ -110,7 +110,7 @@ class LatentDiffusion {
   template <index_t N>
   using latents = typename AE::template latents<N>;
 
-  /// New models, initialised as PyTorch initialises them, from `seed`.
+  /// New models with PyTorch's default initialisations, drawn from `seed`.
   /// @param seed every random draw of the run (initial weights, noise, timesteps, dropout) comes
   ///        from it
   /// @param options how to train; fixed for the object's life
