@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ldm_ensure_packages "${LDM_PACKAGES[@]}"
+ldm_ensure_packages "${LDM_PACKAGES[@]}" "${LDM_TEST_PACKAGES[@]}"
 preset=$(ldm_preset)
 # ctest runs two OpenMP programs at once on two cores: threads that spin at barriers would take
 # the cores from each other's work, so they sleep instead.
