@@ -1,9 +1,11 @@
 #pragma once
 /// @file
 /// The DDIM sampler (Song et al., eq. 12) as diffusers' DDIMScheduler takes a step:
+/// @verbatim
 ///   x0_hat = clamp(x0 read from the model's output),  eps_hat = eps read from it (unclipped)
 ///   x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat + sigma * noise,
 ///   sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev)).
+/// @endverbatim
 /// As in diffusers, the previous timestep is t - T / num_inference_steps (integer division) for
 /// every spacing, and before t = 0 abar_prev is 1 (set_alpha_to_one) or abar_0. With eta = 0 a
 /// step is deterministic; otherwise the noise is an operand the caller chooses, as for DDPM

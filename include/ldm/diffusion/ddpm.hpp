@@ -2,11 +2,13 @@
 /// @file
 /// The DDPM ancestral sampler (Ho et al., eq. 6 and 7) as diffusers' DDPMScheduler takes a step
 /// with variance_type "fixed_small":
+/// @verbatim
 ///   x0_hat = clamp(x0 read from the model's output)                     (clip_sample)
 ///   x_prev = x0_coeff * x0_hat + sample_coeff * x_t + sigma * noise,
 ///   x0_coeff = sqrt(abar_prev) (1 - abar_t / abar_prev) / (1 - abar_t),
 ///   sample_coeff = sqrt(abar_t / abar_prev) (1 - abar_prev) / (1 - abar_t),
 ///   sigma^2 = (1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev), floored at 1e-20,
+/// @endverbatim
 /// where abar_prev belongs to the next timestep of the schedule (1 after the last), and no noise is
 /// added at t = 0. The scalars are computed in double on the host; a step is one fused expression,
 /// evaluated in double and rounded once (see forward_process.hpp).

@@ -1,9 +1,11 @@
 #pragma once
 /// @file
 /// diffusers' UNet2DModel (positional time embedding, flip_sin_to_cos, freq_shift 0):
+/// @verbatim
 ///   emb = time_embedding(sinusoid(t)) [+ class_embedding(label)]
 ///   h = conv_in(x); down levels (skips kept); mid (resnet, attention, resnet); up levels (skips
 ///   concatenated, second); y = conv_out(silu(conv_norm_out(h)))
+/// @endverbatim
 /// over latents Shape<N, Res, Res, C>, predicting a tensor of the same shape.
 
 #include <cstdint>

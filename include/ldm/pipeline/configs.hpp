@@ -1,10 +1,10 @@
 #pragma once
 /// @file
 /// Ready-made configurations. A configuration is a struct of compile-time constants:
-///   image_channels, resolution: the images (diffusers' AutoencoderKL in_channels/out_channels,
-///     sample_size); latent_channels: the latents (the UNet's in_channels/out_channels);
-///   autoencoder: an AutoencoderKLConfig (its levels fix the latent factor);
-///   unet: a UNetConfig;  schedule: a beta schedule such as diffusion::LinearBetas<1000>.
+/// - image_channels, resolution: the images (diffusers' AutoencoderKL in_channels/out_channels,
+///   sample_size); latent_channels: the latents (the UNet's in_channels/out_channels);
+/// - autoencoder: an AutoencoderKLConfig (its levels fix the latent factor);
+/// - unet: a UNetConfig;  schedule: a beta schedule such as diffusion::LinearBetas<1000>.
 
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/models/config.hpp"

@@ -2,12 +2,14 @@
 /// @file
 /// The autoencoder's training objective and its gradients, with the conventions of diffusers'
 /// train_autoencoderkl.py (without its discriminator):
+/// @verbatim
 ///   z = mean + exp(logvar / 2) * eps                      (reparameterisation)
 ///   pixel      = sum over elements of |x_hat - x| (or squared) / N
 ///   perceptual = w_p * (C * H * W) * mean_n d_n            (d_n: LPIPS or 1 - SSIM of sample n;
 ///                                                           diffusers adds the per-sample distance
 ///                                                           to every element before summing)
 ///   kl         = w_kl * mean_n KL(N(mean_n, var_n) || N(0, 1))
+/// @endverbatim
 /// One deliberate difference: that script evaluates LPIPS under no_grad, which makes the term a
 /// constant; here it is differentiated, as in LDM's LPIPSWithDiscriminator.
 

@@ -1,7 +1,9 @@
 #pragma once
 /// @file
 /// The denoiser's training objective and its gradients, as diffusers' train_unconditional.py:
+/// @verbatim
 ///   x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise;  loss = mean((unet(x_t, t) - target)^2)
+/// @endverbatim
 /// with target = noise (epsilon prediction) or the velocity (v_prediction). x0 are latents already
 /// scaled by the autoencoder's scaling_factor; noise and timesteps come from the caller, so that
 /// the pipeline draws them from its Philox streams and tests can pass PyTorch's.
