@@ -55,7 +55,7 @@ struct TrainingOptions {
 /// Sampling with DDIM (diffusers' DDIMScheduler): few steps, deterministic at eta 0.
 struct DDIMSampling {
   int steps = 50;  ///< Denoising steps, in [1, the schedule's num_train_timesteps].
-  double eta = 0;  ///< The fraction of DDPM's noise added at each step (0: none).
+  double eta = 0;  ///< In [0, 1]: scales each step's noise; 0 adds none, 1 has DDPM's variance.
   /// How the steps' timesteps are spread over the training timesteps.
   diffusion::TimestepSpacing spacing = diffusion::TimestepSpacing::leading;
 };
