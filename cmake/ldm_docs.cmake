@@ -30,4 +30,14 @@ if(LDM_BUILD_TESTS AND NOT LDM_TEST_SUBSET)
   add_test(NAME api_docs COMMAND ${_ldm_api_docs_command}
     WORKING_DIRECTORY ${PROJECT_BINARY_DIR}/docs)
   set_tests_properties(api_docs PROPERTIES LABELS "host;docs")
+  # The check itself must be able to fail: the same settings on a header with two mistakes.
+  if(LDM_DOXYGEN)
+    add_test(NAME api_docs_catches_mistakes
+      COMMAND ${CMAKE_COMMAND} -DDOXYGEN=${LDM_DOXYGEN}
+        -DDOXYFILE=${PROJECT_BINARY_DIR}/docs/Doxyfile
+        -DFIXTURE=${PROJECT_SOURCE_DIR}/tests/docs/undocumented.hpp
+        -DWORK_DIR=${PROJECT_BINARY_DIR}/docs/catches_mistakes
+        -P ${PROJECT_SOURCE_DIR}/tests/docs/api_docs_catches_mistakes.cmake)
+    set_tests_properties(api_docs_catches_mistakes PROPERTIES LABELS "host;docs")
+  endif()
 endif()
