@@ -17,6 +17,8 @@
 #include <ldm/ldm.hpp>
 #include <ldm/ops/conv2d.hpp>
 
+#include "benchmark_main.hpp"
+
 using namespace ldm;
 
 namespace {
@@ -174,9 +176,5 @@ int main(int argc, char** argv) {
   register_shape<ops::conv_same<3, 2>, 8, 8, 32, 32>("unet_down_8x8to4x4_32to32");
   register_shape<ops::conv_same<3>, 4, 4, 64, 64>("unet_4x4_64to64");
 
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run(argc, argv);
 }

@@ -10,6 +10,8 @@
 #include <ldm/ldm.hpp>
 #include <memory>
 
+#include "benchmark_main.hpp"
+
 namespace {
 using Big = ldm::Shape<1 << 26>;
 constexpr std::int64_t bytes_of_one = sizeof(float) * Big::size;
@@ -75,4 +77,6 @@ void BM_memcpy_same_bytes(benchmark::State& state) {
 BENCHMARK(BM_memcpy_same_bytes)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_fused_axpbz)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_separate_passes)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return bench::run(argc, argv);
+}

@@ -9,6 +9,8 @@
 #include <ldm/ldm.hpp>
 #include <memory>
 
+#include "benchmark_main.hpp"
+
 namespace {
 using Model = ldm::LatentDiffusion<ldm::configs::Tiny>;
 constexpr ldm::index_t batch = 32;
@@ -48,4 +50,6 @@ void BM_diffusion_step(benchmark::State& state) {
 
 BENCHMARK(BM_autoencoder_step)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
 BENCHMARK(BM_diffusion_step)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return bench::run(argc, argv);
+}

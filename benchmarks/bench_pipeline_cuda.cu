@@ -7,6 +7,8 @@
 #include <ldm/cuda.cuh>
 #include <memory>
 
+#include "benchmark_main.hpp"
+
 namespace {
 template <class Space>
 using Model = ldm::LatentDiffusion<ldm::configs::Tiny, Space>;
@@ -75,4 +77,6 @@ BENCHMARK(BM_diffusion_step<ldm::host, 32>)->Unit(benchmark::kMillisecond)->UseR
 BENCHMARK(BM_autoencoder_step<ldm::cuda, 64>)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_diffusion_step<ldm::cuda, 64>)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ddim50_sample_and_decode<64>)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return bench::run(argc, argv);
+}

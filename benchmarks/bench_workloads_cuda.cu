@@ -39,6 +39,8 @@
 #include <string>
 #include <vector>
 
+#include "benchmark_main.hpp"
+
 namespace {
 
 using ldm::index_t;
@@ -573,6 +575,7 @@ void parse_protocol(int& argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (bench::version_asked(argc, argv)) return 0;
   parse_protocol(argc, argv);
   if (!ldm::cuda_device::available()) {
     std::fprintf(stderr, "bench_workloads_cuda: no CUDA device\n");
@@ -581,6 +584,7 @@ int main(int argc, char** argv) {
   register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("ldm_version", ldm::version.string);
   benchmark::AddCustomContext("precision", "float32 (no TF32)");
   benchmark::AddCustomContext("warmup_steps", std::to_string(protocol.warmup));
   benchmark::RunSpecifiedBenchmarks();

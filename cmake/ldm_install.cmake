@@ -10,8 +10,8 @@ if(TARGET ldm_cuda)
   install(TARGETS ldm_cuda EXPORT ldmTargets)
 endif()
 install(DIRECTORY include/ldm DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-# Apache-2.0: the licence travels with every installed copy.
-install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Apache-2.0: the licence travels with every installed copy, and the changelog with it.
+install(FILES LICENSE CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(EXPORT ldmTargets NAMESPACE ldm:: DESTINATION ${LDM_INSTALL_CMAKEDIR})
 
 configure_package_config_file(cmake/ldmConfig.cmake.in

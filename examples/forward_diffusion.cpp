@@ -7,7 +7,14 @@
 #include <cstdio>
 #include <ldm/ldm.hpp>
 
-int main() {
+#include "support/cli.hpp"
+
+int main(int argc, char** argv) try {
+  examples::Options options("forward_diffusion",
+                            "Noises a batch of stripes to eight timesteps and prints how much of "
+                            "the image is left.");
+  if (!options.parse(argc, argv)) return 0;
+
   constexpr ldm::index_t batch = 8, size = 32, channels = 1, steps = 1000;
   using Images = ldm::Shape<batch, size, size, channels>;
   using PerSample = ldm::Shape<batch>;
@@ -55,4 +62,7 @@ int main() {
   std::printf("noise: mean %.4f, std %.4f over %lld draws\n", ldm::mean(eps),
               std::sqrt(ldm::mean(ldm::square(eps))), (long long)Images::size);
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "forward_diffusion: %s\n", e.what());
+  return 1;
 }

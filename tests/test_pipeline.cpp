@@ -102,6 +102,25 @@ TEST_CASE("a checkpoint is a diffusers folder and replaces the previous one atom
   std::filesystem::remove_all(folder);
 }
 
+TEST_CASE("a checkpoint records the ldm version that wrote it; loading ignores that version") {
+  const auto folder = fresh_folder("version");
+  Model model(5);
+  model.save(folder);
+  for (const char* file :
+       {"vae/config.json", "unet/config.json", "scheduler/scheduler_config.json"}) {
+    auto config = pipeline::read_json(folder / file);
+    CHECK_MESSAGE(config["_ldm_version"] == version.string, file);
+    // A checkpoint from another ldm version is the same model if its architecture matches.
+    config["_ldm_version"] = "99.0.0";
+    std::ofstream(folder / file) << config.dump();
+  }
+  const auto state = io::SafetensorsFile::open(folder / "training_state.safetensors");
+  CHECK(state.metadata().at("ldm_version") == version.string);
+  Model reloaded(6);
+  CHECK_NOTHROW(reloaded.load(folder));
+  std::filesystem::remove_all(folder);
+}
+
 TEST_CASE("a checkpoint for another configuration is refused, naming the field and both values") {
   const auto folder = fresh_folder("mismatch");
   Model model(4);

@@ -1,7 +1,7 @@
 #pragma once
 // A small command-line parser for the example programs: `--name value` and `--name=value`
-// options bound to variables, `--flag` switches, generated --help, and errors that name the
-// option, what it expects and what was given.
+// options bound to variables, `--flag` switches, generated --help, --version, and errors that
+// name the option, what it expects and what was given.
 
 #include <cstdint>
 #include <cstdio>
@@ -11,8 +11,14 @@
 #include <vector>
 
 #include "ldm/core/error.hpp"
+#include "ldm/version.hpp"
 
 namespace examples {
+
+// What --version prints: "fashion (ldm 0.1.0)".
+inline void print_version(std::string_view program) {
+  std::printf("%.*s (ldm %s)\n", int(program.size()), program.data(), ldm::version.string);
+}
 
 class Options {
  public:
@@ -39,12 +45,16 @@ class Options {
     options_.push_back({std::move(name), "", "", std::move(help), nullptr, value});
   }
 
-  // Parses argv[first...]; returns false when --help was asked for (the help is printed).
+  // Parses argv[first...]; returns false when --help or --version was asked for (and printed).
   bool parse(int argc, char** argv, int first = 1) {
     for (int i = first; i < argc; ++i) {
       std::string_view arg = argv[i];
       if (arg == "--help" || arg == "-h") {
         print_help();
+        return false;
+      }
+      if (arg == "--version") {
+        print_version(usage_.substr(0, usage_.find(' ')));
         return false;
       }
       if (!arg.starts_with("--"))
@@ -78,6 +88,7 @@ class Options {
       std::printf("\n");
     }
     std::printf("  %-26s %s\n", "--help", "this text");
+    std::printf("  %-26s %s\n", "--version", "the program's name and ldm's version");
   }
 
  private:

@@ -39,3 +39,4 @@
 #include "ldm/train/clip_grad.hpp"
 #include "ldm/train/diffusion_loss.hpp"
 #include "ldm/train/ema.hpp"
+#include "ldm/version.hpp"

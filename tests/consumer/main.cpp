@@ -1,9 +1,16 @@
-// Uses tensors, a fused expression with broadcasting and reductions through an installed ldm.
+// Uses tensors, a fused expression with broadcasting and reductions through an installed ldm, and
+// checks that the installed headers state the version of the package that was found.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ldm/ldm.hpp>
 
 int main() {
+  if (std::strcmp(ldm::version.string, LDM_PACKAGE_VERSION) != 0) {
+    std::printf("the headers say ldm %s, the package %s\n", ldm::version.string,
+                LDM_PACKAGE_VERSION);
+    return 1;
+  }
   using Image = ldm::Shape<2, 3, 3, 4>;
   ldm::Tensor<float, Image> x;
   x = ldm::randn<Image>(/*seed*/ 7);

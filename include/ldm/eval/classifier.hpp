@@ -32,6 +32,7 @@
 #include "ldm/nn/parameters.hpp"
 #include "ldm/nn/state_dict.hpp"
 #include "ldm/ops/pool.hpp"
+#include "ldm/version.hpp"
 
 namespace ldm::eval {
 
@@ -158,6 +159,7 @@ class FashionClassifier {
     for (const auto& [key, value] : metadata)
       writer.set_metadata(key, value);
     writer.set_metadata("architecture", "ldm::eval::FashionClassifier");
+    writer.set_metadata("ldm_version", version.string);
     writer.set_metadata("resolution", std::to_string(Resolution));
     writer.set_metadata("width", std::to_string(Width));
     writer.set_metadata("features", std::to_string(FeatureDim));

@@ -12,6 +12,7 @@
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/models/config.hpp"
+#include "ldm/version.hpp"
 
 namespace ldm::pipeline {
 
@@ -41,6 +42,7 @@ json autoencoder_config(index_t image_channels, index_t resolution, double scali
     down.push_back("DownEncoderBlock2D"), up.push_back("UpDecoderBlock2D");
   return json{{"_class_name", "AutoencoderKL"},
               {"_diffusers_version", diffusers_version},
+              {"_ldm_version", version.string},
               {"in_channels", image_channels},
               {"out_channels", image_channels},
               {"down_block_types", down},
@@ -72,6 +74,7 @@ json unet_config(index_t channels, index_t resolution, double dropout) {
   }
   return json{{"_class_name", "UNet2DModel"},
               {"_diffusers_version", diffusers_version},
+              {"_ldm_version", version.string},
               {"sample_size", resolution},
               {"in_channels", channels},
               {"out_channels", channels},
@@ -107,6 +110,7 @@ inline json scheduler_config(const diffusion::ScheduleConfig& schedule,
                              diffusion::PredictionType prediction_type) {
   return json{{"_class_name", "DDIMScheduler"},
               {"_diffusers_version", diffusers_version},
+              {"_ldm_version", version.string},
               {"num_train_timesteps", schedule.num_train_timesteps},
               {"beta_start", schedule.beta_start},
               {"beta_end", schedule.beta_end},

@@ -34,6 +34,7 @@
 #include "ldm/train/diffusion_loss.hpp"
 #include "ldm/train/ema.hpp"
 #include "ldm/train/perceptual.hpp"
+#include "ldm/version.hpp"
 
 namespace ldm {
 
@@ -518,6 +519,7 @@ class LatentDiffusion {
     add("unet.exp_avg_sq", unet_optimizer_.exp_avg_sq_host());
     add("unet.ema", ema_.shadow_host());
     out.set_metadata("format", "ldm training state 1 (flat buffers in ldm's internal layouts)");
+    out.set_metadata("ldm_version", version.string);
     out.set_metadata("seed", std::to_string(seed_));
     out.set_metadata("autoencoder_steps", std::to_string(autoencoder_steps_));
     out.set_metadata("autoencoder_optimizer_steps", std::to_string(autoencoder_optimizer_.steps()));
