@@ -4,10 +4,11 @@
 //   fashion train  [options]   the autoencoder, then the diffusion model, then a sample grid
 //   fashion sample [options]   a sample grid from a trained model folder
 //   fashion eval   [options]   reconstruction PSNR / SSIM and the Frechet distance of samples
+//   fashion plot   RUN         redraws RUN/loss.png from RUN/log.csv
 //
 // `fashion <command> --help` lists the options. A run's folder holds `checkpoint/` (a diffusers
-// folder plus the training state; replaced atomically), `reconstructions.png`, `samples.png`
-// and `log.csv` (one line per step).
+// folder plus the training state; replaced atomically), `reconstructions.png`, `samples.png`,
+// `log.csv` (one line per step) and `loss.png` (the losses of log.csv, drawn).
 
 #include <omp.h>
 
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <ldm/ldm.hpp>
 #include <string>
+#include <string_view>
 
 #include "fashion/trainer.hpp"
 
@@ -251,14 +253,37 @@ int eval_command(int argc, char** argv) {
   return 0;
 }
 
+// ----------------------------------------------------------------------------------------- plot
+
+int plot_command(int argc, char** argv) {
+  const bool has_run = argc > 2 && !std::string_view(argv[2]).starts_with("-");
+  std::string out;
+  examples::Options options(
+      "fashion plot RUN [options]",
+      "Draws the losses in RUN/log.csv (one panel per phase: every step faint, a moving average\n"
+      "strong, log scale) into RUN/loss.png, as training does whenever it writes its images.");
+  options.add("out", &out, "the PNG file to write instead of RUN/loss.png");
+  if (!options.parse(argc, argv, has_run ? 3 : 2)) return 0;
+  if (!has_run)
+    ldm::fail_expected("fashion plot", "a run folder (fashion plot RUN; see --help)",
+                       argc > 2 ? "'" + std::string(argv[2]) + "'" : std::string("nothing"));
+  const fs::path run = argv[2];
+  const fs::path png = out.empty() ? run / "loss.png" : fs::path(out);
+  write_loss_plot(run / "log.csv", png);
+  std::printf("wrote %s\n", png.c_str());
+  return 0;
+}
+
 void print_usage() {
   std::printf(
       "usage: fashion <command> [options]\n\n"
       "commands:\n"
       "  train    train the tiny latent diffusion model (Fashion-MNIST or --data FOLDER)\n"
       "  sample   draw a sample grid from a trained model folder\n"
-      "  eval     reconstruction PSNR/SSIM and the Frechet distance of samples\n\n"
-      "`fashion <command> --help` describes each command's options.\n");
+      "  eval     reconstruction PSNR/SSIM and the Frechet distance of samples\n"
+      "  plot     redraw a run's loss.png from its log.csv\n\n"
+      "`fashion <command> --help` describes each command's options; `fashion --version` says\n"
+      "which ldm it was built with.\n");
 }
 
 }  // namespace
@@ -269,6 +294,11 @@ int main(int argc, char** argv) {
     if (command == "train") return train_command(argc, argv);
     if (command == "sample") return sample_command(argc, argv);
     if (command == "eval") return eval_command(argc, argv);
+    if (command == "plot") return plot_command(argc, argv);
+    if (command == "--version") {
+      examples::print_version("fashion");
+      return 0;
+    }
     print_usage();
     return command == "--help" || command == "-h" ? 0 : 2;
   } catch (const std::exception& e) {

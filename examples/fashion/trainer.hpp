@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "fashion/loss_plot.hpp"
 #include "support/cli.hpp"
 #include "support/progress.hpp"
 
@@ -268,8 +269,9 @@ class Trainer {
                 flags_.sampling.steps);
     write_grid(fs::path(flags_.out) / "samples.png",
                draw_samples(*model_, flags_.sampling, std::uint64_t(flags_.seed), 64), 8);
-    std::printf("wrote %s/samples.png and %s/reconstructions.png; the model is in %s\n",
-                flags_.out.c_str(), flags_.out.c_str(), checkpoint_.c_str());
+    plot_losses();
+    std::printf("wrote %s/samples.png, reconstructions.png and loss.png; the model is in %s\n",
+                flags_.out.c_str(), checkpoint_.c_str());
     return 0;
   }
 
@@ -361,7 +363,10 @@ class Trainer {
       double loss;
       std::tie(done, loss) = step(in_space<Space>(x, staging));
       progress.update(done, loss);
-      if (done % flags_.images_every == 0) write_images();
+      if (done % flags_.images_every == 0) {
+        write_images();
+        plot_losses();
+      }
       if (done % flags_.checkpoint_every == 0) {
         progress.interrupt_line();
         save(nullptr);
@@ -393,8 +398,19 @@ class Trainer {
     std::fflush(stdout);
   }
 
+  // loss.png beside log.csv. A picture that cannot be drawn is reported, and training goes on.
+  void plot_losses() {
+    const fs::path out = flags_.out;
+    try {
+      write_loss_plot(out / "log.csv", out / "loss.png");
+    } catch (const ldm::Error& e) {
+      std::printf("\nloss.png not drawn: %s\n", e.what());
+    }
+  }
+
   int stop() {
     save("interrupted");
+    plot_losses();
     std::printf("stopped by Ctrl-C; continue with the same command and --resume\n");
     return 130;
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The trainer's promise: Ctrl-C saves a checkpoint, and the same command with --resume ends with
 # exactly the weights of a run that was never stopped. Also checks the checkpoint is a complete
-# diffusers folder and that `fashion sample` reads it.
+# diffusers folder that names the ldm version, that `fashion sample` reads it, and that
+# `fashion plot` redraws loss.png.
 #   fashion_resume.sh <path to the fashion program> <scratch folder>
 set -euo pipefail
 fashion=$1
@@ -41,9 +42,22 @@ for file in vae/diffusion_pytorch_model.safetensors unet/diffusion_pytorch_model
     exit 1
   fi
 done
-for file in samples.png reconstructions.png log.csv; do
+for file in samples.png reconstructions.png log.csv loss.png; do
   [ -s "$work/resumed/$file" ] || { echo "FAIL: no $file"; exit 1; }
 done
+# The checkpoint names the ldm version that wrote it.
+grep -q '"_ldm_version": "[0-9]*\.[0-9]*\.[0-9]*"' "$work/resumed/checkpoint/unet/config.json" ||
+  { echo "FAIL: unet/config.json records no _ldm_version"; exit 1; }
+
+# `fashion plot` redraws loss.png from log.csv, and names the file it cannot read.
+rm "$work/resumed/loss.png"
+"$fashion" plot "$work/resumed" > "$work/plot.txt"
+[ -s "$work/resumed/loss.png" ] || { echo "FAIL: fashion plot wrote no loss.png"; exit 1; }
+if "$fashion" plot "$work/nothing-here" 2> "$work/plot-missing.txt"; then
+  echo "FAIL: fashion plot accepted a folder without log.csv"
+  exit 1
+fi
+grep -q "nothing-here/log.csv" "$work/plot-missing.txt"
 
 "$fashion" sample --model "$work/resumed/checkpoint" --out "$work/sampled.png" --count 16 \
   --sample-steps 2 > "$work/sample.txt"
