@@ -102,13 +102,13 @@ inline std::vector<double> moving_average(const std::vector<double>& values, dou
 }
 
 // The chart of loss.png: a panel per phase, the raw losses faint and their moving average over
-// about a fiftieth of the phase (at least 10 steps) strong.
+// about a hundredth of the phase (at least 20 steps) strong.
 inline examples::plot::Chart loss_chart(const std::vector<PhaseLosses>& phases) {
   static constexpr examples::Rgb colours[] = {{31, 100, 180}, {214, 96, 20}, {40, 150, 70}};
   examples::plot::Chart chart;
   for (std::size_t i = 0; i < phases.size(); ++i) {
     const PhaseLosses& p = phases[i];
-    const double span = std::max(10.0, std::round(double(p.losses.size()) / 50));
+    const double span = std::max(20.0, std::round(double(p.losses.size()) / 100));
     const examples::Rgb colour = colours[i % std::size(colours)];
     chart.panels.push_back(
         {.title = p.phase + " loss (log scale)",

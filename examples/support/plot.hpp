@@ -148,7 +148,7 @@ namespace style {
 inline constexpr Rgb ink{40, 40, 40}, axis{110, 110, 110}, grid{222, 222, 222},
     minor_grid{242, 242, 242}, background{255, 255, 255};
 inline constexpr double text_size = 2, title_size = 2.4;
-inline constexpr double margin_left = 82, margin_right = 24, margin_top = 46, margin_bottom = 60;
+inline constexpr double margin_left = 82, margin_right = 34, margin_top = 46, margin_bottom = 60;
 }  // namespace style
 
 // Panel `index` of `chart`: its plot area and the axes that fit its series.

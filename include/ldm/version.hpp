@@ -11,7 +11,9 @@
 /// ldm's patch version: raised for fixes.
 #define LDM_VERSION_PATCH 0
 
+/// Internal: `x` as a string literal.
 #define LDM_DETAIL_STRINGIFY(x) #x
+/// Internal: "MAJOR.MINOR.PATCH" as a string literal, from the three numbers' macros.
 #define LDM_DETAIL_VERSION_TEXT(major, minor, patch) \
   LDM_DETAIL_STRINGIFY(major) "." LDM_DETAIL_STRINGIFY(minor) "." LDM_DETAIL_STRINGIFY(patch)
 
