@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "support/errors.hpp"
 #include "support/temp_folder.hpp"
@@ -386,6 +387,24 @@ TEST_CASE("safetensors: a file that cannot be read names the path and the OS err
                 {"missing.safetensors", "cannot open", "No such file or directory"});
   check_message(error_of([&] { SafetensorsFile::open(dir.path); }),
                 {dir.path.string(), "expected a regular file, found a folder"});
+}
+
+TEST_CASE("safetensors: a FIFO or a device is refused at once, naming the path (issue 13 row 11)") {
+  ldm::test::TempFolder dir;
+  const fs::path fifo = dir.path / "weights.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Opening a FIFO for reading waits for a writer: should the check regress, SIGALRM ends the
+  // program (a failure) instead of hanging the test run.
+  ::alarm(10);
+  check_message(error_of([&] { SafetensorsFile::open(fifo); }),
+                {fifo.string(), "expected a regular file, found a FIFO"});
+  check_message(error_of([&] { SafetensorsFile::open("/dev/zero"); }),
+                {"/dev/zero", "expected a regular file, found a device"});
+  const fs::path link = dir.path / "link.safetensors";
+  fs::create_symlink(fifo, link);
+  check_message(error_of([&] { SafetensorsFile::open(link); }),
+                {link.string(), "expected a regular file, found a FIFO"});
+  ::alarm(0);
 }
 
 TEST_CASE("safetensors writer: bad arguments are ldm::Errors naming the tensor") {

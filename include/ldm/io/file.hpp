@@ -25,25 +25,39 @@ namespace detail {
   int code = errno;
   fail(path, ": cannot ", action, ": ", std::generic_category().message(code));
 }
+
+// What a file that is not a regular one is, for an error message.
+inline const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "another kind";
+}
 }  // namespace detail
 
-/// The bytes of the regular file at `path`.
-/// @throws ldm::Error when the file cannot be opened, examined or read, or is not a regular file
-///         (a folder, a FIFO, a device), naming the path and the operating system's reason
+/// Reads a whole regular file (a symbolic link to one is followed).
+/// @throws ldm::Error naming the path when it is missing, unreadable, or not a regular file: a
+/// FIFO, a device, a socket or a folder is refused without waiting for a writer.
 inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
   const std::string name = path.string();
-  int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  // A FIFO or a device has no size to allocate, /dev/zero would never end, and opening a FIFO
+  // blocks until a writer comes: so refuse them before opening. O_NONBLOCK covers a regular file
+  // replaced by a FIFO between this stat and the open, and the fstat below catches it.
+  struct stat info {};
+  if (::stat(name.c_str(), &info) != 0) detail::fail_os(name, "open for reading");
+  if (!S_ISREG(info.st_mode))
+    fail_expected(name, "a regular file", detail::file_kind(info.st_mode));
+  int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) detail::fail_os(name, "open for reading");
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
 
-  struct stat info {};
   if (::fstat(fd, &info) != 0) detail::fail_os(name, "stat");
-  // A FIFO or a device has no size to allocate, and /dev/zero would never end.
   if (!S_ISREG(info.st_mode))
-    fail_expected(name, "a regular file", S_ISDIR(info.st_mode) ? "a folder" : "another kind");
+    fail_expected(name, "a regular file", detail::file_kind(info.st_mode));
 
   std::vector<std::byte> bytes(static_cast<std::size_t>(info.st_size));
   std::size_t done = 0;
