@@ -2,6 +2,7 @@
 // and scaling of known patterns, file order, and the refusal of empty folders and bad files.
 #include <doctest/doctest.h>
 #include <stb_image_write.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -306,4 +307,53 @@ TEST_CASE("image folder: an empty, missing or non-folder path is an error naming
     check_message(error_of([&] { data::load_image_folder<8, 3>(folder / "one.png"); }),
                   {"one.png", "expected a folder of images", "found a file"});
   }
+}
+
+namespace {
+// The error of loading `folder` as a user without root's override of permissions: in this process
+// when it is not root, otherwise in a child that drops to the user `nobody` (65534), so that the
+// test means the same when the suite runs as root.
+std::string error_as_unprivileged_user(const fs::path& folder) {
+  if (::geteuid() != 0) return error_of([&] { data::load_image_folder<8, 1>(folder); });
+  MESSAGE("running as root: the folder is listed by a child process as the user nobody (65534)");
+  int pipe_ends[2];
+  REQUIRE(::pipe(pipe_ends) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(pipe_ends[0]);
+    std::string message = "could not drop root";
+    if (::setgid(65534) == 0 && ::setuid(65534) == 0)
+      message = error_of([&] { data::load_image_folder<8, 1>(folder); });
+    [[maybe_unused]] const ssize_t written = ::write(pipe_ends[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(pipe_ends[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(pipe_ends[0], buffer, sizeof buffer)) > 0;)
+    message.append(buffer, std::size_t(n));
+  ::close(pipe_ends[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return message;
+}
+}  // namespace
+
+TEST_CASE(
+    "image folder: a subfolder without read permission is an error naming it (issue 13 "
+    "row 15)") {
+  ldm::test::TempFolder folder;
+  write_constant(folder / "a.png", 8, 0);
+  const fs::path locked = folder / "locked";
+  fs::create_directories(locked);
+  write_constant(locked / "b.png", 8, 0);
+  // The child that drops root must be able to reach the folder.
+  fs::permissions(folder.path, fs::perms::owner_all | fs::perms::group_read |
+                                   fs::perms::group_exec | fs::perms::others_read |
+                                   fs::perms::others_exec);
+  fs::permissions(locked, fs::perms::none);
+  const std::string message = error_as_unprivileged_user(folder.path);
+  fs::permissions(locked, fs::perms::owner_all);
+  check_message(message, {locked.string() + ": cannot list the folder: Permission denied"});
 }

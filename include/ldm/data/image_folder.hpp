@@ -66,15 +66,28 @@ inline std::vector<std::filesystem::path> image_files(const std::filesystem::pat
   if (code) fail(name, ": cannot access the folder: ", code.message());
   if (!fs::is_directory(status)) fail_expected(name, "a folder of images", "a file");
 
-  std::vector<fs::path> files;
-  try {
-    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(folder)) {
-      // is_regular_file follows a link to a file; a broken link is simply not a file.
-      if (entry.is_regular_file(code) && has_image_extension(entry.path()))
+  // Folder by folder rather than with recursive_directory_iterator, whose errors do not say
+  // which folder could not be listed (libstdc++ leaves the path empty).
+  std::vector<fs::path> files, pending{folder};
+  while (!pending.empty()) {
+    const fs::path current = std::move(pending.back());
+    pending.pop_back();
+    auto cannot_list = [&] {
+      fail(current.string(), ": cannot list the folder: ", code.message());
+    };
+    fs::directory_iterator it(current, code), end;
+    if (code) cannot_list();
+    for (; it != end; it.increment(code)) {
+      const fs::directory_entry& entry = *it;
+      // A symbolic link to a folder is not followed (no cycles); is_regular_file follows a link
+      // to a file, and a broken link is simply not a file.
+      std::error_code unknown;
+      if (entry.is_directory(unknown) && !entry.is_symlink(unknown))
+        pending.push_back(entry.path());
+      else if (entry.is_regular_file(unknown) && has_image_extension(entry.path()))
         files.push_back(entry.path());
     }
-  } catch (const fs::filesystem_error& e) {
-    fail(e.path1().string(), ": cannot list the folder: ", e.code().message());
+    if (code) cannot_list();
   }
   // The file system's listing order is arbitrary (it differs between file systems and copies).
   std::sort(files.begin(), files.end());
