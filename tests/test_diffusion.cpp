@@ -91,40 +91,25 @@ class Golden {
   io::SafetensorsFile file_;
 };
 
-// A diffusers scheduler_config as the golden file records it; options ldm does not implement
-// must be off.
+// A diffusers scheduler config as the golden file records it (every field diffusers writes,
+// defaults included), read by the library's parser for scheduler/scheduler_config.json: so these
+// tests also pin that each field means there what it means in diffusers.
+pipeline::SchedulerSettings settings_of(const json& c) {
+  return pipeline::parse_scheduler_config(c, "golden scheduler config");
+}
+
 ScheduleConfig schedule_config(const json& c) {
-  REQUIRE(c.at("trained_betas").is_null());
-  REQUIRE_FALSE(c.at("rescale_betas_zero_snr").get<bool>());
-  return {parse_beta_schedule(c.at("beta_schedule").get<std::string>()),
-          c.at("num_train_timesteps").get<int>(), c.at("beta_start").get<double>(),
-          c.at("beta_end").get<double>()};
+  return settings_of(c).schedule;
 }
 
 DDPM make_ddpm(const json& c, int steps) {
-  REQUIRE(c.at("variance_type") == "fixed_small");
-  REQUIRE_FALSE(c.at("thresholding").get<bool>());
-  const DDPMConfig config{
-      .prediction_type = parse_prediction_type(c.at("prediction_type").get<std::string>()),
-      .clip_sample = c.at("clip_sample").get<bool>(),
-      .clip_sample_range = c.at("clip_sample_range").get<double>(),
-      .timestep_spacing = parse_timestep_spacing(c.at("timestep_spacing").get<std::string>()),
-      .steps_offset = c.at("steps_offset").get<int>(),
-  };
-  return DDPM(Schedule(schedule_config(c)), config, steps);
+  const pipeline::SchedulerSettings s = settings_of(c);
+  return DDPM(s.make_schedule(), s.ddpm(), steps);
 }
 
 DDIM make_ddim(const json& c, int steps) {
-  REQUIRE_FALSE(c.at("thresholding").get<bool>());
-  const DDIMConfig config{
-      .prediction_type = parse_prediction_type(c.at("prediction_type").get<std::string>()),
-      .clip_sample = c.at("clip_sample").get<bool>(),
-      .clip_sample_range = c.at("clip_sample_range").get<double>(),
-      .set_alpha_to_one = c.at("set_alpha_to_one").get<bool>(),
-      .timestep_spacing = parse_timestep_spacing(c.at("timestep_spacing").get<std::string>()),
-      .steps_offset = c.at("steps_offset").get<int>(),
-  };
-  return DDIM(Schedule(schedule_config(c)), config, steps);
+  const pipeline::SchedulerSettings s = settings_of(c);
+  return DDIM(s.make_schedule(), s.ddim(), steps);
 }
 
 }  // namespace
@@ -580,4 +565,92 @@ TEST_CASE("DDPM: reproducible noise, and an oracle model's chain ends at x0") {
   CHECK(ddpm.timesteps().back() == 0);
   for (index_t i = 0; i < S::size; ++i)
     REQUIRE_MESSAGE(std::abs(x[i] - x0[i]) <= 1e-5, "index " << i);
+}
+
+TEST_CASE("scheduler_config.json: every field is honoured or refused by name (issue 13 row 7)") {
+  const std::string file = "m/scheduler/scheduler_config.json";
+  auto parsed = [&](const std::string& text) {
+    return pipeline::parse_scheduler_config(json::parse(text), file);
+  };
+  SUBCASE("diffusers' defaults for the fields left out") {
+    const auto s = parsed("{}");
+    CHECK(s.class_name == "DDIMScheduler");
+    CHECK(s.schedule.num_train_timesteps == 1000);
+    CHECK(s.prediction_type == PredictionType::epsilon);
+    CHECK(s.clip_sample);
+    CHECK(s.set_alpha_to_one);
+  }
+  SUBCASE("non-default values are honoured") {
+    const auto s = parsed(R"({"_class_name": "DDPMScheduler", "_diffusers_version": "0.1",
+        "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+        "num_train_timesteps": 500, "prediction_type": "v_prediction",
+        "timestep_spacing": "trailing", "steps_offset": 1, "set_alpha_to_one": false,
+        "clip_sample": true, "clip_sample_range": 1.5, "thresholding": false,
+        "dynamic_thresholding_ratio": 0.9, "sample_max_value": 2.0,
+        "rescale_betas_zero_snr": false, "variance_type": "fixed_small"})");
+    CHECK(s.class_name == "DDPMScheduler");
+    CHECK(s.schedule.beta_schedule == BetaSchedule::scaled_linear);
+    CHECK(s.schedule.num_train_timesteps == 500);
+    CHECK(s.schedule.beta_end == 0.012);
+    CHECK(s.prediction_type == PredictionType::v_prediction);
+    CHECK(s.timestep_spacing == TimestepSpacing::trailing);
+    CHECK(s.steps_offset == 1);
+    CHECK_FALSE(s.set_alpha_to_one);
+    CHECK(s.clip_sample_range == 1.5);
+    const Schedule schedule = s.make_schedule();
+    CHECK(schedule.alphas_cumprod().size() == 500);
+    CHECK(schedule.betas()[499] == doctest::Approx(0.012).epsilon(1e-12));
+  }
+  SUBCASE("trained_betas replace the named schedule") {
+    const auto s = parsed(R"({"num_train_timesteps": 3, "trained_betas": [0.1, 0.2, 0.5]})");
+    const Schedule schedule = s.make_schedule();
+    CHECK(schedule.betas()[1] == 0.2);
+    CHECK(schedule.alphas_cumprod()[2] == doctest::Approx(0.9 * 0.8 * 0.5));
+    check_message(
+        error_of([&] { parsed(R"({"num_train_timesteps": 4, "trained_betas": [0.1]})"); }),
+        {file, "trained_betas", "expected 4 values", "found 1 values"});
+    check_message(
+        error_of([&] { parsed(R"({"num_train_timesteps": 2, "trained_betas": [0.1, 1.5]})"); }),
+        {file, "trained_betas[1]", "(0, 1)", "1.5"});
+  }
+  SUBCASE("refused values name the file, the field and the value") {
+    const std::vector<std::pair<std::string, std::vector<std::string>>> refused = {
+        {R"({"prediction_type": "sample"})", {"prediction_type", "'sample'", "v_prediction"}},
+        {R"({"prediction_type": 3})", {"prediction_type", "a string", "3"}},
+        {R"({"beta_schedule": "sigmoid"})", {"beta_schedule", "'sigmoid'"}},
+        {R"({"beta_end": "0.02"})", {"field 'beta_end'", "a finite number", "\"0.02\""}},
+        {R"({"beta_end": 2})", {"beta_end", "(0, 1)", "2"}},
+        {R"({"timestep_spacing": "karras"})", {"timestep_spacing", "'karras'"}},
+        {R"({"steps_offset": -1})", {"field 'steps_offset'", "whole number", "-1"}},
+        {R"({"steps_offset": 0.5})", {"field 'steps_offset'", "whole number", "0.5"}},
+        {R"({"num_train_timesteps": 0})", {"field 'num_train_timesteps'", "0"}},
+        {R"({"clip_sample": "no"})", {"field 'clip_sample'", "true or false", "\"no\""}},
+        {R"({"clip_sample_range": 0})", {"field 'clip_sample_range'", "positive", "0"}},
+        {R"({"thresholding": true})", {"field 'thresholding'", "dynamic thresholding", "true"}},
+        {R"({"rescale_betas_zero_snr": true})", {"field 'rescale_betas_zero_snr'", "true"}},
+        {R"({"variance_type": "fixed_large"})", {"field 'variance_type'", "\"fixed_large\""}},
+        {R"({"skip_prk_steps": true})", {"field 'skip_prk_steps'", "no such field"}},
+        {R"({"_class_name": "PNDMScheduler"})", {"field '_class_name'", "\"PNDMScheduler\""}},
+        {R"([1, 2])", {"a JSON object", "array"}},
+    };
+    for (const auto& [text, parts] : refused) {
+      INFO(text);
+      const std::string message = error_of([&] { parsed(text); });
+      CHECK_MESSAGE(message.starts_with(file), message);
+      for (const auto& part : parts)
+        CHECK_MESSAGE(message.find(part) != std::string::npos, message, " lacks ", part);
+    }
+  }
+  SUBCASE("what is written reads back the same") {
+    pipeline::SchedulerSettings s = parsed(R"({"beta_schedule": "squaredcos_cap_v2",
+        "prediction_type": "v_prediction", "timestep_spacing": "linspace", "steps_offset": 2,
+        "clip_sample": false, "set_alpha_to_one": false})");
+    const auto again = parsed(pipeline::scheduler_config(s, "0.42.1").dump());
+    CHECK(again.schedule.beta_schedule == BetaSchedule::squaredcos_cap_v2);
+    CHECK(again.prediction_type == PredictionType::v_prediction);
+    CHECK(again.timestep_spacing == TimestepSpacing::linspace);
+    CHECK(again.steps_offset == 2);
+    CHECK_FALSE(again.clip_sample);
+    CHECK_FALSE(again.set_alpha_to_one);
+  }
 }

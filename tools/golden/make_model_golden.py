@@ -6,6 +6,8 @@
    GroupNorm weight and bias and every bias is redrawn first, so that an implementation that
    ignored one would fail; the weights are then rounded to bfloat16 once, and every reference below
    is computed from exactly those values (the folders are loaded back with from_pretrained).
+   .../scheduler/: DDIMScheduler(clip_sample=False) (linear betas, epsilon), saved by
+   save_pretrained, so that the folder is a whole pipeline as diffusers and ldm load it.
 2. tests/golden/tiny_autoencoder.safetensors:
    - encode.x [2,1,32,32] uniform in [-1, 1]; encode.mean, encode.logvar (latent_dist, logvar
      clamped by diffusers); decode.z [2,4,8,8]; decode.output (decode(z).sample);
@@ -42,7 +44,7 @@ import pathlib
 import diffusers
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DModel
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DModel
 from safetensors.torch import save_file
 
 SCRIPT = "tools/golden/make_model_golden.py"
@@ -227,6 +229,7 @@ def main():
     autoencoder(folder / "vae", options.out / "tiny_autoencoder.safetensors", generator,
                 base_config)
     unet(folder / "unet", options.out / "tiny_unet.safetensors", generator, base_config)
+    DDIMScheduler(clip_sample=False).save_pretrained(folder / "scheduler")
 
 
 if __name__ == "__main__":

@@ -184,25 +184,24 @@ class Schedule {
   /// The tables of `config`.
   /// @throws ldm::Error when num_train_timesteps is below 1, or (for linear and scaled_linear)
   ///         beta_start or beta_end is not in (0, 1)
-  explicit Schedule(const ScheduleConfig& config = {}) : config_(config) {
+  explicit Schedule(const ScheduleConfig& config = {}) : Schedule(config, {}) {}
+
+  /// A schedule of explicit betas, as diffusers' `trained_betas` (which then take the place of
+  /// `config`'s beta_schedule, beta_start and beta_end); empty `trained_betas` means none.
+  /// @throws ldm::Error when num_train_timesteps is not positive, when there are trained betas
+  /// but not num_train_timesteps of them, or when a beta is outside (0, 1).
+  Schedule(const ScheduleConfig& config, std::span<const double> trained_betas) : config_(config) {
     const int count = config.num_train_timesteps;
     if (count < 1) fail_expected("num_train_timesteps", "a positive count", count);
-    switch (config.beta_schedule) {
-      case BetaSchedule::linear:
-        detail::check_beta("beta_start", config.beta_start);
-        detail::check_beta("beta_end", config.beta_end);
-        betas_ = detail::linspace(config.beta_start, config.beta_end, count);
-        break;
-      case BetaSchedule::scaled_linear:
-        detail::check_beta("beta_start", config.beta_start);
-        detail::check_beta("beta_end", config.beta_end);
-        betas_ = detail::linspace(std::sqrt(config.beta_start), std::sqrt(config.beta_end), count);
-        for (double& beta : betas_)
-          beta *= beta;
-        break;
-      case BetaSchedule::squaredcos_cap_v2:
-        betas_ = detail::squaredcos_cap_v2_betas(count);
-        break;
+    if (!trained_betas.empty()) {
+      if (trained_betas.size() != std::size_t(count))
+        fail_expected("trained_betas", std::to_string(count) + " values (num_train_timesteps)",
+                      std::to_string(trained_betas.size()) + " values");
+      for (std::size_t t = 0; t < trained_betas.size(); ++t)
+        detail::check_beta(("trained_betas[" + std::to_string(t) + "]").c_str(), trained_betas[t]);
+      betas_.assign(trained_betas.begin(), trained_betas.end());
+    } else {
+      betas_from_config();
     }
     double running = 1;
     for (double beta : betas_) {
@@ -234,6 +233,28 @@ class Schedule {
   }
 
  private:
+  void betas_from_config() {
+    const ScheduleConfig& config = config_;
+    const int count = config.num_train_timesteps;
+    switch (config.beta_schedule) {
+      case BetaSchedule::linear:
+        detail::check_beta("beta_start", config.beta_start);
+        detail::check_beta("beta_end", config.beta_end);
+        betas_ = detail::linspace(config.beta_start, config.beta_end, count);
+        break;
+      case BetaSchedule::scaled_linear:
+        detail::check_beta("beta_start", config.beta_start);
+        detail::check_beta("beta_end", config.beta_end);
+        betas_ = detail::linspace(std::sqrt(config.beta_start), std::sqrt(config.beta_end), count);
+        for (double& beta : betas_)
+          beta *= beta;
+        break;
+      case BetaSchedule::squaredcos_cap_v2:
+        betas_ = detail::squaredcos_cap_v2_betas(count);
+        break;
+    }
+  }
+
   ScheduleConfig config_;
   std::vector<double> betas_, alphas_, alphas_cumprod_;
 };

@@ -65,11 +65,12 @@ void save_model_folder(const std::filesystem::path& folder, const json& config,
   write_text_atomically(folder / config_file, config.dump(2) + "\n");
 }
 
-/// Reads a model folder into `values` after checking its config against the compiled one. The
-/// weights file must hold exactly the model's parameters; F32, BF16 and F16 files all load.
-/// Returns the folder's config.json.
+/// Reads a model folder into `values` after checking its config against the compiled one (with
+/// `defaults` for the fields it leaves out). The weights file must hold exactly the model's
+/// parameters; F32, BF16 and F16 files all load. Returns the folder's config.json.
 /// @param folder the model folder
 /// @param expected_config the config.json the compiled model would write
+/// @param defaults diffusers' constructor defaults for the fields the file leaves out
 /// @param runtime_fields fields of the config not checked (values chosen or learned at run time)
 /// @param infos the model's parameters: names, shapes, offsets in `values`
 /// @param values receives the parameters (host memory)
@@ -78,10 +79,11 @@ void save_model_folder(const std::filesystem::path& folder, const json& config,
 ///         lacks a parameter, holds another tensor, or holds one of another shape
 template <class T>
 json load_model_folder(const std::filesystem::path& folder, const json& expected_config,
-                       const std::vector<std::string>& runtime_fields,
+                       const json& defaults, const std::vector<std::string>& runtime_fields,
                        const std::vector<nn::ParameterInfo>& infos, T* values) {
   const json config = read_json(folder / config_file);
-  require_matching_config((folder / config_file).string(), config, expected_config, runtime_fields);
+  require_matching_config((folder / config_file).string(), config, expected_config, defaults,
+                          runtime_fields);
   const auto file = io::SafetensorsFile::open(folder / weights_file);
   std::set<std::string> names;
   for (const auto& info : infos)

@@ -1,16 +1,18 @@
 #pragma once
 /// @file
-/// The config.json files of diffusers' AutoencoderKL, UNet2DModel and schedulers, written from a
-/// compiled configuration, and checked against it when a checkpoint is loaded: a field that
-/// changes the architecture must match, and a mismatch names the field and both values.
+/// The config.json files of diffusers' AutoencoderKL and UNet2DModel, written from a compiled
+/// configuration, and checked against it when a checkpoint is loaded: a field that changes the
+/// architecture must match (a field the file leaves out has diffusers' default), and a mismatch
+/// names the field and both values. The schedulers' file is scheduler_config.hpp's.
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "ldm/core/error.hpp"
-#include "ldm/diffusion/ddim.hpp"
-#include "ldm/diffusion/schedule.hpp"
 #include "ldm/models/config.hpp"
 #include "ldm/version.hpp"
 
@@ -20,6 +22,16 @@ using json = nlohmann::json;  ///< nlohmann::json, the JSON type of configs.
 
 /// The diffusers version whose config format these files follow.
 inline constexpr const char* diffusers_version = "0.42.1";
+
+/// How latents relate to the autoencoder's posterior means, as in diffusers' pipelines:
+/// latents = (z - shift_factor) * scaling_factor, and back z = latents / scaling_factor +
+/// shift_factor.
+struct LatentScaling {
+  /// Positive and finite.
+  double scaling_factor = 0.18215;
+  /// 0 where the config has none (null), as diffusers' pipelines then apply no shift.
+  double shift_factor = 0;
+};
 
 /// block_out_channels as a JSON list.
 template <class Channels>
@@ -36,7 +48,7 @@ json channel_list() {
 /// @param resolution sample_size
 /// @param scaling_factor the latents' scaling factor
 template <class Cfg>
-json autoencoder_config(index_t image_channels, index_t resolution, double scaling_factor) {
+json autoencoder_config(index_t image_channels, index_t resolution, const LatentScaling& scaling) {
   json down = json::array(), up = json::array();
   for (int l = 0; l < Cfg::levels; ++l)
     down.push_back("DownEncoderBlock2D"), up.push_back("UpDecoderBlock2D");
@@ -53,7 +65,10 @@ json autoencoder_config(index_t image_channels, index_t resolution, double scali
               {"latent_channels", Cfg::latent_channels},
               {"norm_num_groups", Cfg::norm_num_groups},
               {"sample_size", resolution},
-              {"scaling_factor", scaling_factor},
+              {"scaling_factor", scaling.scaling_factor},
+              {"shift_factor", scaling.shift_factor != 0 ? json(scaling.shift_factor) : json()},
+              {"latents_mean", nullptr},
+              {"latents_std", nullptr},
               {"force_upcast", true},
               {"use_quant_conv", true},
               {"use_post_quant_conv", true},
@@ -105,51 +120,139 @@ json unet_config(index_t channels, index_t resolution, double dropout) {
                Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)}};
 }
 
-/// A DDIMScheduler config: what diffusers' pipelines load from scheduler/scheduler_config.json.
-inline json scheduler_config(const diffusion::ScheduleConfig& schedule,
-                             diffusion::PredictionType prediction_type) {
-  return json{{"_class_name", "DDIMScheduler"},
-              {"_diffusers_version", diffusers_version},
-              {"_ldm_version", version.string},
-              {"num_train_timesteps", schedule.num_train_timesteps},
-              {"beta_start", schedule.beta_start},
-              {"beta_end", schedule.beta_end},
-              {"beta_schedule", std::string(diffusion::to_string(schedule.beta_schedule))},
-              {"trained_betas", nullptr},
-              {"clip_sample", false},
-              {"set_alpha_to_one", true},
-              {"steps_offset", 0},
-              {"prediction_type", std::string(diffusion::to_string(prediction_type))},
-              {"timestep_spacing", "leading"}};
+/// The defaults of diffusers' AutoencoderKL constructor: what a config.json that leaves a field
+/// out gets when diffusers loads it.
+inline json autoencoder_defaults() {
+  return json{{"in_channels", 3},
+              {"out_channels", 3},
+              {"down_block_types", {"DownEncoderBlock2D"}},
+              {"up_block_types", {"UpDecoderBlock2D"}},
+              {"block_out_channels", {64}},
+              {"layers_per_block", 1},
+              {"act_fn", "silu"},
+              {"latent_channels", 4},
+              {"norm_num_groups", 32},
+              {"sample_size", 32},
+              {"scaling_factor", 0.18215},
+              {"shift_factor", nullptr},
+              {"latents_mean", nullptr},
+              {"latents_std", nullptr},
+              {"force_upcast", true},
+              {"use_quant_conv", true},
+              {"use_post_quant_conv", true},
+              {"mid_block_add_attention", true}};
 }
 
-/// Every field of `expected` that the file states must have the same value; fields the file
-/// leaves out take diffusers' defaults, which are what `expected` holds for them. Fields listed
-/// in `ignored` (values learned or chosen at run time, not architecture) are skipped.
+/// The defaults of diffusers' UNet2DModel constructor.
+inline json unet_defaults() {
+  return json{{"sample_size", nullptr},
+              {"in_channels", 3},
+              {"out_channels", 3},
+              {"center_input_sample", false},
+              {"time_embedding_type", "positional"},
+              {"time_embedding_dim", nullptr},
+              {"freq_shift", 0},
+              {"flip_sin_to_cos", true},
+              {"down_block_types",
+               {"DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"}},
+              {"mid_block_type", "UNetMidBlock2D"},
+              {"up_block_types", {"AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"}},
+              {"block_out_channels", {224, 448, 672, 896}},
+              {"layers_per_block", 2},
+              {"mid_block_scale_factor", 1},
+              {"downsample_padding", 1},
+              {"downsample_type", "conv"},
+              {"upsample_type", "conv"},
+              {"dropout", 0.0},
+              {"act_fn", "silu"},
+              {"attention_head_dim", 8},
+              {"norm_num_groups", 32},
+              {"attn_norm_num_groups", nullptr},
+              {"norm_eps", 1e-5},
+              {"resnet_time_scale_shift", "default"},
+              {"add_attention", true},
+              {"class_embed_type", nullptr},
+              {"num_class_embeds", nullptr}};
+}
+
+/// The AutoencoderKL fields that change no layer and no weight, so a checkpoint is never refused
+/// for them: the latent scaling (read by read_latent_scaling) and `force_upcast` (a precision
+/// hint for float16 pipelines; ldm computes in float32).
+inline const std::vector<std::string>& autoencoder_unchecked_fields() {
+  static const std::vector<std::string> fields{"scaling_factor", "shift_factor", "latents_mean",
+                                               "latents_std", "force_upcast"};
+  return fields;
+}
+
+/// Checks a config.json against the compiled configuration: every field of `expected` must have
+/// the same value in `found`, or, where `found` leaves it out, in `defaults` (what diffusers
+/// would construct). Fields named in `ignored` (values learned or chosen at run time, and fields
+/// that change no layer) and metadata fields (starting with '_', but for `_class_name`) are
+/// skipped.
 /// @param file the file's name, for messages
 /// @param found the file's contents
 /// @param expected the config the compiled model would write
+/// @param defaults diffusers' constructor defaults for the fields a file may leave out
 /// @param ignored fields not checked
-/// @throws ldm::Error when `found` is not an object, a field differs (naming it and both values),
-///         or _class_name names another model
+/// @throws ldm::Error when `found` is not an object, or naming the file, the field and both
+///         values at the first mismatch
 inline void require_matching_config(const std::string& file, const json& found,
-                                    const json& expected,
+                                    const json& expected, const json& defaults,
                                     const std::vector<std::string>& ignored = {}) {
   if (!found.is_object()) fail_expected(file, "a JSON object", found.type_name());
   for (const auto& [key, value] : expected.items()) {
-    if (key.starts_with("_") || !found.contains(key)) continue;
+    if (key.starts_with("_")) continue;
     if (std::find(ignored.begin(), ignored.end(), key) != ignored.end()) continue;
-    const json& actual = found.at(key);
+    const bool stated = found.contains(key);
+    if (!stated && !defaults.contains(key)) continue;
+    const json& actual = stated ? found.at(key) : defaults.at(key);
     const bool same = (value.is_number() && actual.is_number())
                           ? value.get<double>() == actual.get<double>()
                           : value == actual;
-    if (!same)
+    if (same) continue;
+    if (stated)
       fail(file, ": field '", key, "': the compiled configuration has ", value.dump(),
            ", the file has ", actual.dump());
+    fail(file, ": field '", key, "' is missing, so diffusers' default ", actual.dump(),
+         " applies, but the compiled configuration has ", value.dump());
   }
   if (found.contains("_class_name") && found["_class_name"] != expected["_class_name"])
     fail(file, ": field '_class_name': expected ", expected["_class_name"].dump(), ", found ",
          found["_class_name"].dump());
+}
+
+/// The latent scaling an AutoencoderKL config.json states. A missing scaling_factor takes
+/// AutoencoderKL's default, 0.18215, as diffusers does, and says so on stderr.
+/// @param file names the file in messages.
+/// @throws ldm::Error naming the file and the field when scaling_factor is not a positive finite
+/// number, shift_factor is neither null nor a finite number, or latents_mean / latents_std are
+/// set (per-channel latent statistics, which ldm does not apply).
+inline LatentScaling read_latent_scaling(const json& config, const std::string& file) {
+  LatentScaling scaling;
+  auto where = [&](const char* key) { return file + ": field '" + key + "'"; };
+  auto finite = [](const json& v) { return v.is_number() && std::isfinite(v.get<double>()); };
+  if (!config.contains("scaling_factor")) {
+    std::fprintf(stderr,
+                 "ldm: %s has no 'scaling_factor'; using diffusers' AutoencoderKL default "
+                 "0.18215\n",
+                 file.c_str());
+  } else {
+    const json& value = config.at("scaling_factor");
+    if (!finite(value) || !(value.get<double>() > 0))
+      fail_expected(where("scaling_factor"), "a positive finite number", value.dump());
+    scaling.scaling_factor = value.get<double>();
+  }
+  if (config.contains("shift_factor") && !config.at("shift_factor").is_null()) {
+    const json& value = config.at("shift_factor");
+    if (!finite(value))
+      fail_expected(where("shift_factor"), "null or a finite number", value.dump());
+    scaling.shift_factor = value.get<double>();
+  }
+  for (const char* key : {"latents_mean", "latents_std"})
+    if (config.contains(key) && !config.at(key).is_null())
+      fail_expected(where(key), "null (ldm applies no per-channel latent statistics)",
+                    config.at(key).dump().substr(0, 64));
+  return scaling;
 }
 
 }  // namespace ldm::pipeline

@@ -27,6 +27,7 @@
 #include "ldm/models/memory_plan.hpp"
 #include "ldm/models/unet.hpp"
 #include "ldm/pipeline/checkpoint.hpp"
+#include "ldm/pipeline/scheduler_config.hpp"
 #include "ldm/pipeline/workspaces.hpp"
 #include "ldm/train/adamw.hpp"
 #include "ldm/train/autoencoder_loss.hpp"
@@ -57,8 +58,9 @@ struct TrainingOptions {
 struct DDIMSampling {
   int steps = 50;  ///< Denoising steps, in [1, the schedule's num_train_timesteps].
   double eta = 0;  ///< In [0, 1]: scales each step's noise; 0 adds none, 1 has DDPM's variance.
-  /// How the steps' timesteps are spread over the training timesteps.
-  diffusion::TimestepSpacing spacing = diffusion::TimestepSpacing::leading;
+  /// How the steps' timesteps are spread over the training timesteps: the scheduler's
+  /// timestep_spacing unless set.
+  std::optional<diffusion::TimestepSpacing> spacing = std::nullopt;
 };
 /// Sampling with DDPM's ancestral sampler (diffusers' DDPMScheduler, "fixed_small" variance).
 struct DDPMSampling {
@@ -124,7 +126,11 @@ class LatentDiffusion {
         autoencoder_optimizer_(options.autoencoder_optimizer, AE::parameter_count),
         unet_optimizer_(options.unet_optimizer, UNet::parameter_count),
         ema_(options.ema, span(unet_.values())),
-        schedule_(diffusion::Schedule::of<typename Config::schedule>()) {}
+        scheduler_{.schedule = Config::schedule::config,
+                   .prediction_type = options.prediction_type,
+                   // Latents are not confined to [-1, 1] as images are.
+                   .clip_sample = false},
+        schedule_(scheduler_.make_schedule()) {}
 
   /// LPIPS weights (the lpips package's VGG16 variant, tools/convert_lpips_weights.py) make LPIPS
   /// the perceptual term; without them the term is 1 - SSIM.
@@ -199,7 +205,7 @@ class LatentDiffusion {
   void encode(View<const float, images<N>, Space> x, View<float, latents<N>, Space> z) {
     auto& w = workspaces_.get<EncodeWork<N>>();
     autoencoder_->encode(x, w.saved, z, w.logvar.view());
-    z *= float(scaling_factor_);
+    z = (z - float(latent_scaling_.shift_factor)) * float(latent_scaling_.scaling_factor);
   }
 
   /// Images from latents scaled as encode() makes them (divided by the scaling factor, then
@@ -209,7 +215,8 @@ class LatentDiffusion {
   template <index_t N>
   void decode(View<const float, latents<N>, Space> z, View<float, images<N>, Space> x) {
     auto& w = workspaces_.get<DecodeWork<N>>();
-    w.unscaled = z * float(1 / scaling_factor_);
+    w.unscaled =
+        z * float(1 / latent_scaling_.scaling_factor) + float(latent_scaling_.shift_factor);
     autoencoder_->decode(w.unscaled, w.saved, x);
   }
 
@@ -224,9 +231,9 @@ class LatentDiffusion {
     const double m = ldm::mean(mean);
     const double variance = ldm::mean(square(mean - float(m)));
     if (!(variance > 0)) fail("ldm::LatentDiffusion: the latents of this batch have no spread");
-    scaling_factor_ = 1 / std::sqrt(variance);
+    latent_scaling_.scaling_factor = 1 / std::sqrt(variance);
     scaling_measured_ = true;
-    return scaling_factor_;
+    return latent_scaling_.scaling_factor;
   }
 
   /// One optimisation step of the UNet (and its EMA) with the autoencoder frozen, on a batch of
@@ -248,7 +255,7 @@ class LatentDiffusion {
     unet_.grads() = 0.0f;
     DiffusionStepResult result;
     result.loss = train::diffusion_loss_and_gradients<N>(
-        *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, options_.prediction_type,
+        *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
         nn::Mode{true, seed_, step});
     result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
     unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
@@ -268,9 +275,8 @@ class LatentDiffusion {
   template <index_t N>
   void sample(const DDIMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
               bool use_ema = true) {
-    diffusion::DDIMConfig config{.prediction_type = options_.prediction_type,
-                                 .clip_sample = false,
-                                 .timestep_spacing = how.spacing};
+    diffusion::DDIMConfig config = scheduler_.ddim();
+    if (how.spacing) config.timestep_spacing = *how.spacing;
     const diffusion::DDIM sampler(schedule_, config, how.steps);
     denoise<N>(sampler, seed, out, use_ema, [&](auto& x, const auto& eps, int t, std::uint64_t k) {
       sampler.step(View<const float, latents<N>, Space>(eps), t,
@@ -283,8 +289,7 @@ class LatentDiffusion {
   template <index_t N>
   void sample(const DDPMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
               bool use_ema = true) {
-    diffusion::DDPMConfig config{.prediction_type = options_.prediction_type, .clip_sample = false};
-    const diffusion::DDPM sampler(schedule_, config, how.steps);
+    const diffusion::DDPM sampler(schedule_, scheduler_.ddpm(), how.steps);
     denoise<N>(sampler, seed, out, use_ema, [&](auto& x, const auto& eps, int t, std::uint64_t k) {
       sampler.step(View<const float, latents<N>, Space>(eps), t,
                    View<const float, latents<N>, Space>(x), seed,
@@ -309,31 +314,39 @@ class LatentDiffusion {
       std::filesystem::create_directories(to / "scheduler");
       pipeline::write_text_atomically(
           to / "scheduler" / "scheduler_config.json",
-          pipeline::scheduler_config(schedule_.config(), options_.prediction_type).dump(2) + "\n");
+          pipeline::scheduler_config(scheduler_, pipeline::diffusers_version).dump(2) + "\n");
       write_training_state(to / "training_state.safetensors", run_info);
     });
   }
 
-  /// Loads a folder written by save() or by diffusers (vae/ and unet/; training state if there).
-  /// A config that does not match the compiled configuration is refused, naming the field.
-  /// After an interrupted save(), the previous checkpoint (`where`.previous) is read.
+  /// Loads a folder written by save() or by diffusers (vae/, unet/ and scheduler/; training state
+  /// if there). A config that does not match the compiled configuration is refused, naming the
+  /// field. The folder's scheduler (schedule, prediction type, sampler settings) and latent
+  /// scaling replace the pipeline's, for sampling and for further training (see
+  /// pipeline/scheduler_config.hpp for what is honoured and what refused).
   /// @throws ldm::Error when there is no such folder, a config.json is not valid JSON or does
-  ///         not match the configuration, a weights file is not valid safetensors, lacks a
-  ///         parameter, holds another tensor or a tensor of another shape, or the training state
-  ///         lacks a tensor or a metadata number
+  ///         not match the configuration, the scheduler config has a field ldm cannot honour, a
+  ///         weights file is not valid safetensors, lacks a parameter, holds another tensor or a
+  ///         tensor of another shape, or the training state lacks a tensor or a metadata number
   void load(const std::filesystem::path& where) {
     const auto folder = pipeline::existing_checkpoint(where);
+    const auto scheduler_file = folder / "scheduler" / "scheduler_config.json";
+    const pipeline::SchedulerSettings scheduler = pipeline::parse_scheduler_config(
+        pipeline::read_json(scheduler_file), scheduler_file.string());
     // Files are read into host memory, then copied to where the model lives.
     Tensor<float, Shape<AE::parameter_count>> vae_values;
     const pipeline::json vae = pipeline::load_model_folder(
-        folder / "vae", vae_config(), {"scaling_factor"}, autoencoder_.infos(), vae_values.data());
-    if (vae.contains("scaling_factor") && vae["scaling_factor"].is_number()) {
-      scaling_factor_ = vae["scaling_factor"].get<double>();
-      scaling_measured_ = true;
-    }
+        folder / "vae", vae_config(), pipeline::autoencoder_defaults(),
+        pipeline::autoencoder_unchecked_fields(), autoencoder_.infos(), vae_values.data());
+    const pipeline::LatentScaling scaling =
+        pipeline::read_latent_scaling(vae, (folder / "vae" / pipeline::config_file).string());
     Tensor<float, Shape<UNet::parameter_count>> unet_values;
-    pipeline::load_model_folder(folder / "unet", unet_json(), {"dropout"}, ema_unet_.infos(),
-                                unet_values.data());
+    pipeline::load_model_folder(folder / "unet", unet_json(), pipeline::unet_defaults(),
+                                {"dropout"}, ema_unet_.infos(), unet_values.data());
+    scheduler_ = scheduler;
+    schedule_ = scheduler.make_schedule();
+    latent_scaling_ = scaling;
+    scaling_measured_ = true;
     copy(vae_values.view(), autoencoder_.values());
     copy(unet_values.view(), ema_unet_.values());
     unet_.values() = ema_unet_.values();
@@ -403,14 +416,21 @@ class LatentDiffusion {
   std::vector<float> unet_values_host() const { return host_values(unet_); }
   /// @}
   /// The factor latents are multiplied by (1 until measured, set or loaded).
-  double scaling_factor() const { return scaling_factor_; }
+  double scaling_factor() const { return latent_scaling_.scaling_factor; }
   /// Sets the scaling factor; the first diffusion step then no longer measures it.
-  void set_scaling_factor(double value) { scaling_factor_ = value, scaling_measured_ = true; }
+  void set_scaling_factor(double value) {
+    latent_scaling_.scaling_factor = value, scaling_measured_ = true;
+  }
+  /// The shift_factor of the loaded autoencoder config (0 where it has none).
+  double shift_factor() const { return latent_scaling_.shift_factor; }
+  /// The scheduler's settings: the compiled schedule and the options' prediction type for a
+  /// new pipeline, the folder's after load().
+  const pipeline::SchedulerSettings& scheduler() const { return scheduler_; }
   /// Autoencoder steps taken (counting those of a loaded training state).
   std::uint64_t autoencoder_steps() const { return autoencoder_steps_; }
   /// Diffusion steps taken (counting those of a loaded training state).
   std::uint64_t diffusion_steps() const { return diffusion_steps_; }
-  /// The noise schedule of Config::schedule.
+  /// The noise schedule: Config::schedule's, or the loaded folder's scheduler's.
   const diffusion::Schedule& schedule() const { return schedule_; }
   /// The options given at construction.
   const TrainingOptions& options() const { return options_; }
@@ -500,7 +520,7 @@ class LatentDiffusion {
 
   pipeline::json vae_config() const {
     return pipeline::autoencoder_config<typename Config::autoencoder>(
-        Config::image_channels, Config::resolution, scaling_factor_);
+        Config::image_channels, Config::resolution, latent_scaling_);
   }
   pipeline::json unet_json() const {
     return pipeline::unet_config<typename Config::unet>(Config::latent_channels, latent_res,
@@ -588,8 +608,10 @@ class LatentDiffusion {
   nn::Owned<UNet, Space> ema_unet_;
   train::AdamW<Space> autoencoder_optimizer_, unet_optimizer_;
   train::EMA<Space> ema_;
+  pipeline::SchedulerSettings scheduler_;
   diffusion::Schedule schedule_;
-  double scaling_factor_ = 1;
+  // Measured by the first diffusion step unless set or loaded.
+  pipeline::LatentScaling latent_scaling_{.scaling_factor = 1};
   bool scaling_measured_ = false;
   std::uint64_t autoencoder_steps_ = 0, diffusion_steps_ = 0;
   RunInfo run_info_;

@@ -1,0 +1,229 @@
+#pragma once
+// scheduler/scheduler_config.json as diffusers' DDIMScheduler and DDPMScheduler read it: every
+// field either changes sampling (and training) exactly as it does in diffusers, or is refused
+// with an ldm::Error naming the file, the field and its value. Nothing is ignored silently:
+// - honoured: num_train_timesteps, beta_schedule (linear, scaled_linear, squaredcos_cap_v2),
+//   beta_start, beta_end, trained_betas, prediction_type (epsilon, v_prediction),
+//   timestep_spacing (leading, trailing, linspace), steps_offset, set_alpha_to_one (DDIM),
+//   clip_sample, clip_sample_range;
+// - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
+//   (false), variance_type (fixed_small), _class_name (DDIMScheduler or DDPMScheduler);
+// - read by diffusers only with thresholding on, so checked as numbers and otherwise unused, as
+//   there: dynamic_thresholding_ratio, sample_max_value;
+// - metadata: the other fields whose names start with '_' (_diffusers_version...).
+// Any other field is refused: it belongs to a scheduler ldm does not implement.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ldm/core/error.hpp"
+#include "ldm/diffusion/ddim.hpp"
+#include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/schedule.hpp"
+#include "ldm/version.hpp"
+
+namespace ldm::pipeline {
+
+/// The noise schedule and the sampler settings of a model folder's scheduler, under diffusers'
+/// field names; the defaults are DDIMScheduler's.
+struct SchedulerSettings {
+  /// "DDIMScheduler" or "DDPMScheduler": the class diffusers builds from the file. ldm samples
+  /// with either sampler whatever the class, as diffusers' `from_config` allows.
+  std::string class_name = "DDIMScheduler";
+  /// beta_schedule, num_train_timesteps, beta_start, beta_end.
+  diffusion::ScheduleConfig schedule{};
+  /// diffusers' `trained_betas`: when not empty, the betas themselves (num_train_timesteps of
+  /// them), in place of schedule's beta_schedule, beta_start and beta_end.
+  std::vector<double> trained_betas = {};
+  /// What the UNet predicts; training and sampling both follow it.
+  diffusion::PredictionType prediction_type = diffusion::PredictionType::epsilon;
+  /// Whether the samplers clamp their estimate of x0 to [-clip_sample_range, clip_sample_range].
+  bool clip_sample = true;
+  /// The bound of clip_sample.
+  double clip_sample_range = 1.0;
+  /// DDIM's abar before t = 0: 1, or alphas_cumprod[0] (DDPM always uses 1).
+  bool set_alpha_to_one = true;
+  /// How the inference timesteps are spread over the training timesteps.
+  diffusion::TimestepSpacing timestep_spacing = diffusion::TimestepSpacing::leading;
+  /// Added to the `leading` timesteps (diffusers ignores it for the other spacings).
+  int steps_offset = 0;
+
+  /// The betas these settings name.
+  /// @throws ldm::Error when they are out of range (see diffusion::Schedule).
+  diffusion::Schedule make_schedule() const { return diffusion::Schedule(schedule, trained_betas); }
+  /// The DDIM sampler's settings.
+  diffusion::DDIMConfig ddim() const {
+    return {.prediction_type = prediction_type,
+            .clip_sample = clip_sample,
+            .clip_sample_range = clip_sample_range,
+            .set_alpha_to_one = set_alpha_to_one,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset};
+  }
+  /// The DDPM sampler's settings.
+  diffusion::DDPMConfig ddpm() const {
+    return {.prediction_type = prediction_type,
+            .clip_sample = clip_sample,
+            .clip_sample_range = clip_sample_range,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset};
+  }
+};
+
+namespace detail {
+
+// One field of a scheduler config, read with the type diffusers gives it; `where` names the file.
+class SchedulerField {
+ public:
+  SchedulerField(const std::string& file, const std::string& key, const nlohmann::json& value)
+      : file_(file), where_(file + ": field '" + key + "'"), value_(value) {}
+
+  [[noreturn]] void refuse(std::string_view expected) const {
+    fail_expected(where_, expected, shown());
+  }
+  bool boolean() const {
+    if (!value_.is_boolean()) refuse("true or false");
+    return value_.get<bool>();
+  }
+  double number() const {
+    if (!value_.is_number() || !std::isfinite(value_.get<double>())) refuse("a finite number");
+    return value_.get<double>();
+  }
+  int whole(std::int64_t low, std::int64_t high) const {
+    const std::string range =
+        "a whole number in [" + std::to_string(low) + ", " + std::to_string(high) + "]";
+    if (!value_.is_number_integer()) refuse(range);
+    const auto v = value_.get<std::int64_t>();
+    if (v < low || v > high) refuse(range);
+    return int(v);
+  }
+  std::string text() const {
+    if (!value_.is_string()) refuse("a string");
+    return value_.get<std::string>();
+  }
+  // Parses a name with the enum's parser, whose message then gets the file in front.
+  template <class Parse>
+  auto named(const Parse& parse) const {
+    try {
+      return parse(text());
+    } catch (const Error& e) {
+      fail(file_, ": ", e.what());
+    }
+  }
+  // The value as the message shows it, cut short so that a hostile file cannot flood it.
+  std::string shown() const {
+    std::string text = value_.dump();
+    constexpr std::size_t kShown = 64;
+    if (text.size() > kShown) text = text.substr(0, kShown) + "...";
+    return text;
+  }
+
+ private:
+  std::string file_, where_;
+  const nlohmann::json& value_;
+};
+
+}  // namespace detail
+
+/// The settings a scheduler_config.json states; fields it leaves out keep diffusers' defaults.
+/// @param file names the file in error messages.
+/// @throws ldm::Error naming the file, the field and its value for a field that has the wrong
+/// type or value, that asks for something ldm does not implement, or that ldm does not know.
+inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
+                                                const std::string& file) {
+  if (!config.is_object()) fail_expected(file, "a JSON object", config.type_name());
+  // More timesteps than this would only be a typo, and each one costs memory.
+  constexpr std::int64_t kMaxTimesteps = 1'000'000;
+  SchedulerSettings s;
+  for (const auto& [key, value] : config.items()) {
+    const detail::SchedulerField field(file, key, value);
+    if (key == "_class_name") {
+      s.class_name = field.text();
+      if (s.class_name != "DDIMScheduler" && s.class_name != "DDPMScheduler")
+        field.refuse("DDIMScheduler or DDPMScheduler (the schedulers ldm implements)");
+    } else if (key.starts_with("_")) {
+      continue;  // metadata: _diffusers_version, _name_or_path...
+    } else if (key == "num_train_timesteps") {
+      s.schedule.num_train_timesteps = field.whole(1, kMaxTimesteps);
+    } else if (key == "beta_start") {
+      s.schedule.beta_start = field.number();
+    } else if (key == "beta_end") {
+      s.schedule.beta_end = field.number();
+    } else if (key == "beta_schedule") {
+      s.schedule.beta_schedule = field.named(diffusion::parse_beta_schedule);
+    } else if (key == "trained_betas") {
+      if (value.is_null()) continue;
+      if (!value.is_array() || value.empty()) field.refuse("null or a list of betas");
+      for (const auto& beta : value) {
+        if (!beta.is_number()) field.refuse("null or a list of numbers");
+        s.trained_betas.push_back(beta.get<double>());
+      }
+    } else if (key == "prediction_type") {
+      s.prediction_type = field.named(diffusion::parse_prediction_type);
+    } else if (key == "clip_sample") {
+      s.clip_sample = field.boolean();
+    } else if (key == "clip_sample_range") {
+      s.clip_sample_range = field.number();
+      if (!(s.clip_sample_range > 0)) field.refuse("a positive number");
+    } else if (key == "set_alpha_to_one") {
+      s.set_alpha_to_one = field.boolean();
+    } else if (key == "timestep_spacing") {
+      s.timestep_spacing = field.named(diffusion::parse_timestep_spacing);
+    } else if (key == "steps_offset") {
+      s.steps_offset = field.whole(0, kMaxTimesteps);
+    } else if (key == "thresholding") {
+      if (field.boolean()) field.refuse("false (ldm's samplers have no dynamic thresholding)");
+    } else if (key == "rescale_betas_zero_snr") {
+      if (field.boolean()) field.refuse("false (ldm does not rescale betas to zero terminal SNR)");
+    } else if (key == "variance_type") {
+      if (field.text() != "fixed_small")
+        field.refuse("\"fixed_small\" (the only DDPM variance ldm implements)");
+    } else if (key == "dynamic_thresholding_ratio" || key == "sample_max_value") {
+      field.number();
+    } else {
+      field.refuse("no such field: ldm knows DDIMScheduler's and DDPMScheduler's fields only");
+    }
+  }
+  try {
+    s.make_schedule();
+  } catch (const Error& e) {
+    fail(file, ": ", e.what());
+  }
+  return s;
+}
+
+/// The scheduler_config.json diffusers would write for these settings, every field stated.
+/// @param diffusers_version the version whose format the file follows.
+inline nlohmann::json scheduler_config(const SchedulerSettings& s,
+                                       const std::string& diffusers_version) {
+  nlohmann::json config{
+      {"_class_name", s.class_name},
+      {"_diffusers_version", diffusers_version},
+      {"_ldm_version", version.string},
+      {"num_train_timesteps", s.schedule.num_train_timesteps},
+      {"beta_start", s.schedule.beta_start},
+      {"beta_end", s.schedule.beta_end},
+      {"beta_schedule", std::string(diffusion::to_string(s.schedule.beta_schedule))},
+      {"trained_betas",
+       s.trained_betas.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.trained_betas)},
+      {"clip_sample", s.clip_sample},
+      {"clip_sample_range", s.clip_sample_range},
+      {"prediction_type", std::string(diffusion::to_string(s.prediction_type))},
+      {"timestep_spacing", std::string(diffusion::to_string(s.timestep_spacing))},
+      {"steps_offset", s.steps_offset},
+      {"thresholding", false},
+      {"rescale_betas_zero_snr", false}};
+  if (s.class_name == "DDPMScheduler")
+    config["variance_type"] = "fixed_small";
+  else
+    config["set_alpha_to_one"] = s.set_alpha_to_one;
+  return config;
+}
+
+}  // namespace ldm::pipeline
