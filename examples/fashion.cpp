@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "fashion/trainer.hpp"
+#include "fashion/validate.hpp"
 
 namespace {
 
@@ -95,13 +96,10 @@ int train_command(int argc, char** argv) {
   options.add("device", &flags.device, "host, or cuda (a GPU, in a build with CUDA)");
   flags.sampling.add_to(options);
   if (!options.parse(argc, argv, 2)) return 0;
-  if (flags.checkpoint_every <= 0 || flags.images_every <= 0)
-    ldm::fail("--checkpoint-every and --images-every must be positive");
+  validate(flags);
 
   // From here on Ctrl-C asks for a checkpoint and a clean stop.
   std::signal(SIGINT, on_interrupt);
-  if (flags.batch != 16 && flags.batch != 32 && flags.batch != 64)
-    ldm::fail_expected("--batch", "16, 32 or 64 (batch sizes are compiled in)", flags.batch);
   return on_device(
       flags.device, [&] { return train<ldm::host>(flags); }, [&] { return train_on_cuda(flags); });
 }
@@ -116,12 +114,14 @@ int sample_command(int argc, char** argv) {
                             "`fashion train`, or a diffusers\nfolder of the same configuration).");
   options.add("model", &request.model_folder, "the model folder (vae/, unet/, scheduler/)");
   options.add("out", &request.out, "the PNG file to write");
-  options.add("count", &request.count, "images to draw, rounded up to a multiple of 16");
+  options.add("count", &request.count,
+              "images to draw, rounded up to a multiple of 16 (at most " +
+                  std::to_string(max_sample_count) + ")");
   options.add("seed", &request.seed, "seed of the initial noise");
   options.add("device", &device, "host, or cuda (a GPU, in a build with CUDA)");
   request.sampling.add_to(options);
   if (!options.parse(argc, argv, 2)) return 0;
-  if (request.count <= 0) ldm::fail_expected("--count", "a positive number", request.count);
+  validate(request, device);
   return on_device(
       device, [&] { return sample<ldm::host>(request); }, [&] { return sample_on_cuda(request); });
 }
@@ -176,13 +176,22 @@ int eval_command(int argc, char** argv) {
   options.add("model", &model_folder, "the model folder (vae/, unet/, scheduler/)");
   options.add("classifier", &classifier_path,
               "the feature network's weights (examples/train_classifier.cpp)");
-  options.add("samples", &samples, "generated images for the Frechet distance");
+  options.add("samples", &samples,
+              "generated images for the Frechet distance (at most " +
+                  std::to_string(max_eval_samples) + ")");
   options.add("seed", &seed, "seed of the samples' initial noise");
   options.add("json", &json_path, "also write the results to this JSON file");
   sampling.add_to(options);
   if (!options.parse(argc, argv, 2)) return 0;
-  if (samples < 2 * preview_batch)
-    ldm::fail_expected("--samples", "at least " + std::to_string(2 * preview_batch), samples);
+  validate(sampling);
+  if (samples < 2 * preview_batch || samples > max_eval_samples)
+    ldm::fail_expected("--samples",
+                       "a number in [" + std::to_string(2 * preview_batch) + ", " +
+                           std::to_string(max_eval_samples) + "]",
+                       samples);
+  if (seed < 0) ldm::fail_expected("--seed", "at least 0", seed);
+  if (!json_path.empty())
+    examples::require_writable_folder(std::filesystem::path(json_path).parent_path(), "--json");
 
   const auto start = Clock::now();
   Model model(0);

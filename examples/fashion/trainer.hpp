@@ -188,8 +188,6 @@ inline TrainingData load_data(const TrainFlags& flags) {
     data.description = "fashion-mnist";
     return data;
   }
-  if (flags.on_unreadable != "skip" && flags.on_unreadable != "reject")
-    ldm::fail_expected("--on-unreadable", "skip or reject", flags.on_unreadable);
   ldm::data::ImageFolderReport report;
   data.train = ldm::data::load_image_folder<resolution, image_channels>(
       flags.data,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,8 +35,15 @@ class Options {
                [value, name](std::string_view text) { *value = whole_number(name, text); });
   }
   void add(std::string name, int* value, std::string help) {
-    add_option(std::move(name), "N", std::to_string(*value), std::move(help),
-               [value, name](std::string_view text) { *value = int(whole_number(name, text)); });
+    add_option(
+        std::move(name), "N", std::to_string(*value), std::move(help),
+        [value, name](std::string_view text) {
+          const std::int64_t number = whole_number(name, text);
+          if (number < std::numeric_limits<int>::min() || number > std::numeric_limits<int>::max())
+            ldm::fail_expected("--" + name, "a whole number that fits in an int",
+                               "'" + std::string(text) + "'");
+          *value = int(number);
+        });
   }
   void add(std::string name, double* value, std::string help) {
     add_option(std::move(name), "X", shortest(*value), std::move(help),
