@@ -314,9 +314,11 @@ class Trainer {
   template <ldm::index_t N>
   void train_diffusion(const TrainingData& data, Clock::time_point deadline) {
     if (std::int64_t(model_->diffusion_steps()) >= flags_.diffusion_steps) return;
-    std::printf("diffusion: UNet of %lld parameters on %lldx%lldx%lld latents, epsilon MSE\n",
-                (long long)Model::UNet::parameter_count, (long long)Model::latent_res,
-                (long long)Model::latent_res, (long long)Config::latent_channels);
+    std::printf(
+        "diffusion: UNet of %lld parameters on %lldx%lldx%lld latents, %s MSE\n",
+        (long long)Model::UNet::parameter_count, (long long)Model::latent_res,
+        (long long)Model::latent_res, (long long)Config::latent_channels,
+        std::string(ldm::diffusion::to_string(model_->scheduler().prediction_type)).c_str());
     run_phase<N>(
         "diffusion", "--diffusion-steps", std::int64_t(model_->diffusion_steps()),
         flags_.diffusion_steps, data.train, 2, state_.diffusion_epoch, state_.diffusion_position,
