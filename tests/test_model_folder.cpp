@@ -185,6 +185,12 @@ TEST_CASE("fields that change no layer are not compared; shift_factor is applied
     check_message(error_of([&] { model.load(saved.folder); }),
                   {"vae/config.json", "field 'latents_mean'", "null"});
   }
+  SUBCASE("a field ldm does not know is refused, not ignored") {
+    saved.edit("unet/config.json", [](pipeline::json& c) { c["encoder_hid_dim"] = 64; });
+    Model model(0);
+    check_message(error_of([&] { model.load(saved.folder); }),
+                  {"unet/config.json", "field 'encoder_hid_dim' (64)", "UNet2DModel"});
+  }
   SUBCASE("a field that changes layers is still compared") {
     saved.edit("vae/config.json", [](pipeline::json& c) { c["use_quant_conv"] = false; });
     Model model(0);

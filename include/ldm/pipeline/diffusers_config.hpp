@@ -121,7 +121,8 @@ json unet_config(index_t channels, index_t resolution, double dropout) {
 }
 
 /// The defaults of diffusers' AutoencoderKL constructor: what a config.json that leaves a field
-/// out gets when diffusers loads it.
+/// out gets when diffusers loads it. `sample_size` is left out here: it shapes no layer, so a file
+/// is checked against it only when it states one (the resolution the model was made for).
 inline json autoencoder_defaults() {
   return json{{"in_channels", 3},
               {"out_channels", 3},
@@ -132,7 +133,6 @@ inline json autoencoder_defaults() {
               {"act_fn", "silu"},
               {"latent_channels", 4},
               {"norm_num_groups", 32},
-              {"sample_size", 32},
               {"scaling_factor", 0.18215},
               {"shift_factor", nullptr},
               {"latents_mean", nullptr},
@@ -143,10 +143,9 @@ inline json autoencoder_defaults() {
               {"mid_block_add_attention", true}};
 }
 
-/// The defaults of diffusers' UNet2DModel constructor.
+/// The defaults of diffusers' UNet2DModel constructor (`sample_size` left out, as above).
 inline json unet_defaults() {
-  return json{{"sample_size", nullptr},
-              {"in_channels", 3},
+  return json{{"in_channels", 3},
               {"out_channels", 3},
               {"center_input_sample", false},
               {"time_embedding_type", "positional"},
@@ -172,7 +171,9 @@ inline json unet_defaults() {
               {"resnet_time_scale_shift", "default"},
               {"add_attention", true},
               {"class_embed_type", nullptr},
-              {"num_class_embeds", nullptr}};
+              {"num_class_embeds", nullptr},
+              // Sizes the learned time embedding only, which time_embedding_type rules out.
+              {"num_train_timesteps", nullptr}};
 }
 
 /// The AutoencoderKL fields that change no layer and no weight, so a checkpoint is never refused
@@ -188,14 +189,15 @@ inline const std::vector<std::string>& autoencoder_unchecked_fields() {
 /// the same value in `found`, or, where `found` leaves it out, in `defaults` (what diffusers
 /// would construct). Fields named in `ignored` (values learned or chosen at run time, and fields
 /// that change no layer) and metadata fields (starting with '_', but for `_class_name`) are
-/// skipped.
+/// skipped. A field that is in none of these is refused: it would belong to a model ldm does not
+/// implement.
 /// @param file the file's name, for messages
 /// @param found the file's contents
 /// @param expected the config the compiled model would write
 /// @param defaults diffusers' constructor defaults for the fields a file may leave out
 /// @param ignored fields not checked
-/// @throws ldm::Error when `found` is not an object, or naming the file, the field and both
-///         values at the first mismatch
+/// @throws ldm::Error when `found` is not an object; naming the file, the field and both values at
+///         the first mismatch; or naming the file and the field for a field ldm does not know
 inline void require_matching_config(const std::string& file, const json& found,
                                     const json& expected, const json& defaults,
                                     const std::vector<std::string>& ignored = {}) {
@@ -215,6 +217,13 @@ inline void require_matching_config(const std::string& file, const json& found,
            ", the file has ", actual.dump());
     fail(file, ": field '", key, "' is missing, so diffusers' default ", actual.dump(),
          " applies, but the compiled configuration has ", value.dump());
+  }
+  for (const auto& [key, value] : found.items()) {
+    if (key.starts_with("_") || expected.contains(key) || defaults.contains(key)) continue;
+    if (std::find(ignored.begin(), ignored.end(), key) != ignored.end()) continue;
+    fail(file, ": field '", key, "' (", value.dump().substr(0, 64), ") is not one of ",
+         expected.value("_class_name", std::string("the model")),
+         "'s that ldm knows; refused rather than ignored");
   }
   if (found.contains("_class_name") && found["_class_name"] != expected["_class_name"])
     fail(file, ": field '_class_name': expected ", expected["_class_name"].dump(), ", found ",
