@@ -92,11 +92,13 @@ TEST_CASE("a checkpoint is a diffusers folder and replaces the previous one atom
   CHECK(unet.entry("conv_in.weight").shape == std::vector<std::int64_t>{8, 2, 3, 3});
 
   // A failed save leaves the previous checkpoint whole and no partial folder behind.
-  CHECK_THROWS_AS(pipeline::replace_folder_atomically(
-                      folder, [](const std::filesystem::path&) { fail("disk full (simulated)"); }),
-                  Error);
+  const auto before = pipeline::checkpoint_files(folder);
+  CHECK_THROWS_AS(
+      pipeline::save_checkpoint(
+          folder, {}, [](const std::filesystem::path&) { fail("disk full (simulated)"); }),
+      Error);
   CHECK(std::filesystem::exists(folder / "unet/diffusion_pytorch_model.safetensors"));
-  CHECK(!std::filesystem::exists(folder.string() + ".partial"));
+  CHECK(pipeline::checkpoint_files(folder) == before);
   Model reloaded(3);
   reloaded.load(folder);
   std::filesystem::remove_all(folder);

@@ -36,6 +36,34 @@ inline const char* file_kind(mode_t mode) {
 }
 }  // namespace detail
 
+/// Flushes a folder's entries to stable storage (fsync on the folder): a file created, renamed
+/// or removed in it survives a crash only once its folder is synced.
+/// @throws ldm::Error naming the folder when it cannot be opened or synced.
+inline void sync_folder(const std::filesystem::path& folder) {
+  const std::string name = folder.empty() ? std::string(".") : folder.string();
+  int fd = ::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) detail::fail_os(name, "open the folder to sync it");
+  int synced = ::fsync(fd);
+  int code = errno;
+  ::close(fd);
+  errno = code;
+  if (synced != 0) detail::fail_os(name, "sync the folder");
+}
+
+/// Flushes a regular file's contents to stable storage (fsync).
+/// @throws ldm::Error naming the file when it cannot be opened or synced.
+inline void sync_file(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  // O_NONBLOCK: should the path have become a FIFO, opening it must not wait for a writer.
+  int fd = ::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) detail::fail_os(name, "open the file to sync it");
+  int synced = ::fsync(fd);
+  int code = errno;
+  ::close(fd);
+  errno = code;
+  if (synced != 0) detail::fail_os(name, "sync the file");
+}
+
 /// Reads a whole regular file (a symbolic link to one is followed).
 /// @throws ldm::Error naming the path when it is missing, unreadable, or not a regular file: a
 /// FIFO, a device, a socket or a folder is refused without waiting for a writer.
@@ -115,15 +143,7 @@ class AtomicFileWriter {
       detail::fail_os(target_, "rename the temporary file over it");
     committed_ = true;
     // The rename itself is durable only once the folder is synced.
-    std::string folder = std::filesystem::path(target_).parent_path().string();
-    if (folder.empty()) folder = ".";
-    int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) detail::fail_os(folder, "open the folder to sync a rename");
-    int synced = ::fsync(dir);
-    int code = errno;
-    ::close(dir);
-    errno = code;
-    if (synced != 0) detail::fail_os(folder, "sync the folder after a rename");
+    sync_folder(std::filesystem::path(target_).parent_path());
   }
 
  private:

@@ -1,11 +1,10 @@
 #pragma once
 /// @file
 /// Model folders as diffusers reads and writes them (config.json + diffusion_pytorch_model
-/// .safetensors, diffusers' names, PyTorch layouts), and whole checkpoints written atomically.
+/// .safetensors, diffusers' names, PyTorch layouts). checkpoint_store.hpp saves whole checkpoints.
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -96,48 +95,6 @@ json load_model_folder(const std::filesystem::path& folder, const json& expected
     nn::from_torch_layout(info, torch.data(), values);
   }
   return config;
-}
-
-/// Replaces `folder` with what `write` puts into a fresh sibling folder, so that a crash or an
-/// error part-way leaves the previous checkpoint whole: the new one is written to
-/// "<folder>.partial", the old one moved to "<folder>.previous", the new one renamed into place,
-/// and only then the old one removed. existing_checkpoint() falls back to ".previous" when a
-/// crash came between the two renames.
-/// @throws ldm::Error when a folder cannot be created or renamed; whatever `write` throws
-///         (after removing the partial folder)
-inline void replace_folder_atomically(
-    const std::filesystem::path& folder,
-    const std::function<void(const std::filesystem::path&)>& write) {
-  namespace fs = std::filesystem;
-  const fs::path partial = folder.string() + ".partial", previous = folder.string() + ".previous";
-  std::error_code ec;
-  fs::remove_all(partial, ec);
-  fs::create_directories(partial, ec);
-  if (ec) fail(partial.string(), ": cannot create the folder: ", ec.message());
-  try {
-    write(partial);
-  } catch (...) {
-    fs::remove_all(partial, ec);
-    throw;
-  }
-  fs::remove_all(previous, ec);
-  if (fs::exists(folder)) {
-    fs::rename(folder, previous, ec);
-    if (ec) fail(folder.string(), ": cannot move the previous checkpoint aside: ", ec.message());
-  }
-  fs::rename(partial, folder, ec);
-  if (ec) fail(folder.string(), ": cannot move the new checkpoint into place: ", ec.message());
-  fs::remove_all(previous, ec);
-}
-
-/// The folder to read a checkpoint from: `folder`, or its ".previous" twin after an interrupted
-/// replacement.
-/// @throws ldm::Error when neither folder exists
-inline std::filesystem::path existing_checkpoint(const std::filesystem::path& folder) {
-  if (std::filesystem::is_directory(folder)) return folder;
-  const std::filesystem::path previous = folder.string() + ".previous";
-  if (std::filesystem::is_directory(previous)) return previous;
-  fail(folder.string(), ": no checkpoint folder there");
 }
 
 }  // namespace ldm::pipeline

@@ -27,6 +27,7 @@
 #include "ldm/models/memory_plan.hpp"
 #include "ldm/models/unet.hpp"
 #include "ldm/pipeline/checkpoint.hpp"
+#include "ldm/pipeline/checkpoint_store.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
 #include "ldm/pipeline/workspaces.hpp"
 #include "ldm/train/adamw.hpp"
@@ -299,13 +300,16 @@ class LatentDiffusion {
 
   /// A diffusers-style folder: vae/, unet/ (the EMA weights, as diffusers' training scripts save),
   /// scheduler/, and training_state.safetensors (raw UNet weights, optimiser moments, EMA, step
-  /// counters) for an exact resume. Replaces `folder` atomically. `run_info` is the caller's own
-  /// state (a trainer's data position, its time used...), kept in the same atomic write and
-  /// given back by run_info() after load().
-  /// @throws ldm::Error when a folder or file cannot be created, written or renamed; the previous
-  ///         checkpoint in `folder`, if any, is then left whole
-  void save(const std::filesystem::path& folder, const RunInfo& run_info = {}) {
-    pipeline::replace_folder_atomically(folder, [&](const std::filesystem::path& to) {
+  /// counters) for an exact resume. `folder` becomes a link to a new numbered folder beside it,
+  /// and the previous checkpoints stay until the new one is durable (pipeline/checkpoint_store.hpp:
+  /// a crash at any point leaves a complete checkpoint that load() finds). `run_info` is the
+  /// caller's own state (a trainer's data position, its time used...), kept in the same
+  /// checkpoint and given back by run_info() after load(). `options` say how many to keep.
+  /// @throws ldm::Error when a folder or file cannot be created, written, synced or renamed; the
+  ///         previous checkpoints are then left whole
+  void save(const std::filesystem::path& folder, const RunInfo& run_info = {},
+            const pipeline::CheckpointOptions& options = {}) {
+    pipeline::save_checkpoint(folder, options, [&](const std::filesystem::path& to) {
       pipeline::save_model_folder(to / "vae", vae_config(), autoencoder_.infos(),
                                   host_values(autoencoder_).data());
       ema_.copy_to(span(ema_unet_.values()));
@@ -319,7 +323,7 @@ class LatentDiffusion {
     });
   }
 
-  /// Loads a folder written by save() or by diffusers (vae/, unet/ and scheduler/; training state
+  /// Loads a folder written by save() (its newest complete checkpoint) or by diffusers (vae/, unet/ and scheduler/; training state
   /// if there). A config that does not match the compiled configuration is refused, naming the
   /// field. The folder's scheduler (schedule, prediction type, sampler settings) and latent
   /// scaling replace the pipeline's, for sampling and for further training (see
