@@ -6,9 +6,10 @@
 //   fashion eval   [options]   reconstruction PSNR / SSIM and the Frechet distance of samples
 //   fashion plot   RUN         redraws RUN/loss.png from RUN/log.csv
 //
-// `fashion <command> --help` lists the options. A run's folder holds `checkpoint/` (a diffusers
-// folder plus the training state; replaced atomically), `reconstructions.png`, `samples.png`,
-// `log.csv` (one line per step) and `loss.png` (the losses of log.csv, drawn).
+// `fashion <command> --help` lists the options. A run's folder holds `checkpoint/` (a link to
+// the newest of the numbered checkpoints beside it, each a diffusers folder plus the training
+// state), `reconstructions.png`, `samples.png`, `log.csv` (one line per step) and `loss.png`
+// (the losses of log.csv, drawn).
 
 #include <omp.h>
 
@@ -25,10 +26,12 @@ namespace {
 
 using namespace fashion;
 
-extern "C" void on_interrupt(int) {
-  interrupted = 1;
-  std::signal(SIGINT,
-              SIG_DFL);  // a second Ctrl-C ends the program at once (checkpoints stay whole)
+// SIGINT (Ctrl-C), SIGTERM and SIGHUP (what batch schedulers and closed terminals send before a
+// kill) all ask for a checkpoint and a clean stop.
+extern "C" void on_interrupt(int signal) {
+  interrupted = signal;
+  // The same signal a second time ends the program at once (checkpoints stay whole).
+  std::signal(signal, SIG_DFL);
 }
 
 // Runs on_cuda() when --device cuda finds a GPU in a build with CUDA, on_host() otherwise, saying
@@ -68,7 +71,8 @@ int train_command(int argc, char** argv) {
       "KL), then the UNet on its frozen latents (epsilon prediction, EMA weights), then draws a\n"
       "sample grid. Without --data it trains on Fashion-MNIST (Debian: dataset-fashion-mnist).\n"
       "Each phase ends at its step count or its share of --time-budget, whichever comes first.\n"
-      "Ctrl-C saves a checkpoint and stops; the same command with --resume continues exactly.");
+      "Ctrl-C, SIGTERM or SIGHUP saves a checkpoint and stops; the same command with --resume\n"
+      "continues exactly.");
   options.add("out", &flags.out, "folder for the checkpoint, images and log.csv");
   options.add("data", &flags.data,
               "a folder of PNG/JPEG/BMP/TGA/GIF images (centre-cropped, resized to 32x32 grey) "
@@ -98,8 +102,9 @@ int train_command(int argc, char** argv) {
   if (!options.parse(argc, argv, 2)) return 0;
   validate(flags);
 
-  // From here on Ctrl-C asks for a checkpoint and a clean stop.
-  std::signal(SIGINT, on_interrupt);
+  // From here on these signals ask for a checkpoint and a clean stop.
+  for (int signal : {SIGINT, SIGTERM, SIGHUP})
+    std::signal(signal, on_interrupt);
   return on_device(
       flags.device, [&] { return train<ldm::host>(flags); }, [&] { return train_on_cuda(flags); });
 }

@@ -13,6 +13,7 @@
 #include <ldm/io/image_grid.hpp>
 #include <ldm/ldm.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -36,8 +37,22 @@ constexpr ldm::index_t preview_batch = 16;
 template <ldm::index_t N>
 using Images = Model::images<N>;
 
-// Set by fashion.cpp's SIGINT handler; training checks it between steps.
+// The signal (SIGINT, SIGTERM or SIGHUP) fashion.cpp's handler caught, 0 before one comes;
+// training checks it between steps.
 inline volatile std::sig_atomic_t interrupted = 0;
+
+inline const char* signal_name(int signal) {
+  switch (signal) {
+    case SIGINT:
+      return "SIGINT (Ctrl-C)";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGHUP:
+      return "SIGHUP";
+    default:
+      return "a signal";
+  }
+}
 
 // The flags shared by the commands that draw samples.
 struct SamplingFlags {
@@ -130,17 +145,22 @@ struct RunState {
   std::uint64_t autoencoder_epoch = 0, autoencoder_position = 0;
   std::uint64_t diffusion_epoch = 0, diffusion_position = 0;
   double seconds = 0;
+  // log.csv's length when the checkpoint was saved: a resumed run cuts off the rows of the steps
+  // it trains again. Absent from checkpoints of earlier versions.
+  std::optional<std::uint64_t> log_bytes;
 
   ldm::RunInfo to_info() const {
-    return {{"trainer.phase", phase},
-            {"trainer.batch", std::to_string(batch)},
-            {"trainer.seed", std::to_string(seed)},
-            {"trainer.data", data},
-            {"trainer.autoencoder_epoch", std::to_string(autoencoder_epoch)},
-            {"trainer.autoencoder_position", std::to_string(autoencoder_position)},
-            {"trainer.diffusion_epoch", std::to_string(diffusion_epoch)},
-            {"trainer.diffusion_position", std::to_string(diffusion_position)},
-            {"trainer.seconds", std::to_string(seconds)}};
+    ldm::RunInfo info = {{"trainer.phase", phase},
+                         {"trainer.batch", std::to_string(batch)},
+                         {"trainer.seed", std::to_string(seed)},
+                         {"trainer.data", data},
+                         {"trainer.autoencoder_epoch", std::to_string(autoencoder_epoch)},
+                         {"trainer.autoencoder_position", std::to_string(autoencoder_position)},
+                         {"trainer.diffusion_epoch", std::to_string(diffusion_epoch)},
+                         {"trainer.diffusion_position", std::to_string(diffusion_position)},
+                         {"trainer.seconds", std::to_string(seconds)}};
+    if (log_bytes) info["trainer.log_bytes"] = std::to_string(*log_bytes);
+    return info;
   }
   static RunState from_info(const ldm::RunInfo& info, const fs::path& where) {
     auto get = [&](const std::string& key) {
@@ -168,6 +188,7 @@ struct RunState {
     state.diffusion_epoch = number("diffusion_epoch");
     state.diffusion_position = number("diffusion_position");
     state.seconds = std::stod(get("seconds"));
+    if (info.contains("trainer.log_bytes")) state.log_bytes = number("log_bytes");
     return state;
   }
 };
@@ -222,9 +243,10 @@ class Trainer {
     state_.batch = N;
     state_.seed = flags_.seed;
 
-    if (!flags_.resume &&
-        (fs::exists(checkpoint_) || fs::exists(checkpoint_.string() + ".previous")))
-      ldm::fail(checkpoint_.string(),
+    // Refused rather than started over: a fresh run would remove what is there.
+    if (const auto found = ldm::pipeline::checkpoint_files(checkpoint_);
+        !flags_.resume && !found.empty())
+      ldm::fail(found.front().string(),
                 ": a run is already there; continue it with --resume, or give another --out");
     const TrainingData data = load_data(flags_);
     state_.data = data.description;
@@ -234,8 +256,7 @@ class Trainer {
                 (long long)image_channels);
     std::printf("batch %lld; output in %s\n", (long long)N, flags_.out.c_str());
     fs::create_directories(flags_.out);
-    log_.open(fs::path(flags_.out) / "log.csv", std::ios::app);
-    if (log_.tellp() == 0) log_ << "phase,step,loss,grad_norm,seconds\n";
+    open_log();
 
     const auto start = Clock::now();
     const bool budgeted = flags_.time_budget > 0;
@@ -276,17 +297,18 @@ class Trainer {
  private:
   template <ldm::index_t N>
   void resume() {
-    if (!fs::exists(checkpoint_) && !fs::exists(checkpoint_.string() + ".previous"))
+    const auto found = ldm::pipeline::find_checkpoint(checkpoint_);
+    if (!found)
       ldm::fail(checkpoint_.string(), ": --resume given, but there is no checkpoint to resume");
-    model_->load(checkpoint_);
-    const RunState saved = RunState::from_info(model_->run_info(), checkpoint_);
+    model_->load(*found);
+    const RunState saved = RunState::from_info(model_->run_info(), *found);
     if (saved.batch != N)
       ldm::fail_expected("--batch", std::to_string(saved.batch) + " (the checkpoint's batch)", N);
     if (saved.data != state_.data)
       ldm::fail_expected("the training data", saved.data + " (the checkpoint's)", state_.data);
     state_ = saved;
     std::printf("resumed %s: %s phase, autoencoder step %llu, diffusion step %llu, %s trained\n",
-                checkpoint_.c_str(), state_.phase.c_str(),
+                found->c_str(), state_.phase.c_str(),
                 (unsigned long long)model_->autoencoder_steps(),
                 (unsigned long long)model_->diffusion_steps(),
                 examples::clock_text(state_.seconds).c_str());
@@ -339,7 +361,28 @@ class Trainer {
         });
   }
 
-  // Steps from `done` until `target` (the option `target_flag`), the deadline or Ctrl-C, with
+  // log.csv as the checkpoint left it: a fresh run starts it anew (no rows of a run that never
+  // saved a checkpoint), a resumed one drops the rows of the steps after its checkpoint.
+  void open_log() {
+    const fs::path path = fs::path(flags_.out) / "log.csv";
+    std::error_code ec;
+    const std::uint64_t size = fs::exists(path) ? fs::file_size(path) : 0;
+    std::uint64_t keep = flags_.resume ? size : 0;
+    if (flags_.resume && state_.log_bytes && *state_.log_bytes <= size) keep = *state_.log_bytes;
+    if (flags_.resume && state_.log_bytes && *state_.log_bytes > size)
+      std::fprintf(stderr,
+                   "fashion: warning: %s is shorter than when the checkpoint was saved (%llu "
+                   "bytes, not %llu); its rows continue after what is there\n",
+                   path.c_str(), (unsigned long long)size, (unsigned long long)*state_.log_bytes);
+    if (keep < size) fs::resize_file(path, keep, ec);
+    if (ec)
+      ldm::fail(path.string(), ": cannot cut off the rows after the checkpoint: ", ec.message());
+    log_.open(path, std::ios::app);
+    if (!log_) ldm::fail(path.string(), ": cannot open for writing");
+    if (keep == 0) log_ << "phase,step,loss,grad_norm,seconds\n";
+  }
+
+  // Steps from `done` until `target` (the option `target_flag`), the deadline or a signal, with
   // progress, periodic images and checkpoints. `step` takes a batch and returns (steps done,
   // loss); the data position is kept in `epoch` and `position` for the checkpoints.
   template <ldm::index_t N, class Step, class WriteImages>
@@ -355,7 +398,8 @@ class Trainer {
     std::string why = std::string("reached ") + target_flag;
     while (done < target) {
       if (interrupted || Clock::now() >= deadline) {
-        why = interrupted ? "interrupted" : "time budget reached";
+        why = interrupted ? std::string("stopped by ") + signal_name(interrupted)
+                          : "time budget reached";
         break;
       }
       batches.next<N>(x.view());
@@ -390,8 +434,9 @@ class Trainer {
   void save(const char* why) {
     RunState saving = state_;
     saving.seconds += seconds_since(run_start_);
-    model_->save(checkpoint_, saving.to_info());
     log_.flush();
+    saving.log_bytes = fs::file_size(fs::path(flags_.out) / "log.csv");
+    model_->save(checkpoint_, saving.to_info());
     std::printf("checkpoint: %s (autoencoder step %llu, diffusion step %llu)%s%s\n",
                 checkpoint_.c_str(), (unsigned long long)model_->autoencoder_steps(),
                 (unsigned long long)model_->diffusion_steps(), why ? ": " : "", why ? why : "");
@@ -408,11 +453,14 @@ class Trainer {
     }
   }
 
+  // After SIGINT, SIGTERM or SIGHUP: a checkpoint, then the shell's code for that signal.
   int stop() {
-    save("interrupted");
+    const int signal = interrupted;
+    const std::string why = std::string("stopped by ") + signal_name(signal);
+    save(why.c_str());
     plot_losses();
-    std::printf("stopped by Ctrl-C; continue with the same command and --resume\n");
-    return 130;
+    std::printf("%s; continue with the same command and --resume\n", why.c_str());
+    return 128 + signal;
   }
 
   const TrainFlags& flags_;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The trainer's promise: Ctrl-C saves a checkpoint, and the same command with --resume ends with
-# exactly the weights of a run that was never stopped. Also checks the checkpoint is a complete
-# diffusers folder that names the ldm version, that `fashion sample` reads it, and that
-# `fashion plot` redraws loss.png.
+# exactly the weights and log.csv (but for its seconds column) of a run that was never stopped.
+# Also checks the checkpoint is a complete diffusers folder that names the ldm version, that
+# `fashion sample` reads it, that `fashion plot` redraws loss.png, and that a new run refuses a
+# folder with a checkpoint's remnants in it. fashion_signals.sh does the same with SIGTERM,
+# SIGHUP and SIGKILL.
 #   fashion_resume.sh <path to the fashion program> <scratch folder>
 set -euo pipefail
 fashion=$1
@@ -18,7 +20,8 @@ steps=(--autoencoder-steps 12 --diffusion-steps 12 --batch 16 --checkpoint-every
 "$fashion" train --out "$work/resumed" "${steps[@]}" > "$work/interrupted.txt" &
 pid=$!
 for _ in $(seq 600); do
-  lines=$(wc -l < "$work/resumed/log.csv" 2>/dev/null || echo 0)
+  lines=0
+  [ -f "$work/resumed/log.csv" ] && lines=$(wc -l < "$work/resumed/log.csv")
   [ "$lines" -ge 7 ] && break
   sleep 0.1
 done
@@ -42,6 +45,12 @@ for file in vae/diffusion_pytorch_model.safetensors unet/diffusion_pytorch_model
     exit 1
   fi
 done
+# The rows of log.csv but the seconds, which differ from run to run.
+if ! cmp -s <(cut -d, -f1-4 "$work/straight/log.csv") <(cut -d, -f1-4 "$work/resumed/log.csv"); then
+  echo "FAIL: log.csv differs between the straight run and the interrupted-and-resumed one"
+  diff <(cut -d, -f1-4 "$work/straight/log.csv") <(cut -d, -f1-4 "$work/resumed/log.csv") | head
+  exit 1
+fi
 for file in samples.png reconstructions.png log.csv loss.png; do
   [ -s "$work/resumed/$file" ] || { echo "FAIL: no $file"; exit 1; }
 done
@@ -69,4 +78,14 @@ if "$fashion" train --out "$work/bad" --batch 7 2> "$work/bad.txt"; then
   exit 1
 fi
 grep -q -- "--batch" "$work/bad.txt"
+
+# A run without --resume refuses a folder holding only a crashed save's partial checkpoint, and
+# leaves it there.
+mkdir -p "$work/remnant/checkpoint.000002.partial"
+if "$fashion" train --out "$work/remnant" "${steps[@]}" 2> "$work/remnant.txt" > /dev/null; then
+  echo "FAIL: a new run started in a folder with a partial checkpoint"
+  exit 1
+fi
+grep -q "a run is already there" "$work/remnant.txt"
+[ -d "$work/remnant/checkpoint.000002.partial" ] || { echo "FAIL: the partial was removed"; exit 1; }
 echo "fashion: an interrupted and resumed run matches the straight run exactly"
