@@ -233,6 +233,36 @@ TEST_CASE("save_checkpoint keeps the newest `keep`, links the newest, adopts ear
   CHECK(pipeline::checkpoint_files(legacy).size() == 4);  // the link and three numbered
   CHECK(!fs::exists(root / "legacy.partial"));
 
+  // Killed before each step of a save that adopts them: the newest complete checkpoint is
+  // always found, and the next save clears what the kill left.
+  for (int kill_at = 0;; ++kill_at) {
+    CAPTURE(kill_at);
+    const fs::path adopted = root / "adopted" / "checkpoint";
+    fs::remove_all(adopted.parent_path());
+    fs::create_directories(adopted);
+    fs::create_directories(adopted.string() + ".previous");
+    pipeline::write_text_atomically(adopted / "number", "11");
+    pipeline::write_text_atomically(adopted.string() + ".previous/number", "10");
+    int step = 0;
+    bool published = false;
+    pipeline::CheckpointOptions options;
+    options.before_step = [&](const std::string& what) {
+      if (what.starts_with("sync") && what.ends_with("after the rename")) published = true;
+      if (step++ == kill_at) throw Killed{};
+    };
+    try {
+      pipeline::save_checkpoint(adopted, options, [](const fs::path& to) {
+        pipeline::write_text_atomically(to / "number", "12");
+      });
+      break;
+    } catch (const Killed&) {
+    }
+    CHECK(number_in(*pipeline::find_checkpoint(adopted)) == (published ? 12 : 11));
+    save_number(adopted, 13);
+    CHECK(number_in(adopted) == 13);
+    CHECK(pipeline::checkpoint_files(adopted).size() == 3);  // the link and two numbered
+  }
+
   // Only a folder or a link can become the checkpoint's link.
   pipeline::write_text_atomically(root / "file", "x");
   CHECK_THROWS_WITH_AS(save_number(root / "file", 1),
