@@ -145,10 +145,10 @@ inline void sync_tree(const std::filesystem::path& root) {
 
 }  // namespace detail
 
-/// The newest complete checkpoint saved at `folder` by save_checkpoint(); `folder` itself when
-/// it is a plain folder with no numbered checkpoints beside it (a diffusers folder, or a
-/// checkpoint of an earlier ldm, whose "<folder>.previous" counts too); nothing when there is
-/// none.
+/// The newest complete checkpoint saved at `folder` by save_checkpoint(), or nothing. A plain
+/// folder at `folder` (a diffusers folder, an earlier ldm's checkpoint) is itself the newest:
+/// save_checkpoint() numbers it above the others before it writes anything newer. Without
+/// either, an earlier ldm's "<folder>.previous" or a link of the user's own to a folder.
 inline std::optional<std::filesystem::path> find_checkpoint(const std::filesystem::path& folder) {
   const std::filesystem::path name = detail::checkpoint_name(folder);
   // A plain folder is newer than any numbered one: save_checkpoint() adopts it before numbering
@@ -158,10 +158,10 @@ inline std::optional<std::filesystem::path> find_checkpoint(const std::filesyste
   for (auto it = numbered.rbegin(); it != numbered.rend(); ++it)
     if (it->kind == detail::Numbered::complete && std::filesystem::is_directory(it->path))
       return it->path;
-  std::error_code ec;
-  if (std::filesystem::is_directory(name, ec)) return name;  // a link of the user's own
   const std::filesystem::path previous = name.string() + ".previous";
   if (detail::is_plain_folder(previous)) return previous;
+  std::error_code ec;
+  if (std::filesystem::is_directory(name, ec)) return name;
   return std::nullopt;
 }
 
