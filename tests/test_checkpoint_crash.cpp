@@ -11,6 +11,7 @@
 // is beyond a test in one process; the protocol syncs files and folders before each rename for
 // that.)
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <ldm/ldm.hpp>
@@ -35,8 +36,8 @@ struct Killed {};  // deliberately not a std::exception
 // half a minute on a virtual machine's disk and adds nothing a test in one process can observe.
 fs::path fresh_folder(const std::string& name) {
   const fs::path memory = "/dev/shm";
-  auto path =
-      (fs::is_directory(memory) ? memory : fs::temp_directory_path()) / ("ldm_test_" + name);
+  auto path = (fs::is_directory(memory) ? memory : fs::temp_directory_path()) /
+              ("ldm_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(path);
   fs::create_directories(path);
   return path;
@@ -172,7 +173,7 @@ TEST_CASE("a save killed before any of its steps, once or twice in a row, loses 
 namespace {
 // A checkpoint of one file, "number", holding `number`.
 void save_number(const fs::path& checkpoint, int number, int keep = 2) {
-  pipeline::save_checkpoint(checkpoint, {.keep = keep}, [&](const fs::path& to) {
+  pipeline::save_checkpoint(checkpoint, {.keep = keep, .before_step = {}}, [&](const fs::path& to) {
     pipeline::write_text_atomically(to / "number", std::to_string(number));
   });
 }
