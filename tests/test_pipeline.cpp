@@ -51,7 +51,7 @@ TEST_CASE("the same seed and data give the same run") {
   Model a(5), b(5);
   run_steps(a, 2, 2, 0);
   run_steps(b, 2, 2, 0);
-  CHECK(a.unet_values_host() == b.unet_values_host());
+  CHECK(a.training_unet_values_host() == b.training_unet_values_host());
 }
 
 TEST_CASE("resuming from a checkpoint after step k gives the weights of a run that never stopped") {
@@ -71,8 +71,53 @@ TEST_CASE("resuming from a checkpoint after step k gives the weights of a run th
   CHECK(resumed.autoencoder_steps() == straight.autoencoder_steps());
   CHECK(resumed.diffusion_steps() == straight.diffusion_steps());
   CHECK(resumed.autoencoder_values_host() == straight.autoencoder_values_host());
-  CHECK(resumed.unet_values_host() == straight.unet_values_host());
+  CHECK(resumed.training_unet_values_host() == straight.training_unet_values_host());
+  CHECK(resumed.ema_unet_values_host() == straight.ema_unet_values_host());
   CHECK(resumed.scaling_factor() == straight.scaling_factor());
+  std::filesystem::remove_all(folder);
+}
+
+TEST_CASE("training_unet() and ema_unet() say which weights they are, before and after load()") {
+  const auto folder = fresh_folder("ema");
+  Model trained(6);
+  run_steps(trained, 1, 4, 0);
+  // The EMA lags the training weights once the warm-up decay is above 0 (from the second step).
+  REQUIRE(trained.ema_unet_values_host() != trained.training_unet_values_host());
+  trained.save(folder);
+
+  using Latents = Model::latents<N>;
+  Tensor<float, Latents> x, y;
+  x = randn<Latents>(3, 0);
+  Tensor<float, Shape<N>> t;
+  t = 500.0f;
+  auto forward = [&](const Model::UNet& unet) {
+    Model::UNet::Saved<N> saved;
+    unet.forward(x, t, saved, y.view());
+    return std::vector<float>(y.data(), y.data() + y.size);
+  };
+
+  // With the training state: each accessor gives back what the saving model had under its name;
+  // unet/ (what diffusers loads) holds the EMA weights.
+  Model resumed(7);
+  resumed.load(folder);
+  CHECK(resumed.training_unet_values_host() == trained.training_unet_values_host());
+  CHECK(resumed.ema_unet_values_host() == trained.ema_unet_values_host());
+  CHECK(forward(resumed.training_unet()) == forward(trained.training_unet()));
+  CHECK(forward(resumed.ema_unet()) == forward(trained.ema_unet()));
+  CHECK(forward(resumed.ema_unet()) != forward(resumed.training_unet()));
+
+  // Without it (a folder as diffusers writes it), both are unet/'s weights: the EMA.
+  std::filesystem::remove(folder / "training_state.safetensors");
+  Model plain(8);
+  plain.load(folder);
+  CHECK(plain.training_unet_values_host() == trained.ema_unet_values_host());
+  CHECK(plain.ema_unet_values_host() == trained.ema_unet_values_host());
+  CHECK(forward(plain.training_unet()) == forward(trained.ema_unet()));
+  CHECK(forward(plain.ema_unet()) == forward(trained.ema_unet()));
+
+  // ema_unet() follows the steps taken after load().
+  run_steps(resumed, 0, 1, 20);
+  CHECK(forward(resumed.ema_unet()) != forward(plain.ema_unet()));
   std::filesystem::remove_all(folder);
 }
 
@@ -162,7 +207,7 @@ TEST_CASE("a folder written by diffusers loads and reproduces diffusers' outputs
   test::read_activation(unet_file, "forward.x", x.view());
   test::read_activation(unet_file, "forward.timesteps", t.view());
   Tiny::UNet::Saved<2> unet_saved;
-  model->unet().forward(x, t, unet_saved, y.view());
+  model->ema_unet().forward(x, t, unet_saved, y.view());
   const double unet_error = test::activation_error(unet_file, "forward.output", y.view());
   MESSAGE("unet: largest relative error " << unet_error);
   CHECK(unet_error <= 1e-4);

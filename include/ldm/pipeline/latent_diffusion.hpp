@@ -26,6 +26,7 @@
 #include "ldm/models/autoencoder_kl.hpp"
 #include "ldm/models/memory_plan.hpp"
 #include "ldm/models/unet.hpp"
+#include "ldm/nn/finite.hpp"
 #include "ldm/pipeline/checkpoint.hpp"
 #include "ldm/pipeline/checkpoint_store.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
@@ -35,6 +36,7 @@
 #include "ldm/train/clip_grad.hpp"
 #include "ldm/train/diffusion_loss.hpp"
 #include "ldm/train/ema.hpp"
+#include "ldm/train/nonfinite_guard.hpp"
 #include "ldm/train/perceptual.hpp"
 #include "ldm/version.hpp"
 
@@ -53,6 +55,9 @@ struct TrainingOptions {
   diffusion::PredictionType prediction_type = diffusion::PredictionType::epsilon;
   /// The UNet's EMA. diffusers' train_unconditional.py: warm-up with power 3/4 up to 0.9999.
   train::EMAConfig ema{.decay = 0.9999, .use_ema_warmup = true, .power = 0.75};
+  /// How many training steps of one model in a row may have a loss or gradient norm that is not
+  /// finite before training stops with an ldm::Error (at least 1). Such steps are not applied.
+  int max_nonfinite_steps_in_a_row = 3;
 };
 
 /// Sampling with DDIM (diffusers' DDIMScheduler): few steps, deterministic at eta 0.
@@ -72,6 +77,11 @@ struct DDPMSampling {
 struct AutoencoderStepResult {
   train::AutoencoderLosses losses;  ///< The loss and its terms, before the step.
   double grad_norm = 0;             ///< The gradients' global L2 norm before clipping.
+  /// True when a loss or the gradient norm was not finite, so that the step was not applied: the
+  /// weights, the optimiser, the EMA and the step count are as before it.
+  bool skipped = false;
+  /// The autoencoder's skipped steps so far, this one included.
+  train::SkippedSteps skipped_steps;
 };
 /// A caller's own key/value state saved with a checkpoint.
 using RunInfo = std::map<std::string, std::string>;
@@ -83,6 +93,11 @@ struct DiffusionStepResult {
   /// norm before clipping.
   double loss = 0, grad_norm = 0;
   /// @}
+  /// True when the loss or the gradient norm was not finite, so that the step was not applied:
+  /// the UNet's weights, its optimiser, the EMA and the step count are as before it.
+  bool skipped = false;
+  /// The UNet's skipped steps so far, this one included.
+  train::SkippedSteps skipped_steps;
 };
 
 /// A latent diffusion model: the autoencoder, the UNet, the noise schedule, both optimisers and
@@ -131,7 +146,9 @@ class LatentDiffusion {
                    .prediction_type = options.prediction_type,
                    // Latents are not confined to [-1, 1] as images are.
                    .clip_sample = false},
-        schedule_(scheduler_.make_schedule()) {}
+        schedule_(scheduler_.make_schedule()),
+        autoencoder_guard_("the autoencoder", options.max_nonfinite_steps_in_a_row),
+        unet_guard_("the UNet", options.max_nonfinite_steps_in_a_row) {}
 
   /// LPIPS weights (the lpips package's VGG16 variant, tools/convert_lpips_weights.py) make LPIPS
   /// the perceptual term; without them the term is 1 - SSIM.
@@ -182,6 +199,8 @@ class LatentDiffusion {
   }
 
   /// The same with a perceptual term of the caller's (train/perceptual.hpp).
+  /// A step whose loss or gradient norm is not finite is not applied (result.skipped); the next
+  /// one draws the same noise, as if the skipped batch had never come.
   template <index_t N, class Perceptual>
   AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x,
                                          Perceptual& perceptual) {
@@ -194,6 +213,16 @@ class LatentDiffusion {
         w.reconstruction.view(), nn::Mode{true, seed_, autoencoder_steps_});
     result.grad_norm =
         train::clip_grad_norm<Space>(span(autoencoder_.grads()), options_.max_grad_norm);
+    const auto& l = result.losses;
+    result.skipped = !autoencoder_guard_.admit(
+        {{options_.autoencoder_loss.pixel == train::PixelLoss::l1 ? "L1 loss" : "L2 loss", l.pixel},
+         {"perceptual loss", l.perceptual},
+         {"KL loss", l.kl},
+         {"total loss", l.total},
+         {"gradient norm", result.grad_norm}},
+        autoencoder_steps_ + 1);
+    result.skipped_steps = autoencoder_guard_.skipped();
+    if (result.skipped) return result;
     autoencoder_optimizer_.step(span(autoencoder_.values()), span(autoencoder_.grads()));
     ++autoencoder_steps_;
     return result;
@@ -202,23 +231,39 @@ class LatentDiffusion {
   /// The posterior means of a batch, scaled by the scaling factor: what the UNet learns to make.
   /// @param x images in [-1, 1]
   /// @param z receives the latents
+  /// @throws ldm::Error when the scaling factor is 0 or not finite, or the latents are not finite
+  ///         (naming the cause: the images, or the first bad weight)
   template <index_t N>
   void encode(View<const float, images<N>, Space> x, View<float, latents<N>, Space> z) {
-    auto& w = workspaces_.get<EncodeWork<N>>();
-    autoencoder_->encode(x, w.saved, z, w.logvar.view());
-    z = (z - float(latent_scaling_.shift_factor)) * float(latent_scaling_.scaling_factor);
+    require_usable_scaling_factor("encode");
+    encode_unchecked<N>(x, z);
+    if (finite(z)) return;
+    if (!finite(x)) fail("encode: the images to encode hold a NaN or an infinity");
+    require_finite_autoencoder("encode");
+    fail(
+        "encode: the latents hold a NaN or an infinity, though the images and the weights are "
+        "finite");
   }
 
   /// Images from latents scaled as encode() makes them (divided by the scaling factor, then
   /// through the decoder).
   /// @param z latents
   /// @param x receives the images (about [-1, 1]; not clamped)
+  /// @throws ldm::Error when the scaling factor is 0 or not finite, or the images are not finite
+  ///         (naming the cause: the latents, or the first bad weight)
   template <index_t N>
   void decode(View<const float, latents<N>, Space> z, View<float, images<N>, Space> x) {
+    require_usable_scaling_factor("decode");
     auto& w = workspaces_.get<DecodeWork<N>>();
     w.unscaled =
         z * float(1 / latent_scaling_.scaling_factor) + float(latent_scaling_.shift_factor);
     autoencoder_->decode(w.unscaled, w.saved, x);
+    if (finite(x)) return;
+    if (!finite(z)) fail("decode: the latents to decode hold a NaN or an infinity");
+    require_finite_autoencoder("decode");
+    fail(
+        "decode: the images hold a NaN or an infinity, though the latents and the weights are "
+        "finite");
   }
 
   /// 1 / std of the posterior means of a batch, as LDM's scale_by_std; done by the first
@@ -231,6 +276,11 @@ class LatentDiffusion {
     autoencoder_->encode(x, w.saved, mean.view(), w.logvar.view());
     const double m = ldm::mean(mean);
     const double variance = ldm::mean(square(mean - float(m)));
+    if (!std::isfinite(variance)) {
+      require_finite_autoencoder("measuring the scaling factor");
+      fail("ldm::LatentDiffusion: the latents of this batch are not finite (variance ", variance,
+           "), so they give no scaling factor");
+    }
     if (!(variance > 0)) fail("ldm::LatentDiffusion: the latents of this batch have no spread");
     latent_scaling_.scaling_factor = 1 / std::sqrt(variance);
     scaling_measured_ = true;
@@ -239,13 +289,18 @@ class LatentDiffusion {
 
   /// One optimisation step of the UNet (and its EMA) with the autoencoder frozen, on a batch of
   /// images in [-1, 1]: each sample gets its own uniformly drawn timestep.
-  /// @throws ldm::Error when this first step measures the scaling factor and the batch's latents
+  /// A step whose loss or gradient norm is not finite is not applied (result.skipped); the next
+  /// one draws the same noise and timesteps, as if the skipped batch had never come.
+  /// @throws ldm::Error when too many steps in a row were not finite (naming the loss and the
+  ///         step), or when this first step measures the scaling factor and the batch's latents
   ///         have no spread
   template <index_t N>
   DiffusionStepResult diffusion_step(View<const float, images<N>, Space> x) {
     if (!scaling_measured_) measure_scaling_factor<N>(x);
+    require_usable_scaling_factor("diffusion_step");
     auto& w = workspaces_.get<DiffusionWork<N>>();
-    encode<N>(x, w.z0.view());
+    // Latents that are not finite are one more reason to skip the step, not an error by themselves.
+    encode_unchecked<N>(x, w.z0.view());
     const std::uint64_t step = diffusion_steps_;
     w.noise = randn<latents<N>>(seed_, stream(Purpose::diffusion_noise, step));
     const int T = schedule_.num_train_timesteps();
@@ -259,6 +314,15 @@ class LatentDiffusion {
         *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
         nn::Mode{true, seed_, step});
     result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
+    result.skipped = !unet_guard_.admit(
+        {{"input (the frozen autoencoder's latents)", finite(w.z0) ? 0.0 : NAN},
+         {options_.prediction_type == diffusion::PredictionType::epsilon ? "epsilon MSE loss"
+                                                                         : "v-prediction MSE loss",
+          result.loss},
+         {"gradient norm", result.grad_norm}},
+        step + 1);
+    result.skipped_steps = unet_guard_.skipped();
+    if (result.skipped) return result;
     unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
     ema_.step(span(unet_.values()));
     ++diffusion_steps_;
@@ -266,13 +330,14 @@ class LatentDiffusion {
   }
 
   /// Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one),
-  /// decoded. The same seed gives the same images.
+  /// decoded. The same seed gives the same images. Weights, latents or images that are not
+  /// finite are an ldm::Error naming the first culprit, and `out` is then not to be used.
   /// @param how the sampler and its number of steps
   /// @param seed the initial noise and (for eta > 0) each step's noise
   /// @param out receives the images (about [-1, 1]; not clamped)
   /// @param use_ema false denoises with the UNet's raw weights
   /// @throws ldm::Error when `how.steps` is not in [1, num_train_timesteps] or `how.eta` is not
-  ///         in [0, 1]
+  ///         in [0, 1], or a weight, the latents or the images are not finite
   template <index_t N>
   void sample(const DDIMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
               bool use_ema = true) {
@@ -304,11 +369,14 @@ class LatentDiffusion {
   /// and the previous checkpoints stay until the new one is durable (pipeline/checkpoint_store.hpp:
   /// a crash at any point leaves a complete checkpoint that load() finds). `run_info` is the
   /// caller's own state (a trainer's data position, its time used...), kept in the same
-  /// checkpoint and given back by run_info() after load(). `options` say how many to keep.
+  /// checkpoint and given back by run_info() after load(). `options` say how many to keep. Weights,
+  /// optimiser moments or a scaling factor that are not finite (or a scaling factor of 0) are an
+  /// ldm::Error naming the first, and nothing is written: the previous checkpoints stay.
   /// @throws ldm::Error when a folder or file cannot be created, written, synced or renamed; the
   ///         previous checkpoints are then left whole
   void save(const std::filesystem::path& folder, const RunInfo& run_info = {},
             const pipeline::CheckpointOptions& options = {}) {
+    require_savable();
     pipeline::save_checkpoint(folder, options, [&](const std::filesystem::path& to) {
       pipeline::save_model_folder(to / "vae", vae_config(), autoencoder_.infos(),
                                   host_values(autoencoder_).data());
@@ -323,11 +391,11 @@ class LatentDiffusion {
     });
   }
 
-  /// Loads a folder written by save() (its newest complete checkpoint) or by diffusers (vae/, unet/ and scheduler/; training state
-  /// if there). A config that does not match the compiled configuration is refused, naming the
-  /// field. The folder's scheduler (schedule, prediction type, sampler settings) and latent
-  /// scaling replace the pipeline's, for sampling and for further training (see
-  /// pipeline/scheduler_config.hpp for what is honoured and what refused).
+  /// Loads a folder written by save() (its newest complete checkpoint) or by diffusers (vae/, unet/
+  /// and scheduler/; training state if there). A config that does not match the compiled
+  /// configuration is refused, naming the field. The folder's scheduler (schedule, prediction type,
+  /// sampler settings) and latent scaling replace the pipeline's, for sampling and for further
+  /// training (see pipeline/scheduler_config.hpp for what is honoured and what refused).
   /// @throws ldm::Error when there is no such folder, a config.json is not valid JSON or does
   ///         not match the configuration, the scheduler config has a field ldm cannot honour, a
   ///         weights file is not valid safetensors, lacks a parameter, holds another tensor or a
@@ -407,22 +475,43 @@ class LatentDiffusion {
   }
 
   const AE& autoencoder() const { return *autoencoder_; }  ///< The autoencoder.
-  const UNet& unet() const { return *unet_; }  ///< The UNet being trained (not its EMA).
+  /// The UNet with its training weights: the ones AdamW updates, saved in the training state
+  /// (training_state.safetensors), not in unet/. After load() of a folder without a training
+  /// state they are unet/'s weights.
+  const UNet& training_unet() const { return *unet_; }
+  /// The UNet with the EMA of its training weights, as of this call (it is not updated by later
+  /// steps: call again): what sample() uses by default, what save() writes to unet/ and what
+  /// diffusers loads from there. After load() these are unet/'s weights.
+  const UNet& ema_unet() const {
+    refresh_ema_unet();
+    return *ema_unet_;
+  }
+  /// Was the only UNet accessor: the training weights. Say which you mean instead.
+  [[deprecated("training_unet() or ema_unet()")]] const UNet& unet() const { return *unet_; }
   /// The autoencoder's parameters: diffusers' names, shapes, offsets in the flat buffer.
   const std::vector<nn::ParameterInfo>& autoencoder_parameters() const {
     return autoencoder_.infos();
   }
   /// The UNet's parameters: diffusers' names, shapes, offsets in the flat buffer.
   const std::vector<nn::ParameterInfo>& unet_parameters() const { return unet_.infos(); }
-  /// @{
-  /// The weights in host memory (a copy when the model is on a GPU).
+  /// The autoencoder's weights in host memory (a copy when the model is on a GPU).
   std::vector<float> autoencoder_values_host() const { return host_values(autoencoder_); }
-  std::vector<float> unet_values_host() const { return host_values(unet_); }
-  /// @}
+  /// training_unet()'s weights in host memory (a copy when the model is on a GPU).
+  std::vector<float> training_unet_values_host() const { return host_values(unet_); }
+  /// ema_unet()'s weights in host memory (a copy when the model is on a GPU).
+  std::vector<float> ema_unet_values_host() const { return ema_.shadow_host(); }
+  /// Was the only UNet weights accessor: the training weights. Say which you mean instead.
+  [[deprecated("training_unet_values_host() or ema_unet_values_host()")]] std::vector<float>
+  unet_values_host() const {
+    return host_values(unet_);
+  }
   /// The factor latents are multiplied by (1 until measured, set or loaded).
   double scaling_factor() const { return latent_scaling_.scaling_factor; }
   /// Sets the scaling factor; the first diffusion step then no longer measures it.
+  /// @throws ldm::Error when `value` is 0 or not finite.
   void set_scaling_factor(double value) {
+    if (!(std::isfinite(value) && value != 0))
+      fail_expected("set_scaling_factor", "a finite number other than 0", value);
     latent_scaling_.scaling_factor = value, scaling_measured_ = true;
   }
   /// The shift_factor of the loaded autoencoder config (0 where it has none).
@@ -459,6 +548,56 @@ class LatentDiffusion {
   template <index_t Count>
   static std::span<float> span(View<float, Shape<Count>, Space> v) {
     return {v.data(), std::size_t(Count)};
+  }
+  template <class T, ShapeType S>
+  static bool finite(View<T, S, Space> v) {
+    return nn::all_finite<Space>(v.data(), std::size_t(S::size));
+  }
+  template <class T, ShapeType S>
+  static bool finite(const Tensor<T, S, Space>& t) {
+    return nn::all_finite<Space>(t.data(), std::size_t(S::size));
+  }
+
+  void refresh_ema_unet() const { ema_.copy_to(span(ema_unet_.values())); }
+
+  template <index_t N>
+  void encode_unchecked(View<const float, images<N>, Space> x, View<float, latents<N>, Space> z) {
+    auto& w = workspaces_.get<EncodeWork<N>>();
+    autoencoder_->encode(x, w.saved, z, w.logvar.view());
+    z = (z - float(latent_scaling_.shift_factor)) * float(latent_scaling_.scaling_factor);
+  }
+
+  // A scaling factor of 0 would make every latent 0 and every decoded image one colour.
+  void require_usable_scaling_factor(const char* call) const {
+    const double factor = latent_scaling_.scaling_factor;
+    if (!(std::isfinite(factor) && factor != 0))
+      fail(call, ": the scaling factor is ", factor,
+           "; it must be a finite number other than 0 (vae/config.json's scaling_factor)");
+  }
+  void require_finite_autoencoder(const char* call) const {
+    nn::require_finite_parameters<Space>(std::string(call) + ": the autoencoder",
+                                         autoencoder_.infos(), autoencoder_.values().data(),
+                                         AE::parameter_count);
+  }
+  // Everything save() writes: the weights, the EMA, the optimisers' moments, the scaling factor.
+  void require_savable() const {
+    require_usable_scaling_factor("save");
+    require_finite_autoencoder("save");
+    nn::require_finite_parameters<Space>("save: the UNet's training weights", unet_.infos(),
+                                         unet_.values().data(), UNet::parameter_count);
+    refresh_ema_unet();
+    nn::require_finite_parameters<Space>("save: the UNet's EMA weights", ema_unet_.infos(),
+                                         ema_unet_.values().data(), UNet::parameter_count);
+    auto moments = [](const char* what, const std::vector<nn::ParameterInfo>& infos,
+                      const std::vector<float>& values) {
+      nn::require_finite_parameters<host>(what, infos, values.data(), values.size());
+    };
+    moments("save: the autoencoder's AdamW exp_avg", autoencoder_.infos(),
+            autoencoder_optimizer_.exp_avg_host());
+    moments("save: the autoencoder's AdamW exp_avg_sq", autoencoder_.infos(),
+            autoencoder_optimizer_.exp_avg_sq_host());
+    moments("save: the UNet's AdamW exp_avg", unet_.infos(), unet_optimizer_.exp_avg_host());
+    moments("save: the UNet's AdamW exp_avg_sq", unet_.infos(), unet_optimizer_.exp_avg_sq_host());
   }
   template <class Owned>
   static std::vector<float> host_values(const Owned& owned) {
@@ -509,8 +648,15 @@ class LatentDiffusion {
   template <index_t N, class Sampler, class Step>
   void denoise(const Sampler& sampler, std::uint64_t seed, View<float, images<N>, Space> out,
                bool use_ema, const Step& step) {
-    const UNet& unet = use_ema ? *ema_unet_ : *unet_;
-    if (use_ema) ema_.copy_to(span(ema_unet_.values()));
+    const UNet& unet = use_ema ? ema_unet() : *unet_;
+    require_usable_scaling_factor("sample");
+    require_finite_autoencoder("sample");
+    if (use_ema)
+      nn::require_finite_parameters<Space>("sample: the UNet's EMA weights", ema_unet_.infos(),
+                                           ema_unet_.values().data(), UNet::parameter_count);
+    else
+      nn::require_finite_parameters<Space>("sample: the UNet's training weights", unet_.infos(),
+                                           unet_.values().data(), UNet::parameter_count);
     auto& w = workspaces_.get<SampleWork<N>>();
     w.x = randn<latents<N>>(seed, stream(Purpose::sampling_noise, 0));
     std::uint64_t k = 1;
@@ -519,6 +665,8 @@ class LatentDiffusion {
       unet.forward(w.x, w.t, w.saved, w.eps.view());
       step(w.x, w.eps, t, k++);
     }
+    if (!finite(w.x))
+      fail("sample: the denoised latents hold a NaN or an infinity, though the weights are finite");
     decode<N>(w.x, out);
   }
 
@@ -609,7 +757,8 @@ class LatentDiffusion {
   std::uint64_t seed_;
   nn::Owned<AE, Space> autoencoder_;
   nn::Owned<UNet, Space> unet_;
-  nn::Owned<UNet, Space> ema_unet_;
+  // The EMA's shadow as a module, refreshed by ema_unet().
+  mutable nn::Owned<UNet, Space> ema_unet_;
   train::AdamW<Space> autoencoder_optimizer_, unet_optimizer_;
   train::EMA<Space> ema_;
   pipeline::SchedulerSettings scheduler_;
@@ -618,6 +767,7 @@ class LatentDiffusion {
   pipeline::LatentScaling latent_scaling_{.scaling_factor = 1};
   bool scaling_measured_ = false;
   std::uint64_t autoencoder_steps_ = 0, diffusion_steps_ = 0;
+  train::NonFiniteGuard autoencoder_guard_, unet_guard_;
   RunInfo run_info_;
   pipeline::Workspaces workspaces_;
 };
