@@ -326,8 +326,10 @@ class Trainer {
         state_.autoencoder_position, deadline,
         [&](ldm::View<const float, Images<N>, Space> x) {
           const auto result = model_->template autoencoder_step<N>(x);
-          log("autoencoder", model_->autoencoder_steps(), result.losses.total, result.grad_norm);
-          return std::pair(std::int64_t(model_->autoencoder_steps()), result.losses.total);
+          const StepOutcome outcome{std::int64_t(model_->autoencoder_steps()), result.losses.total,
+                                    result.skipped, result.skipped_steps};
+          log("autoencoder", outcome.attempted(), result.losses.total, result.grad_norm);
+          return outcome;
         },
         [&] { write_reconstructions(*model_, data.preview, images); });
     write_reconstructions(*model_, data.preview, images);
@@ -349,11 +351,13 @@ class Trainer {
           const bool first_step = model_->diffusion_steps() == 0;
           const auto result = model_->template diffusion_step<N>(x);
           // Printed before the phase's first progress line, so it needs no clearing.
-          if (first_step)
+          if (first_step && !result.skipped)
             std::printf("latent scaling factor %.4f (1 / std of the first batch's latents)\n",
                         model_->scaling_factor());
-          log("diffusion", model_->diffusion_steps(), result.loss, result.grad_norm);
-          return std::pair(std::int64_t(model_->diffusion_steps()), result.loss);
+          const StepOutcome outcome{std::int64_t(model_->diffusion_steps()), result.loss,
+                                    result.skipped, result.skipped_steps};
+          log("diffusion", outcome.attempted(), result.loss, result.grad_norm);
+          return outcome;
         },
         [&] {
           write_grid(fs::path(flags_.out) / "samples.png",
@@ -382,9 +386,21 @@ class Trainer {
     if (keep == 0) log_ << "phase,step,loss,grad_norm,seconds\n";
   }
 
+  // What one call of a phase's step did.
+  struct StepOutcome {
+    std::int64_t done;  // steps applied so far
+    double loss;
+    bool skipped;  // not applied: a loss or the gradient norm was not finite
+    ldm::train::SkippedSteps skipped_steps;
+    // The step this call was about: a skipped one is tried again with the next batch.
+    std::int64_t attempted() const { return done + (skipped ? 1 : 0); }
+  };
+
   // Steps from `done` until `target` (the option `target_flag`), the deadline or a signal, with
-  // progress, periodic images and checkpoints. `step` takes a batch and returns (steps done,
-  // loss); the data position is kept in `epoch` and `position` for the checkpoints.
+  // progress, periodic images and checkpoints. `step` takes a batch and returns a StepOutcome;
+  // the data position is kept in `epoch` and `position` for the checkpoints. A skipped step is
+  // reported and its batch passed over; the library ends training (an ldm::Error) when too many
+  // come in a row.
   template <ldm::index_t N, class Step, class WriteImages>
   void run_phase(const char* name, const char* target_flag, std::int64_t done, std::int64_t target,
                  const ImageSet& set, std::uint64_t data_stream, std::uint64_t& epoch,
@@ -396,6 +412,7 @@ class Trainer {
     ldm::Tensor<float, Images<N>, Space> staging;
     examples::Progress progress(name, done, target, deadline);
     std::string why = std::string("reached ") + target_flag;
+    std::uint64_t skipped = 0;
     while (done < target) {
       if (interrupted || Clock::now() >= deadline) {
         why = interrupted ? std::string("stopped by ") + signal_name(interrupted)
@@ -404,9 +421,20 @@ class Trainer {
       }
       batches.next<N>(x.view());
       epoch = batches.epoch(), position = batches.position();
-      double loss;
-      std::tie(done, loss) = step(in_space<Space>(x, staging));
-      progress.update(done, loss);
+      const StepOutcome outcome = step(in_space<Space>(x, staging));
+      if (outcome.skipped) {
+        ++skipped;
+        progress.interrupt_line();
+        std::printf(
+            "%s: step %lld not applied: its %s is not finite (%llu in a row); the next "
+            "batch tries again\n",
+            name, (long long)outcome.attempted(), outcome.skipped_steps.cause.c_str(),
+            (unsigned long long)outcome.skipped_steps.in_a_row);
+        std::fflush(stdout);  // before an error that may end the run
+        continue;
+      }
+      done = outcome.done;
+      progress.update(done, outcome.loss);
       if (done % flags_.images_every == 0) {
         write_images();
         plot_losses();
@@ -417,6 +445,9 @@ class Trainer {
       }
     }
     progress.finish(why.c_str());
+    if (skipped > 0)
+      std::printf("%s: %llu batches skipped for a loss or gradient norm that was not finite\n",
+                  name, (unsigned long long)skipped);
   }
 
   // Shuffling streams of their own, so that the data order is the seed's whatever else happens.
