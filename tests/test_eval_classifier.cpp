@@ -11,6 +11,7 @@
 #include <ldm/eval/classifier.hpp>
 #include <ldm/ldm.hpp>
 #include <ldm/ops/loss.hpp>
+#include <limits>
 #include <string>
 
 #include "support/errors.hpp"
@@ -131,4 +132,13 @@ TEST_CASE("FashionClassifier save/load: a round trip, metadata, and mismatched f
   writer.add("fc3.weight", std::vector<float>(2, 0.0f), {2});
   writer.write(partial);
   test::check_message(test::error_of([&] { (void)loaded.load(partial); }), {"'fc3.weight'"});
+
+  // A weight that is not finite: named, and nothing replaced.
+  Small broken(9);
+  broken.values()[broken.infos()[2].offset + 1] = std::numeric_limits<float>::quiet_NaN();
+  const fs::path nan_file = dir.path / "nan.safetensors";
+  broken.save(nan_file, {});
+  test::check_message(test::error_of([&] { (void)loaded.load(nan_file); }),
+                      {"nan.safetensors", "'" + broken.infos()[2].name + "'", "holds NaN"});
+  CHECK(loaded.values()[0] == saved_model.values()[0]);
 }

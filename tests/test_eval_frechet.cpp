@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <ldm/eval/frechet.hpp>
 #include <ldm/ldm.hpp>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -315,4 +316,12 @@ TEST_CASE("FeatureStatistics and frechet_distance: mismatched inputs are ldm::Er
                       {"feature dimensions", "found 4"});
   test::check_message(test::error_of([&] { (void)eval::frechet_distance(a, one); }),
                       {"2 or more", "found 1"});
+}
+
+TEST_CASE("FeatureStatistics refuses a feature that is not finite, naming it") {
+  eval::FeatureStatistics stats(3);
+  Tensor<float, Shape<2, 3>> x;
+  x(1, 2) = std::numeric_limits<float>::quiet_NaN();
+  test::check_message(test::error_of([&] { stats.add(x); }),
+                      {"FeatureStatistics::add", "feature 2 of vector 1 is NaN"});
 }

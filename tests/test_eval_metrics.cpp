@@ -4,6 +4,7 @@
 
 #include <ldm/eval/metrics.hpp>
 #include <ldm/ldm.hpp>
+#include <limits>
 
 using namespace ldm;
 
@@ -57,4 +58,16 @@ TEST_CASE("ssim: the mean of per-image values, symmetric, lower for noisier copi
   const double first = eval::ssim(clean.batch<1>(0), slightly.batch<1>(0));
   const double second = eval::ssim(clean.batch<1>(1), slightly.batch<1>(1));
   CHECK(s == doctest::Approx((first + second) / 2).epsilon(1e-12));
+}
+
+TEST_CASE("psnr and ssim refuse images holding a NaN or an infinity") {
+  Tensor<float, Images> a, b;
+  b[7] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(eval::psnr(a, b), doctest::Contains("ldm::eval::psnr: the second images"),
+                       Error);
+  CHECK_THROWS_WITH_AS(eval::ssim(b, a), doctest::Contains("ldm::eval::ssim: the first images"),
+                       Error);
+  // An infinity would otherwise clamp to a valid pixel.
+  b[7] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_AS(eval::psnr(a, b), Error);
 }

@@ -28,6 +28,7 @@
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/io/safetensors.hpp"
 #include "ldm/nn/conv2d.hpp"
+#include "ldm/nn/finite.hpp"
 #include "ldm/nn/linear.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/nn/state_dict.hpp"
@@ -169,8 +170,8 @@ class FashionClassifier {
   }
 
   // Replaces every parameter with the file's and returns its metadata. The file must hold
-  // exactly these tensors with these shapes; otherwise an ldm::Error names the first offending
-  // tensor and the parameters are left as they were.
+  // exactly these tensors with these shapes, all finite; otherwise an ldm::Error names the first
+  // offending tensor and the parameters are left as they were.
   std::map<std::string, std::string> load(const std::filesystem::path& path) {
     const io::SafetensorsFile file = io::SafetensorsFile::open(path);
     std::set<std::string> names;
@@ -185,6 +186,8 @@ class FashionClassifier {
                        std::span<const std::int64_t>(info.torch_shape));
       nn::from_torch_layout(info, torch.data(), staged.data());
     }
+    nn::require_finite_parameters(path.string(), infos(), staged.data(),
+                                  std::size_t(parameter_count));
     values_ = staged;
     return file.metadata();
   }

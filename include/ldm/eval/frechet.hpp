@@ -17,6 +17,7 @@
 
 #include "ldm/core/error.hpp"
 #include "ldm/core/tensor.hpp"
+#include "ldm/nn/finite.hpp"
 #include "ldm/ops/gemm.hpp"
 
 namespace ldm::eval {
@@ -103,8 +104,14 @@ class FeatureStatistics {
     std::vector<double> centred(std::size_t(N * D));
     std::vector<double> batch_mean(dim_, 0.0);
     for (index_t n = 0; n < N; ++n)
-      for (index_t d = 0; d < D; ++d)
+      for (index_t d = 0; d < D; ++d) {
+        // One NaN would make every statistic, and the distance, NaN.
+        if (!std::isfinite(double(features(n, d))))
+          fail("ldm::eval::FeatureStatistics::add: feature ", d, " of vector ", n, " is ",
+               nn::nonfinite_text(double(features(n, d))),
+               "; statistics take finite features only");
         batch_mean[d] += double(features(n, d));
+      }
     for (double& m : batch_mean)
       m /= double(N);
     for (index_t n = 0; n < N; ++n)

@@ -23,8 +23,9 @@ namespace detail {
 
 // 0 for a finite element and NaN for an infinity or a NaN, so the sum is 0 exactly when every
 // element is finite. x - x stays NaN for those: the build does not allow -ffast-math's folding.
+template <class T>
 struct NonFiniteMark {
-  const float* x;
+  const T* x;
   LDM_HD double operator()(index_t i) const {
     const double v = x[i];
     return v - v;
@@ -41,20 +42,20 @@ inline const char* nonfinite_text(double value) {
   return std::isnan(value) ? "NaN" : value > 0 ? "inf" : "-inf";
 }
 
-/// Whether all `count` floats at `data` (in Space's memory) are finite: one reduction in place,
-/// a few percent of a single forward pass over the same buffer.
-template <class Space = host>
-bool all_finite(const float* data, std::size_t count) {
-  return expr::executor<Space>::reduce(index_t(count), 0.0, detail::NonFiniteMark{data},
+/// Whether all `count` numbers at `data` (float or double, in Space's memory) are finite: one
+/// reduction in place, a few percent of a single forward pass over the same buffer.
+template <class Space = host, class T>
+bool all_finite(const T* data, std::size_t count) {
+  return expr::executor<Space>::reduce(index_t(count), 0.0, detail::NonFiniteMark<T>{data},
                                        detail::AddMarks{}) == 0;
 }
 
-/// The index of the first of `count` floats at `data` (in Space's memory) that is not finite, or
+/// The index of the first of `count` numbers at `data` (in Space's memory) that is not finite, or
 /// nothing when all are. Reads a copy in host memory when Space is not the host: meant for the
 /// message after all_finite() said no.
-template <class Space = host>
-std::optional<std::size_t> first_nonfinite(const float* data, std::size_t count) {
-  auto scan = [&](const float* values) -> std::optional<std::size_t> {
+template <class Space = host, class T>
+std::optional<std::size_t> first_nonfinite(const T* data, std::size_t count) {
+  auto scan = [&](const T* values) -> std::optional<std::size_t> {
     for (std::size_t i = 0; i < count; ++i)
       if (!std::isfinite(values[i])) return i;
     return std::nullopt;
@@ -71,12 +72,12 @@ std::optional<std::size_t> first_nonfinite(const float* data, std::size_t count)
 /// @param what the model, as messages name it (e.g. "the UNet's EMA weights").
 /// @throws ldm::Error naming `what`, the parameter holding the first non-finite value, its
 ///         element (in ldm's internal layout) and the value.
-template <class Space = host>
+template <class Space = host, class T>
 void require_finite_parameters(std::string_view what, const std::vector<ParameterInfo>& infos,
-                               const float* values, std::size_t count) {
+                               const T* values, std::size_t count) {
   if (all_finite<Space>(values, count)) return;
   const std::size_t bad = first_nonfinite<Space>(values, count).value_or(0);
-  float value = 0;
+  T value = 0;
   copy_elements<Space, host>(values + bad, &value, 1);
   for (const auto& info : infos)
     if (bad >= std::size_t(info.offset) && bad < std::size_t(info.offset + info.size))
