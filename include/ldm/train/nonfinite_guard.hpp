@@ -30,7 +30,7 @@ struct SkippedSteps {
 /// One number a step produced, named as messages call it.
 struct StepQuantity {
   std::string_view name;  ///< e.g. "KL loss", "gradient norm"
-  double value;
+  double value;           ///< as the step computed it
 };
 
 /// Counts one model's steps that are not finite and ends training when `limit` come in a row.
