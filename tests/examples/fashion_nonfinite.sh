@@ -7,6 +7,7 @@
 set -euo pipefail
 fashion=$1
 work=$2
+root=$(cd "$(dirname "$0")/../.." && pwd)
 rm -rf "$work"
 mkdir -p "$work"
 short=(--batch 16 --images-every 1000 --sample-steps 2)
@@ -86,7 +87,7 @@ for defect in unet_nan vae_nan scaling_zero; do
   [ ! -e "$work/$defect.png" ] || fail "sample $defect: wrote an image"
 done
 must_fail eval_vae_nan "$fashion" eval --model "$work/vae_nan" --samples 32 --sample-steps 2 \
-  --json "$work/eval.json"
+  --classifier "$root/models/fashion_classifier.safetensors" --json "$work/eval.json"
 grep -q "holds NaN" "$work/eval_vae_nan.err" || fail "eval: $(cat "$work/eval_vae_nan.err")"
 [ ! -e "$work/eval.json" ] || fail "eval wrote results"
 echo "fashion: diverging runs and broken model folders end non-zero and write nothing broken"
