@@ -121,6 +121,26 @@ TEST_CASE("training_unet() and ema_unet() say which weights they are, before and
   std::filesystem::remove_all(folder);
 }
 
+TEST_CASE("a unet/ changed after the save is refused rather than shadowed by the training state") {
+  const auto folder = fresh_folder("changed_unet"), other = fresh_folder("other_unet");
+  Model model(6);
+  run_steps(model, 1, 2, 0);
+  model.save(folder);
+  Model another(7);
+  run_steps(another, 1, 2, 0);
+  another.save(other);
+  const auto weights = std::filesystem::path("unet") / pipeline::weights_file;
+  std::filesystem::copy_file(other / weights, folder / weights,
+                             std::filesystem::copy_options::overwrite_existing);
+  Model loaded(8);
+  CHECK_THROWS_WITH_AS(loaded.load(folder),
+                       doctest::Contains("unet/ was changed after this checkpoint was saved. "
+                                         "Remove the training state"),
+                       Error);
+  std::filesystem::remove_all(folder);
+  std::filesystem::remove_all(other);
+}
+
 TEST_CASE("a checkpoint is a diffusers folder and replaces the previous one atomically") {
   const auto folder = fresh_folder("layout");
   Model model(2);

@@ -14,6 +14,7 @@
 /// Randomness: every draw is a Philox stream (seed, purpose << 40 | step), so a run is a pure
 /// function of its seed and its data, and resuming from a checkpoint continues it exactly.
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -730,7 +731,9 @@ class LatentDiffusion {
     copy_elements<host, Space>(raw.data(), unet_.values().data(), raw.size());
     unet_optimizer_.restore(std::int64_t(number("unet_optimizer_steps")),
                             read("unet.exp_avg", unet_count), read("unet.exp_avg_sq", unet_count));
-    ema_.restore(std::int64_t(number("ema_optimization_step")), read("unet.ema", unet_count));
+    const auto ema = read("unet.ema", unet_count);
+    require_same_as_unet_folder(ema, path);
+    ema_.restore(std::int64_t(number("ema_optimization_step")), ema);
     seed_ = number("seed");
     autoencoder_steps_ = number("autoencoder_steps");
     diffusion_steps_ = number("diffusion_steps");
@@ -741,6 +744,23 @@ class LatentDiffusion {
         run_info_[key.substr(std::string_view(run_info_prefix).size())] = value;
   }
   static constexpr const char* run_info_prefix = "run.";
+
+  // save() writes the same EMA to unet/ and to the training state. Where they differ, unet/ was
+  // changed since, and diffusers (which reads unet/) and ema_unet() would disagree: refused.
+  // ema_unet_ holds unet/'s weights here.
+  void require_same_as_unet_folder(const std::vector<float>& ema,
+                                   const std::filesystem::path& state) const {
+    const auto unet_folder = host_values(ema_unet_);
+    for (const auto& info : ema_unet_.infos())
+      for (index_t i = info.offset; i < info.offset + info.size; ++i)
+        if (std::bit_cast<std::uint32_t>(unet_folder[std::size_t(i)]) !=
+            std::bit_cast<std::uint32_t>(ema[std::size_t(i)]))
+          fail(state.string(), ": its EMA of 'unet.", info.name, "' differs from unet/'s (",
+               ema[std::size_t(i)], " against ", unet_folder[std::size_t(i)], " at its element ",
+               i - info.offset,
+               "): unet/ was changed after this checkpoint was saved. Remove the training state "
+               "to use unet/ as it is (without an exact resume)");
+  }
 
   // VGG16 pools four times: smaller images have no LPIPS (the trainer then uses SSIM).
   static constexpr bool lpips_possible = Config::resolution >= 16;
