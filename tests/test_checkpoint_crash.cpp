@@ -96,7 +96,7 @@ struct Outcome {
 };
 
 Outcome outcome_of(const Model& model, const fs::path& checkpoint) {
-  return {model.autoencoder_values_host(), model.unet_values_host(),
+  return {model.autoencoder_values_host(), model.training_unet_values_host(),
           io::read_file(checkpoint / "unet" / pipeline::weights_file)};
 }
 

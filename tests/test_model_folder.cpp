@@ -104,7 +104,7 @@ TEST_CASE("the folder's scheduler config decides the schedule, the prediction ty
     fs::remove_all(saved.folder / "scheduler");
     Model other(0);
     check_message(error_of([&] { other.load(saved.folder); }),
-                  {(saved.folder / "scheduler/scheduler_config.json").string(), "cannot open"});
+                  {"scheduler/scheduler_config.json", "cannot open"});
   }
   SUBCASE("a garbage scheduler config is an error naming the file") {
     std::ofstream(saved.folder / "scheduler/scheduler_config.json") << "\x01garbage{";

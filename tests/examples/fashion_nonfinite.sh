@@ -34,7 +34,7 @@ poison() {
 
 "$fashion" train --out "$work/run" --autoencoder-steps 3 --diffusion-steps 3 "${short[@]}" \
   > "$work/good.txt"
-cp -r "$work/run/checkpoint" "$work/good_checkpoint"
+cp -rL "$work/run/checkpoint" "$work/good_checkpoint"  # the link's target
 cp "$work/run/samples.png" "$work/good_samples.png"
 
 # --resume with a learning rate that diverges.

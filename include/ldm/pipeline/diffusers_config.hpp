@@ -46,7 +46,7 @@ json channel_list() {
 /// AutoencoderKLConfig).
 /// @param image_channels in_channels and out_channels
 /// @param resolution sample_size
-/// @param scaling_factor the latents' scaling factor
+/// @param scaling the latents' scaling_factor and shift_factor
 template <class Cfg>
 json autoencoder_config(index_t image_channels, index_t resolution, const LatentScaling& scaling) {
   json down = json::array(), up = json::array();
