@@ -34,34 +34,33 @@ inline const char* file_kind(mode_t mode) {
   if (S_ISSOCK(mode)) return "a socket";
   return "another kind";
 }
+
+// fsync of a file or folder opened read-only with `flags`; `kind` names it in errors.
+inline void sync_path(const std::string& name, int flags, const char* kind) {
+  int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | flags);
+  int code = fd < 0 ? errno : 0;
+  const char* failed = "open it to sync it";
+  if (fd >= 0) {
+    if (::fsync(fd) != 0) code = errno, failed = "sync it";
+    ::close(fd);
+  }
+  if (code != 0)
+    fail(name, ": cannot ", failed, " (", kind, "): ", std::generic_category().message(code));
+}
 }  // namespace detail
 
 /// Flushes a folder's entries to stable storage (fsync on the folder): a file created, renamed
 /// or removed in it survives a crash only once its folder is synced.
 /// @throws ldm::Error naming the folder when it cannot be opened or synced.
 inline void sync_folder(const std::filesystem::path& folder) {
-  const std::string name = folder.empty() ? std::string(".") : folder.string();
-  int fd = ::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) detail::fail_os(name, "open the folder to sync it");
-  int synced = ::fsync(fd);
-  int code = errno;
-  ::close(fd);
-  errno = code;
-  if (synced != 0) detail::fail_os(name, "sync the folder");
+  detail::sync_path(folder.empty() ? std::string(".") : folder.string(), O_DIRECTORY, "folder");
 }
 
 /// Flushes a regular file's contents to stable storage (fsync).
 /// @throws ldm::Error naming the file when it cannot be opened or synced.
 inline void sync_file(const std::filesystem::path& file) {
-  const std::string name = file.string();
   // O_NONBLOCK: should the path have become a FIFO, opening it must not wait for a writer.
-  int fd = ::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) detail::fail_os(name, "open the file to sync it");
-  int synced = ::fsync(fd);
-  int code = errno;
-  ::close(fd);
-  errno = code;
-  if (synced != 0) detail::fail_os(name, "sync the file");
+  detail::sync_path(file.string(), O_NONBLOCK, "file");
 }
 
 /// Reads a whole regular file (a symbolic link to one is followed).
