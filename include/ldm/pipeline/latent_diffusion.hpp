@@ -238,12 +238,7 @@ class LatentDiffusion {
   void encode(View<const float, images<N>, Space> x, View<float, latents<N>, Space> z) {
     require_usable_scaling_factor("encode");
     encode_unchecked<N>(x, z);
-    if (finite(z)) return;
-    if (!finite(x)) fail("encode: the images to encode hold a NaN or an infinity");
-    require_finite_autoencoder("encode");
-    fail(
-        "encode: the latents hold a NaN or an infinity, though the images and the weights are "
-        "finite");
+    if (!finite(z)) explain_nonfinite_output("encode", finite(x), "images", "latents");
   }
 
   /// Images from latents scaled as encode() makes them (divided by the scaling factor, then
@@ -259,12 +254,7 @@ class LatentDiffusion {
     w.unscaled =
         z * float(1 / latent_scaling_.scaling_factor) + float(latent_scaling_.shift_factor);
     autoencoder_->decode(w.unscaled, w.saved, x);
-    if (finite(x)) return;
-    if (!finite(z)) fail("decode: the latents to decode hold a NaN or an infinity");
-    require_finite_autoencoder("decode");
-    fail(
-        "decode: the images hold a NaN or an infinity, though the latents and the weights are "
-        "finite");
+    if (!finite(x)) explain_nonfinite_output("decode", finite(z), "latents", "images");
   }
 
   /// 1 / std of the posterior means of a batch, as LDM's scale_by_std; done by the first
@@ -315,13 +305,14 @@ class LatentDiffusion {
         *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
         nn::Mode{true, seed_, step});
     result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
-    result.skipped = !unet_guard_.admit(
-        {{"input (the frozen autoencoder's latents)", finite(w.z0) ? 0.0 : NAN},
-         {options_.prediction_type == diffusion::PredictionType::epsilon ? "epsilon MSE loss"
-                                                                         : "v-prediction MSE loss",
-          result.loss},
-         {"gradient norm", result.grad_norm}},
-        step + 1);
+    result.skipped =
+        !unet_guard_.admit({{"input (the frozen autoencoder's latents)", finite(w.z0) ? 0.0 : NAN},
+                            {scheduler_.prediction_type == diffusion::PredictionType::epsilon
+                                 ? "epsilon MSE loss"
+                                 : "v-prediction MSE loss",
+                             result.loss},
+                            {"gradient norm", result.grad_norm}},
+                           step + 1);
     result.skipped_steps = unet_guard_.skipped();
     if (result.skipped) return result;
     unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
@@ -511,7 +502,7 @@ class LatentDiffusion {
   /// Sets the scaling factor; the first diffusion step then no longer measures it.
   /// @throws ldm::Error when `value` is 0 or not finite.
   void set_scaling_factor(double value) {
-    if (!(std::isfinite(value) && value != 0))
+    if (!usable_scaling_factor(value))
       fail_expected("set_scaling_factor", "a finite number other than 0", value);
     latent_scaling_.scaling_factor = value, scaling_measured_ = true;
   }
@@ -556,7 +547,7 @@ class LatentDiffusion {
   }
   template <class T, ShapeType S>
   static bool finite(const Tensor<T, S, Space>& t) {
-    return nn::all_finite<Space>(t.data(), std::size_t(S::size));
+    return finite(t.view());
   }
 
   void refresh_ema_unet() const { ema_.copy_to(span(ema_unet_.values())); }
@@ -569,26 +560,37 @@ class LatentDiffusion {
   }
 
   // A scaling factor of 0 would make every latent 0 and every decoded image one colour.
+  static bool usable_scaling_factor(double factor) { return std::isfinite(factor) && factor != 0; }
   void require_usable_scaling_factor(const char* call) const {
     const double factor = latent_scaling_.scaling_factor;
-    if (!(std::isfinite(factor) && factor != 0))
+    if (!usable_scaling_factor(factor))
       fail(call, ": the scaling factor is ", factor,
            "; it must be a finite number other than 0 (vae/config.json's scaling_factor)");
   }
+  template <class Module>
+  static void require_finite(const std::string& what, const nn::Owned<Module, Space>& owned) {
+    nn::require_finite_parameters<Space>(what, owned.infos(), owned.values().data(),
+                                         Module::parameter_count);
+  }
   void require_finite_autoencoder(const char* call) const {
-    nn::require_finite_parameters<Space>(std::string(call) + ": the autoencoder",
-                                         autoencoder_.infos(), autoencoder_.values().data(),
-                                         AE::parameter_count);
+    require_finite(std::string(call) + ": the autoencoder", autoencoder_);
+  }
+  // After `call` gave a non-finite output from `input` (finite or not): an error naming the
+  // cause, the input or the first bad weight.
+  [[noreturn]] void explain_nonfinite_output(const char* call, bool input_finite, const char* input,
+                                             const char* output) const {
+    if (!input_finite) fail(call, ": the ", input, " hold a NaN or an infinity");
+    require_finite_autoencoder(call);
+    fail(call, ": the ", output, " hold a NaN or an infinity, though the ", input,
+         " and the weights are finite");
   }
   // Everything save() writes: the weights, the EMA, the optimisers' moments, the scaling factor.
   void require_savable() const {
     require_usable_scaling_factor("save");
     require_finite_autoencoder("save");
-    nn::require_finite_parameters<Space>("save: the UNet's training weights", unet_.infos(),
-                                         unet_.values().data(), UNet::parameter_count);
+    require_finite("save: the UNet's training weights", unet_);
     refresh_ema_unet();
-    nn::require_finite_parameters<Space>("save: the UNet's EMA weights", ema_unet_.infos(),
-                                         ema_unet_.values().data(), UNet::parameter_count);
+    require_finite("save: the UNet's EMA weights", ema_unet_);
     auto moments = [](const char* what, const std::vector<nn::ParameterInfo>& infos,
                       const std::vector<float>& values) {
       nn::require_finite_parameters<host>(what, infos, values.data(), values.size());
@@ -652,12 +654,9 @@ class LatentDiffusion {
     const UNet& unet = use_ema ? ema_unet() : *unet_;
     require_usable_scaling_factor("sample");
     require_finite_autoencoder("sample");
-    if (use_ema)
-      nn::require_finite_parameters<Space>("sample: the UNet's EMA weights", ema_unet_.infos(),
-                                           ema_unet_.values().data(), UNet::parameter_count);
-    else
-      nn::require_finite_parameters<Space>("sample: the UNet's training weights", unet_.infos(),
-                                           unet_.values().data(), UNet::parameter_count);
+    require_finite(
+        use_ema ? "sample: the UNet's EMA weights" : "sample: the UNet's training weights",
+        use_ema ? ema_unet_ : unet_);
     auto& w = workspaces_.get<SampleWork<N>>();
     w.x = randn<latents<N>>(seed, stream(Purpose::sampling_noise, 0));
     std::uint64_t k = 1;
