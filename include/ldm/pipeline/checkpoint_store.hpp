@@ -107,11 +107,6 @@ inline std::string numbered_name(const std::filesystem::path& name, std::uint64_
   return name.string() + "." + digits;
 }
 
-inline bool is_link(const std::filesystem::path& path) {
-  std::error_code ec;
-  return std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec));
-}
-
 inline bool is_plain_folder(const std::filesystem::path& path) {
   std::error_code ec;
   return std::filesystem::is_directory(std::filesystem::symlink_status(path, ec));
