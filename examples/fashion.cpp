@@ -34,12 +34,11 @@ extern "C" void on_interrupt(int signal) {
   std::signal(signal, SIG_DFL);
 }
 
-// Runs on_cuda() when --device cuda finds a GPU in a build with CUDA, on_host() otherwise, saying
-// which and why.
+// Runs on_cuda() when --device cuda (checked by validate()) finds a GPU in a build with CUDA,
+// on_host() otherwise, saying which and why.
 template <class OnHost, class OnCuda>
 int on_device(const std::string& device, const OnHost& on_host,
               [[maybe_unused]] const OnCuda& on_cuda) {
-  if (device != "host" && device != "cuda") ldm::fail_expected("--device", "host or cuda", device);
   if (device == "cuda") {
 #if defined(LDM_FASHION_CUDA)
     const std::string gpu = cuda_device();
@@ -194,7 +193,7 @@ int eval_command(int argc, char** argv) {
                        "a number in [" + std::to_string(2 * preview_batch) + ", " +
                            std::to_string(max_eval_samples) + "]",
                        samples);
-  if (seed < 0) ldm::fail_expected("--seed", "at least 0", seed);
+  detail::require_at_least("--seed", seed, 0);
   if (!json_path.empty())
     examples::require_writable_folder(std::filesystem::path(json_path).parent_path(), "--json");
 

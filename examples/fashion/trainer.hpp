@@ -372,12 +372,15 @@ class Trainer {
     std::error_code ec;
     const std::uint64_t size = fs::exists(path) ? fs::file_size(path) : 0;
     std::uint64_t keep = flags_.resume ? size : 0;
-    if (flags_.resume && state_.log_bytes && *state_.log_bytes <= size) keep = *state_.log_bytes;
-    if (flags_.resume && state_.log_bytes && *state_.log_bytes > size)
-      std::fprintf(stderr,
-                   "fashion: warning: %s is shorter than when the checkpoint was saved (%llu "
-                   "bytes, not %llu); its rows continue after what is there\n",
-                   path.c_str(), (unsigned long long)size, (unsigned long long)*state_.log_bytes);
+    if (flags_.resume && state_.log_bytes) {
+      if (*state_.log_bytes <= size)
+        keep = *state_.log_bytes;
+      else
+        std::fprintf(stderr,
+                     "fashion: warning: %s is shorter than when the checkpoint was saved (%llu "
+                     "bytes, not %llu); its rows continue after what is there\n",
+                     path.c_str(), (unsigned long long)size, (unsigned long long)*state_.log_bytes);
+    }
     if (keep < size) fs::resize_file(path, keep, ec);
     if (ec)
       ldm::fail(path.string(), ": cannot cut off the rows after the checkpoint: ", ec.message());
