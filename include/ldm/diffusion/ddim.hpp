@@ -7,10 +7,11 @@
 ///   sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev)).
 /// @endverbatim
 /// As in diffusers, the previous timestep is t - T / num_inference_steps (integer division) for
-/// every spacing, and before t = 0 abar_prev is 1 (set_alpha_to_one) or abar_0. With eta = 0 a
-/// step is deterministic; otherwise the noise is an operand the caller chooses, as for DDPM
-/// (ldm/diffusion/ddpm.hpp). The scalars are computed in double on the host; a step is one fused
-/// expression, evaluated in double and rounded once (see forward_process.hpp).
+/// every spacing, and before t = 0 abar_prev is 1 (set_alpha_to_one) or abar_0. With eta = 0 (the
+/// default) a step is deterministic; otherwise the noise is an operand the caller chooses, as for
+/// DDPM (ldm/diffusion/ddpm.hpp). The scalars are computed in double on the host; a step is one
+/// fused expression, evaluated in double and rounded once (see forward_process.hpp). DDIM meets
+/// the sampler contract (ldm/diffusion/sampler.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +25,8 @@
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
 #include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/sampler.hpp"
+#include "ldm/diffusion/sigmas.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/elementwise.hpp"
@@ -40,6 +43,9 @@ struct DDIMConfig {
   bool set_alpha_to_one = true;    ///< abar before t = 0: 1, or else abar_0.
   TimestepSpacing timestep_spacing = TimestepSpacing::leading;  ///< Which timesteps to visit.
   int steps_offset = 0;  ///< Added to the `leading` timesteps (>= 0).
+  /// In [0, 1]: scales each step's noise; 0 adds none, 1 has DDPM's variance. diffusers passes it
+  /// to DDIMScheduler.step() and does not save it in the scheduler's config.
+  double eta = 0;
 };
 
 /// The scalars of one step from `timestep` to `prev_timestep` (negative before t = 0).
@@ -60,39 +66,56 @@ class DDIM {
  public:
   /// A sampler visiting num_inference_steps timesteps of `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T], or the config's
-  ///         clip_sample_range (when clipping) is not positive or steps_offset is invalid
+  ///         clip_sample_range (when clipping) is not positive, steps_offset is invalid or eta is
+  ///         not in [0, 1]
   DDIM(Schedule schedule, const DDIMConfig& config, int num_inference_steps)
       : schedule_(std::move(schedule)),
         config_(config),
         clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)),
         final_alpha_cumprod_(config.set_alpha_to_one ? 1.0 : schedule_.alphas_cumprod()[0]) {
+    if (!(config.eta >= 0 && config.eta <= 1)) fail_expected("eta", "a value in [0, 1]", config.eta);
     set_timesteps(num_inference_steps);
   }
 
   /// Visits num_inference_steps timesteps from now on (see spaced_timesteps()).
   /// @throws ldm::Error when num_inference_steps is not in [1, T]
   void set_timesteps(int num_inference_steps) {
-    timesteps_ = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
-                                  num_inference_steps, config_.steps_offset);
+    const auto spaced = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
+                                         num_inference_steps, config_.steps_offset);
+    timesteps_.assign(spaced.begin(), spaced.end());
     step_ratio_ = schedule_.num_train_timesteps() / num_inference_steps;
   }
 
   const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
   const DDIMConfig& config() const { return config_; }    ///< The settings.
-  /// The timesteps to visit, in order (descending).
-  std::span<const int> timesteps() const { return timesteps_; }
+  /// The timesteps to visit, in order (descending; whole numbers).
+  std::span<const double> timesteps() const { return timesteps_; }
+  /// How many timesteps are visited.
+  int num_inference_steps() const { return int(timesteps_.size()); }
+  /// One model evaluation per step.
+  int evaluations_per_step() const { return 1; }
+  /// Sampling starts from standard normal noise.
+  double init_noise_sigma() const { return 1; }
+  /// The model sees the sample as it is.
+  double input_scale(std::size_t) const { return 1; }
+  /// sqrt(abar_t) and sqrt(1 - abar_t) at the i-th timestep.
+  NoiseLevel noise_level(std::size_t i) const {
+    return noise_level_at(schedule_, int(timesteps_.at(i)));
+  }
+  /// DDIM remembers nothing between steps.
+  template <ShapeType S, class Space>
+  using State = NoState;
   /// t - T / num_inference_steps, as diffusers (negative before t = 0).
   int previous_timestep(int t) const { return t - step_ratio_; }
 
-  /// The scalars of the step at t. eta in [0, 1]: 0 is DDIM, 1 has DDPM's variance.
-  /// @throws ldm::Error when eta is not in [0, 1] or t is not in [0, T)
-  DDIMStep coefficients(int t, double eta) const {
-    if (!(eta >= 0 && eta <= 1)) fail_expected("eta", "a value in [0, 1]", eta);
+  /// The scalars of the step at t, with the config's eta.
+  /// @throws ldm::Error when t is not in [0, T)
+  DDIMStep coefficients(int t) const {
     const int prev = previous_timestep(t);
     const double abar = schedule_.alpha_cumprod(t);
     const double abar_prev = prev >= 0 ? schedule_.alpha_cumprod(prev) : final_alpha_cumprod_;
     const double variance = (1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev);
-    const double sigma = eta * std::sqrt(variance);
+    const double sigma = config_.eta * std::sqrt(variance);
     return DDIMStep{
         .timestep = t,
         .prev_timestep = prev,
@@ -105,15 +128,15 @@ class DDIM {
   }
 
   /// prev_sample = x_{prev}; noise is any operand of shape S (or a floating-point number; an
-  /// integer is refused, as it would be a seed missing its offset). prev_sample may alias sample
-  /// or model_output.
-  /// @throws ldm::Error when eta is not in [0, 1] or t is not in [0, T)
+  /// integer is refused, as it would be a seed missing its offset), scaled by 0 when eta is 0.
+  /// prev_sample may alias sample or model_output.
+  /// @throws ldm::Error when t is not in [0, T)
   template <ShapeType S, class Space, class Noise>
   requires(!std::is_integral_v<Noise>) void step(View<const float, S, Space> model_output, int t,
-                                                 View<const float, S, Space> sample, double eta,
+                                                 View<const float, S, Space> sample,
                                                  const Noise& noise,
                                                  View<float, S, Space> prev_sample) const {
-    const DDIMStep c = coefficients(t, eta);
+    const DDIMStep c = coefficients(t);
     prev_sample = c.x0_coeff * predicted_x0(c.parameterisation, sample, model_output, clip_bound_) +
                   c.eps_coeff * predicted_eps(c.parameterisation, sample, model_output) +
                   c.sigma * in_double(noise);
@@ -122,23 +145,26 @@ class DDIM {
   /// The same with noise = ldm::randn<S>(seed, offset).
   template <ShapeType S, class Space>
   void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
-            double eta, std::uint64_t seed, std::uint64_t offset,
-            View<float, S, Space> prev_sample) const {
-    step(model_output, t, sample, eta, randn<S>(seed, offset), prev_sample);
+            std::uint64_t seed, std::uint64_t offset, View<float, S, Space> prev_sample) const {
+    step(model_output, t, sample, randn<S>(seed, offset), prev_sample);
   }
 
-  /// The same with eta = 0: deterministic.
-  template <ShapeType S, class Space>
-  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
-            View<float, S, Space> prev_sample) const {
-    step(model_output, t, sample, 0.0, 0.0f, prev_sample);
+  /// The sampler contract's step: the step at the i-th timestep.
+  /// @throws ldm::Error when i is not below timesteps().size()
+  template <ShapeType S, class Space, class Noise>
+  requires(!std::is_integral_v<Noise>) void step(std::size_t i, NoState&,
+                                                 View<const float, S, Space> model_output,
+                                                 View<const float, S, Space> sample,
+                                                 const Noise& noise,
+                                                 View<float, S, Space> prev_sample) const {
+    step(model_output, int(timesteps_.at(i)), sample, noise, prev_sample);
   }
 
   /// x0_hat at t: x0 read from the model's output, clamped when clip_sample is set.
   template <ShapeType S, class Space>
   void pred_original_sample(View<const float, S, Space> model_output, int t,
                             View<const float, S, Space> sample, View<float, S, Space> x0) const {
-    x0 = predicted_x0(coefficients(t, 0).parameterisation, sample, model_output, clip_bound_);
+    x0 = predicted_x0(coefficients(t).parameterisation, sample, model_output, clip_bound_);
   }
 
  private:
@@ -146,7 +172,7 @@ class DDIM {
   DDIMConfig config_;
   double clip_bound_;
   double final_alpha_cumprod_;
-  std::vector<int> timesteps_;
+  std::vector<double> timesteps_;
   int step_ratio_ = 0;
 };
 

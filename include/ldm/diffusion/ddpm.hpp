@@ -16,7 +16,8 @@
 /// The noise is an operand the caller chooses: ldm::randn<S>(seed, offset) (what the (seed,
 /// offset) overload passes) makes sampling reproducible; randn<S>(seed, offset, first) draws a
 /// slice of a larger batch's stream, so a sample's noise does not depend on how the batch is cut;
-/// an explicit tensor replays someone else's noise.
+/// an explicit tensor replays someone else's noise. DDPM meets the sampler contract
+/// (ldm/diffusion/sampler.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -31,6 +32,8 @@
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
 #include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/sampler.hpp"
+#include "ldm/diffusion/sigmas.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/elementwise.hpp"
@@ -77,24 +80,40 @@ class DDPM {
   /// Visits num_inference_steps timesteps from now on (see spaced_timesteps()).
   /// @throws ldm::Error when num_inference_steps is not in [1, T]
   void set_timesteps(int num_inference_steps) {
-    timesteps_ = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
-                                  num_inference_steps, config_.steps_offset);
+    const auto spaced = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
+                                         num_inference_steps, config_.steps_offset);
+    timesteps_.assign(spaced.begin(), spaced.end());
   }
 
   const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
   const DDPMConfig& config() const { return config_; }    ///< The settings.
-  /// The timesteps to visit, in order (descending).
-  std::span<const int> timesteps() const { return timesteps_; }
+  /// The timesteps to visit, in order (descending; whole numbers).
+  std::span<const double> timesteps() const { return timesteps_; }
+  /// How many timesteps are visited.
+  int num_inference_steps() const { return int(timesteps_.size()); }
+  /// One model evaluation per step.
+  int evaluations_per_step() const { return 1; }
+  /// Sampling starts from standard normal noise.
+  double init_noise_sigma() const { return 1; }
+  /// The model sees the sample as it is.
+  double input_scale(std::size_t) const { return 1; }
+  /// sqrt(abar_t) and sqrt(1 - abar_t) at the i-th timestep.
+  NoiseLevel noise_level(std::size_t i) const {
+    return noise_level_at(schedule_, int(timesteps_.at(i)));
+  }
+  /// DDPM remembers nothing between steps.
+  template <ShapeType S, class Space>
+  using State = NoState;
 
   /// The step after t in timesteps(), -1 after the last; t must be one of them.
   /// @throws ldm::Error when t is not one of timesteps()
   int previous_timestep(int t) const {
-    const auto it = std::ranges::find(timesteps_, t);
+    const auto it = std::ranges::find(timesteps_, double(t));
     if (it == timesteps_.end())
       fail_expected(
           "timestep",
           "one of the " + std::to_string(timesteps_.size()) + " timesteps set by set_timesteps", t);
-    return it + 1 == timesteps_.end() ? -1 : *(it + 1);
+    return it + 1 == timesteps_.end() ? -1 : int(*(it + 1));
   }
 
   /// The scalars of the step at t.
@@ -136,6 +155,17 @@ class DDPM {
     step(model_output, t, sample, randn<S>(seed, offset), prev_sample);
   }
 
+  /// The sampler contract's step: the step at the i-th timestep.
+  /// @throws ldm::Error when i is not below timesteps().size()
+  template <ShapeType S, class Space, class Noise>
+  requires(!std::is_integral_v<Noise>) void step(std::size_t i, NoState&,
+                                                 View<const float, S, Space> model_output,
+                                                 View<const float, S, Space> sample,
+                                                 const Noise& noise,
+                                                 View<float, S, Space> prev_sample) const {
+    step(model_output, int(timesteps_.at(i)), sample, noise, prev_sample);
+  }
+
   /// The deterministic parts of a step: x0_hat (this), and the mean of x_prev (mean()).
   template <ShapeType S, class Space>
   void pred_original_sample(View<const float, S, Space> model_output, int t,
@@ -153,7 +183,7 @@ class DDPM {
   Schedule schedule_;
   DDPMConfig config_;
   double clip_bound_;
-  std::vector<int> timesteps_;
+  std::vector<double> timesteps_;
 };
 
 }  // namespace ldm::diffusion
