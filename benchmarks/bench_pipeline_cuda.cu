@@ -63,7 +63,7 @@ void BM_ddim50_sample_and_decode(benchmark::State& state) {
   model->set_scaling_factor(1.0);
   ldm::Tensor<float, Images<N>, ldm::cuda> out;
   for (auto _ : state) {
-    model->template sample<N>(ldm::DDIMSampling{.steps = 50}, 3, out.view());
+    model->template sample<N>(model->sampler(50), 3, out.view());
     ldm::cuda_device::synchronize();
   }
   finish(state, N);

@@ -343,7 +343,7 @@ void ddim50_decode(benchmark::State& state) {
         for (const int timestep : sampler.timesteps()) {
           t = float(timestep);
           unet->forward(x, t, saved, eps.view());
-          sampler.step(eps, timestep, x, x.view());  // may write over its input
+          sampler.step(eps, timestep, x, 0.0f, x.view());  // may write over its input
         }
         ae->decode(x, decode_saved, decoded.view());
       },

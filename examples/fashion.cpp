@@ -244,7 +244,7 @@ int eval_command(int argc, char** argv) {
               generated.count(), real.count(), distance);
   std::printf("feature classifier: test accuracy %.2f%%\n", 100 * accuracy);
   std::printf(
-      "sampler: %s, %d steps, eta %g; evaluation took %s\n", sampling.sampler.c_str(),
+      "sampler: %s, %d steps, eta %g; evaluation took %s\n", sampling.name().c_str(),
       sampling.steps, sampling.eta,
       examples::clock_text(std::chrono::duration<double>(Clock::now() - start).count()).c_str());
   if (!json_path.empty()) {
@@ -257,7 +257,7 @@ int eval_command(int argc, char** argv) {
                                          {"test_images", real.count()},
                                          {"classifier", classifier_path},
                                          {"classifier_test_accuracy", accuracy},
-                                         {"sampler", sampling.sampler},
+                                         {"sampler", sampling.name()},
                                          {"sample_steps", sampling.steps},
                                          {"eta", sampling.eta},
                                          {"seed", seed}};

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 using namespace ldm;
@@ -94,22 +95,27 @@ class Golden {
 // A diffusers scheduler config as the golden file records it (every field diffusers writes,
 // defaults included), read by the library's parser for scheduler/scheduler_config.json: so these
 // tests also pin that each field means there what it means in diffusers.
-pipeline::SchedulerSettings settings_of(const json& c) {
-  return pipeline::parse_scheduler_config(c, "golden scheduler config");
+pipeline::SchedulerSettings settings_of(const json& c, const std::string& class_name) {
+  json config = c;
+  config["_class_name"] = class_name;
+  return pipeline::parse_scheduler_config(config, "golden " + class_name + " config");
 }
 
-ScheduleConfig schedule_config(const json& c) {
-  return settings_of(c).schedule;
+// The golden file's schedules are DDPMScheduler configs.
+ScheduleConfig schedule_config(const json& c, const std::string& class_name = "DDPMScheduler") {
+  return settings_of(c, class_name).schedule;
 }
 
 DDPM make_ddpm(const json& c, int steps) {
-  const pipeline::SchedulerSettings s = settings_of(c);
+  const pipeline::SchedulerSettings s = settings_of(c, "DDPMScheduler");
   return DDPM(s.make_schedule(), s.ddpm(), steps);
 }
 
-DDIM make_ddim(const json& c, int steps) {
-  const pipeline::SchedulerSettings s = settings_of(c);
-  return DDIM(s.make_schedule(), s.ddim(), steps);
+DDIM make_ddim(const json& c, int steps, double eta = 0) {
+  const pipeline::SchedulerSettings s = settings_of(c, "DDIMScheduler");
+  DDIMConfig config = s.ddim();
+  config.eta = eta;
+  return DDIM(s.make_schedule(), config, steps);
 }
 
 }  // namespace
@@ -213,8 +219,8 @@ TEST_CASE("set_timesteps as diffusers' DDPMScheduler and DDIMScheduler give them
     const json& scheduler = configs.at(entry.at("config").get<std::string>());
     const int n = entry.at("num_inference_steps").get<int>();
     const json& c = scheduler.at("config");
-    const std::vector<int> ours = [&] {
-      auto copy = [](std::span<const int> t) { return std::vector<int>(t.begin(), t.end()); };
+    const std::vector<double> ours = [&] {
+      auto copy = [](std::span<const double> t) { return std::vector<double>(t.begin(), t.end()); };
       if (scheduler.at("class") == "DDPMScheduler") return copy(make_ddpm(c, n).timesteps());
       return copy(make_ddim(c, n).timesteps());
     }();
@@ -319,8 +325,10 @@ TEST_CASE("add_noise and training targets against a reference loop") {
 TEST_CASE("add_noise and the v target as diffusers' add_noise and get_velocity") {
   const Golden golden;
   const json forward = golden.meta("forward");
-  const Schedule schedule(schedule_config(
-      golden.meta("configs").at(forward.at("config").get<std::string>()).at("config")));
+  const json configs = golden.meta("configs");
+  const json& scheduler = configs.at(forward.at("config").get<std::string>());
+  const Schedule schedule(
+      schedule_config(scheduler.at("config"), scheduler.at("class").get<std::string>()));
   const auto stored_timesteps = golden.values("forward.timesteps", {3});
   Tensor<std::int32_t, Shape<3>> timesteps;
   for (int i = 0; i < 3; ++i) {
@@ -379,13 +387,10 @@ TEST_CASE("DDPM and DDIM steps as diffusers takes them (tests/golden/schedulers.
     } else {
       REQUIRE(scheduler.at("class") == "DDIMScheduler");
       ++ddim_cases;
-      const DDIM ddim = make_ddim(c, steps);
       const double eta = k.at("eta").get<double>();
+      const DDIM ddim = make_ddim(c, steps, eta);
       line << ", eta " << eta << (c.at("set_alpha_to_one").get<bool>() ? "" : ", abar_0 final");
-      if (eta > 0)
-        ddim.step(output, t, sample, eta, noise, prev);
-      else
-        ddim.step(output, t, sample, prev);
+      ddim.step(output, t, sample, noise, prev);
       ddim.pred_original_sample(output, t, sample, x0);
       compare(prev, "prev_sample");
       compare(x0, "pred_original_sample");
@@ -426,10 +431,11 @@ TEST_CASE("DDIM with eta = 0 and an oracle model stays on x0's trajectory and en
     auto on_trajectory = [&](double abar) {
       return Tensor<float, S>(float(std::sqrt(abar)) * x0 + float(std::sqrt(1 - abar)) * eps);
     };
-    Tensor<float, S> x = on_trajectory(schedule.alpha_cumprod(ddim.timesteps()[0]));
+    Tensor<float, S> x = on_trajectory(schedule.alpha_cumprod(int(ddim.timesteps()[0])));
     Tensor<float, S> output, again;
     double largest = 0;
-    for (int t : ddim.timesteps()) {
+    for (double timestep : ddim.timesteps()) {
+      const int t = int(timestep);
       const double abar = schedule.alpha_cumprod(t);
       const float a = float(std::sqrt(abar)), s = float(std::sqrt(1 - abar));
       // The oracle knows x0, so it predicts exactly the noise that makes x from it.
@@ -437,8 +443,8 @@ TEST_CASE("DDIM with eta = 0 and an oracle model stays on x0's trajectory and en
         output = (x - a * x0) / s;
       else
         output = a * ((x - a * x0) / s) - s * x0;
-      ddim.step(output, t, x, again);
-      ddim.step(output, t, x, x);
+      ddim.step(output, t, x, 0.0f, again);
+      ddim.step(output, t, x, 0.0f, x);
       REQUIRE(std::ranges::equal(span_of(x), span_of(again)));
 
       const int prev = ddim.previous_timestep(t);
@@ -460,28 +466,29 @@ TEST_CASE("DDIM: the noise counts only with eta > 0, and (seed, offset) is ldm::
   sample = randn<S>(7);
   output = randn<S>(8);
   const DDIM ddim(Schedule(ScheduleConfig{}), DDIMConfig{}, 20);
-  const int t = ddim.timesteps()[3];
-  ddim.step(output, t, sample, deterministic);
-  ddim.step(output, t, sample, 0.0, randn<S>(9, 1), with_noise);
+  const DDIM noisy(Schedule(ScheduleConfig{}), DDIMConfig{.eta = 0.7}, 20);
+  const int t = int(ddim.timesteps()[3]);
+  ddim.step(output, t, sample, 0.0f, deterministic);
+  ddim.step(output, t, sample, randn<S>(9, 1), with_noise);
   CHECK(std::ranges::equal(span_of(deterministic), span_of(with_noise)));
 
-  ddim.step(output, t, sample, 0.7, 9, 1, seeded);
+  noisy.step(output, t, sample, 9, 1, seeded);
   Tensor<float, S> noise(randn<S>(9, 1));
-  ddim.step(output, t, sample, 0.7, noise, drawn);
+  noisy.step(output, t, sample, noise, drawn);
   CHECK(std::ranges::equal(span_of(seeded), span_of(drawn)));
-  ddim.step(output, t, sample, 0.7, 9, 2, other);
+  noisy.step(output, t, sample, 9, 2, other);
   CHECK_FALSE(std::ranges::equal(span_of(seeded), span_of(other)));
-  const DDIMStep c = ddim.coefficients(t, 0.7);
+  const DDIMStep c = noisy.coefficients(t);
   for (index_t i = 0; i < S::size; ++i)
     REQUIRE(seeded[i] - deterministic[i] ==
             doctest::Approx(c.sigma * noise[i] +
-                            (c.eps_coeff - ddim.coefficients(t, 0).eps_coeff) * output[i])
+                            (c.eps_coeff - ddim.coefficients(t).eps_coeff) * output[i])
                 .epsilon(1e-4)
                 .scale(1));
 
-  check_message(error_of([&] { ddim.step(output, t, sample, 1.5, noise, drawn); }),
+  check_message(error_of([] { DDIM(Schedule(ScheduleConfig{}), DDIMConfig{.eta = 1.5}, 20); }),
                 {"eta", "[0, 1]", "1.5"});
-  check_message(error_of([&] { ddim.step(output, 1000, sample, drawn); }),
+  check_message(error_of([&] { ddim.step(output, 1000, sample, 0.0f, drawn); }),
                 {"timestep", "found 1000"});
 }
 
@@ -584,7 +591,7 @@ TEST_CASE("scheduler_config.json: every field is honoured or refused by name (is
     const auto s = parsed(R"({"_class_name": "DDPMScheduler", "_diffusers_version": "0.1",
         "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
         "num_train_timesteps": 500, "prediction_type": "v_prediction",
-        "timestep_spacing": "trailing", "steps_offset": 1, "set_alpha_to_one": false,
+        "timestep_spacing": "trailing", "steps_offset": 1,
         "clip_sample": true, "clip_sample_range": 1.5, "thresholding": false,
         "dynamic_thresholding_ratio": 0.9, "sample_max_value": 2.0,
         "rescale_betas_zero_snr": false, "variance_type": "fixed_small"})");
@@ -595,7 +602,6 @@ TEST_CASE("scheduler_config.json: every field is honoured or refused by name (is
     CHECK(s.prediction_type == PredictionType::v_prediction);
     CHECK(s.timestep_spacing == TimestepSpacing::trailing);
     CHECK(s.steps_offset == 1);
-    CHECK_FALSE(s.set_alpha_to_one);
     CHECK(s.clip_sample_range == 1.5);
     const Schedule schedule = s.make_schedule();
     CHECK(schedule.alphas_cumprod().size() == 500);
@@ -630,7 +636,11 @@ TEST_CASE("scheduler_config.json: every field is honoured or refused by name (is
         {R"({"rescale_betas_zero_snr": true})", {"field 'rescale_betas_zero_snr'", "true"}},
         {R"({"variance_type": "fixed_large"})", {"field 'variance_type'", "\"fixed_large\""}},
         {R"({"skip_prk_steps": true})", {"field 'skip_prk_steps'", "no such field"}},
-        {R"({"_class_name": "PNDMScheduler"})", {"field '_class_name'", "\"PNDMScheduler\""}},
+        {R"({"_class_name": "DDPMScheduler", "set_alpha_to_one": true})",
+         {"field 'set_alpha_to_one'", "DDPMScheduler does not read it"}},
+        {R"({"eta": 1.5})", {"field 'eta'", "[0, 1]", "1.5"}},
+        {R"({"_class_name": "PNDMScheduler"})",
+         {"field '_class_name'", "DDIMScheduler", "\"PNDMScheduler\""}},
         {R"([1, 2])", {"a JSON object", "array"}},
     };
     for (const auto& [text, parts] : refused) {
@@ -653,4 +663,59 @@ TEST_CASE("scheduler_config.json: every field is honoured or refused by name (is
     CHECK_FALSE(again.clip_sample);
     CHECK_FALSE(again.set_alpha_to_one);
   }
+}
+
+TEST_CASE("samplers by name: options as diffusers' from_config, refused by name") {
+  const pipeline::SchedulerSettings base = pipeline::parse_scheduler_config(
+      json::parse(R"({"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+                      "prediction_type": "v_prediction", "clip_sample": false,
+                      "set_alpha_to_one": false})"),
+      "base");
+  SUBCASE("another class keeps the schedule and the fields it also reads") {
+    const auto ddpm = pipeline::with_options(base, {{"_class_name", "DDPMScheduler"}});
+    CHECK(ddpm.class_name == "DDPMScheduler");
+    CHECK(ddpm.schedule.beta_schedule == BetaSchedule::scaled_linear);
+    CHECK(ddpm.prediction_type == PredictionType::v_prediction);
+    CHECK_FALSE(ddpm.clip_sample);
+    CHECK(std::holds_alternative<DDPM>(pipeline::make_sampler(ddpm, 20)));
+    const auto back = pipeline::with_options(ddpm, {{"_class_name", "DDIMScheduler"}});
+    CHECK(back.set_alpha_to_one);  // DDPM does not read it: DDIM's default again
+  }
+  SUBCASE("a field replaces the setting") {
+    const auto noisy = pipeline::with_options(base, {{"eta", 0.3}});
+    const auto sampler = pipeline::make_sampler(noisy, 20);
+    REQUIRE(std::holds_alternative<DDIM>(sampler));
+    CHECK(std::get<DDIM>(sampler).config().eta == 0.3);
+    CHECK_FALSE(std::get<DDIM>(sampler).config().set_alpha_to_one);
+    CHECK(std::get<DDIM>(sampler).timesteps().size() == 20);
+  }
+  SUBCASE("what the class does not read, unknown classes and names, and bad counts") {
+    const auto ddpm = pipeline::with_options(base, {{"_class_name", "DDPMScheduler"}});
+    check_message(error_of([&] {
+                    pipeline::with_options(ddpm, {{"eta", 0.3}});
+                  }),
+                  {"sampler options", "field 'eta'", "DDPMScheduler does not read it"});
+    check_message(error_of([&] {
+                    pipeline::with_options(base, {{"_class_name", "Foo"}});
+                  }),
+                  {"_class_name", "DDIMScheduler", "\"Foo\""});
+    check_message(error_of([&] { pipeline::with_options(base, json("eta")); }),
+                  {"sampler options", "a JSON object", "string"});
+    check_message(error_of([] { pipeline::sampler_class("dpm", "--sampler"); }),
+                  {"--sampler", "one of ddim, ddpm", "'dpm'"});
+    CHECK(pipeline::sampler_class("ddpm") == "DDPMScheduler");
+    check_message(error_of([&] { pipeline::make_sampler(base, 0); }),
+                  {"num_inference_steps", "[1, 1000]", "found 0"});
+  }
+}
+
+TEST_CASE("first_evaluation: the last int(steps * strength) steps, as diffusers' img2img") {
+  const DDIM ddim(Schedule(ScheduleConfig{}), DDIMConfig{}, 10);
+  CHECK(first_evaluation(ddim, 1.0) == 0);
+  CHECK(first_evaluation(ddim, 0.75) == 3);  // int(7.5) = 7 steps run
+  CHECK(first_evaluation(ddim, 0.1) == 9);
+  check_message(error_of([&] { first_evaluation(ddim, 0.05); }),
+                {"strength", "at least 1 / steps", "0.05"});
+  check_message(error_of([&] { first_evaluation(ddim, 1.5); }), {"strength", "[0, 1]", "1.5"});
+  check_message(error_of([&] { first_evaluation(ddim, -0.1); }), {"strength", "[0, 1]"});
 }

@@ -100,7 +100,7 @@ void check_pipeline(const char* name) {
              measure<Model>([&](Model& m) { m.template diffusion_step<N>(x); }), true);
   check_plan(
       (prefix + "sampling").c_str(), Model::template sampling_memory<N>(host),
-      measure<Model>([&](Model& m) { m.template sample<N>(DDIMSampling{2}, 7, out.view()); }),
+      measure<Model>([&](Model& m) { m.template sample<N>(m.sampler(2), 7, out.view()); }),
       false);
   // What a plan assumes without being told the host (64 threads): a little more.
   const auto assumed = Model::template diffusion_step_memory<N>();

@@ -45,7 +45,7 @@ struct SavedModel {
 
 std::vector<float> samples(Model& model) {
   Tensor<float, Model::images<N>> images;
-  model.sample<N>(DDIMSampling{.steps = 4}, 11, images.view());
+  model.sample<N>(model.sampler(4), 11, images.view());
   return std::vector<float>(images.data(), images.data() + images.size);
 }
 

@@ -43,7 +43,7 @@ TEST_CASE("training steps run, losses are finite, the autoencoder learns") {
   CHECK(std::isfinite(d.loss));
   CHECK(model.scaling_factor() > 0);
   Tensor<float, Model::images<N>> images;
-  model.sample<N>(DDIMSampling{5}, 3, images.view());
+  model.sample<N>(model.sampler(5), 3, images.view());
   CHECK(std::isfinite(sum(images)));
 }
 

@@ -203,7 +203,7 @@ TEST_CASE("sampling refuses a NaN weight and a scaling factor of 0 instead of dr
                   std::numeric_limits<float>::quiet_NaN());
     Model loaded(0);
     loaded.load(folder);
-    CHECK_THROWS_WITH_AS(loaded.sample<N>(DDIMSampling{2}, 1, images.view()),
+    CHECK_THROWS_WITH_AS(loaded.sample<N>(loaded.sampler(2), 1, images.view()),
                          doctest::Contains("sample: the UNet's EMA weights: parameter "
                                            "'mid_block.resnets.0.conv1.bias' holds NaN"),
                          Error);
@@ -213,7 +213,7 @@ TEST_CASE("sampling refuses a NaN weight and a scaling factor of 0 instead of dr
                   std::numeric_limits<float>::quiet_NaN());
     Model loaded(0);
     loaded.load(folder);
-    CHECK_THROWS_WITH_AS(loaded.sample<N>(DDIMSampling{2}, 1, images.view()),
+    CHECK_THROWS_WITH_AS(loaded.sample<N>(loaded.sampler(2), 1, images.view()),
                          doctest::Contains("'decoder.conv_out.weight' holds NaN"), Error);
     Tensor<float, Model::latents<N>> z;
     CHECK_THROWS_WITH_AS(loaded.decode<N>(z, images.view()),

@@ -10,5 +10,5 @@ void sample_tiny(const std::filesystem::path& folder, std::uint64_t seed,
                  ldm::View<float, Model::images<16>> out) {
   Model model(0);
   model.load(folder);
-  model.sample<16>(ldm::DDIMSampling{.steps = 50}, seed, out);
+  model.sample<16>(model.sampler(50), seed, out);
 }

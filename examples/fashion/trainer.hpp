@@ -56,15 +56,27 @@ inline const char* signal_name(int signal) {
 
 // The flags shared by the commands that draw samples.
 struct SamplingFlags {
-  std::string sampler = "ddim";
+  std::string sampler;  // empty: the model's own (its scheduler_config.json's class)
   int steps = 50;
   double eta = 0;
 
   void add_to(examples::Options& options) {
-    options.add("sampler", &sampler, "ddim or ddpm (ancestral)");
+    std::string names;
+    for (const ldm::pipeline::SamplerName& s : ldm::pipeline::kSamplerNames)
+      names += (names.empty() ? "" : ", ") + std::string(s.name);
+    options.add("sampler", &sampler,
+                "one of " + names + " (default: the model's scheduler; DDIM for a new model)");
     options.add("sample-steps", &steps, "denoising steps (ddpm: up to 1000)");
     options.add("eta", &eta, "DDIM's eta: 0 is deterministic, 1 is DDPM-like noise");
   }
+  // The sampler as LatentDiffusion::sampler() takes it: diffusers' from_config options.
+  nlohmann::json options() const {
+    nlohmann::json o = nlohmann::json::object();
+    if (!sampler.empty()) o["_class_name"] = ldm::pipeline::sampler_class(sampler, "--sampler");
+    if (eta != 0) o["eta"] = eta;
+    return o;
+  }
+  std::string name() const { return sampler.empty() ? "the model's sampler" : sampler; }
 };
 
 // Draws `count` images (rounded up to whole preview batches) from the EMA UNet.
@@ -72,17 +84,11 @@ template <class Space>
 std::vector<float> draw_samples(ModelOn<Space>& model, const SamplingFlags& how, std::uint64_t seed,
                                 ldm::index_t count) {
   ldm::Tensor<float, Images<preview_batch>, Space> batch;
+  const auto sampler = model.sampler(how.steps, how.options());
   std::vector<float> all;
   for (ldm::index_t first = 0; first < count; first += preview_batch) {
     const std::uint64_t batch_seed = seed + std::uint64_t(first / preview_batch);
-    if (how.sampler == "ddim")
-      model.template sample<preview_batch>(ldm::DDIMSampling{.steps = how.steps, .eta = how.eta},
-                                           batch_seed, batch.view());
-    else if (how.sampler == "ddpm")
-      model.template sample<preview_batch>(ldm::DDPMSampling{.steps = how.steps}, batch_seed,
-                                           batch.view());
-    else
-      ldm::fail_expected("--sampler", "ddim or ddpm", how.sampler);
+    model.template sample<preview_batch>(sampler, batch_seed, batch.view());
     const auto images = ldm::to_host(batch.view());
     all.insert(all.end(), images.data(), images.data() + images.size);
   }
@@ -284,7 +290,7 @@ class Trainer {
     if (interrupted) return stop();
     save("training finished");
 
-    std::printf("sampling 64 images (%s, %d steps)...\n", flags_.sampling.sampler.c_str(),
+    std::printf("sampling 64 images (%s, %d steps)...\n", flags_.sampling.name().c_str(),
                 flags_.sampling.steps);
     write_grid(fs::path(flags_.out) / "samples.png",
                draw_samples(*model_, flags_.sampling, std::uint64_t(flags_.seed), 64), 8);
@@ -532,7 +538,7 @@ int sample(const SampleRequest& request) {
   ModelOn<Space> model(0);
   model.load(request.model_folder);
   std::printf("sampling %lld images from %s (%s, %d steps)...\n", (long long)request.count,
-              request.model_folder.c_str(), request.sampling.sampler.c_str(),
+              request.model_folder.c_str(), request.sampling.name().c_str(),
               request.sampling.steps);
   const auto images = draw_samples(model, request.sampling, std::uint64_t(request.seed),
                                    ldm::index_t(request.count));

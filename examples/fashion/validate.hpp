@@ -42,7 +42,7 @@ inline void require_one_of(const char* flag, const std::string& value, const cha
 }  // namespace detail
 
 inline void validate(const SamplingFlags& sampling) {
-  detail::require_one_of("--sampler", sampling.sampler, "ddim", "ddpm");
+  if (!sampling.sampler.empty()) ldm::pipeline::sampler_class(sampling.sampler, "--sampler");
   // The model's own num_train_timesteps is checked again once it is loaded.
   constexpr int T = Config::schedule::config.num_train_timesteps;
   if (sampling.steps < 1 || sampling.steps > T)
@@ -50,9 +50,9 @@ inline void validate(const SamplingFlags& sampling) {
                        "a count in [1, " + std::to_string(T) + "] (the training timesteps)",
                        sampling.steps);
   detail::require_in("--eta", sampling.eta, 0, 1);
-  if (sampling.sampler == "ddpm" && sampling.eta != 0)
-    ldm::fail("--eta ", detail::shown(sampling.eta),
-              " is DDIM's; --sampler ddpm always adds its full noise (leave --eta at 0)");
+  if (!sampling.sampler.empty() && sampling.sampler != "ddim" && sampling.eta != 0)
+    ldm::fail("--eta ", detail::shown(sampling.eta), " is DDIM's; --sampler ", sampling.sampler,
+              " does not take it (leave --eta at 0)");
 }
 
 inline void validate_device(const std::string& device) {

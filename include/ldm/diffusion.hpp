@@ -9,7 +9,9 @@
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
 #include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
+#include "ldm/diffusion/sigmas.hpp"
 
 namespace ldm {
 using diffusion::LinearBetas;

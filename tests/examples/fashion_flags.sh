@@ -37,7 +37,7 @@ expect_error() {
 }
 
 train=(train --out "$work/run" --data "$work/no-such-data")
-expect_error "--sampler|ddim or ddpm|'foo'" "${train[@]}" --sampler foo
+expect_error "--sampler|one of ddim, ddpm|'foo'" "${train[@]}" --sampler foo
 expect_error "--eta|[0, 1]|found 2" "${train[@]}" --eta 2
 expect_error "--eta|--sampler ddpm" "${train[@]}" --sampler ddpm --eta 0.5
 expect_error "--sample-steps|[1, 1000]|found 0" "${train[@]}" --sample-steps 0

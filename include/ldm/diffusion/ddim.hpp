@@ -26,8 +26,8 @@
 #include "ldm/core/tensor.hpp"
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/sampler.hpp"
-#include "ldm/diffusion/sigmas.hpp"
 #include "ldm/diffusion/schedule.hpp"
+#include "ldm/diffusion/sigmas.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/elementwise.hpp"
 #include "ldm/expr/host_executor.hpp"
@@ -73,7 +73,8 @@ class DDIM {
         config_(config),
         clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)),
         final_alpha_cumprod_(config.set_alpha_to_one ? 1.0 : schedule_.alphas_cumprod()[0]) {
-    if (!(config.eta >= 0 && config.eta <= 1)) fail_expected("eta", "a value in [0, 1]", config.eta);
+    if (!(config.eta >= 0 && config.eta <= 1))
+      fail_expected("eta", "a value in [0, 1]", config.eta);
     set_timesteps(num_inference_steps);
   }
 

@@ -79,8 +79,8 @@ std::size_t first_evaluation(const S& sampler, double strength) {
   const int steps = sampler.num_inference_steps();
   const int run = std::min(int(steps * strength), steps);
   if (run < 1)
-    fail_expected("strength", "at least 1 / steps (" + std::to_string(steps) +
-                                  " steps), so that one step runs",
+    fail_expected("strength",
+                  "at least 1 / steps (" + std::to_string(steps) + " steps), so that one step runs",
                   strength);
   return std::size_t(steps - run) * std::size_t(sampler.evaluations_per_step());
 }

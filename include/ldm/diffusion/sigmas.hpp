@@ -55,7 +55,8 @@ inline std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int
   if (!(sigma_min > 0 && sigma_min <= sigma_max))
     fail("karras_sigmas: expected 0 < sigma_min <= sigma_max, found sigma_min ", sigma_min,
          " and sigma_max ", sigma_max);
-  const double min_inv_rho = std::pow(sigma_min, 1 / rho), max_inv_rho = std::pow(sigma_max, 1 / rho);
+  const double min_inv_rho = std::pow(sigma_min, 1 / rho),
+               max_inv_rho = std::pow(sigma_max, 1 / rho);
   std::vector<double> sigmas(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     // numpy's linspace(0, 1, n): i * step, with the last point exactly 1.

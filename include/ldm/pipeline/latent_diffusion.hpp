@@ -7,8 +7,8 @@
 ///   ldm::LatentDiffusion<ldm::configs::Tiny> model(/*seed*/ 1);
 ///   model.autoencoder_step(images);          // Tensor<float, Shape<32, 32, 32, 1>> in [-1, 1]
 ///   model.diffusion_step(images);
-///   model.sample(ldm::DDIMSampling{50}, /*seed*/ 7, out.view());
-///   model.save("run/checkpoint");
+///   model.sample<16>(model.sampler(50), /*seed*/ 7, out.view());  // the folder's sampler, 50
+///   steps model.save("run/checkpoint");
 /// @endcode
 ///
 /// Randomness: every draw is a Philox stream (seed, purpose << 40 | step), so a run is a pure
@@ -21,15 +21,18 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/sampler.hpp"
 #include "ldm/models/autoencoder_kl.hpp"
 #include "ldm/models/memory_plan.hpp"
 #include "ldm/models/unet.hpp"
 #include "ldm/nn/finite.hpp"
 #include "ldm/pipeline/checkpoint.hpp"
 #include "ldm/pipeline/checkpoint_store.hpp"
+#include "ldm/pipeline/samplers.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
 #include "ldm/pipeline/workspaces.hpp"
 #include "ldm/train/adamw.hpp"
@@ -61,17 +64,11 @@ struct TrainingOptions {
   int max_nonfinite_steps_in_a_row = 3;
 };
 
-/// Sampling with DDIM (diffusers' DDIMScheduler): few steps, deterministic at eta 0.
-struct DDIMSampling {
-  int steps = 50;  ///< Denoising steps, in [1, the schedule's num_train_timesteps].
-  double eta = 0;  ///< In [0, 1]: scales each step's noise; 0 adds none, 1 has DDPM's variance.
-  /// How the steps' timesteps are spread over the training timesteps: the scheduler's
-  /// timestep_spacing unless set.
-  std::optional<diffusion::TimestepSpacing> spacing = std::nullopt;
-};
-/// Sampling with DDPM's ancestral sampler (diffusers' DDPMScheduler, "fixed_small" variance).
-struct DDPMSampling {
-  int steps = 1000;  ///< Denoising steps, in [1, the schedule's num_train_timesteps].
+/// The after-step hook of LatentDiffusion::denoise() that does nothing.
+struct NoStepHook {
+  /// Does nothing with the evaluation's index and the latents.
+  template <class Latents>
+  void operator()(std::size_t, const Latents&) const {}
 };
 
 /// What LatentDiffusion::autoencoder_step() measured.
@@ -321,38 +318,78 @@ class LatentDiffusion {
     return result;
   }
 
-  /// Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one),
-  /// decoded. The same seed gives the same images. Weights, latents or images that are not
-  /// finite are an ldm::Error naming the first culprit, and `out` is then not to be used.
-  /// @param how the sampler and its number of steps
-  /// @param seed the initial noise and (for eta > 0) each step's noise
+  /// Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one)
+  /// with any sampler (ldm/diffusion/sampler.hpp), decoded. The same sampler and seed give the
+  /// same images. Weights, latents or images that are not finite are an ldm::Error naming the
+  /// first culprit, and `out` is then not to be used.
+  /// @param sampler the sampler and its steps, such as sampler(50) (the model folder's own) or a
+  ///        diffusion::DDIM built from schedule() and scheduler().ddim()
+  /// @param seed the initial noise and each step's noise (for the samplers that add some)
   /// @param out receives the images (about [-1, 1]; not clamped)
   /// @param use_ema false denoises with the UNet's raw weights
-  /// @throws ldm::Error when `how.steps` is not in [1, num_train_timesteps] or `how.eta` is not
-  ///         in [0, 1], or a weight, the latents or the images are not finite
-  template <index_t N>
-  void sample(const DDIMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
+  /// @throws ldm::Error when a weight, the latents or the images are not finite
+  template <index_t N, diffusion::Sampler S>
+  void sample(const S& sampler, std::uint64_t seed, View<float, images<N>, Space> out,
               bool use_ema = true) {
-    diffusion::DDIMConfig config = scheduler_.ddim();
-    if (how.spacing) config.timestep_spacing = *how.spacing;
-    const diffusion::DDIM sampler(schedule_, config, how.steps);
-    denoise<N>(sampler, seed, out, use_ema, [&](auto& x, const auto& eps, int t, std::uint64_t k) {
-      sampler.step(View<const float, latents<N>, Space>(eps), t,
-                   View<const float, latents<N>, Space>(x), how.eta, seed,
-                   stream(Purpose::sampling_noise, k), x.view());
-    });
+    require_usable_scaling_factor("sample");
+    require_finite_autoencoder("sample");
+    auto& w = workspaces_.get<SampleWork<N>>();
+    w.x = sampler.init_noise_sigma() * randn<latents<N>>(seed, stream(Purpose::sampling_noise, 0));
+    denoise<N>(sampler, 0, seed, use_ema, w.x.view());
+    decode<N>(w.x, out);
   }
-  /// The same with DDPM's ancestral sampler.
-  /// @throws ldm::Error when `how.steps` is not in [1, num_train_timesteps]
-  template <index_t N>
-  void sample(const DDPMSampling& how, std::uint64_t seed, View<float, images<N>, Space> out,
-              bool use_ema = true) {
-    const diffusion::DDPM sampler(schedule_, scheduler_.ddpm(), how.steps);
-    denoise<N>(sampler, seed, out, use_ema, [&](auto& x, const auto& eps, int t, std::uint64_t k) {
-      sampler.step(View<const float, latents<N>, Space>(eps), t,
-                   View<const float, latents<N>, Space>(x), seed,
-                   stream(Purpose::sampling_noise, k), x.view());
-    });
+
+  /// The same with whichever sampler `sampler` holds.
+  template <index_t N, class... Samplers>
+  void sample(const std::variant<Samplers...>& sampler, std::uint64_t seed,
+              View<float, images<N>, Space> out, bool use_ema = true) {
+    std::visit([&](const auto& s) { sample<N>(s, seed, out, use_ema); }, sampler);
+  }
+
+  /// The sampler of this model's scheduler (the loaded folder's scheduler_config.json, or the
+  /// configuration's schedule with DDIM) taking `steps` steps, with `options` applied as
+  /// diffusers' `from_config(config, **options)`: `{"_class_name": "DDPMScheduler"}` picks another
+  /// sampler with the same schedule and prediction type, `{"eta": 0.5}` changes a setting.
+  /// @throws ldm::Error when steps is not in [1, num_train_timesteps], or an option names a
+  ///         class ldm does not implement, a field the class does not read, or a bad value
+  pipeline::AnySampler sampler(int steps, const nlohmann::json& options = nullptr) const {
+    return pipeline::make_sampler(pipeline::with_options(scheduler_, options), steps);
+  }
+
+  /// The latents x denoised in place from evaluation `first` of `sampler` to its end, as
+  /// sample() does after drawing them: the building block of image-to-image and inpainting.
+  /// Evaluation i draws its noise from (seed, i + 1); `after_step(i, x)` runs after each step.
+  /// @throws ldm::Error when `first` is past the sampler's evaluations, or a weight or the
+  ///         denoised latents are not finite
+  template <index_t N, diffusion::Sampler S, class AfterStep = NoStepHook>
+  void denoise(const S& sampler, std::size_t first, std::uint64_t seed, bool use_ema,
+               View<float, latents<N>, Space> x, const AfterStep& after_step = {}) {
+    const std::size_t evaluations = sampler.timesteps().size();
+    if (first >= evaluations)
+      fail_expected("denoise: first evaluation",
+                    "one of the sampler's " + std::to_string(evaluations), first);
+    const UNet& unet = use_ema ? ema_unet() : *unet_;
+    require_finite(
+        use_ema ? "sample: the UNet's EMA weights" : "sample: the UNet's training weights",
+        use_ema ? ema_unet_ : unet_);
+    auto& w = workspaces_.get<SampleWork<N>>();
+    typename S::template State<latents<N>, Space> state{};
+    for (std::size_t i = first; i < evaluations; ++i) {
+      w.t = float(sampler.timesteps()[i]);
+      const double scale = sampler.input_scale(i);
+      if (scale == 1) {
+        unet.forward(x, w.t, w.saved, w.eps.view());
+      } else {
+        w.input = scale * x;
+        unet.forward(w.input, w.t, w.saved, w.eps.view());
+      }
+      sampler.step(i, state, View<const float, latents<N>, Space>(w.eps),
+                   View<const float, latents<N>, Space>(x),
+                   randn<latents<N>>(seed, stream(Purpose::sampling_noise, i + 1)), x);
+      after_step(i, x);
+    }
+    if (!finite(x))
+      fail("sample: the denoised latents hold a NaN or an infinity, though the weights are finite");
   }
 
   /// A diffusers-style folder: vae/, unet/ (the EMA weights, as diffusers' training scripts save),
@@ -452,15 +489,16 @@ class LatentDiffusion {
                                  nn::peak(encode, train::diffusion_loss_scratch<N, UNet>(host)));
     return m;
   }
-  /// sample<N>()'s peak, counted as autoencoder_step_memory() counts: the denoising loop, then
-  /// the decode.
-  template <index_t N>
+  /// sample<N>()'s peak with a sampler of type S, counted as autoencoder_step_memory() counts:
+  /// the denoising loop (with the sampler's State), then the decode.
+  template <index_t N, diffusion::Sampler S = diffusion::DDIM>
   static constexpr models::PeakMemory sampling_memory(const ops::HostScratch& host = {}) {
     models::PeakMemory m = resident_memory();
     m.saved_activations = nn::saved_bytes<typename UNet::template Saved<N>> +
                           nn::saved_bytes<typename AE::template DecodeSaved<N>>;
-    m.workspaces =
-        nn::saved_bytes<SampleWork<N>> + nn::saved_bytes<DecodeWork<N>> - m.saved_activations;
+    m.workspaces = nn::saved_bytes<SampleWork<N>> + nn::saved_bytes<DecodeWork<N>> +
+                   nn::saved_bytes<typename S::template State<latents<N>, Space>> -
+                   m.saved_activations;
     m.temporaries = nn::peak(nn::scratch_of<UNet, N>(host).forward,
                              AE::template decode_scratch<N>(host).forward);
     return m;
@@ -644,31 +682,9 @@ class LatentDiffusion {
   template <index_t N>
   struct SampleWork {
     typename UNet::template Saved<N> saved;
-    Tensor<float, latents<N>, Space> x, eps;
+    Tensor<float, latents<N>, Space> x, input, eps;
     Tensor<float, Shape<N>, Space> t;
   };
-
-  template <index_t N, class Sampler, class Step>
-  void denoise(const Sampler& sampler, std::uint64_t seed, View<float, images<N>, Space> out,
-               bool use_ema, const Step& step) {
-    const UNet& unet = use_ema ? ema_unet() : *unet_;
-    require_usable_scaling_factor("sample");
-    require_finite_autoencoder("sample");
-    require_finite(
-        use_ema ? "sample: the UNet's EMA weights" : "sample: the UNet's training weights",
-        use_ema ? ema_unet_ : unet_);
-    auto& w = workspaces_.get<SampleWork<N>>();
-    w.x = randn<latents<N>>(seed, stream(Purpose::sampling_noise, 0));
-    std::uint64_t k = 1;
-    for (int t : sampler.timesteps()) {
-      w.t = float(t);
-      unet.forward(w.x, w.t, w.saved, w.eps.view());
-      step(w.x, w.eps, t, k++);
-    }
-    if (!finite(w.x))
-      fail("sample: the denoised latents hold a NaN or an infinity, though the weights are finite");
-    decode<N>(w.x, out);
-  }
 
   pipeline::json vae_config() const {
     return pipeline::autoencoder_config<typename Config::autoencoder>(

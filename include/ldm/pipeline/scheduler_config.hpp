@@ -1,20 +1,25 @@
 #pragma once
-// scheduler/scheduler_config.json as diffusers' DDIMScheduler and DDPMScheduler read it: every
-// field either changes sampling (and training) exactly as it does in diffusers, or is refused
-// with an ldm::Error naming the file, the field and its value. Nothing is ignored silently:
-// - honoured: num_train_timesteps, beta_schedule (linear, scaled_linear, squaredcos_cap_v2),
-//   beta_start, beta_end, trained_betas, prediction_type (epsilon, v_prediction),
-//   timestep_spacing (leading, trailing, linspace), steps_offset, set_alpha_to_one (DDIM),
-//   clip_sample, clip_sample_range;
+// scheduler/scheduler_config.json as diffusers' schedulers read it. `_class_name` names the
+// scheduler (the sampler ldm uses by default); each class reads its own fields
+// (scheduler_fields()), and every one of them either changes sampling (and training) exactly as it
+// does in diffusers, or is refused with an ldm::Error naming the file, the field and its value.
+// Nothing is ignored silently:
+// - honoured by every class: num_train_timesteps, beta_schedule (linear, scaled_linear,
+//   squaredcos_cap_v2), beta_start, beta_end, trained_betas, prediction_type (epsilon,
+//   v_prediction), timestep_spacing (leading, trailing, linspace), steps_offset;
+// - honoured by DDIM and DDPM: clip_sample, clip_sample_range; by DDIM: set_alpha_to_one, and
+//   eta (ldm's: diffusers passes it to step(), so its own files never hold it);
 // - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
-//   (false), variance_type (fixed_small), _class_name (DDIMScheduler or DDPMScheduler);
+//   (false), variance_type (fixed_small);
 // - read by diffusers only with thresholding on, so checked as numbers and otherwise unused, as
 //   there: dynamic_thresholding_ratio, sample_max_value;
 // - metadata: the other fields whose names start with '_' (_diffusers_version...).
-// Any other field is refused: it belongs to a scheduler ldm does not implement.
+// A field that the class does not read is refused, naming the class.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,11 +35,54 @@
 
 namespace ldm::pipeline {
 
+/// The scheduler classes ldm implements, by diffusers' names.
+inline constexpr std::string_view kSchedulerClasses[] = {"DDIMScheduler", "DDPMScheduler"};
+
+/// The config fields (metadata aside) that diffusers' scheduler `class_name` reads and ldm
+/// honours or checks; empty for a class ldm does not implement.
+inline std::span<const std::string_view> scheduler_fields(std::string_view class_name) {
+  static constexpr std::string_view ddim[] = {"num_train_timesteps",
+                                              "beta_start",
+                                              "beta_end",
+                                              "beta_schedule",
+                                              "trained_betas",
+                                              "prediction_type",
+                                              "timestep_spacing",
+                                              "steps_offset",
+                                              "clip_sample",
+                                              "clip_sample_range",
+                                              "set_alpha_to_one",
+                                              "thresholding",
+                                              "dynamic_thresholding_ratio",
+                                              "sample_max_value",
+                                              "rescale_betas_zero_snr",
+                                              "eta"};
+  static constexpr std::string_view ddpm[] = {"num_train_timesteps",
+                                              "beta_start",
+                                              "beta_end",
+                                              "beta_schedule",
+                                              "trained_betas",
+                                              "prediction_type",
+                                              "timestep_spacing",
+                                              "steps_offset",
+                                              "clip_sample",
+                                              "clip_sample_range",
+                                              "variance_type",
+                                              "thresholding",
+                                              "dynamic_thresholding_ratio",
+                                              "sample_max_value",
+                                              "rescale_betas_zero_snr"};
+  if (class_name == "DDIMScheduler") return ddim;
+  if (class_name == "DDPMScheduler") return ddpm;
+  return {};
+}
+
 /// The noise schedule and the sampler settings of a model folder's scheduler, under diffusers'
-/// field names; the defaults are DDIMScheduler's.
+/// field names; the defaults are DDIMScheduler's. Each class reads only its own fields
+/// (scheduler_fields()); the others keep their defaults.
 struct SchedulerSettings {
-  /// "DDIMScheduler" or "DDPMScheduler": the class diffusers builds from the file. ldm samples
-  /// with either sampler whatever the class, as diffusers' `from_config` allows.
+  /// The class diffusers builds from the file (one of kSchedulerClasses), and the sampler ldm
+  /// uses by default (pipeline/samplers.hpp).
   std::string class_name = "DDIMScheduler";
   /// beta_schedule, num_train_timesteps, beta_start, beta_end.
   diffusion::ScheduleConfig schedule{};
@@ -53,6 +101,8 @@ struct SchedulerSettings {
   diffusion::TimestepSpacing timestep_spacing = diffusion::TimestepSpacing::leading;
   /// Added to the `leading` timesteps (diffusers ignores it for the other spacings).
   int steps_offset = 0;
+  /// DDIM's eta in [0, 1]: the share of DDPM's noise each step adds.
+  double eta = 0;
 
   /// The betas these settings name.
   /// @throws ldm::Error when they are out of range (see diffusion::Schedule).
@@ -64,7 +114,8 @@ struct SchedulerSettings {
             .clip_sample_range = clip_sample_range,
             .set_alpha_to_one = set_alpha_to_one,
             .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset};
+            .steps_offset = steps_offset,
+            .eta = eta};
   }
   /// The DDPM sampler's settings.
   diffusion::DDPMConfig ddpm() const {
@@ -141,15 +192,23 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
   // More timesteps than this would only be a typo, and each one costs memory.
   constexpr std::int64_t kMaxTimesteps = 1'000'000;
   SchedulerSettings s;
+  if (const auto name = config.find("_class_name"); name != config.end()) {
+    const detail::SchedulerField field(file, "_class_name", *name);
+    s.class_name = field.text();
+    if (scheduler_fields(s.class_name).empty()) {
+      std::string classes;
+      for (std::string_view c : kSchedulerClasses)
+        classes += (classes.empty() ? "" : ", ") + std::string(c);
+      field.refuse("one of the schedulers ldm implements: " + classes);
+    }
+  }
+  const auto fields = scheduler_fields(s.class_name);
   for (const auto& [key, value] : config.items()) {
     const detail::SchedulerField field(file, key, value);
-    if (key == "_class_name") {
-      s.class_name = field.text();
-      if (s.class_name != "DDIMScheduler" && s.class_name != "DDPMScheduler")
-        field.refuse("DDIMScheduler or DDPMScheduler (the schedulers ldm implements)");
-    } else if (key.starts_with("_")) {
-      continue;  // metadata: _diffusers_version, _name_or_path...
-    } else if (key == "num_train_timesteps") {
+    if (key.starts_with("_")) continue;  // metadata: _class_name, _diffusers_version...
+    if (std::ranges::find(fields, key) == fields.end())
+      field.refuse("no such field: " + s.class_name + " does not read it");
+    if (key == "num_train_timesteps") {
       s.schedule.num_train_timesteps = field.whole(1, kMaxTimesteps);
     } else if (key == "beta_start") {
       s.schedule.beta_start = field.number();
@@ -186,8 +245,9 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
         field.refuse("\"fixed_small\" (the only DDPM variance ldm implements)");
     } else if (key == "dynamic_thresholding_ratio" || key == "sample_max_value") {
       field.number();
-    } else {
-      field.refuse("no such field: ldm knows DDIMScheduler's and DDPMScheduler's fields only");
+    } else if (key == "eta") {
+      s.eta = field.number();
+      if (!(s.eta >= 0 && s.eta <= 1)) field.refuse("a value in [0, 1]");
     }
   }
   try {
@@ -198,14 +258,12 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
   return s;
 }
 
-/// The scheduler_config.json diffusers would write for these settings, every field stated.
+/// The scheduler_config.json diffusers would write for these settings: every field the class
+/// reads, stated (DDIM's eta only when it is not 0, as diffusers' files never hold it).
 /// @param diffusers_version the version whose format the file follows.
 inline nlohmann::json scheduler_config(const SchedulerSettings& s,
                                        const std::string& diffusers_version) {
-  nlohmann::json config{
-      {"_class_name", s.class_name},
-      {"_diffusers_version", diffusers_version},
-      {"_ldm_version", version.string},
+  const nlohmann::json every_field{
       {"num_train_timesteps", s.schedule.num_train_timesteps},
       {"beta_start", s.schedule.beta_start},
       {"beta_end", s.schedule.beta_end},
@@ -214,16 +272,34 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
        s.trained_betas.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.trained_betas)},
       {"clip_sample", s.clip_sample},
       {"clip_sample_range", s.clip_sample_range},
+      {"set_alpha_to_one", s.set_alpha_to_one},
       {"prediction_type", std::string(diffusion::to_string(s.prediction_type))},
       {"timestep_spacing", std::string(diffusion::to_string(s.timestep_spacing))},
       {"steps_offset", s.steps_offset},
       {"thresholding", false},
-      {"rescale_betas_zero_snr", false}};
-  if (s.class_name == "DDPMScheduler")
-    config["variance_type"] = "fixed_small";
-  else
-    config["set_alpha_to_one"] = s.set_alpha_to_one;
+      {"rescale_betas_zero_snr", false},
+      {"variance_type", "fixed_small"}};
+  nlohmann::json config{{"_class_name", s.class_name},
+                        {"_diffusers_version", diffusers_version},
+                        {"_ldm_version", version.string}};
+  for (std::string_view key : scheduler_fields(s.class_name))
+    if (const auto value = every_field.find(key); value != every_field.end())
+      config[std::string(key)] = *value;
+  if (s.eta != 0) config["eta"] = s.eta;
   return config;
+}
+
+/// These settings as scheduler `class_name` reads them: the fields that class also reads (the
+/// schedule, the prediction type, the spacing...) carry over and the others take its defaults,
+/// as with diffusers' `from_config` of another class.
+/// @throws ldm::Error when ldm does not implement the class
+inline SchedulerSettings for_class(const SchedulerSettings& s, const std::string& class_name) {
+  nlohmann::json config = scheduler_config(s, "");
+  nlohmann::json converted{{"_class_name", class_name}};
+  for (std::string_view key : scheduler_fields(class_name))
+    if (const auto value = config.find(key); value != config.end())
+      converted[std::string(key)] = *value;
+  return parse_scheduler_config(converted, "scheduler class " + class_name);
 }
 
 }  // namespace ldm::pipeline

@@ -1,0 +1,76 @@
+#pragma once
+/// @file
+/// Samplers by name: the sampler a model folder's scheduler config names (its `_class_name` and
+/// fields, as diffusers' `from_pretrained` builds it), and the short names the command-line
+/// programs take.
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "ldm/core/error.hpp"
+#include "ldm/diffusion/ddim.hpp"
+#include "ldm/diffusion/ddpm.hpp"
+#include "ldm/pipeline/scheduler_config.hpp"
+
+namespace ldm::pipeline {
+
+/// Any sampler ldm implements; LatentDiffusion::sample() takes one as it takes each.
+using AnySampler = std::variant<diffusion::DDIM, diffusion::DDPM>;
+
+/// A sampler's short name (as a command line takes it) and its diffusers class.
+struct SamplerName {
+  std::string_view name;        ///< The short name: "ddim", "dpm++2m"...
+  std::string_view class_name;  ///< diffusers' class: "DDIMScheduler"...
+  std::string_view about;       ///< One line for a --help text.
+};
+
+/// Every sampler ldm implements, by short name.
+inline constexpr SamplerName kSamplerNames[] = {
+    {"ddim", "DDIMScheduler", "DDIM (deterministic at eta 0)"},
+    {"ddpm", "DDPMScheduler", "DDPM's ancestral sampler (needs many steps)"},
+};
+
+/// The diffusers class of a short sampler name.
+/// @throws ldm::Error naming `flag`, the names there are and the name found, for an unknown name
+inline std::string sampler_class(std::string_view name, std::string_view flag = "sampler") {
+  std::string names;
+  for (const SamplerName& s : kSamplerNames) {
+    if (s.name == name) return std::string(s.class_name);
+    names += (names.empty() ? "" : ", ") + std::string(s.name);
+  }
+  fail_expected(flag, "one of " + names, "'" + std::string(name) + "'");
+}
+
+/// The sampler `settings.class_name` names, with its settings, taking num_inference_steps steps.
+/// @throws ldm::Error when num_inference_steps is not in [1, num_train_timesteps] or the settings
+///         are out of range
+inline AnySampler make_sampler(const SchedulerSettings& settings, int num_inference_steps) {
+  if (settings.class_name == "DDPMScheduler")
+    return diffusion::DDPM(settings.make_schedule(), settings.ddpm(), num_inference_steps);
+  if (settings.class_name == "DDIMScheduler")
+    return diffusion::DDIM(settings.make_schedule(), settings.ddim(), num_inference_steps);
+  fail_expected("scheduler class", "one of the schedulers ldm implements", settings.class_name);
+}
+
+/// The settings with `options` applied, as diffusers' `from_config(config, **options)`: a
+/// `_class_name` option changes the class first (for_class()), then each other option replaces
+/// that field. What the class does not read is refused, as in a scheduler_config.json.
+/// @throws ldm::Error naming the option, for an unknown class, field or value
+inline SchedulerSettings with_options(const SchedulerSettings& settings,
+                                      const nlohmann::json& options) {
+  if (!options.is_null() && !options.is_object())
+    fail_expected("sampler options", "a JSON object", options.type_name());
+  SchedulerSettings s = settings;
+  if (options.is_null()) return s;
+  if (const auto name = options.find("_class_name"); name != options.end()) {
+    if (!name->is_string()) fail_expected("sampler option _class_name", "a string", name->dump());
+    s = for_class(s, name->get<std::string>());
+  }
+  nlohmann::json config = scheduler_config(s, "");
+  for (const auto& [key, value] : options.items())
+    config[key] = value;
+  return parse_scheduler_config(config, "sampler options");
+}
+
+}  // namespace ldm::pipeline

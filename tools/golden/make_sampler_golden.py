@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Writes tests/golden/samplers/<SchedulerClass>.safetensors: whole sampling trajectories of
+diffusers' schedulers, for tests/test_sampler_trajectories.cpp.
+
+Each case runs the loop of diffusers' pipelines: x = init_noise_sigma * noise, then for every t
+in scheduler.timesteps: model_output = model(scale_model_input(x, t), t), x = step(...).prev_sample.
+The model is fixed:
+- "unet": the shipped models/fashion-tiny/unet (a UNet2DModel, float32, as diffusers loads it);
+- "closed_form": model_output = x * (0.3 + 0.6 * t / 1000), elementwise, for any t.
+Latents have the fashion-tiny shape, batch 2: diffusers' (2, 4, 8, 8); they are stored in ldm's
+layout (2, 8, 8, 4), so the C++ test reads them as they are.
+
+Tensors per case (name = the case's name):
+- <name>.timesteps (F64, [E]): scheduler.timesteps, the E model evaluations;
+- <name>.input_scales (F64, [E]): scale_model_input's factor at each evaluation;
+- <name>.signal, <name>.noise_level (F64, [E]): add_noise(x0, eps, t) = signal x0 + noise_level eps
+  at each evaluation's timestep (what image-to-image and inpainting noise to);
+- <name>.init_noise_sigma (F64, [1]);
+- <name>.noise (F32, [E + 1, 2, 8, 8, 4]): [0] the initial standard normal noise, [i + 1] the
+  standard normal noise evaluation i may draw (diffusers' randn_tensor inside step() returns it
+  while step() runs; samplers that add no noise never ask for it);
+- <name>.samples (F32, [E + 1, 2, 8, 8, 4]): [0] the starting sample, [i + 1] after evaluation i.
+The metadata "cases" (JSON) lists each case: name, class, steps, model, and "config": the
+scheduler's whole config as diffusers reports it (defaults included) plus the step() arguments
+ldm keeps in its config (DDIM's eta), which the C++ test reads with ldm's scheduler_config parser.
+
+Schedules are built in float64 (make_scheduler_golden.float64_construction), so the reference is
+diffusers' algorithm on exact alphas_cumprod; the steps then run as diffusers runs them, in
+float32.
+
+Run by hand from the repository root (not in CI), with torch, diffusers and safetensors:
+    python tools/golden/make_sampler_golden.py [SchedulerClass ...]
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+from unittest import mock
+
+import diffusers
+import numpy
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from safetensors.torch import save_file
+
+from make_scheduler_golden import float64_construction
+
+SCRIPT = "tools/golden/make_sampler_golden.py"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SHAPE = (2, 4, 8, 8)
+SEED = 31
+
+LINEAR = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
+SCALED_LINEAR = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+SPACINGS = ("leading", "trailing", "linspace")
+PREDICTIONS = ("epsilon", "v_prediction")
+
+
+def closed_form(x, t):
+    return x * (0.3 + 0.6 * float(t) / 1000)
+
+
+def shipped_unet():
+    unet = UNet2DModel.from_pretrained(REPO / "models" / "fashion-tiny" / "unet")
+    unet.eval()
+
+    def model(x, t):
+        with torch.no_grad():
+            return unet(x, t).sample
+
+    return model
+
+
+def grid(schedule, steps, extra=None, unet_cases=()):
+    """Every spacing and prediction type with the closed-form model, then the named settings with
+    the shipped UNet (which predicts epsilon on the linear schedule)."""
+    cases = []
+    for spacing in SPACINGS:
+        for prediction in PREDICTIONS:
+            config = dict(schedule, timestep_spacing=spacing, prediction_type=prediction,
+                          **(extra or {}))
+            cases.append(dict(name=f"closed_form.{spacing}.{prediction}", config=config,
+                              steps=steps, model="closed_form"))
+    for name, settings, count in unet_cases:
+        cases.append(dict(name=f"unet.{name}", config=dict(LINEAR, **settings), steps=count,
+                          model="unet"))
+    return cases
+
+
+# The cases of each scheduler class. "step" holds step() arguments (DDIM's eta), which ldm reads
+# from its config.
+CASES = {
+    "DDIMScheduler": grid(SCALED_LINEAR, 10, dict(clip_sample=False),
+                          [("leading", dict(clip_sample=False), 20)])
+    + [dict(name="unet.eta", config=dict(LINEAR, clip_sample=False), step=dict(eta=0.6), steps=8,
+            model="unet")],
+    "DDPMScheduler": grid(SCALED_LINEAR, 10, dict(clip_sample=False),
+                          [("leading", dict(clip_sample=False), 20)]),
+}
+CLASSES = {"DDIMScheduler": DDIMScheduler, "DDPMScheduler": DDPMScheduler}
+
+
+def to_ldm_layout(x):
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+def scalar_of(tensor):
+    """The factor of an elementwise-scaled tensor of ones."""
+    return float(tensor.flatten()[0])
+
+
+def trajectory(cls, case, models, generator):
+    with float64_construction():
+        scheduler = cls.from_config(case["config"])
+    assert scheduler.alphas_cumprod.dtype == torch.float64, "a float32 schedule escaped the patch"
+    scheduler.set_timesteps(case["steps"])
+    model = models[case["model"]]
+    step_kwargs = case.get("step", {})
+    module = sys.modules[cls.__module__]
+
+    noise = [torch.randn(SHAPE, generator=generator)]
+    x = noise[0] * scheduler.init_noise_sigma
+    samples = [x]
+    ones, zeros = torch.ones(SHAPE), torch.zeros(SHAPE)
+    scales, signals, levels = [], [], []
+    for t in scheduler.timesteps:
+        fresh = torch.randn(SHAPE, generator=generator)
+        noise.append(fresh)
+        signals.append(scalar_of(scheduler.add_noise(ones, zeros, t.reshape(1))))
+        levels.append(scalar_of(scheduler.add_noise(zeros, ones, t.reshape(1))))
+        model_input = scheduler.scale_model_input(x, t)
+        scales.append(scalar_of(scheduler.scale_model_input(ones, t)))
+        output = model(model_input, t)
+        with mock.patch.object(module, "randn_tensor", lambda *a, **k: fresh.clone()):
+            x = scheduler.step(output, t, x, **step_kwargs).prev_sample
+        samples.append(x)
+    config = {k: v for k, v in dict(scheduler.config).items() if not k.startswith("_")}
+    config["_class_name"] = cls.__name__
+    config.update(step_kwargs)
+    tensors = {
+        "timesteps": scheduler.timesteps.double(),
+        "input_scales": torch.tensor(scales, dtype=torch.float64),
+        "signal": torch.tensor(signals, dtype=torch.float64),
+        "noise_level": torch.tensor(levels, dtype=torch.float64),
+        "init_noise_sigma": torch.tensor([float(scheduler.init_noise_sigma)], dtype=torch.float64),
+        "noise": torch.stack([to_ldm_layout(n) for n in noise]).float(),
+        "samples": torch.stack([to_ldm_layout(s) for s in samples]).float(),
+    }
+    entry = dict(name=case["name"], steps=case["steps"], model=case["model"], config=config)
+    return entry, tensors
+
+
+def write(class_name, out_dir, models):
+    generator = torch.Generator().manual_seed(SEED)
+    cls = CLASSES[class_name]
+    tensors, cases = {}, []
+    for case in CASES[class_name]:
+        entry, values = trajectory(cls, case, models, generator)
+        cases.append(entry)
+        for key, value in values.items():
+            tensors[f"{case['name']}.{key}"] = value.contiguous()
+    metadata = {
+        "script": SCRIPT,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "diffusers": diffusers.__version__,
+        "class": class_name,
+        "cases": json.dumps(cases),
+    }
+    path = out_dir / f"{class_name}.safetensors"
+    save_file(tensors, str(path), metadata=metadata)
+    print(f"wrote {path}: {len(cases)} cases")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("classes", nargs="*", help="scheduler classes (default: all)")
+    parser.add_argument("--out", type=pathlib.Path, default=REPO / "tests" / "golden" / "samplers")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    models = {"closed_form": closed_form, "unet": shipped_unet()}
+    for class_name in args.classes or CASES:
+        write(class_name, args.out, models)
+
+
+if __name__ == "__main__":
+    main()
