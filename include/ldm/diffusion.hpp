@@ -8,10 +8,13 @@
 
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/dpm_solver_multistep.hpp"
 #include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/multistep_grid.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/diffusion/sigmas.hpp"
+#include "ldm/diffusion/unipc_multistep.hpp"
 
 namespace ldm {
 using diffusion::LinearBetas;

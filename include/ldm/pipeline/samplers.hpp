@@ -11,12 +11,15 @@
 #include "ldm/core/error.hpp"
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/dpm_solver_multistep.hpp"
+#include "ldm/diffusion/unipc_multistep.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
 
 namespace ldm::pipeline {
 
 /// Any sampler ldm implements; LatentDiffusion::sample() takes one as it takes each.
-using AnySampler = std::variant<diffusion::DDIM, diffusion::DDPM>;
+using AnySampler = std::variant<diffusion::DDIM, diffusion::DDPM, diffusion::DPMSolverMultistep,
+                                diffusion::UniPCMultistep>;
 
 /// A sampler's short name (as a command line takes it) and its diffusers class.
 struct SamplerName {
@@ -29,6 +32,8 @@ struct SamplerName {
 inline constexpr SamplerName kSamplerNames[] = {
     {"ddim", "DDIMScheduler", "DDIM (deterministic at eta 0)"},
     {"ddpm", "DDPMScheduler", "DDPM's ancestral sampler (needs many steps)"},
+    {"dpm++2m", "DPMSolverMultistepScheduler", "DPM-Solver++ multistep (good in 15-25 steps)"},
+    {"unipc", "UniPCMultistepScheduler", "UniPC predictor-corrector (good in 10-20 steps)"},
 };
 
 /// The diffusers class of a short sampler name.
@@ -50,6 +55,12 @@ inline AnySampler make_sampler(const SchedulerSettings& settings, int num_infere
     return diffusion::DDPM(settings.make_schedule(), settings.ddpm(), num_inference_steps);
   if (settings.class_name == "DDIMScheduler")
     return diffusion::DDIM(settings.make_schedule(), settings.ddim(), num_inference_steps);
+  if (settings.class_name == "DPMSolverMultistepScheduler")
+    return diffusion::DPMSolverMultistep(settings.make_schedule(), settings.dpm_solver_multistep(),
+                                         num_inference_steps);
+  if (settings.class_name == "UniPCMultistepScheduler")
+    return diffusion::UniPCMultistep(settings.make_schedule(), settings.unipc_multistep(),
+                                     num_inference_steps);
   fail_expected("scheduler class", "one of the schedulers ldm implements", settings.class_name);
 }
 
