@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <variant>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "ldm/pipeline/latent_diffusion.hpp"
 #include "ldm/pipeline/samplers.hpp"
 #include "support/errors.hpp"
+#include "support/temp_folder.hpp"
 
 namespace {
 
@@ -326,6 +328,35 @@ TEST_CASE("scheduler_config.json: the multistep classes' fields, defaults and re
         CHECK_MESSAGE(message.find(part) != std::string::npos, message, " lacks ", part);
     }
   }
+}
+
+TEST_CASE("a scheduler_config.json as diffusers saves it, with Python's -Infinity, reads") {
+  const test::TempFolder folder("ldm_multistep");
+  const auto path = folder / "scheduler_config.json";
+  // What diffusers 0.42.1's save_config writes (some fields left out), -Infinity bare.
+  std::ofstream(path) << R"({
+  "_class_name": "DPMSolverMultistepScheduler",
+  "_diffusers_version": "0.42.1",
+  "algorithm_type": "dpmsolver++",
+  "lambda_min_clipped": -Infinity,
+  "solver_order": 3,
+  "variance_type": null,
+  "note": "a \" before NaN and Infinity keeps them in the string"
+})";
+  const std::string message =
+      error_of([&] { pipeline::parse_scheduler_config(pipeline::read_json(path), path.string()); });
+  // The file parses: only the unknown field is refused, with its string intact.
+  check_message(message, {"field 'note'", "no such field"});
+  json config = pipeline::read_json(path);
+  CHECK(config.at("note") == "a \" before NaN and Infinity keeps them in the string");
+  config.erase("note");
+  const auto s = pipeline::parse_scheduler_config(config, path.string());
+  CHECK(s.lambda_min_clipped == -INFINITY);
+  CHECK(s.solver_order == 3);
+  // Elsewhere an infinity is refused by name.
+  config["flow_shift"] = "Infinity";
+  check_message(error_of([&] { pipeline::parse_scheduler_config(config, path.string()); }),
+                {"field 'flow_shift'", "a finite number", "\"Infinity\""});
 }
 
 TEST_CASE("samplers by name, and the shipped model samples and denoises with each") {

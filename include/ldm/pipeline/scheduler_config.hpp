@@ -11,9 +11,9 @@
 //   eta (ldm's: diffusers passes it to step(), so its own files never hold it);
 // - honoured by DPMSolverMultistep and UniPCMultistep: solver_order, solver_type,
 //   lower_order_final, use_karras_sigmas, final_sigmas_type; by DPMSolverMultistep:
-//   euler_at_final, lambda_min_clipped (left out of the file at -infinity, which JSON cannot
-//   hold); by UniPCMultistep: disable_corrector. solver_type is read as diffusers reads it, which
-//   maps the other class's names to its default;
+//   euler_at_final, lambda_min_clipped (-infinity is left out of the file, as JSON cannot hold
+//   it, and read from diffusers' "-Infinity"); by UniPCMultistep: disable_corrector. solver_type is
+//   read as diffusers reads it, which maps the other class's names to its default;
 // - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
 //   (false), variance_type (fixed_small; DPMSolverMultistep's: null), algorithm_type
 //   (dpmsolver++), predict_x0 (true), use_exponential_sigmas, use_beta_sigmas, use_lu_lambdas,
@@ -388,7 +388,8 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
     } else if (key == "final_sigmas_type") {
       s.final_sigmas_type = field.named(diffusion::parse_final_sigmas_type);
     } else if (key == "lambda_min_clipped") {
-      s.lambda_min_clipped = field.number();
+      // diffusers' default, as read_json() reads Python's bare -Infinity.
+      s.lambda_min_clipped = value == "-Infinity" ? -INFINITY : field.number();
     } else if (key == "disable_corrector") {
       if (!value.is_array()) field.refuse("a list of step indices");
       for (const auto& index : value) {
