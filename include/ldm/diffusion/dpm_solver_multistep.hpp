@@ -164,9 +164,12 @@ class DPMSolverMultistep {
   MultistepUpdate update(std::size_t i, int order) const {
     if (order < 1 || order > 3 || std::size_t(order) > i + 1)
       fail_expected("order", "1, 2 or 3 and at most the evaluations so far", order);
-    const double sigma_t = grid_.sigmas.at(i + 1), sigma_s0 = sigma_at(i);
+    const double sigma_s0 = sigma_at(i), sigma_t = grid_.sigmas[i + 1];
     const double alpha_t = vp_noise_level(sigma_t).signal;
     const double h = half_log_snr(sigma_t) - half_log_snr(sigma_s0);
+    // A step of length 0 (the last one of a Karras grid to sigma_min, which is its last sigma
+    // already) keeps the sample: the limit of every order's formula, where 0 / 0 would be NaN.
+    if (h == 0) return {.order = order, .sample = 1};
     const double phi1 = -alpha_t * std::expm1(-h);  // the coefficient of D0
     MultistepUpdate u{.order = order,
                       .sample = vp_noise_level(sigma_t).noise / vp_noise_level(sigma_s0).noise};

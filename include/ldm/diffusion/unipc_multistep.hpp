@@ -268,9 +268,12 @@ class UniPCMultistep {
   UniPCUpdate update(std::size_t s, std::size_t t, int order, bool correct) const {
     if (order < 1 || order > 3 || std::size_t(order) > s + 1)
       fail_expected("order", "1, 2 or 3 and at most the evaluations so far", order);
-    const double sigma_t = grid_.sigmas.at(t), sigma_s0 = sigma_at(s);
+    const double sigma_s0 = sigma_at(s), sigma_t = grid_.sigmas[t];
     const double alpha_t = vp_noise_level(sigma_t).signal;
     const double hh = half_log_snr(sigma_s0) - half_log_snr(sigma_t);  // -h
+    // A step of length 0 (the last one of a Karras grid to sigma_min, which is its last sigma
+    // already) keeps the sample: the limit of every order's formula, where 0 / 0 would be NaN.
+    if (hh == 0) return {.order = order, .start = 1};
     const double h_phi_1 = std::expm1(hh);
     const double b_h = config_.solver_type == UniPCSolverType::bh1 ? hh : std::expm1(hh);
     // The ratios r_k of the earlier points' lambda steps to h, then 1 for the point at t.
