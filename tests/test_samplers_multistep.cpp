@@ -190,6 +190,45 @@ TEST_CASE("a fresh State starts anywhere with a first-order step, which both sol
   check_message(error_of([&] { dpm.noise_level(12); }), {"evaluation", "12"});
 }
 
+TEST_CASE("image-to-image: from evaluation 5 with a fresh State, as diffusers' set_begin_index") {
+  // diffusers 0.42.1 (schedule in float64), 12 steps, set_begin_index(5), from a sample of ones
+  // with the golden files' closed-form model x * (0.3 + 0.6 t / 1000): its last sample.
+  struct Case {
+    bool unipc;
+    int order;
+    bool karras;
+    double expected;
+  };
+  const Case cases[] = {
+      {false, 2, false, 1.1480698585510254}, {false, 2, true, 1.0998163223266602},
+      {false, 3, false, 1.1498634815216064}, {false, 3, true, 1.0886774063110352},
+      {true, 2, false, 1.1501387357711792},  {true, 2, true, 1.1004565954208374},
+      {true, 3, false, 1.1505612134933472},  {true, 3, true, 1.087704062461853},
+  };
+  using Small = Shape<2, 2, 2, 1>;
+  auto run = [](const auto& sampler) {
+    Tensor<float, Small> x, output;
+    x = 1.0f + 0.0f * x;
+    typename std::remove_cvref_t<decltype(sampler)>::template State<Small, host> state{};
+    for (std::size_t i = 5; i < sampler.timesteps().size(); ++i) {
+      output = x * float(0.3 + 0.6 * sampler.timesteps()[i] / 1000);
+      sampler.step(i, state, View<const float, Small>(output), View<const float, Small>(x), 0.0f,
+                   x.view());
+    }
+    return x;
+  };
+  for (const Case& c : cases) {
+    INFO((c.unipc ? "UniPC" : "DPM-Solver++") << ", order " << c.order << ", karras " << c.karras);
+    const auto x =
+        c.unipc ? run(UniPCMultistep(kScaledLinear,
+                                     {.solver_order = c.order, .use_karras_sigmas = c.karras}, 12))
+                : run(DPMSolverMultistep(
+                      kScaledLinear, {.solver_order = c.order, .use_karras_sigmas = c.karras}, 12));
+    for (index_t k = 0; k < Small::size; ++k)
+      CHECK(x[k] == doctest::Approx(c.expected).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("the orders: lower at the start, and at the end as diffusers decides") {
   const DPMSolverMultistep dpm(kScaledLinear, {.solver_order = 3}, 10);
   CHECK(dpm.order_at(0, 1) == 1);
