@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <ldm/ldm.hpp>
 #include <memory>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -398,6 +400,7 @@ int interpolate_command(int argc, char** argv) {
                        "one of --seeds A,B, --images A.png,B.png or --test-images K1,K2",
                        sources == 0 ? "none" : std::to_string(sources) + " of them");
   require_count("--frames", frames, 2);
+  detail::require_in("--strength", strength, 0, 1);
   detail::require_at_least("--seed", seed, 0);
   validate_png_out(out);
   std::vector<std::int64_t> seed_pair, indices;

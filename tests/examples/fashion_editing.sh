@@ -128,6 +128,7 @@ expect_error "--strength|at least 1 / --sample-steps (10 steps)|found 0.05" \
 expect_error "--strength|found -0.5" inpaint "${none[@]}" "${in[@]}" --mask-region left --strength -0.5
 expect_error "--strength|at least 1 / --sample-steps" \
   interpolate "${none[@]}" --images "$work/grid.png,$work/grid.png" --strength 0
+expect_error "--strength|[0, 1]|found 2" interpolate "${none[@]}" --seeds 1,2 --strength 2
 expect_error "--sampler|one of ddim|'foo'" img2img "${none[@]}" "${in[@]}" --sampler foo
 expect_error "--sampler|'euler-x'" inpaint "${none[@]}" "${in[@]}" --mask-region left --sampler euler-x
 expect_error "--sampler|'foo'" interpolate "${none[@]}" --seeds 1,2 --sampler foo
