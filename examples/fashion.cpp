@@ -4,6 +4,7 @@
 //   fashion train  [options]   the autoencoder, then the diffusion model, then a sample grid
 //   fashion sample [options]   a sample grid from a trained model folder
 //   fashion eval   [options]   reconstruction PSNR / SSIM and the Frechet distance of samples
+//   fashion samplers [options] each sampler's Frechet distance and time against its steps
 //   fashion plot   RUN         redraws RUN/loss.png from RUN/log.csv
 //   fashion img2img / inpaint / interpolate [options]   edit images (fashion/editing.cpp)
 //
@@ -21,6 +22,8 @@
 #include <string_view>
 
 #include "fashion/editing.hpp"
+#include "fashion/features.hpp"
+#include "fashion/sampler_table.hpp"
 #include "fashion/trainer.hpp"
 #include "fashion/validate.hpp"
 
@@ -134,40 +137,6 @@ int sample_command(int argc, char** argv) {
 
 // ----------------------------------------------------------------------------------------- eval
 
-using Classifier = ldm::eval::FashionClassifier<resolution>;
-
-// The classifier's features of images (a multiple of preview_batch of them) into `statistics`.
-void add_features(const Classifier& classifier, std::span<const float> images,
-                  ldm::eval::FeatureStatistics& statistics) {
-  ldm::Tensor<float, Images<preview_batch>> batch;
-  ldm::Tensor<float, Classifier::features_shape<preview_batch>> features;
-  for (std::size_t first = 0; first + std::size_t(batch.size) <= images.size();
-       first += std::size_t(batch.size)) {
-    std::copy_n(images.data() + first, batch.size, batch.data());
-    classifier.features<preview_batch>(batch, features.view());
-    statistics.add<float>(features);
-  }
-}
-
-double classifier_accuracy(const Classifier& classifier, const ImageSet& set) {
-  ldm::Tensor<float, Images<preview_batch>> batch;
-  ldm::Tensor<float, Classifier::logits<preview_batch>> logits;
-  Classifier::Saved<preview_batch> saved;
-  std::size_t correct = 0, seen = 0;
-  for (std::size_t first = 0; first + preview_batch <= set.size(); first += preview_batch) {
-    std::copy_n(set.pixels.data() + first * std::size_t(Images<1>::size), batch.size, batch.data());
-    classifier.forward<preview_batch>(batch, saved, logits.view());
-    for (ldm::index_t n = 0; n < preview_batch; ++n) {
-      ldm::index_t best = 0;
-      for (ldm::index_t k = 1; k < Classifier::classes; ++k)
-        if (logits(n, k) > logits(n, best)) best = k;
-      correct += best == set.labels[first + std::size_t(n)];
-    }
-    seen += preview_batch;
-  }
-  return double(correct) / double(seen);
-}
-
 int eval_command(int argc, char** argv) {
   std::string model_folder = "models/fashion-tiny",
               classifier_path = "models/fashion_classifier.safetensors", json_path;
@@ -228,8 +197,8 @@ int eval_command(int argc, char** argv) {
               count);
 
   const double accuracy = classifier_accuracy(*classifier, test);
-  ldm::eval::FeatureStatistics real(Classifier::feature_dim), generated(Classifier::feature_dim);
-  add_features(*classifier, {test.pixels.data(), count * std::size_t(Images<1>::size)}, real);
+  const ldm::eval::FeatureStatistics real = real_statistics(*classifier, test);
+  ldm::eval::FeatureStatistics generated(Classifier::feature_dim);
 
   const auto batches = ldm::index_t((samples + preview_batch - 1) / preview_batch);
   examples::Progress progress("sampling", 0, batches);
@@ -296,6 +265,7 @@ void print_usage() {
       "  train    train the tiny latent diffusion model (Fashion-MNIST or --data FOLDER)\n"
       "  sample   draw a sample grid from a trained model folder\n"
       "  eval     reconstruction PSNR/SSIM and the Frechet distance of samples\n"
+      "  samplers each sampler's Frechet distance and time against its steps\n"
       "  plot     redraw a run's loss.png from its log.csv\n"
       "  img2img  image-to-image: inputs noised part of the way and denoised\n"
       "  inpaint  repaint the masked part of inputs\n"
@@ -312,6 +282,7 @@ int main(int argc, char** argv) {
     if (command == "train") return train_command(argc, argv);
     if (command == "sample") return sample_command(argc, argv);
     if (command == "eval") return eval_command(argc, argv);
+    if (command == "samplers") return samplers_command(argc, argv);
     if (command == "plot") return plot_command(argc, argv);
     if (command == "img2img") return img2img_command(argc, argv);
     if (command == "inpaint") return inpaint_command(argc, argv);

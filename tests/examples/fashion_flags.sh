@@ -83,6 +83,14 @@ expect_error "$work/no-such-model|no checkpoint folder" "${sample[@]}"
 expect_error "--samples|found 10|[32, 100000]" eval --model "$work/no-such-model" --samples 10
 expect_error "--eta|found -1" eval --model "$work/no-such-model" --eta -1
 
+samplers=(samplers --model "$work/no-such-model")
+expect_error "--samplers|one of ddim, ddpm|'foo'" "${samplers[@]}" --samplers ddim,foo
+expect_error "--steps|[1, 1000]|found 0" "${samplers[@]}" --steps 10,0
+expect_error "--steps|separated by commas|'5x'" "${samplers[@]}" --steps 5x
+expect_error "--samples|found 16" "${samplers[@]}" --samples 16
+expect_error "--out $work/a-file|cannot create the folder" "${samplers[@]}" --out "$work/a-file/t.md"
+expect_error "$work/no-such-model|no checkpoint folder" "${samplers[@]}"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures case(s) failed"
   exit 1
