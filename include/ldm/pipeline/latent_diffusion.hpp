@@ -694,6 +694,23 @@ class LatentDiffusion {
     return m;
   }
 
+  /// img2img<N>()'s and inpaint<N>()'s peak with a sampler of type S, counted as
+  /// autoencoder_step_memory() counts: sampling_memory()'s, plus the encode's saved activations,
+  /// workspaces and temporaries, the image latents and the latent mask, and the host copies that
+  /// check the mask. interpolate_seeds<N>() stays within it; interpolate_images<N>() adds the
+  /// workspaces of an encode of one image.
+  template <index_t N, diffusion::Sampler S = diffusion::DDIM>
+  static constexpr models::PeakMemory editing_memory(const ops::HostScratch& host = {}) {
+    models::PeakMemory m = sampling_memory<N, S>(host);
+    constexpr std::size_t encode_saved = nn::saved_bytes<typename AE::template EncodeSaved<N>>;
+    m.saved_activations += encode_saved;
+    m.workspaces += nn::saved_bytes<EncodeWork<N>> - encode_saved + nn::saved_bytes<EditWork<N>>;
+    m.temporaries = nn::peak(
+        m.temporaries, AE::template encode_scratch<N>(host).forward,
+        nn::bytes_of<Tensor<float, masks<N>>> + nn::bytes_of<Tensor<float, latent_masks<N>>>);
+    return m;
+  }
+
   const AE& autoencoder() const { return *autoencoder_; }  ///< The autoencoder.
   /// The UNet with its training weights: the ones AdamW updates, saved in the training state
   /// (training_state.safetensors), not in unet/. After load() of a folder without a training
