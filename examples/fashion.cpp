@@ -6,6 +6,7 @@
 //   fashion eval   [options]   reconstruction PSNR / SSIM and the Frechet distance of samples
 //   fashion samplers [options] each sampler's Frechet distance and time against its steps
 //   fashion plot   RUN         redraws RUN/loss.png from RUN/log.csv
+//   fashion img2img / inpaint / interpolate [options]   edit images (fashion/editing.cpp)
 //
 // `fashion <command> --help` lists the options. A run's folder holds `checkpoint/` (a link to
 // the newest of the numbered checkpoints beside it, each a diffusers folder plus the training
@@ -20,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "fashion/editing.hpp"
 #include "fashion/features.hpp"
 #include "fashion/sampler_table.hpp"
 #include "fashion/trainer.hpp"
@@ -264,7 +266,10 @@ void print_usage() {
       "  sample   draw a sample grid from a trained model folder\n"
       "  eval     reconstruction PSNR/SSIM and the Frechet distance of samples\n"
       "  samplers each sampler's Frechet distance and time against its steps\n"
-      "  plot     redraw a run's loss.png from its log.csv\n\n"
+      "  plot     redraw a run's loss.png from its log.csv\n"
+      "  img2img  image-to-image: inputs noised part of the way and denoised\n"
+      "  inpaint  repaint the masked part of inputs\n"
+      "  interpolate  frames between two seeds' samples or two images\n\n"
       "`fashion <command> --help` describes each command's options; `fashion --version` says\n"
       "which ldm it was built with.\n");
 }
@@ -279,6 +284,9 @@ int main(int argc, char** argv) {
     if (command == "eval") return eval_command(argc, argv);
     if (command == "samplers") return samplers_command(argc, argv);
     if (command == "plot") return plot_command(argc, argv);
+    if (command == "img2img") return img2img_command(argc, argv);
+    if (command == "inpaint") return inpaint_command(argc, argv);
+    if (command == "interpolate") return interpolate_command(argc, argv);
     if (command == "--version") {
       examples::print_version("fashion");
       return 0;

@@ -1,10 +1,10 @@
 // The memory plans of LatentDiffusion (autoencoder_step_memory, diffusion_step_memory,
-// sampling_memory) against the host allocator's measured peak, on the tiny configuration and a
-// custom one. Each call is measured from a fresh pipeline, from before its construction, so the
-// peak holds everything the plan claims: the pipeline's weights, gradients, optimiser state and
-// EMA, the call's saved activations and workspaces (allocated by its first call), and its
-// temporaries. Caller-owned tensors (the batch, the output images) are allocated before and not
-// counted.
+// sampling_memory, editing_memory) against the host allocator's measured peak, on the tiny
+// configuration and a custom one. Each call is measured from a fresh pipeline, from before its
+// construction, so the peak holds everything the plan claims: the pipeline's weights, gradients,
+// optimiser state and EMA, the call's saved activations and workspaces (allocated by its first
+// call), and its temporaries. Caller-owned tensors (the batch, the output images) are allocated
+// before and not counted.
 //
 // The plans count every allocation of the host path they describe, so they come out at or just
 // above the measured peak: they err on the high side where a bound is simpler than the exact
@@ -98,10 +98,19 @@ void check_pipeline(const char* name) {
              measure<Model>([&](Model& m) { m.template autoencoder_step<N>(x); }), true);
   check_plan((prefix + "diffusion step").c_str(), Model::template diffusion_step_memory<N>(host),
              measure<Model>([&](Model& m) { m.template diffusion_step<N>(x); }), true);
+  check_plan((prefix + "sampling").c_str(), Model::template sampling_memory<N>(host),
+             measure<Model>([&](Model& m) { m.template sample<N>(m.sampler(2), 7, out.view()); }),
+             false);
   check_plan(
-      (prefix + "sampling").c_str(), Model::template sampling_memory<N>(host),
-      measure<Model>([&](Model& m) { m.template sample<N>(m.sampler(2), 7, out.view()); }),
+      (prefix + "img2img").c_str(), Model::template editing_memory<N>(host),
+      measure<Model>([&](Model& m) { m.template img2img<N>(m.sampler(2), 1.0, x, 7, out.view()); }),
       false);
+  Tensor<float, typename Model::template masks<N>> mask;
+  mask = 1.0f;
+  check_plan((prefix + "inpaint").c_str(), Model::template editing_memory<N>(host),
+             measure<Model>(
+                 [&](Model& m) { m.template inpaint<N>(m.sampler(2), x, mask, 7, out.view()); }),
+             false);
   // What a plan assumes without being told the host (64 threads): a little more.
   const auto assumed = Model::template diffusion_step_memory<N>();
   std::printf("%-40s plan for the default host %10zu\n", (prefix + "diffusion step").c_str(),

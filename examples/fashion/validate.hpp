@@ -81,6 +81,25 @@ inline void validate(const TrainFlags& flags) {
   examples::require_writable_folder(flags.out, "--out");
 }
 
+// --out names a PNG file whose folder can be written (created if need be).
+inline void validate_png_out(const std::string& out) {
+  if (out.empty()) ldm::fail_expected("--out", "a PNG file name", "an empty path");
+  if (std::filesystem::is_directory(out))
+    ldm::fail_expected("--out " + out, "a PNG file name", "a folder");
+  examples::require_writable_folder(std::filesystem::path(out).parent_path(), "--out");
+}
+
+// --strength as image-to-image reads it: in [0, 1], and enough of --sample-steps for one step
+// (the last int(steps * strength) steps run, as in diffusers).
+inline void validate_strength(double strength, int steps) {
+  detail::require_in("--strength", strength, 0, 1);
+  if (int(steps * strength) < 1)
+    ldm::fail_expected(
+        "--strength",
+        "at least 1 / --sample-steps (" + std::to_string(steps) + " steps), so that one step runs",
+        detail::shown(strength));
+}
+
 inline void validate(const SampleRequest& request, const std::string& device) {
   validate(request.sampling);
   validate_device(device);
@@ -89,10 +108,7 @@ inline void validate(const SampleRequest& request, const std::string& device) {
                        "a number of images in [1, " + std::to_string(max_sample_count) + "]",
                        request.count);
   detail::require_at_least("--seed", request.seed, 0);
-  if (request.out.empty()) ldm::fail_expected("--out", "a PNG file name", "an empty path");
-  if (std::filesystem::is_directory(request.out))
-    ldm::fail_expected("--out " + request.out, "a PNG file name", "a folder");
-  examples::require_writable_folder(std::filesystem::path(request.out).parent_path(), "--out");
+  validate_png_out(request.out);
 }
 
 }  // namespace fashion

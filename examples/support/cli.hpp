@@ -49,6 +49,11 @@ class Options {
     add_option(std::move(name), "X", shortest(*value), std::move(help),
                [value, name](std::string_view text) { *value = real_number(name, text); });
   }
+  // An option that may be given several times: each occurrence appends its value.
+  void add_repeated(std::string name, std::vector<std::string>* values, std::string help) {
+    add_option(std::move(name), "TEXT", "", std::move(help) + " (may be repeated)",
+               [values](std::string_view text) { values->emplace_back(text); });
+  }
   void add_switch(std::string name, bool* value, std::string help) {
     options_.push_back({std::move(name), "", "", std::move(help), nullptr, value});
   }

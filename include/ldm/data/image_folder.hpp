@@ -163,6 +163,24 @@ void crop_and_resize(const io::Image8& image, float* out) {
 
 }  // namespace detail
 
+/// One decoded image as load_image_folder() makes each file: centre-cropped to a square,
+/// resized to Resolution x Resolution, scaled to [-1, 1] (Resolution * Resolution * Channels
+/// values, HWC).
+/// @param image pixels with Channels channels, as io::read_image(path, Channels) gives them
+/// @throws ldm::Error when the image does not have Channels channels or has no pixels
+template <index_t Resolution, index_t Channels>
+std::vector<float> fit_image(const io::Image8& image) {
+  if (image.channels != int(Channels))
+    fail_expected("fit_image: channels", Channels, image.channels);
+  if (image.width < 1 || image.height < 1 ||
+      image.pixels.size() != std::size_t(image.width) * std::size_t(image.height) * Channels)
+    fail_expected("fit_image: pixels", "a non-empty image of width x height x channels bytes",
+                  image.pixels.size());
+  std::vector<float> out(std::size_t(Resolution * Resolution * Channels));
+  detail::crop_and_resize<Resolution, Channels>(image, out.data());
+  return out;
+}
+
 /// Loads every image under `folder` (see the top of this file). A missing folder, a folder without
 /// image files and a folder none of whose images can be read are errors: an empty folder is an
 /// error, not an empty training run. With Unreadable::reject the first unreadable image is an

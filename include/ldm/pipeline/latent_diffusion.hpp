@@ -20,18 +20,21 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
 #include "ldm/diffusion/sampler.hpp"
+#include "ldm/diffusion/slerp.hpp"
 #include "ldm/models/autoencoder_kl.hpp"
 #include "ldm/models/memory_plan.hpp"
 #include "ldm/models/unet.hpp"
 #include "ldm/nn/finite.hpp"
 #include "ldm/pipeline/checkpoint.hpp"
 #include "ldm/pipeline/checkpoint_store.hpp"
+#include "ldm/pipeline/inpainting_mask.hpp"
 #include "ldm/pipeline/samplers.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
 #include "ldm/pipeline/workspaces.hpp"
@@ -334,7 +337,7 @@ class LatentDiffusion {
     require_usable_scaling_factor("sample");
     require_finite_autoencoder("sample");
     auto& w = workspaces_.get<SampleWork<N>>();
-    w.x = sampler.init_noise_sigma() * randn<latents<N>>(seed, stream(Purpose::sampling_noise, 0));
+    w.x = sampler.init_noise_sigma() * initial_noise<latents<N>>(seed);
     denoise<N>(sampler, 0, seed, use_ema, w.x.view());
     decode<N>(w.x, out);
   }
@@ -364,32 +367,219 @@ class LatentDiffusion {
   template <index_t N, diffusion::Sampler S, class AfterStep = NoStepHook>
   void denoise(const S& sampler, std::size_t first, std::uint64_t seed, bool use_ema,
                View<float, latents<N>, Space> x, const AfterStep& after_step = {}) {
-    const std::size_t evaluations = sampler.timesteps().size();
-    if (first >= evaluations)
-      fail_expected("denoise: first evaluation",
-                    "one of the sampler's " + std::to_string(evaluations), first);
-    const UNet& unet = use_ema ? ema_unet() : *unet_;
-    require_finite(
-        use_ema ? "sample: the UNet's EMA weights" : "sample: the UNet's training weights",
-        use_ema ? ema_unet_ : unet_);
+    denoise_with<N>(
+        sampler, first, use_ema, x,
+        [&](std::size_t i) {
+          return randn<latents<N>>(seed, stream(Purpose::sampling_noise, i + 1));
+        },
+        after_step);
+  }
+
+  /// A batch of mask images: Shape<N, resolution, resolution, 1>, 1 repaints and 0 keeps.
+  template <index_t N>
+  using masks = Shape<N, Config::resolution, Config::resolution, 1>;
+  /// Masks on the latent grid: Shape<N, latent_res, latent_res, 1>.
+  template <index_t N>
+  using latent_masks = Shape<N, latent_res, latent_res, 1>;
+
+  /// Image-to-image, as diffusers' StableDiffusionImg2ImgPipeline: the images are encoded (to
+  /// their posterior means, as encode() does and as the UNet was trained, where diffusers draws a
+  /// sample of the posterior unless told `sample_mode="argmax"`), noised to the sampler's
+  /// noise_level(first) with sample()'s initial noise for `seed`, first =
+  /// diffusion::first_evaluation(sampler, strength), denoised from there and decoded.
+  /// @param strength in [0, 1]: how much of the trajectory runs (1: all of it, from the noisiest
+  ///        timestep, where the image still weighs noise_level(0).signal); at least 1 / steps
+  /// @param inputs the images to start from, in [-1, 1]
+  /// @param seed the initial noise and each step's noise, as sample()'s
+  /// @param out receives the images (about [-1, 1]; not clamped)
+  /// @param use_ema false denoises with the UNet's raw weights
+  /// @throws ldm::Error (before any work) when strength is not in [0, 1] or too small for one
+  ///         step; when a weight, the latents or the images are not finite
+  template <index_t N, diffusion::Sampler S>
+  void img2img(const S& sampler, double strength, View<const float, images<N>, Space> inputs,
+               std::uint64_t seed, View<float, images<N>, Space> out, bool use_ema = true) {
+    const std::size_t first = diffusion::first_evaluation(sampler, strength);
+    require_usable_scaling_factor("img2img");
+    require_finite_autoencoder("img2img");
     auto& w = workspaces_.get<SampleWork<N>>();
-    typename S::template State<latents<N>, Space> state{};
-    for (std::size_t i = first; i < evaluations; ++i) {
-      w.t = float(sampler.timesteps()[i]);
-      const double scale = sampler.input_scale(i);
-      if (scale == 1) {
-        unet.forward(x, w.t, w.saved, w.eps.view());
-      } else {
-        w.input = scale * x;
-        unet.forward(w.input, w.t, w.saved, w.eps.view());
-      }
-      sampler.step(i, state, View<const float, latents<N>, Space>(w.eps),
-                   View<const float, latents<N>, Space>(x),
-                   randn<latents<N>>(seed, stream(Purpose::sampling_noise, i + 1)), x);
-      after_step(i, x);
+    auto& z0 = workspaces_.get<EditWork<N>>().z0;
+    encode<N>(inputs, z0.view());
+    const diffusion::NoiseLevel level = sampler.noise_level(first);
+    w.x = level.signal * diffusion::in_double(z0) +
+          level.noise * diffusion::in_double(initial_noise<latents<N>>(seed));
+    denoise<N>(sampler, first, seed, use_ema, w.x.view());
+    decode<N>(w.x, out);
+  }
+
+  /// The same with whichever sampler `sampler` holds.
+  template <index_t N, class... Samplers>
+  void img2img(const std::variant<Samplers...>& sampler, double strength,
+               View<const float, images<N>, Space> inputs, std::uint64_t seed,
+               View<float, images<N>, Space> out, bool use_ema = true) {
+    std::visit([&](const auto& s) { img2img<N>(s, strength, inputs, seed, out, use_ema); },
+               sampler);
+  }
+
+  /// Inpainting with this (not inpainting-trained) UNet, as diffusers'
+  /// StableDiffusionInpaintPipeline with a 4-channel UNet: the mask is brought to the latent grid
+  /// (pipeline/inpainting_mask.hpp: binarised at 0.5, nearest), the images encoded (posterior
+  /// means, as img2img()), and inpaint_latents() repaints the masked latents, which are decoded.
+  /// Outside the mask the decoded images are the autoencoder's reconstructions, not the inputs.
+  /// @param inputs the images, in [-1, 1]
+  /// @param mask one channel per image: 1 (>= 0.5) repaints, 0 keeps; values in [0, 1]
+  /// @param seed the initial noise and each step's noise, as sample()'s
+  /// @param out receives the images (about [-1, 1]; not clamped)
+  /// @param strength as img2img()'s; 1 starts from pure noise
+  /// @param use_ema false denoises with the UNet's raw weights
+  /// @throws ldm::Error (before any work) when strength is not in [0, 1] or too small for one
+  ///         step, or a mask value is not in [0, 1]; when a weight, the latents or the images are
+  ///         not finite
+  template <index_t N, diffusion::Sampler S>
+  void inpaint(const S& sampler, View<const float, images<N>, Space> inputs,
+               View<const float, masks<N>, Space> mask, std::uint64_t seed,
+               View<float, images<N>, Space> out, double strength = 1, bool use_ema = true) {
+    diffusion::first_evaluation(sampler, strength);
+    pipeline::require_mask_values(mask, "inpaint: mask");
+    auto& e = workspaces_.get<EditWork<N>>();
+    pipeline::latent_mask(mask, e.mask.view());
+    require_usable_scaling_factor("inpaint");
+    require_finite_autoencoder("inpaint");
+    encode<N>(inputs, e.z0.view());
+    auto& w = workspaces_.get<SampleWork<N>>();
+    inpaint_latents<N>(sampler, e.z0, e.mask, seed, w.x.view(), strength, use_ema);
+    decode<N>(w.x, out);
+  }
+
+  /// The same with whichever sampler `sampler` holds.
+  template <index_t N, class... Samplers>
+  void inpaint(const std::variant<Samplers...>& sampler, View<const float, images<N>, Space> inputs,
+               View<const float, masks<N>, Space> mask, std::uint64_t seed,
+               View<float, images<N>, Space> out, double strength = 1, bool use_ema = true) {
+    std::visit([&](const auto& s) { inpaint<N>(s, inputs, mask, seed, out, strength, use_ema); },
+               sampler);
+  }
+
+  /// inpaint() on the latent grid. The start is diffusers': at strength 1 pure noise times
+  /// init_noise_sigma(), else the image latents noised to noise_level(first) (sample()'s initial
+  /// noise for `seed` in both cases). After evaluation i the known part is the image latents
+  /// noised with that same initial noise to noise_level(i + 1) (the clean latents after the last),
+  /// and x = (1 - m) known + m x: where m is 0 the result is exactly `image_latents`.
+  /// @param image_latents the images' latents, scaled as encode() makes them
+  /// @param mask on the latent grid, values in [0, 1] (soft values blend)
+  /// @param seed the initial noise and each step's noise, as sample()'s
+  /// @param x receives the latents
+  /// @param strength as img2img()'s
+  /// @param use_ema false denoises with the UNet's raw weights
+  /// @throws ldm::Error (before any work) when strength is not in [0, 1] or too small for one
+  ///         step, or a mask value is not in [0, 1]; when a weight or the latents are not finite
+  template <index_t N, diffusion::Sampler S>
+  void inpaint_latents(const S& sampler, View<const float, latents<N>, Space> image_latents,
+                       View<const float, latent_masks<N>, Space> mask, std::uint64_t seed,
+                       View<float, latents<N>, Space> x, double strength = 1, bool use_ema = true) {
+    const std::size_t first = diffusion::first_evaluation(sampler, strength);
+    pipeline::require_mask_values(mask, "inpaint: mask");
+    const auto noise = initial_noise<latents<N>>(seed);
+    if (strength == 1) {
+      x = sampler.init_noise_sigma() * noise;
+    } else {
+      const diffusion::NoiseLevel level = sampler.noise_level(first);
+      x = level.signal * diffusion::in_double(image_latents) +
+          level.noise * diffusion::in_double(noise);
     }
-    if (!finite(x))
-      fail("sample: the denoised latents hold a NaN or an infinity, though the weights are finite");
+    const std::size_t evaluations = sampler.timesteps().size();
+    const auto m = diffusion::in_double(
+        broadcast<latents<N>, 3>(mask.template reshape<Shape<N, latent_res, latent_res>>()));
+    denoise<N>(sampler, first, seed, use_ema, x,
+               [&](std::size_t i, View<float, latents<N>, Space> y) {
+                 const diffusion::NoiseLevel known =
+                     i + 1 < evaluations ? sampler.noise_level(i + 1) : diffusion::NoiseLevel{1, 0};
+                 y = (1.0 - m) * (known.signal * diffusion::in_double(image_latents) +
+                                  known.noise * diffusion::in_double(noise)) +
+                     m * diffusion::in_double(y);
+               });
+  }
+
+  /// Frames between two seeds' samples: frame k starts from the spherical interpolation
+  /// (diffusion/slerp.hpp) at positions[k] between the initial noises of sample<1>() for seed_a
+  /// and seed_b, and every frame takes seed_a's step noise (for the samplers that add some), so
+  /// that the frames differ only by where they start. Frame 0 at position 0 is then the image of
+  /// sample<1>(sampler, seed_a); at position 1 that of seed_b for a sampler that adds no noise.
+  /// @param positions N positions in [0, 1] (0: seed_a, 1: seed_b)
+  /// @param out receives the frames (about [-1, 1]; not clamped)
+  /// @param use_ema false denoises with the UNet's raw weights
+  /// @throws ldm::Error (before any work) when positions does not hold N values in [0, 1]; when a
+  ///         weight, the latents or the images are not finite
+  template <index_t N, diffusion::Sampler S>
+  void interpolate_seeds(const S& sampler, std::uint64_t seed_a, std::uint64_t seed_b,
+                         std::span<const double> positions, View<float, images<N>, Space> out,
+                         bool use_ema = true) {
+    require_positions<N>(positions);
+    require_usable_scaling_factor("interpolate_seeds");
+    require_finite_autoencoder("interpolate_seeds");
+    auto& e = workspaces_.get<EditWork<N>>();
+    e.a = sampler.init_noise_sigma() * initial_noise<latents<1>>(seed_a);
+    e.b = sampler.init_noise_sigma() * initial_noise<latents<1>>(seed_b);
+    denoise_frames<N>(sampler, 0, seed_a, positions, use_ema, out);
+  }
+
+  /// The same with whichever sampler `sampler` holds.
+  template <index_t N, class... Samplers>
+  void interpolate_seeds(const std::variant<Samplers...>& sampler, std::uint64_t seed_a,
+                         std::uint64_t seed_b, std::span<const double> positions,
+                         View<float, images<N>, Space> out, bool use_ema = true) {
+    std::visit(
+        [&](const auto& s) { interpolate_seeds<N>(s, seed_a, seed_b, positions, out, use_ema); },
+        sampler);
+  }
+
+  /// Frames between two images: both are encoded (posterior means) and noised as img2img() noises
+  /// them, with the same initial noise; frame k is the spherical interpolation at positions[k]
+  /// between the two noised latents, denoised from first_evaluation(sampler, strength) with the
+  /// same step noise for every frame, and decoded. Denoising is what makes the frames images: the
+  /// decoded blend of two clean latents is a cross-fade of the two pictures (encode(), slerp()
+  /// and decode() give that, for whoever wants it). The frames at positions 0 and 1 are
+  /// img2img<1>() of `a` and of `b` with the same strength and seed.
+  /// @param strength as img2img()'s: how far from the two images the frames may go
+  /// @param a the image at position 0, in [-1, 1]
+  /// @param b the image at position 1, in [-1, 1]
+  /// @param seed the initial noise and each step's noise, as img2img<1>()'s
+  /// @param positions N positions in [0, 1]
+  /// @param out receives the frames (about [-1, 1]; not clamped)
+  /// @param use_ema false denoises with the UNet's raw weights
+  /// @throws ldm::Error (before any work) when strength is not in [0, 1] or too small for one
+  ///         step, or positions does not hold N values in [0, 1]; when a weight, the latents or
+  ///         the images are not finite
+  template <index_t N, diffusion::Sampler S>
+  void interpolate_images(const S& sampler, double strength, View<const float, images<1>, Space> a,
+                          View<const float, images<1>, Space> b, std::uint64_t seed,
+                          std::span<const double> positions, View<float, images<N>, Space> out,
+                          bool use_ema = true) {
+    const std::size_t first = diffusion::first_evaluation(sampler, strength);
+    require_positions<N>(positions);
+    require_usable_scaling_factor("interpolate_images");
+    require_finite_autoencoder("interpolate_images");
+    auto& e = workspaces_.get<EditWork<N>>();
+    const diffusion::NoiseLevel level = sampler.noise_level(first);
+    const auto noise = diffusion::in_double(initial_noise<latents<1>>(seed));
+    encode<1>(a, e.a.view());
+    e.a = level.signal * diffusion::in_double(e.a) + level.noise * noise;
+    encode<1>(b, e.b.view());
+    e.b = level.signal * diffusion::in_double(e.b) + level.noise * noise;
+    denoise_frames<N>(sampler, first, seed, positions, use_ema, out);
+  }
+
+  /// The same with whichever sampler `sampler` holds.
+  template <index_t N, class... Samplers>
+  void interpolate_images(const std::variant<Samplers...>& sampler, double strength,
+                          View<const float, images<1>, Space> a,
+                          View<const float, images<1>, Space> b, std::uint64_t seed,
+                          std::span<const double> positions, View<float, images<N>, Space> out,
+                          bool use_ema = true) {
+    std::visit(
+        [&](const auto& s) {
+          interpolate_images<N>(s, strength, a, b, seed, positions, out, use_ema);
+        },
+        sampler);
   }
 
   /// A diffusers-style folder: vae/, unet/ (the EMA weights, as diffusers' training scripts save),
@@ -504,6 +694,23 @@ class LatentDiffusion {
     return m;
   }
 
+  /// img2img<N>()'s and inpaint<N>()'s peak with a sampler of type S, counted as
+  /// autoencoder_step_memory() counts: sampling_memory()'s, plus the encode's saved activations,
+  /// workspaces and temporaries, the image latents and the latent mask, and the host copies that
+  /// check the mask. interpolate_seeds<N>() stays within it; interpolate_images<N>() adds the
+  /// workspaces of an encode of one image.
+  template <index_t N, diffusion::Sampler S = diffusion::DDIM>
+  static constexpr models::PeakMemory editing_memory(const ops::HostScratch& host = {}) {
+    models::PeakMemory m = sampling_memory<N, S>(host);
+    constexpr std::size_t encode_saved = nn::saved_bytes<typename AE::template EncodeSaved<N>>;
+    m.saved_activations += encode_saved;
+    m.workspaces += nn::saved_bytes<EncodeWork<N>> - encode_saved + nn::saved_bytes<EditWork<N>>;
+    m.temporaries = nn::peak(
+        m.temporaries, AE::template encode_scratch<N>(host).forward,
+        nn::bytes_of<Tensor<float, masks<N>>> + nn::bytes_of<Tensor<float, latent_masks<N>>>);
+    return m;
+  }
+
   const AE& autoencoder() const { return *autoencoder_; }  ///< The autoencoder.
   /// The UNet with its training weights: the ones AdamW updates, saved in the training state
   /// (training_state.safetensors), not in unet/. After load() of a folder without a training
@@ -573,6 +780,82 @@ class LatentDiffusion {
   };
   static std::uint64_t stream(Purpose purpose, std::uint64_t step) {
     return (std::uint64_t(purpose) << 40) | step;
+  }
+  // The noise sample() starts from (before init_noise_sigma), which image-to-image and inpainting
+  // mix with the image latents: one stream per seed, so image n of a batch gets the same noise
+  // from every call.
+  template <ShapeType S>
+  static auto initial_noise(std::uint64_t seed) {
+    return randn<S>(seed, stream(Purpose::sampling_noise, 0));
+  }
+
+  // denoise() with the noise of evaluation i given by noise_of(i) (an operand of latents<N>).
+  template <index_t N, diffusion::Sampler S, class NoiseOf, class AfterStep>
+  void denoise_with(const S& sampler, std::size_t first, bool use_ema,
+                    View<float, latents<N>, Space> x, const NoiseOf& noise_of,
+                    const AfterStep& after_step) {
+    const std::size_t evaluations = sampler.timesteps().size();
+    if (first >= evaluations)
+      fail_expected("denoise: first evaluation",
+                    "one of the sampler's " + std::to_string(evaluations), first);
+    const UNet& unet = use_ema ? ema_unet() : *unet_;
+    require_finite(
+        use_ema ? "sample: the UNet's EMA weights" : "sample: the UNet's training weights",
+        use_ema ? ema_unet_ : unet_);
+    auto& w = workspaces_.get<SampleWork<N>>();
+    typename S::template State<latents<N>, Space> state{};
+    for (std::size_t i = first; i < evaluations; ++i) {
+      w.t = float(sampler.timesteps()[i]);
+      const double scale = sampler.input_scale(i);
+      if (scale == 1) {
+        unet.forward(x, w.t, w.saved, w.eps.view());
+      } else {
+        w.input = scale * x;
+        unet.forward(w.input, w.t, w.saved, w.eps.view());
+      }
+      sampler.step(i, state, View<const float, latents<N>, Space>(w.eps),
+                   View<const float, latents<N>, Space>(x), noise_of(i), x);
+      after_step(i, x);
+    }
+    if (!finite(x))
+      fail("sample: the denoised latents hold a NaN or an infinity, though the weights are finite");
+  }
+
+  template <index_t N>
+  static void require_positions(std::span<const double> positions) {
+    if (positions.size() != std::size_t(N))
+      fail_expected("interpolate: positions", std::to_string(N) + " (one per frame)",
+                    positions.size());
+    for (std::size_t k = 0; k < positions.size(); ++k)
+      if (!(positions[k] >= 0 && positions[k] <= 1))
+        fail_expected("interpolate: positions[" + std::to_string(k) + "]", "a value in [0, 1]",
+                      positions[k]);
+  }
+
+  // The frames between EditWork's endpoints a and b (latents at evaluation `first`), denoised
+  // with the same step noise for every frame (seed's for one image), decoded into out.
+  template <index_t N, diffusion::Sampler S>
+  void denoise_frames(const S& sampler, std::size_t first, std::uint64_t seed,
+                      std::span<const double> positions, bool use_ema,
+                      View<float, images<N>, Space> out) {
+    auto& e = workspaces_.get<EditWork<N>>();
+    auto& w = workspaces_.get<SampleWork<N>>();
+    const double cosine = diffusion::angle_cosine(View<const float, latents<1>, Space>(e.a),
+                                                  View<const float, latents<1>, Space>(e.b));
+    for (index_t k = 0; k < N; ++k) {
+      const diffusion::SlerpWeights weights =
+          diffusion::slerp_weights(cosine, positions[std::size_t(k)]);
+      w.x.template batch<1>(k) =
+          weights.a * diffusion::in_double(e.a) + weights.b * diffusion::in_double(e.b);
+    }
+    using One = sample_shape_t<latents<N>>;
+    denoise_with<N>(
+        sampler, first, use_ema, w.x.view(),
+        [&](std::size_t i) {
+          return broadcast<latents<N>, 0>(randn<One>(seed, stream(Purpose::sampling_noise, i + 1)));
+        },
+        NoStepHook{});
+    decode<N>(w.x, out);
   }
   // A flat buffer as the optimisers take it: a span of Space's memory.
   template <index_t Count>
@@ -678,6 +961,14 @@ class LatentDiffusion {
     typename UNet::template Saved<N> saved;
     Tensor<float, latents<N>, Space> z0, noise;
     Tensor<std::int32_t, Shape<N>, Space> timesteps;
+  };
+  // What the editing calls keep beside SampleWork: the image latents and the latent mask of
+  // img2img() and inpaint(), and the two endpoints of the interpolations.
+  template <index_t N>
+  struct EditWork {
+    Tensor<float, latents<N>, Space> z0;
+    Tensor<float, latent_masks<N>, Space> mask;
+    Tensor<float, latents<1>, Space> a, b;
   };
   template <index_t N>
   struct SampleWork {
