@@ -415,30 +415,33 @@ TEST_CASE("a scheduler_config.json as diffusers saves it, with Python's -Infinit
                 {"field 'flow_shift'", "a finite number", "\"Infinity\""});
 }
 
-TEST_CASE("samplers by name, and the shipped model samples and denoises with each") {
+TEST_CASE("samplers by name; the shipped model samples, edits and inpaints with them") {
   CHECK(pipeline::sampler_class("dpm++2m") == "DPMSolverMultistepScheduler");
   CHECK(pipeline::sampler_class("unipc") == "UniPCMultistepScheduler");
   using Model = LatentDiffusion<configs::Tiny>;
   Model model(1);
   model.load(std::filesystem::path(LDM_TEST_DATA_DIR) / ".." / "models" / "fashion-tiny");
-  for (const char* name : {"dpm++2m", "unipc"}) {
-    INFO(name);
-    const pipeline::AnySampler sampler =
-        model.sampler(10, {{"_class_name", pipeline::sampler_class(name)}});
-    CHECK(std::visit([](const auto& s) { return s.num_inference_steps(); }, sampler) == 10);
-    Tensor<float, Model::images<16>> images;
-    model.sample<16>(sampler, 3, images.view());
-    CHECK(std::isfinite(sum(images)));
-    const std::span<const float> values(images.data(), std::size_t(Model::images<16>::size));
-    CHECK(std::ranges::all_of(values, [](float v) { return std::abs(v) <= 1.5f; }));
-  }
-  // Image-to-image's denoising: from part-way, with the fresh State denoise() makes.
-  const auto sampler =
-      std::get<UniPCMultistep>(model.sampler(10, {{"_class_name", "UniPCMultistepScheduler"}}));
-  Tensor<float, Model::latents<2>> x;
-  x = randn<Model::latents<2>>(4);
-  model.denoise<2>(sampler, first_evaluation(sampler, 0.5), 9, true, x.view());
-  CHECK(std::isfinite(sum(x)));
+  // Each path once (the decoder dominates the time): sampling from noise with UniPC,
+  // image-to-image with DPM-Solver++ and inpainting with UniPC, which start part-way with the
+  // fresh State the pipeline makes.
+  const auto unipc = model.sampler(4, {{"_class_name", pipeline::sampler_class("unipc")}});
+  const auto dpm = model.sampler(6, {{"_class_name", pipeline::sampler_class("dpm++2m")}});
+  CHECK(std::get<UniPCMultistep>(unipc).num_inference_steps() == 4);
+  CHECK(std::get<DPMSolverMultistep>(dpm).num_inference_steps() == 6);
+  Tensor<float, Model::images<16>> images;
+  model.sample<16>(unipc, 3, images.view());
+  CHECK(std::isfinite(sum(images)));
+  const std::span<const float> values(images.data(), std::size_t(Model::images<16>::size));
+  CHECK(std::ranges::all_of(values, [](float v) { return std::abs(v) <= 1.5f; }));
+  Tensor<float, Model::images<2>> inputs, edited;
+  inputs = clamp(randn<Model::images<2>>(4) * 0.5f, -1.0, 1.0);
+  model.img2img<2>(dpm, 0.5, inputs, 9, edited.view());
+  CHECK(std::isfinite(sum(edited)));
+  Tensor<float, Model::masks<2>> mask;
+  for (index_t k = 0; k < Model::masks<2>::size; ++k)
+    mask[k] = float(k % 2);
+  model.inpaint<2>(unipc, inputs, mask, 9, edited.view(), 0.8);
+  CHECK(std::isfinite(sum(edited)));
   // The State is counted in the sampling memory: four latent tensors for UniPC, three for DPM.
   constexpr std::size_t latent_bytes = sizeof(float) * Model::latents<16>::size;
   CHECK(Model::sampling_memory<16, UniPCMultistep>().workspaces -
