@@ -339,6 +339,12 @@ TEST_CASE("scheduler_config.json: the multistep classes' fields, defaults and re
     CHECK(dpm.solver_type == "midpoint");
     CHECK(dpm.timestep_spacing == TimestepSpacing::trailing);
     CHECK(dpm.prediction_type == PredictionType::v_prediction);
+    // DDPM's variance_type fixed_small and DPM-Solver's null carry over both ways.
+    const auto ddpm = pipeline::with_options(dpm, {{"_class_name", "DDPMScheduler"}});
+    CHECK(ddpm.timestep_spacing == TimestepSpacing::trailing);
+    const auto back =
+        pipeline::with_options(ddpm, {{"_class_name", "DPMSolverMultistepScheduler"}});
+    CHECK(std::holds_alternative<DPMSolverMultistep>(pipeline::make_sampler(back, 10)));
   }
   SUBCASE("refused values name the file, the field and the value") {
     const std::vector<std::pair<std::string, std::vector<std::string>>> refused = {

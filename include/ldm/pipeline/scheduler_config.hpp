@@ -15,7 +15,7 @@
 //   it, and read from diffusers' "-Infinity"); by UniPCMultistep: disable_corrector. solver_type is
 //   read as diffusers reads it, which maps the other class's names to its default;
 // - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
-//   (false), variance_type (fixed_small; DPMSolverMultistep's: null), algorithm_type
+//   (false), variance_type (fixed_small or null, the same to DDPM), algorithm_type
 //   (dpmsolver++), predict_x0 (true), use_exponential_sigmas, use_beta_sigmas, use_lu_lambdas,
 //   use_flow_sigmas and use_dynamic_shifting (false), time_shift_type (exponential), solver_p,
 //   sigma_min, sigma_max and shift_terminal (null);
@@ -357,11 +357,11 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
       if (field.boolean()) field.refuse("false (ldm's samplers have no dynamic thresholding)");
     } else if (key == "rescale_betas_zero_snr") {
       if (field.boolean()) field.refuse("false (ldm does not rescale betas to zero terminal SNR)");
-    } else if (key == "variance_type" && s.class_name == "DPMSolverMultistepScheduler") {
-      if (!value.is_null()) field.refuse("null (ldm's models predict no variance)");
     } else if (key == "variance_type") {
-      if (field.text() != "fixed_small")
-        field.refuse("\"fixed_small\" (the only DDPM variance ldm implements)");
+      // DDPM reads null as fixed_small and DPM-Solver reads both as "no learned variance", so
+      // from_config can carry the field from one class to the other.
+      if (!value.is_null() && !(value.is_string() && value.get<std::string>() == "fixed_small"))
+        field.refuse("\"fixed_small\" or null (ldm's models predict no variance)");
     } else if (key == "dynamic_thresholding_ratio" || key == "sample_max_value") {
       field.number();
     } else if (key == "eta") {
