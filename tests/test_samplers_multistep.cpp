@@ -110,6 +110,17 @@ TEST_CASE("with an oracle model both solvers stay on x0's trajectory and end at 
                               .final_sigmas_type = FinalSigmasType::sigma_min},
                              20);
   CHECK(distance_from_oracle_trajectory(unipc, PredictionType::epsilon, 0) < 2e-5);
+  // bh1's B(h) = -h is infinite on the last step to sigma 0, where diffusers multiplies it by a
+  // zero correction (NaN); the first-order step has no correction and lands on x0.
+  for (int order = 1; order <= 3; ++order) {
+    INFO("bh1, order " << order);
+    const UniPCMultistep bh1(kScaledLinear,
+                             {.prediction_type = PredictionType::v_prediction,
+                              .solver_order = order,
+                              .solver_type = UniPCSolverType::bh1},
+                             12);
+    CHECK(distance_from_oracle_trajectory(bh1, PredictionType::v_prediction, 0) < 2e-5);
+  }
 }
 
 TEST_CASE("the grids are diffusers': spacings by T / (n + 1) and (T - 1) / n, Karras, clipping") {

@@ -140,8 +140,10 @@ CASES["UniPCMultistepScheduler"] = grid(SCALED_LINEAR, 10, None, MULTISTEP_UNET)
      ("karras", dict(use_karras_sigmas=True)),
      ("karras.v.sigma_min", dict(use_karras_sigmas=True, prediction_type="v_prediction",
                                  final_sigmas_type="sigma_min")),
-     ("bh1", dict(solver_type="bh1")),
-     ("bh1.order3", dict(solver_type="bh1", solver_order=3)),
+     # bh1's last step to sigma 0 is NaN in diffusers (-inf * 0; ldm takes the limit, x0).
+     ("bh1.sigma_min", dict(solver_type="bh1", final_sigmas_type="sigma_min")),
+     ("bh1.order3.sigma_min", dict(solver_type="bh1", solver_order=3,
+                                   final_sigmas_type="sigma_min")),
      ("sigma_min.no_lower_order_final", dict(final_sigmas_type="sigma_min",
                                              lower_order_final=False, solver_order=3)),
      ("disable_corrector", dict(disable_corrector=[0, 3, 4])),
