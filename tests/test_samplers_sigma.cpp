@@ -280,13 +280,51 @@ TEST_CASE("Euler ancestral's noise: sigma_up * noise, as a lazy operand or a ten
                quiet.view());
   other = in_double(drawn) - in_double(quiet) - c.sigma_up * in_double(noise);
   CHECK(largest_difference(other, Tensor<float, S>(0.0f)) <= 1e-5);
-  // Euler and Heun never read their noise.
+}
+
+TEST_CASE("Euler without churn and Heun never read their noise; Euler's churn as diffusers'") {
+  Tensor<float, S> sample, output, next;
+  sample = randn<S>(1) * 5.0f;
+  output = randn<S>(2);
+  const float nan = std::nanf("");  // any read would make the result NaN
+  NoState none;
   const EulerDiscrete euler(kScaledLinear, {}, 10);
-  euler.step(3, none, View<const float, S>(output), View<const float, S>(sample), randn<S>(9, 4),
-             lazy.view());
-  euler.step(3, none, View<const float, S>(output), View<const float, S>(sample), 0.0f,
-             quiet.view());
-  CHECK(std::ranges::equal(span_of(lazy), span_of(quiet)));
+  euler.step(3, none, View<const float, S>(output), View<const float, S>(sample), nan, next.view());
+  CHECK(std::isfinite(sum(next)));
+  const HeunDiscrete heun(kScaledLinear, {.clip_sample = true}, 10);
+  HeunDiscrete::State<S, host> state{};
+  for (std::size_t i = 0; i < 3; ++i)
+    heun.step(i, state, View<const float, S>(output), View<const float, S>(sample), nan,
+              next.view());
+  CHECK(std::isfinite(sum(next)));
+
+  // Churn raises sigma by gamma = min(s_churn / n, sqrt(2) - 1) at the sigmas in [s_tmin, s_tmax].
+  const EulerDiscrete churned(kScaledLinear,
+                              {.s_churn = 0.5, .s_tmin = 1.0, .s_tmax = 5.0, .s_noise = 1.5}, 10);
+  for (std::size_t i = 0; i < 10; ++i) {
+    const EulerStep c = churned.coefficients(i);
+    INFO("step " << i << ", sigma " << c.sigma);
+    const bool churns = c.sigma >= 1.0 && c.sigma <= 5.0;
+    CHECK(c.sigma_hat == doctest::Approx(c.sigma * (churns ? 1.05 : 1.0)).epsilon(1e-14));
+    CHECK(c.churn_noise ==
+          doctest::Approx(1.5 * std::sqrt(c.sigma_hat * c.sigma_hat - c.sigma * c.sigma)));
+  }
+  CHECK(churned.coefficients(4).churn_noise > 0);  // sigma_4 is in [1, 5]
+  const EulerDiscrete capped(kScaledLinear, {.s_churn = 100}, 10);
+  CHECK(capped.coefficients(0).sigma_hat ==
+        doctest::Approx(capped.sigmas()[0] * std::sqrt(2.0)).epsilon(1e-14));
+  // A churned step reads its noise: x_hat = x + churn_noise * noise, then Euler's step from
+  // there, whose epsilon slope d is the model's output whatever x_hat is.
+  Tensor<float, S> with_noise, without;
+  const Tensor<float, S> noise(randn<S>(9, 4));
+  churned.step(4, none, View<const float, S>(output), View<const float, S>(sample),
+               View<const float, S>(noise), with_noise.view());
+  churned.step(4, none, View<const float, S>(output), View<const float, S>(sample), 0.0f,
+               without.view());
+  const EulerStep c = churned.coefficients(4);
+  Tensor<float, S> difference;
+  difference = in_double(with_noise) - in_double(without) - c.churn_noise * in_double(noise);
+  CHECK(largest_difference(difference, Tensor<float, S>(0.0f)) <= 1e-5);
 }
 
 TEST_CASE("sigma samplers refuse bad settings and misuse, naming them") {
@@ -316,6 +354,12 @@ TEST_CASE("sigma samplers refuse bad settings and misuse, naming them") {
                   HeunDiscrete(kScaledLinear, {.clip_sample = true, .clip_sample_range = 0}, 10);
                 }),
                 {"clip_sample_range", "positive", "found 0"});
+  check_message(error_of([] { EulerDiscrete(kScaledLinear, {.s_churn = -1}, 10); }),
+                {"s_churn", ">= 0", "found -1"});
+  check_message(error_of([] { EulerDiscrete(kScaledLinear, {.s_noise = INFINITY}, 10); }),
+                {"s_noise", "finite", "found inf"});
+  check_message(error_of([] { EulerDiscrete(kScaledLinear, {.s_tmin = NAN}, 10); }),
+                {"s_tmin and s_tmax", "nan"});
   const EulerDiscrete euler(kScaledLinear, {}, 10);
   check_message(error_of([&] { euler.input_scale(10); }), {"evaluation", "below 10", "found 10"});
   check_message(error_of([&] { euler.noise_level(11); }), {"evaluation", "below 10"});
@@ -375,6 +419,8 @@ TEST_CASE("scheduler_config.json: the sigma samplers' fields, defaults and refus
     CHECK(written.at("final_sigmas_type") == "sigma_min");
     CHECK(written.at("interpolation_type") == "linear");
     CHECK_FALSE(written.contains("clip_sample"));  // Euler does not read it
+    CHECK_FALSE(written.contains("s_churn"));      // step() arguments: stated when not default
+    CHECK_FALSE(written.contains("s_tmax"));
     const auto again = parsed(written.dump());
     CHECK(again.use_karras_sigmas);
     CHECK(again.sigma_min == 0.2);
@@ -383,6 +429,14 @@ TEST_CASE("scheduler_config.json: the sigma samplers' fields, defaults and refus
     const auto sampler = pipeline::make_sampler(again, 10);
     REQUIRE(std::holds_alternative<EulerDiscrete>(sampler));
     CHECK(std::get<EulerDiscrete>(sampler).sigmas()[9] == doctest::Approx(0.2).epsilon(1e-12));
+    const auto churned = pipeline::with_options(
+        again, {{"s_churn", 0.4}, {"s_tmin", 0.1}, {"s_tmax", 3.0}, {"s_noise", 1.01}});
+    const auto churn_again = parsed(pipeline::scheduler_config(churned, "0.42.1").dump());
+    const auto config = churn_again.euler();
+    CHECK(config.s_churn == 0.4);
+    CHECK(config.s_tmin == 0.1);
+    CHECK(config.s_tmax == 3.0);
+    CHECK(config.s_noise == 1.01);
   }
   SUBCASE("refused values name the file, the field and the value") {
     const std::vector<std::pair<std::string, std::vector<std::string>>> refused = {
@@ -409,6 +463,12 @@ TEST_CASE("scheduler_config.json: the sigma samplers' fields, defaults and refus
         {R"({"_class_name": "HeunDiscreteScheduler", "beta_schedule": "exp"})",
          {"beta_schedule", "'exp'"}},
         {R"({"use_karras_sigmas": true})", {"field 'use_karras_sigmas'", "DDIMScheduler"}},
+        {R"({"_class_name": "EulerDiscreteScheduler", "s_churn": -0.5})",
+         {"field 's_churn'", ">= 0", "-0.5"}},
+        {R"({"_class_name": "EulerDiscreteScheduler", "s_tmax": "inf"})",
+         {"field 's_tmax'", "a finite number", "\"inf\""}},
+        {R"({"_class_name": "HeunDiscreteScheduler", "s_churn": 1})",
+         {"field 's_churn'", "HeunDiscreteScheduler does not read it"}},
     };
     for (const auto& [text, parts] : refused) {
       INFO(text);

@@ -96,6 +96,9 @@ def renamed(word, cases):
 
 
 KARRAS = dict(use_karras_sigmas=True)
+# EulerDiscreteScheduler.step()'s churn: from sigma 10 down to 0.5, gamma = min(s_churn / steps,
+# sqrt(2) - 1).
+CHURN = dict(s_churn=1.0, s_tmin=0.5, s_tmax=10.0, s_noise=1.003)
 
 
 # The cases of each scheduler class. "step" holds step() arguments (DDIM's eta), which ldm reads
@@ -114,7 +117,13 @@ CASES = {
             config=dict(SCALED_LINEAR, timestep_spacing="leading", steps_offset=1)),
        dict(name="closed_form.karras_bounds_sigma_min", steps=6, model="closed_form",
             config=dict(SCALED_LINEAR, **KARRAS, sigma_min=0.1, sigma_max=10.0,
-                        final_sigmas_type="sigma_min"))],
+                        final_sigmas_type="sigma_min")),
+       dict(name="closed_form.churn.epsilon", steps=10, model="closed_form",
+            config=dict(SCALED_LINEAR), step=CHURN),
+       dict(name="closed_form.churn_capped.v_prediction", steps=10, model="closed_form",
+            config=dict(SCALED_LINEAR, prediction_type="v_prediction"),
+            step=dict(CHURN, s_churn=8.0)),
+       dict(name="unet.churn", steps=10, model="unet", config=dict(LINEAR), step=CHURN)],
     "EulerAncestralDiscreteScheduler": grid(SCALED_LINEAR, 10, None, [
         ("linspace", {}, 10), ("leading", dict(timestep_spacing="leading", steps_offset=1), 8)]),
     "HeunDiscreteScheduler": grid(SCALED_LINEAR, 6, None,

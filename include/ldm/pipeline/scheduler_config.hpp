@@ -10,7 +10,8 @@
 // - honoured by DDIM and DDPM: clip_sample, clip_sample_range; by DDIM: set_alpha_to_one, and
 //   eta (ldm's: diffusers passes it to step(), so its own files never hold it);
 // - honoured by Euler and Heun: use_karras_sigmas; by Euler: sigma_min, sigma_max,
-//   final_sigmas_type (zero, sigma_min); by Heun: clip_sample, clip_sample_range;
+//   final_sigmas_type (zero, sigma_min), and s_churn, s_tmin, s_tmax, s_noise (ldm's, as eta);
+//   by Heun: clip_sample, clip_sample_range;
 // - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
 //   (false), variance_type (fixed_small), interpolation_type (linear), timestep_type (discrete),
 //   use_exponential_sigmas and use_beta_sigmas (false);
@@ -97,7 +98,11 @@ inline std::span<const std::string_view> scheduler_fields(std::string_view class
                                                "timestep_type",
                                                "use_exponential_sigmas",
                                                "use_beta_sigmas",
-                                               "rescale_betas_zero_snr"};
+                                               "rescale_betas_zero_snr",
+                                               "s_churn",
+                                               "s_tmin",
+                                               "s_tmax",
+                                               "s_noise"};
   static constexpr std::string_view euler_ancestral[] = {
       "num_train_timesteps", "beta_start",    "beta_end",
       "beta_schedule",       "trained_betas", "prediction_type",
@@ -149,6 +154,10 @@ struct SchedulerSettings {
   /// @}
   /// Euler's final sigma.
   diffusion::FinalSigmasType final_sigmas_type = diffusion::FinalSigmasType::zero;
+  /// @{
+  /// Euler's churn (diffusion::EulerDiscreteConfig); s_churn 0 adds none.
+  double s_churn = 0, s_tmin = 0, s_tmax = INFINITY, s_noise = 1;
+  /// @}
 
   /// The betas these settings name.
   /// @throws ldm::Error when they are out of range (see diffusion::Schedule).
@@ -179,7 +188,11 @@ struct SchedulerSettings {
             .use_karras_sigmas = use_karras_sigmas,
             .sigma_min = sigma_min,
             .sigma_max = sigma_max,
-            .final_sigmas_type = final_sigmas_type};
+            .final_sigmas_type = final_sigmas_type,
+            .s_churn = s_churn,
+            .s_tmin = s_tmin,
+            .s_tmax = s_tmax,
+            .s_noise = s_noise};
   }
   /// The Euler ancestral sampler's settings.
   diffusion::EulerAncestralDiscreteConfig euler_ancestral() const {
@@ -350,6 +363,11 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
     } else if (key == "timestep_type") {
       if (field.text() != "discrete")
         field.refuse("\"discrete\" (the only timestep_type ldm implements)");
+    } else if (key == "s_churn") {
+      s.s_churn = field.number();
+      if (!(s.s_churn >= 0)) field.refuse("a number >= 0");
+    } else if (key == "s_tmin" || key == "s_tmax" || key == "s_noise") {
+      (key == "s_tmin" ? s.s_tmin : key == "s_tmax" ? s.s_tmax : s.s_noise) = field.number();
     } else if (key == "use_exponential_sigmas" || key == "use_beta_sigmas") {
       if (!value.is_null() && field.boolean())
         field.refuse("false (ldm implements the spaced and the Karras sigmas)");
@@ -364,7 +382,8 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
 }
 
 /// The scheduler_config.json diffusers would write for these settings: every field the class
-/// reads, stated (DDIM's eta only when it is not 0, as diffusers' files never hold it).
+/// reads, stated (DDIM's eta and Euler's churn only when not the default, as diffusers' files
+/// never hold them).
 /// @param diffusers_version the version whose format the file follows.
 inline nlohmann::json scheduler_config(const SchedulerSettings& s,
                                        const std::string& diffusers_version) {
@@ -399,6 +418,11 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
     if (const auto value = every_field.find(key); value != every_field.end())
       config[std::string(key)] = *value;
   if (s.eta != 0) config["eta"] = s.eta;
+  // Euler's churn, like eta: step() arguments in diffusers, stated only when not the default.
+  if (s.s_churn != 0) config["s_churn"] = s.s_churn;
+  if (s.s_tmin != 0) config["s_tmin"] = s.s_tmin;
+  if (std::isfinite(s.s_tmax)) config["s_tmax"] = s.s_tmax;
+  if (s.s_noise != 1) config["s_noise"] = s.s_noise;
   return config;
 }
 
