@@ -4,8 +4,9 @@
 /// HeunDiscreteScheduler takes its steps, in the sigma parameterisation of
 /// ldm/diffusion/sigma_steps.hpp. Step k from sigma_k to sigma_{k+1} evaluates the model twice:
 /// @verbatim
-///   evaluation 2k (at sigma_k):       d1 = (x - x0_hat) / sigma_k,  x' = x + (sigma_{k+1} -
-///   sigma_k) d1 evaluation 2k+1 (at sigma_{k+1}): d2 = (x' - x0_hat') / sigma_{k+1},
+///   evaluation 2k, at sigma_k:        d1 = (x - x0_hat) / sigma_k
+///                                     x' = x + (sigma_{k+1} - sigma_k) d1
+///   evaluation 2k+1, at sigma_{k+1}:  d2 = (x' - x0_hat') / sigma_{k+1}
 ///                                     x_next = x + (sigma_{k+1} - sigma_k) (d1 + d2) / 2
 /// @endverbatim
 /// where x0_hat is x0 read from the model's output, clamped when clip_sample is set. The last
@@ -18,7 +19,6 @@
 
 #include <cstddef>
 #include <span>
-#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
