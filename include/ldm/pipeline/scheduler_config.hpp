@@ -9,8 +9,12 @@
 //   v_prediction), timestep_spacing (leading, trailing, linspace), steps_offset;
 // - honoured by DDIM and DDPM: clip_sample, clip_sample_range; by DDIM: set_alpha_to_one, and
 //   eta (ldm's: diffusers passes it to step(), so its own files never hold it);
+// - honoured by Euler and Heun: use_karras_sigmas; by Euler: sigma_min, sigma_max,
+//   final_sigmas_type (zero, sigma_min), and s_churn, s_tmin, s_tmax, s_noise (ldm's, as eta);
+//   by Heun: clip_sample, clip_sample_range;
 // - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
-//   (false), variance_type (fixed_small);
+//   (false), variance_type (fixed_small), interpolation_type (linear), timestep_type (discrete),
+//   use_exponential_sigmas and use_beta_sigmas (false);
 // - read by diffusers only with thresholding on, so checked as numbers and otherwise unused, as
 //   there: dynamic_thresholding_ratio, sample_max_value;
 // - metadata: the other fields whose names start with '_' (_diffusers_version...).
@@ -19,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,14 +34,19 @@
 #include "ldm/core/error.hpp"
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/euler_ancestral_discrete.hpp"
+#include "ldm/diffusion/euler_discrete.hpp"
 #include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/heun_discrete.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/version.hpp"
 
 namespace ldm::pipeline {
 
 /// The scheduler classes ldm implements, by diffusers' names.
-inline constexpr std::string_view kSchedulerClasses[] = {"DDIMScheduler", "DDPMScheduler"};
+inline constexpr std::string_view kSchedulerClasses[] = {
+    "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
+    "HeunDiscreteScheduler"};
 
 /// The config fields (metadata aside) that diffusers' scheduler `class_name` reads and ldm
 /// honours or checks; empty for a class ldm does not implement.
@@ -72,14 +82,47 @@ inline std::span<const std::string_view> scheduler_fields(std::string_view class
                                               "dynamic_thresholding_ratio",
                                               "sample_max_value",
                                               "rescale_betas_zero_snr"};
+  static constexpr std::string_view euler[] = {"num_train_timesteps",
+                                               "beta_start",
+                                               "beta_end",
+                                               "beta_schedule",
+                                               "trained_betas",
+                                               "prediction_type",
+                                               "timestep_spacing",
+                                               "steps_offset",
+                                               "use_karras_sigmas",
+                                               "sigma_min",
+                                               "sigma_max",
+                                               "final_sigmas_type",
+                                               "interpolation_type",
+                                               "timestep_type",
+                                               "use_exponential_sigmas",
+                                               "use_beta_sigmas",
+                                               "rescale_betas_zero_snr",
+                                               "s_churn",
+                                               "s_tmin",
+                                               "s_tmax",
+                                               "s_noise"};
+  static constexpr std::string_view euler_ancestral[] = {
+      "num_train_timesteps", "beta_start",    "beta_end",
+      "beta_schedule",       "trained_betas", "prediction_type",
+      "timestep_spacing",    "steps_offset",  "rescale_betas_zero_snr"};
+  static constexpr std::string_view heun[] = {
+      "num_train_timesteps", "beta_start",      "beta_end",          "beta_schedule",
+      "trained_betas",       "prediction_type", "timestep_spacing",  "steps_offset",
+      "use_karras_sigmas",   "clip_sample",     "clip_sample_range", "use_exponential_sigmas",
+      "use_beta_sigmas"};
   if (class_name == "DDIMScheduler") return ddim;
   if (class_name == "DDPMScheduler") return ddpm;
+  if (class_name == "EulerDiscreteScheduler") return euler;
+  if (class_name == "EulerAncestralDiscreteScheduler") return euler_ancestral;
+  if (class_name == "HeunDiscreteScheduler") return heun;
   return {};
 }
 
 /// The noise schedule and the sampler settings of a model folder's scheduler, under diffusers'
-/// field names; the defaults are DDIMScheduler's. Each class reads only its own fields
-/// (scheduler_fields()); the others keep their defaults.
+/// field names; the defaults are DDIMScheduler's (scheduler_defaults() gives another class's).
+/// Each class reads only its own fields (scheduler_fields()); the others keep their defaults.
 struct SchedulerSettings {
   /// The class diffusers builds from the file (one of kSchedulerClasses), and the sampler ldm
   /// uses by default (pipeline/samplers.hpp).
@@ -103,6 +146,18 @@ struct SchedulerSettings {
   int steps_offset = 0;
   /// DDIM's eta in [0, 1]: the share of DDPM's noise each step adds.
   double eta = 0;
+  /// Euler's and Heun's: whether Karras et al.'s sigmas replace the spaced ones.
+  bool use_karras_sigmas = false;
+  /// @{
+  /// Euler's bounds of the Karras sigmas (positive); none: the spaced sigmas' ends.
+  std::optional<double> sigma_min = {}, sigma_max = {};
+  /// @}
+  /// Euler's final sigma.
+  diffusion::FinalSigmasType final_sigmas_type = diffusion::FinalSigmasType::zero;
+  /// @{
+  /// Euler's churn (diffusion::EulerDiscreteConfig); s_churn 0 adds none.
+  double s_churn = 0, s_tmin = 0, s_tmax = INFINITY, s_noise = 1;
+  /// @}
 
   /// The betas these settings name.
   /// @throws ldm::Error when they are out of range (see diffusion::Schedule).
@@ -125,7 +180,52 @@ struct SchedulerSettings {
             .timestep_spacing = timestep_spacing,
             .steps_offset = steps_offset};
   }
+  /// The Euler sampler's settings.
+  diffusion::EulerDiscreteConfig euler() const {
+    return {.prediction_type = prediction_type,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset,
+            .use_karras_sigmas = use_karras_sigmas,
+            .sigma_min = sigma_min,
+            .sigma_max = sigma_max,
+            .final_sigmas_type = final_sigmas_type,
+            .s_churn = s_churn,
+            .s_tmin = s_tmin,
+            .s_tmax = s_tmax,
+            .s_noise = s_noise};
+  }
+  /// The Euler ancestral sampler's settings.
+  diffusion::EulerAncestralDiscreteConfig euler_ancestral() const {
+    return {.prediction_type = prediction_type,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset};
+  }
+  /// The Heun sampler's settings.
+  diffusion::HeunDiscreteConfig heun() const {
+    return {.prediction_type = prediction_type,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset,
+            .use_karras_sigmas = use_karras_sigmas,
+            .clip_sample = clip_sample,
+            .clip_sample_range = clip_sample_range};
+  }
 };
+
+/// The settings of a scheduler_config.json of class `class_name` that states no field: diffusers'
+/// defaults for that class.
+inline SchedulerSettings scheduler_defaults(const std::string& class_name) {
+  SchedulerSettings s;
+  s.class_name = class_name;
+  if (class_name == "EulerDiscreteScheduler" || class_name == "EulerAncestralDiscreteScheduler" ||
+      class_name == "HeunDiscreteScheduler")
+    s.timestep_spacing = diffusion::TimestepSpacing::linspace;
+  if (class_name == "HeunDiscreteScheduler") {
+    s.schedule.beta_start = 0.00085;
+    s.schedule.beta_end = 0.012;
+    s.clip_sample = false;
+  }
+  return s;
+}
 
 namespace detail {
 
@@ -194,13 +294,13 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
   SchedulerSettings s;
   if (const auto name = config.find("_class_name"); name != config.end()) {
     const detail::SchedulerField field(file, "_class_name", *name);
-    s.class_name = field.text();
-    if (scheduler_fields(s.class_name).empty()) {
+    if (scheduler_fields(field.text()).empty()) {
       std::string classes;
       for (std::string_view c : kSchedulerClasses)
         classes += (classes.empty() ? "" : ", ") + std::string(c);
       field.refuse("one of the schedulers ldm implements: " + classes);
     }
+    s = scheduler_defaults(field.text());
   }
   const auto fields = scheduler_fields(s.class_name);
   for (const auto& [key, value] : config.items()) {
@@ -248,6 +348,29 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
     } else if (key == "eta") {
       s.eta = field.number();
       if (!(s.eta >= 0 && s.eta <= 1)) field.refuse("a value in [0, 1]");
+    } else if (key == "use_karras_sigmas") {
+      s.use_karras_sigmas = !value.is_null() && field.boolean();  // diffusers reads null as false
+    } else if (key == "sigma_min" || key == "sigma_max") {
+      if (value.is_null()) continue;
+      const double sigma = field.number();
+      if (!(sigma > 0)) field.refuse("null or a positive number");
+      (key == "sigma_min" ? s.sigma_min : s.sigma_max) = sigma;
+    } else if (key == "final_sigmas_type") {
+      s.final_sigmas_type = field.named(diffusion::parse_final_sigmas_type);
+    } else if (key == "interpolation_type") {
+      if (field.text() != "linear")
+        field.refuse("\"linear\" (the only sigma interpolation ldm implements)");
+    } else if (key == "timestep_type") {
+      if (field.text() != "discrete")
+        field.refuse("\"discrete\" (the only timestep_type ldm implements)");
+    } else if (key == "s_churn") {
+      s.s_churn = field.number();
+      if (!(s.s_churn >= 0)) field.refuse("a number >= 0");
+    } else if (key == "s_tmin" || key == "s_tmax" || key == "s_noise") {
+      (key == "s_tmin" ? s.s_tmin : key == "s_tmax" ? s.s_tmax : s.s_noise) = field.number();
+    } else if (key == "use_exponential_sigmas" || key == "use_beta_sigmas") {
+      if (!value.is_null() && field.boolean())
+        field.refuse("false (ldm implements the spaced and the Karras sigmas)");
     }
   }
   try {
@@ -259,7 +382,8 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
 }
 
 /// The scheduler_config.json diffusers would write for these settings: every field the class
-/// reads, stated (DDIM's eta only when it is not 0, as diffusers' files never hold it).
+/// reads, stated (DDIM's eta and Euler's churn only when not the default, as diffusers' files
+/// never hold them).
 /// @param diffusers_version the version whose format the file follows.
 inline nlohmann::json scheduler_config(const SchedulerSettings& s,
                                        const std::string& diffusers_version) {
@@ -278,7 +402,15 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
       {"steps_offset", s.steps_offset},
       {"thresholding", false},
       {"rescale_betas_zero_snr", false},
-      {"variance_type", "fixed_small"}};
+      {"variance_type", "fixed_small"},
+      {"use_karras_sigmas", s.use_karras_sigmas},
+      {"sigma_min", s.sigma_min ? nlohmann::json(*s.sigma_min) : nlohmann::json(nullptr)},
+      {"sigma_max", s.sigma_max ? nlohmann::json(*s.sigma_max) : nlohmann::json(nullptr)},
+      {"final_sigmas_type", std::string(diffusion::to_string(s.final_sigmas_type))},
+      {"interpolation_type", "linear"},
+      {"timestep_type", "discrete"},
+      {"use_exponential_sigmas", false},
+      {"use_beta_sigmas", false}};
   nlohmann::json config{{"_class_name", s.class_name},
                         {"_diffusers_version", diffusers_version},
                         {"_ldm_version", version.string}};
@@ -286,6 +418,11 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
     if (const auto value = every_field.find(key); value != every_field.end())
       config[std::string(key)] = *value;
   if (s.eta != 0) config["eta"] = s.eta;
+  // Euler's churn, like eta: step() arguments in diffusers, stated only when not the default.
+  if (s.s_churn != 0) config["s_churn"] = s.s_churn;
+  if (s.s_tmin != 0) config["s_tmin"] = s.s_tmin;
+  if (std::isfinite(s.s_tmax)) config["s_tmax"] = s.s_tmax;
+  if (s.s_noise != 1) config["s_noise"] = s.s_noise;
   return config;
 }
 
