@@ -41,8 +41,9 @@ from unittest import mock
 import diffusers
 import numpy
 import torch
-from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DModel,
-                       UniPCMultistepScheduler)
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+                       HeunDiscreteScheduler, UNet2DModel, UniPCMultistepScheduler)
 from safetensors.torch import save_file
 
 from make_scheduler_golden import float64_construction
@@ -89,6 +90,18 @@ def grid(schedule, steps, extra=None, unet_cases=()):
     return cases
 
 
+def renamed(word, cases):
+    """The closed-form cases of a grid() named closed_form.<word>...: a second grid of settings."""
+    return [dict(case, name=case["name"].replace("closed_form.", f"closed_form.{word}.", 1))
+            for case in cases if case["model"] == "closed_form"]
+
+
+KARRAS = dict(use_karras_sigmas=True)
+# EulerDiscreteScheduler.step()'s churn: from sigma 10 down to 0.5, gamma = min(s_churn / steps,
+# sqrt(2) - 1).
+CHURN = dict(s_churn=1.0, s_tmin=0.5, s_tmax=10.0, s_noise=1.003)
+
+
 # The cases of each scheduler class. "step" holds step() arguments (DDIM's eta), which ldm reads
 # from its config.
 CASES = {
@@ -98,6 +111,27 @@ CASES = {
             model="unet")],
     "DDPMScheduler": grid(SCALED_LINEAR, 10, dict(clip_sample=False),
                           [("leading", dict(clip_sample=False), 20)]),
+    "EulerDiscreteScheduler": grid(SCALED_LINEAR, 10, None,
+                                   [("linspace", {}, 10), ("karras", KARRAS, 10)])
+    + renamed("karras", grid(SCALED_LINEAR, 6, KARRAS))
+    + [dict(name="closed_form.leading_offset", steps=6, model="closed_form",
+            config=dict(SCALED_LINEAR, timestep_spacing="leading", steps_offset=1)),
+       dict(name="closed_form.karras_bounds_sigma_min", steps=6, model="closed_form",
+            config=dict(SCALED_LINEAR, **KARRAS, sigma_min=0.1, sigma_max=10.0,
+                        final_sigmas_type="sigma_min")),
+       dict(name="closed_form.churn.epsilon", steps=10, model="closed_form",
+            config=dict(SCALED_LINEAR), step=CHURN),
+       dict(name="closed_form.churn_capped.v_prediction", steps=10, model="closed_form",
+            config=dict(SCALED_LINEAR, prediction_type="v_prediction"),
+            step=dict(CHURN, s_churn=8.0)),
+       dict(name="unet.churn", steps=10, model="unet", config=dict(LINEAR), step=CHURN)],
+    "EulerAncestralDiscreteScheduler": grid(SCALED_LINEAR, 10, None, [
+        ("linspace", {}, 10), ("leading", dict(timestep_spacing="leading", steps_offset=1), 8)]),
+    "HeunDiscreteScheduler": grid(SCALED_LINEAR, 6, None,
+                                  [("linspace", {}, 8), ("karras", KARRAS, 6)])
+    + renamed("karras", grid(SCALED_LINEAR, 4, KARRAS))
+    + [dict(name="closed_form.clip", steps=4, model="closed_form",
+            config=dict(SCALED_LINEAR, clip_sample=True, clip_sample_range=2.0))],
 }
 # The multistep solvers: each spacing and prediction type at their default order 2, then orders
 # 1 and 3, Karras sigmas, the final sigma, the solver variants and the UNet at 10-25 steps.
@@ -150,6 +184,9 @@ CASES["UniPCMultistepScheduler"] = grid(SCALED_LINEAR, 10, None, MULTISTEP_UNET)
      ("leading.offset", dict(timestep_spacing="leading", steps_offset=1)),
      ("cosine", dict(beta_schedule="squaredcos_cap_v2"))])
 CLASSES = {"DDIMScheduler": DDIMScheduler, "DDPMScheduler": DDPMScheduler,
+           "EulerDiscreteScheduler": EulerDiscreteScheduler,
+           "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
+           "HeunDiscreteScheduler": HeunDiscreteScheduler,
            "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
            "UniPCMultistepScheduler": UniPCMultistepScheduler}
 
@@ -185,9 +222,9 @@ def trajectory(cls, case, models, generator):
         model_input = scheduler.scale_model_input(x, t)
         scales.append(scalar_of(scheduler.scale_model_input(ones, t)))
         output = model(model_input, t)
-        # Schedulers that draw no noise do not import randn_tensor.
+        # create: a scheduler that draws no noise (Heun) has no randn_tensor to replace.
         with mock.patch.object(module, "randn_tensor", lambda *a, **k: fresh.clone(),
-                               create=not hasattr(module, "randn_tensor")):
+                               create=True):
             x = scheduler.step(output, t, x, **step_kwargs).prev_sample
         samples.append(x)
     # JSON has no infinity: DPM-Solver's lambda_min_clipped = -inf (its default) is left out.

@@ -8,11 +8,9 @@
 /// training timesteps. Everything is in double; diffusers rounds the sigmas to float32 once.
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "ldm/core/error.hpp"
@@ -20,29 +18,6 @@
 #include "ldm/diffusion/sigmas.hpp"
 
 namespace ldm::diffusion {
-
-/// The sigma a multistep solver's last step lands on (diffusers' final_sigmas_type).
-enum class FinalSigmasType {
-  zero,      ///< 0: the last step returns the predicted x0 (the default)
-  sigma_min  ///< the schedule's smallest sigma (at t = 0), so some noise is left
-};
-
-namespace detail {
-inline constexpr std::array<Named<FinalSigmasType>, 2> kFinalSigmasTypes{{
-    {"zero", FinalSigmasType::zero},
-    {"sigma_min", FinalSigmasType::sigma_min},
-}};
-}  // namespace detail
-
-/// The final sigma type diffusers calls `name` ("zero", "sigma_min").
-/// @throws ldm::Error when the name is neither
-inline FinalSigmasType parse_final_sigmas_type(std::string_view name) {
-  return detail::parse_name("final_sigmas_type", name, detail::kFinalSigmasTypes);
-}
-/// diffusers' name of a final sigma type.
-constexpr std::string_view to_string(FinalSigmasType value) {
-  return detail::name_of(value, detail::kFinalSigmasTypes);
-}
 
 /// What a multistep solver's timesteps and sigmas depend on.
 struct MultistepGridConfig {

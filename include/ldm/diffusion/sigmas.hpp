@@ -7,9 +7,11 @@
 /// spacing, and a sigma's (fractional) timestep.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "ldm/core/error.hpp"
@@ -88,6 +90,29 @@ inline double sigma_to_timestep(double sigma, std::span<const double> log_sigmas
 inline NoiseLevel vp_noise_level(double sigma) {
   const double alpha = 1 / std::sqrt(sigma * sigma + 1);
   return {.signal = alpha, .noise = sigma * alpha};
+}
+
+/// The sigma a sigma sampler ends at (diffusers' final_sigmas_type).
+enum class FinalSigmasType {
+  zero,      ///< 0: the last step lands on the clean sample (diffusers' default)
+  sigma_min  ///< the schedule's smallest sigma, sigma_0
+};
+
+namespace detail {
+inline constexpr std::array<Named<FinalSigmasType>, 2> kFinalSigmasTypes{{
+    {"zero", FinalSigmasType::zero},
+    {"sigma_min", FinalSigmasType::sigma_min},
+}};
+}  // namespace detail
+
+/// The final sigma diffusers calls `name` ("zero", "sigma_min").
+/// @throws ldm::Error when the name is neither (the message lists them)
+inline FinalSigmasType parse_final_sigmas_type(std::string_view name) {
+  return detail::parse_name("final_sigmas_type", name, detail::kFinalSigmasTypes);
+}
+/// diffusers' name of a final sigma.
+constexpr std::string_view to_string(FinalSigmasType value) {
+  return detail::name_of(value, detail::kFinalSigmasTypes);
 }
 
 }  // namespace ldm::diffusion

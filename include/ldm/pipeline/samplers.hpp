@@ -12,14 +12,18 @@
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
 #include "ldm/diffusion/dpm_solver_multistep.hpp"
+#include "ldm/diffusion/euler_ancestral_discrete.hpp"
+#include "ldm/diffusion/euler_discrete.hpp"
+#include "ldm/diffusion/heun_discrete.hpp"
 #include "ldm/diffusion/unipc_multistep.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
 
 namespace ldm::pipeline {
 
 /// Any sampler ldm implements; LatentDiffusion::sample() takes one as it takes each.
-using AnySampler = std::variant<diffusion::DDIM, diffusion::DDPM, diffusion::DPMSolverMultistep,
-                                diffusion::UniPCMultistep>;
+using AnySampler = std::variant<diffusion::DDIM, diffusion::DDPM, diffusion::EulerDiscrete,
+                                diffusion::EulerAncestralDiscrete, diffusion::HeunDiscrete,
+                                diffusion::DPMSolverMultistep, diffusion::UniPCMultistep>;
 
 /// A sampler's short name (as a command line takes it) and its diffusers class.
 struct SamplerName {
@@ -32,6 +36,9 @@ struct SamplerName {
 inline constexpr SamplerName kSamplerNames[] = {
     {"ddim", "DDIMScheduler", "DDIM (deterministic at eta 0)"},
     {"ddpm", "DDPMScheduler", "DDPM's ancestral sampler (needs many steps)"},
+    {"euler", "EulerDiscreteScheduler", "Euler's method on the probability-flow ODE"},
+    {"euler_a", "EulerAncestralDiscreteScheduler", "Euler ancestral (adds noise at each step)"},
+    {"heun", "HeunDiscreteScheduler", "Heun's second-order method (two evaluations a step)"},
     {"dpm++2m", "DPMSolverMultistepScheduler", "DPM-Solver++ multistep (good in 15-25 steps)"},
     {"unipc", "UniPCMultistepScheduler", "UniPC predictor-corrector (good in 10-20 steps)"},
 };
@@ -55,6 +62,14 @@ inline AnySampler make_sampler(const SchedulerSettings& settings, int num_infere
     return diffusion::DDPM(settings.make_schedule(), settings.ddpm(), num_inference_steps);
   if (settings.class_name == "DDIMScheduler")
     return diffusion::DDIM(settings.make_schedule(), settings.ddim(), num_inference_steps);
+  if (settings.class_name == "EulerDiscreteScheduler")
+    return diffusion::EulerDiscrete(settings.make_schedule(), settings.euler(),
+                                    num_inference_steps);
+  if (settings.class_name == "EulerAncestralDiscreteScheduler")
+    return diffusion::EulerAncestralDiscrete(settings.make_schedule(), settings.euler_ancestral(),
+                                             num_inference_steps);
+  if (settings.class_name == "HeunDiscreteScheduler")
+    return diffusion::HeunDiscrete(settings.make_schedule(), settings.heun(), num_inference_steps);
   if (settings.class_name == "DPMSolverMultistepScheduler")
     return diffusion::DPMSolverMultistep(settings.make_schedule(), settings.dpm_solver_multistep(),
                                          num_inference_steps);

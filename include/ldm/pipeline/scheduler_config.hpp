@@ -9,16 +9,20 @@
 //   v_prediction), timestep_spacing (leading, trailing, linspace), steps_offset;
 // - honoured by DDIM and DDPM: clip_sample, clip_sample_range; by DDIM: set_alpha_to_one, and
 //   eta (ldm's: diffusers passes it to step(), so its own files never hold it);
+// - honoured by Euler and Heun: use_karras_sigmas; by Euler: sigma_min, sigma_max,
+//   final_sigmas_type (zero, sigma_min), and s_churn, s_tmin, s_tmax, s_noise (ldm's, as eta);
+//   by Heun: clip_sample, clip_sample_range;
 // - honoured by DPMSolverMultistep and UniPCMultistep: solver_order, solver_type,
 //   lower_order_final, use_karras_sigmas, final_sigmas_type; by DPMSolverMultistep:
 //   euler_at_final, lambda_min_clipped (-infinity is left out of the file, as JSON cannot hold
 //   it, and read from diffusers' "-Infinity"); by UniPCMultistep: disable_corrector. solver_type is
 //   read as diffusers reads it, which maps the other class's names to its default;
 // - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
-//   (false), variance_type (fixed_small or null, the same to DDPM), algorithm_type
-//   (dpmsolver++), predict_x0 (true), use_exponential_sigmas, use_beta_sigmas, use_lu_lambdas,
-//   use_flow_sigmas and use_dynamic_shifting (false), time_shift_type (exponential), solver_p,
-//   sigma_min, sigma_max and shift_terminal (null);
+//   (false), variance_type (fixed_small or null, the same to DDPM), interpolation_type (linear),
+//   timestep_type (discrete), use_exponential_sigmas and use_beta_sigmas (false);
+//   algorithm_type (dpmsolver++), predict_x0 (true), use_lu_lambdas, use_flow_sigmas and
+//   use_dynamic_shifting (false), time_shift_type (exponential), solver_p and shift_terminal
+//   (null), and UniPC's sigma_min and sigma_max (null);
 // - read by diffusers only with thresholding on, so checked as numbers and otherwise unused, as
 //   there: dynamic_thresholding_ratio, sample_max_value; and by flow sigmas only: flow_shift;
 // - metadata: the other fields whose names start with '_' (_diffusers_version...).
@@ -27,6 +31,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,7 +43,10 @@
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
 #include "ldm/diffusion/dpm_solver_multistep.hpp"
+#include "ldm/diffusion/euler_ancestral_discrete.hpp"
+#include "ldm/diffusion/euler_discrete.hpp"
 #include "ldm/diffusion/forward_process.hpp"
+#include "ldm/diffusion/heun_discrete.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/diffusion/unipc_multistep.hpp"
 #include "ldm/version.hpp"
@@ -47,7 +55,10 @@ namespace ldm::pipeline {
 
 /// The scheduler classes ldm implements, by diffusers' names.
 inline constexpr std::string_view kSchedulerClasses[] = {
-    "DDIMScheduler", "DDPMScheduler", "DPMSolverMultistepScheduler", "UniPCMultistepScheduler"};
+    "DDIMScheduler",          "DDPMScheduler",
+    "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
+    "HeunDiscreteScheduler",  "DPMSolverMultistepScheduler",
+    "UniPCMultistepScheduler"};
 
 /// The config fields (metadata aside) that diffusers' scheduler `class_name` reads and ldm
 /// honours or checks; empty for a class ldm does not implement.
@@ -83,6 +94,36 @@ inline std::span<const std::string_view> scheduler_fields(std::string_view class
                                               "dynamic_thresholding_ratio",
                                               "sample_max_value",
                                               "rescale_betas_zero_snr"};
+  static constexpr std::string_view euler[] = {"num_train_timesteps",
+                                               "beta_start",
+                                               "beta_end",
+                                               "beta_schedule",
+                                               "trained_betas",
+                                               "prediction_type",
+                                               "timestep_spacing",
+                                               "steps_offset",
+                                               "use_karras_sigmas",
+                                               "sigma_min",
+                                               "sigma_max",
+                                               "final_sigmas_type",
+                                               "interpolation_type",
+                                               "timestep_type",
+                                               "use_exponential_sigmas",
+                                               "use_beta_sigmas",
+                                               "rescale_betas_zero_snr",
+                                               "s_churn",
+                                               "s_tmin",
+                                               "s_tmax",
+                                               "s_noise"};
+  static constexpr std::string_view euler_ancestral[] = {
+      "num_train_timesteps", "beta_start",    "beta_end",
+      "beta_schedule",       "trained_betas", "prediction_type",
+      "timestep_spacing",    "steps_offset",  "rescale_betas_zero_snr"};
+  static constexpr std::string_view heun[] = {
+      "num_train_timesteps", "beta_start",      "beta_end",          "beta_schedule",
+      "trained_betas",       "prediction_type", "timestep_spacing",  "steps_offset",
+      "use_karras_sigmas",   "clip_sample",     "clip_sample_range", "use_exponential_sigmas",
+      "use_beta_sigmas"};
   static constexpr std::string_view dpm_solver_multistep[] = {"num_train_timesteps",
                                                               "beta_start",
                                                               "beta_end",
@@ -142,14 +183,17 @@ inline std::span<const std::string_view> scheduler_fields(std::string_view class
                                                          "shift_terminal"};
   if (class_name == "DDIMScheduler") return ddim;
   if (class_name == "DDPMScheduler") return ddpm;
+  if (class_name == "EulerDiscreteScheduler") return euler;
+  if (class_name == "EulerAncestralDiscreteScheduler") return euler_ancestral;
+  if (class_name == "HeunDiscreteScheduler") return heun;
   if (class_name == "DPMSolverMultistepScheduler") return dpm_solver_multistep;
   if (class_name == "UniPCMultistepScheduler") return unipc_multistep;
   return {};
 }
 
 /// The noise schedule and the sampler settings of a model folder's scheduler, under diffusers'
-/// field names; the defaults are DDIMScheduler's. Each class reads only its own fields
-/// (scheduler_fields()); the others keep their defaults.
+/// field names; the defaults are DDIMScheduler's (scheduler_defaults() gives another class's).
+/// Each class reads only its own fields (scheduler_fields()); the others keep their defaults.
 struct SchedulerSettings {
   /// The class diffusers builds from the file (one of kSchedulerClasses), and the sampler ldm
   /// uses by default (pipeline/samplers.hpp).
@@ -173,6 +217,18 @@ struct SchedulerSettings {
   int steps_offset = 0;
   /// DDIM's eta in [0, 1]: the share of DDPM's noise each step adds.
   double eta = 0;
+  /// Euler's and Heun's: whether Karras et al.'s sigmas replace the spaced ones.
+  bool use_karras_sigmas = false;
+  /// @{
+  /// Euler's bounds of the Karras sigmas (positive); none: the spaced sigmas' ends.
+  std::optional<double> sigma_min = {}, sigma_max = {};
+  /// @}
+  /// Euler's final sigma.
+  diffusion::FinalSigmasType final_sigmas_type = diffusion::FinalSigmasType::zero;
+  /// @{
+  /// Euler's churn (diffusion::EulerDiscreteConfig); s_churn 0 adds none.
+  double s_churn = 0, s_tmin = 0, s_tmax = INFINITY, s_noise = 1;
+  /// @}
   /// The multistep solvers' order: 1, 2 or 3.
   int solver_order = 2;
   /// The multistep solvers' variant: "midpoint" or "heun" (DPM-Solver++), "bh1" or "bh2" (UniPC).
@@ -181,10 +237,6 @@ struct SchedulerSettings {
   bool lower_order_final = true;
   /// Whether DPM-Solver++ takes a first-order last step whatever the step count.
   bool euler_at_final = false;
-  /// Whether the multistep solvers step through Karras et al.'s sigmas.
-  bool use_karras_sigmas = false;
-  /// The sigma the multistep solvers' last step lands on.
-  diffusion::FinalSigmasType final_sigmas_type = diffusion::FinalSigmasType::zero;
   /// DPM-Solver++'s bound below which the spacings skip a timestep's lambda.
   double lambda_min_clipped = -INFINITY;
   /// UniPC's steps whose sample is not corrected.
@@ -210,6 +262,35 @@ struct SchedulerSettings {
             .clip_sample_range = clip_sample_range,
             .timestep_spacing = timestep_spacing,
             .steps_offset = steps_offset};
+  }
+  /// The Euler sampler's settings.
+  diffusion::EulerDiscreteConfig euler() const {
+    return {.prediction_type = prediction_type,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset,
+            .use_karras_sigmas = use_karras_sigmas,
+            .sigma_min = sigma_min,
+            .sigma_max = sigma_max,
+            .final_sigmas_type = final_sigmas_type,
+            .s_churn = s_churn,
+            .s_tmin = s_tmin,
+            .s_tmax = s_tmax,
+            .s_noise = s_noise};
+  }
+  /// The Euler ancestral sampler's settings.
+  diffusion::EulerAncestralDiscreteConfig euler_ancestral() const {
+    return {.prediction_type = prediction_type,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset};
+  }
+  /// The Heun sampler's settings.
+  diffusion::HeunDiscreteConfig heun() const {
+    return {.prediction_type = prediction_type,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset,
+            .use_karras_sigmas = use_karras_sigmas,
+            .clip_sample = clip_sample,
+            .clip_sample_range = clip_sample_range};
   }
   /// The DPM-Solver++ sampler's settings.
   /// @throws ldm::Error when solver_type is not "midpoint" or "heun"
@@ -239,6 +320,24 @@ struct SchedulerSettings {
             .steps_offset = steps_offset};
   }
 };
+
+/// The settings of a scheduler_config.json of class `class_name` that states no field: diffusers'
+/// defaults for that class.
+inline SchedulerSettings scheduler_defaults(const std::string& class_name) {
+  SchedulerSettings s;
+  s.class_name = class_name;
+  if (class_name == "EulerDiscreteScheduler" || class_name == "EulerAncestralDiscreteScheduler" ||
+      class_name == "HeunDiscreteScheduler" || class_name == "DPMSolverMultistepScheduler" ||
+      class_name == "UniPCMultistepScheduler")
+    s.timestep_spacing = diffusion::TimestepSpacing::linspace;
+  if (class_name == "UniPCMultistepScheduler") s.solver_type = "bh2";
+  if (class_name == "HeunDiscreteScheduler") {
+    s.schedule.beta_start = 0.00085;
+    s.schedule.beta_end = 0.012;
+    s.clip_sample = false;
+  }
+  return s;
+}
 
 namespace detail {
 
@@ -307,19 +406,15 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
   SchedulerSettings s;
   if (const auto name = config.find("_class_name"); name != config.end()) {
     const detail::SchedulerField field(file, "_class_name", *name);
-    s.class_name = field.text();
-    if (scheduler_fields(s.class_name).empty()) {
+    if (scheduler_fields(field.text()).empty()) {
       std::string classes;
       for (std::string_view c : kSchedulerClasses)
         classes += (classes.empty() ? "" : ", ") + std::string(c);
       field.refuse("one of the schedulers ldm implements: " + classes);
     }
+    s = scheduler_defaults(field.text());
   }
   const auto fields = scheduler_fields(s.class_name);
-  const bool multistep =
-      s.class_name == "DPMSolverMultistepScheduler" || s.class_name == "UniPCMultistepScheduler";
-  if (multistep) s.timestep_spacing = diffusion::TimestepSpacing::linspace;
-  if (s.class_name == "UniPCMultistepScheduler") s.solver_type = "bh2";
   for (const auto& [key, value] : config.items()) {
     const detail::SchedulerField field(file, key, value);
     if (key.starts_with("_")) continue;  // metadata: _class_name, _diffusers_version...
@@ -367,6 +462,32 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
     } else if (key == "eta") {
       s.eta = field.number();
       if (!(s.eta >= 0 && s.eta <= 1)) field.refuse("a value in [0, 1]");
+    } else if (key == "use_karras_sigmas") {
+      s.use_karras_sigmas = !value.is_null() && field.boolean();  // diffusers reads null as false
+    } else if ((key == "sigma_min" || key == "sigma_max") &&
+               s.class_name == "UniPCMultistepScheduler") {
+      if (!value.is_null()) field.refuse("null (ldm's UniPC takes the schedule's Karras bounds)");
+    } else if (key == "sigma_min" || key == "sigma_max") {
+      if (value.is_null()) continue;
+      const double sigma = field.number();
+      if (!(sigma > 0)) field.refuse("null or a positive number");
+      (key == "sigma_min" ? s.sigma_min : s.sigma_max) = sigma;
+    } else if (key == "final_sigmas_type") {
+      s.final_sigmas_type = field.named(diffusion::parse_final_sigmas_type);
+    } else if (key == "interpolation_type") {
+      if (field.text() != "linear")
+        field.refuse("\"linear\" (the only sigma interpolation ldm implements)");
+    } else if (key == "timestep_type") {
+      if (field.text() != "discrete")
+        field.refuse("\"discrete\" (the only timestep_type ldm implements)");
+    } else if (key == "s_churn") {
+      s.s_churn = field.number();
+      if (!(s.s_churn >= 0)) field.refuse("a number >= 0");
+    } else if (key == "s_tmin" || key == "s_tmax" || key == "s_noise") {
+      (key == "s_tmin" ? s.s_tmin : key == "s_tmax" ? s.s_tmax : s.s_noise) = field.number();
+    } else if (key == "use_exponential_sigmas" || key == "use_beta_sigmas") {
+      if (!value.is_null() && field.boolean())
+        field.refuse("false (ldm implements the spaced and the Karras sigmas)");
     } else if (key == "solver_order") {
       s.solver_order = field.whole(1, 3);
     } else if (key == "solver_type") {
@@ -383,10 +504,6 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
       s.lower_order_final = field.boolean();
     } else if (key == "euler_at_final") {
       s.euler_at_final = field.boolean();
-    } else if (key == "use_karras_sigmas") {
-      s.use_karras_sigmas = field.boolean();
-    } else if (key == "final_sigmas_type") {
-      s.final_sigmas_type = field.named(diffusion::parse_final_sigmas_type);
     } else if (key == "lambda_min_clipped") {
       // diffusers' default, as read_json() reads Python's bare -Infinity.
       s.lambda_min_clipped = value == "-Infinity" ? -INFINITY : field.number();
@@ -403,16 +520,14 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
         field.refuse("\"dpmsolver++\" (the only DPM-Solver algorithm ldm implements)");
     } else if (key == "predict_x0") {
       if (!field.boolean()) field.refuse("true (ldm's UniPC predicts x0)");
-    } else if (key == "use_exponential_sigmas" || key == "use_beta_sigmas" ||
-               key == "use_lu_lambdas" || key == "use_flow_sigmas" ||
+    } else if (key == "use_lu_lambdas" || key == "use_flow_sigmas" ||
                key == "use_dynamic_shifting") {
       if (field.boolean()) field.refuse("false (ldm implements the spacings and Karras sigmas)");
     } else if (key == "time_shift_type") {
       if (field.text() != "exponential") field.refuse("\"exponential\"");
     } else if (key == "flow_shift") {
       field.number();
-    } else if (key == "solver_p" || key == "sigma_min" || key == "sigma_max" ||
-               key == "shift_terminal") {
+    } else if (key == "solver_p" || key == "shift_terminal") {
       if (!value.is_null()) field.refuse("null (ldm does not implement it)");
     }
   }
@@ -425,7 +540,8 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
 }
 
 /// The scheduler_config.json diffusers would write for these settings: every field the class
-/// reads, stated (DDIM's eta only when it is not 0, as diffusers' files never hold it).
+/// reads, stated (DDIM's eta and Euler's churn only when not the default, as diffusers' files
+/// never hold them).
 /// @param diffusers_version the version whose format the file follows.
 inline nlohmann::json scheduler_config(const SchedulerSettings& s,
                                        const std::string& diffusers_version) {
@@ -445,25 +561,27 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
       {"thresholding", false},
       {"rescale_betas_zero_snr", false},
       {"variance_type", "fixed_small"},
+      {"use_karras_sigmas", s.use_karras_sigmas},
+      {"sigma_min", s.sigma_min ? nlohmann::json(*s.sigma_min) : nlohmann::json(nullptr)},
+      {"sigma_max", s.sigma_max ? nlohmann::json(*s.sigma_max) : nlohmann::json(nullptr)},
+      {"final_sigmas_type", std::string(diffusion::to_string(s.final_sigmas_type))},
+      {"interpolation_type", "linear"},
+      {"timestep_type", "discrete"},
+      {"use_exponential_sigmas", false},
+      {"use_beta_sigmas", false},
       {"solver_order", s.solver_order},
       {"solver_type", s.solver_type},
       {"lower_order_final", s.lower_order_final},
       {"euler_at_final", s.euler_at_final},
-      {"use_karras_sigmas", s.use_karras_sigmas},
-      {"final_sigmas_type", std::string(diffusion::to_string(s.final_sigmas_type))},
       {"disable_corrector", s.disable_corrector},
       {"algorithm_type", "dpmsolver++"},
       {"predict_x0", true},
-      {"use_exponential_sigmas", false},
-      {"use_beta_sigmas", false},
       {"use_lu_lambdas", false},
       {"use_flow_sigmas", false},
       {"flow_shift", 1.0},
       {"use_dynamic_shifting", false},
       {"time_shift_type", "exponential"},
       {"solver_p", nullptr},
-      {"sigma_min", nullptr},
-      {"sigma_max", nullptr},
       {"shift_terminal", nullptr}};
   if (s.class_name == "DPMSolverMultistepScheduler") every_field["variance_type"] = nullptr;
   if (std::isfinite(s.lambda_min_clipped)) every_field["lambda_min_clipped"] = s.lambda_min_clipped;
@@ -474,6 +592,11 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
     if (const auto value = every_field.find(key); value != every_field.end())
       config[std::string(key)] = *value;
   if (s.eta != 0) config["eta"] = s.eta;
+  // Euler's churn, like eta: step() arguments in diffusers, stated only when not the default.
+  if (s.s_churn != 0) config["s_churn"] = s.s_churn;
+  if (s.s_tmin != 0) config["s_tmin"] = s.s_tmin;
+  if (std::isfinite(s.s_tmax)) config["s_tmax"] = s.s_tmax;
+  if (s.s_noise != 1) config["s_noise"] = s.s_noise;
   return config;
 }
 
