@@ -8,14 +8,17 @@
 
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/dpm_solver_multistep.hpp"
 #include "ldm/diffusion/euler_ancestral_discrete.hpp"
 #include "ldm/diffusion/euler_discrete.hpp"
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/heun_discrete.hpp"
+#include "ldm/diffusion/multistep_grid.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/diffusion/sigma_steps.hpp"
 #include "ldm/diffusion/sigmas.hpp"
+#include "ldm/diffusion/unipc_multistep.hpp"
 
 namespace ldm {
 using diffusion::LinearBetas;

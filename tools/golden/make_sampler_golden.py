@@ -41,8 +41,9 @@ from unittest import mock
 import diffusers
 import numpy
 import torch
-from diffusers import (DDIMScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler,
-                       EulerDiscreteScheduler, HeunDiscreteScheduler, UNet2DModel)
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+                       HeunDiscreteScheduler, UNet2DModel, UniPCMultistepScheduler)
 from safetensors.torch import save_file
 
 from make_scheduler_golden import float64_construction
@@ -132,10 +133,62 @@ CASES = {
     + [dict(name="closed_form.clip", steps=4, model="closed_form",
             config=dict(SCALED_LINEAR, clip_sample=True, clip_sample_range=2.0))],
 }
+# The multistep solvers: each spacing and prediction type at their default order 2, then orders
+# 1 and 3, Karras sigmas, the final sigma, the solver variants and the UNet at 10-25 steps.
+MULTISTEP_UNET = [("linspace", {}, 15), ("karras", dict(use_karras_sigmas=True), 20),
+                  ("order3.leading", dict(solver_order=3, timestep_spacing="leading"), 25),
+                  ("karras.order1", dict(use_karras_sigmas=True, solver_order=1), 10)]
+
+
+def variants(schedule, steps, settings):
+    return [dict(name=f"closed_form.{name}", config=dict(schedule, **extra), steps=steps,
+                 model="closed_form") for name, extra in settings]
+
+
+CASES["DPMSolverMultistepScheduler"] = grid(SCALED_LINEAR, 10, None, MULTISTEP_UNET) + variants(
+    SCALED_LINEAR, 12,
+    [("order1", dict(solver_order=1)),
+     ("order3", dict(solver_order=3)),
+     ("order3.v.trailing", dict(solver_order=3, prediction_type="v_prediction",
+                                timestep_spacing="trailing")),
+     ("karras", dict(use_karras_sigmas=True)),
+     ("karras.v.sigma_min", dict(use_karras_sigmas=True, prediction_type="v_prediction",
+                                 final_sigmas_type="sigma_min")),
+     ("heun", dict(solver_type="heun")),
+     ("sigma_min.no_lower_order_final", dict(final_sigmas_type="sigma_min",
+                                             lower_order_final=False)),
+     ("sigma_min.order3.no_lower_order_final", dict(final_sigmas_type="sigma_min",
+                                                    lower_order_final=False, solver_order=3)),
+     ("euler_at_final.sigma_min", dict(final_sigmas_type="sigma_min", euler_at_final=True,
+                                       lower_order_final=False)),
+     ("leading.offset", dict(timestep_spacing="leading", steps_offset=1)),
+     ("cosine.clipped.trailing", dict(beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1,
+                                      timestep_spacing="trailing")),
+     ("cosine.clipped.linspace", dict(beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1))])
+CASES["UniPCMultistepScheduler"] = grid(SCALED_LINEAR, 10, None, MULTISTEP_UNET) + variants(
+    SCALED_LINEAR, 12,
+    [("order1", dict(solver_order=1)),
+     ("order3", dict(solver_order=3)),
+     ("order3.v.trailing", dict(solver_order=3, prediction_type="v_prediction",
+                                timestep_spacing="trailing")),
+     ("karras", dict(use_karras_sigmas=True)),
+     ("karras.v.sigma_min", dict(use_karras_sigmas=True, prediction_type="v_prediction",
+                                 final_sigmas_type="sigma_min")),
+     # bh1's last step to sigma 0 is NaN in diffusers (-inf * 0; ldm takes the limit, x0).
+     ("bh1.sigma_min", dict(solver_type="bh1", final_sigmas_type="sigma_min")),
+     ("bh1.order3.sigma_min", dict(solver_type="bh1", solver_order=3,
+                                   final_sigmas_type="sigma_min")),
+     ("sigma_min.no_lower_order_final", dict(final_sigmas_type="sigma_min",
+                                             lower_order_final=False, solver_order=3)),
+     ("disable_corrector", dict(disable_corrector=[0, 3, 4])),
+     ("leading.offset", dict(timestep_spacing="leading", steps_offset=1)),
+     ("cosine", dict(beta_schedule="squaredcos_cap_v2"))])
 CLASSES = {"DDIMScheduler": DDIMScheduler, "DDPMScheduler": DDPMScheduler,
            "EulerDiscreteScheduler": EulerDiscreteScheduler,
            "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
-           "HeunDiscreteScheduler": HeunDiscreteScheduler}
+           "HeunDiscreteScheduler": HeunDiscreteScheduler,
+           "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+           "UniPCMultistepScheduler": UniPCMultistepScheduler}
 
 
 def to_ldm_layout(x):
@@ -174,7 +227,9 @@ def trajectory(cls, case, models, generator):
                                create=True):
             x = scheduler.step(output, t, x, **step_kwargs).prev_sample
         samples.append(x)
-    config = {k: v for k, v in dict(scheduler.config).items() if not k.startswith("_")}
+    # JSON has no infinity: DPM-Solver's lambda_min_clipped = -inf (its default) is left out.
+    config = {k: v for k, v in dict(scheduler.config).items()
+              if not k.startswith("_") and v != float("-inf")}
     config["_class_name"] = cls.__name__
     config.update(step_kwargs)
     tensors = {

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ldm/io/file.hpp"
@@ -30,13 +31,50 @@ inline void write_text_atomically(const std::filesystem::path& path, const std::
   out.commit();
 }
 
-/// The JSON document in the file at `path`.
+namespace detail {
+// Python's json module writes infinities and NaN as bare -Infinity, Infinity and NaN (diffusers'
+// DPMSolverMultistepScheduler config holds lambda_min_clipped: -Infinity), which JSON lacks:
+// outside strings, they become the strings "-Infinity", "Infinity" and "NaN", for the readers of
+// the fields that take them to accept and the others to refuse by name.
+inline std::string quote_python_constants(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size())
+        out += text[++i];
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool quoted = false;
+    for (std::string_view constant : {"-Infinity", "Infinity", "NaN"})
+      if (text.substr(i, constant.size()) == constant) {
+        out += '"';
+        out += constant;
+        out += '"';
+        i += constant.size() - 1;
+        quoted = true;
+        break;
+      }
+    if (!quoted) out += c;
+  }
+  return out;
+}
+}  // namespace detail
+
+/// The JSON document in the file at `path`. Python's bare -Infinity, Infinity and NaN (which
+/// diffusers' files may hold) are read as the strings "-Infinity", "Infinity" and "NaN".
 /// @throws ldm::Error when the file cannot be read or is not valid JSON
 inline json read_json(const std::filesystem::path& path) {
   const auto bytes = io::read_file(path);
   try {
-    return json::parse(reinterpret_cast<const char*>(bytes.data()),
-                       reinterpret_cast<const char*>(bytes.data()) + bytes.size());
+    return json::parse(detail::quote_python_constants(
+        std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
   } catch (const json::exception& e) {
     fail(path.string(), ": not valid JSON: ", e.what());
   }

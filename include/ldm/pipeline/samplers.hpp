@@ -11,16 +11,19 @@
 #include "ldm/core/error.hpp"
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/dpm_solver_multistep.hpp"
 #include "ldm/diffusion/euler_ancestral_discrete.hpp"
 #include "ldm/diffusion/euler_discrete.hpp"
 #include "ldm/diffusion/heun_discrete.hpp"
+#include "ldm/diffusion/unipc_multistep.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
 
 namespace ldm::pipeline {
 
 /// Any sampler ldm implements; LatentDiffusion::sample() takes one as it takes each.
 using AnySampler = std::variant<diffusion::DDIM, diffusion::DDPM, diffusion::EulerDiscrete,
-                                diffusion::EulerAncestralDiscrete, diffusion::HeunDiscrete>;
+                                diffusion::EulerAncestralDiscrete, diffusion::HeunDiscrete,
+                                diffusion::DPMSolverMultistep, diffusion::UniPCMultistep>;
 
 /// A sampler's short name (as a command line takes it) and its diffusers class.
 struct SamplerName {
@@ -36,6 +39,8 @@ inline constexpr SamplerName kSamplerNames[] = {
     {"euler", "EulerDiscreteScheduler", "Euler's method on the probability-flow ODE"},
     {"euler_a", "EulerAncestralDiscreteScheduler", "Euler ancestral (adds noise at each step)"},
     {"heun", "HeunDiscreteScheduler", "Heun's second-order method (two evaluations a step)"},
+    {"dpm++2m", "DPMSolverMultistepScheduler", "DPM-Solver++ multistep (good in 15-25 steps)"},
+    {"unipc", "UniPCMultistepScheduler", "UniPC predictor-corrector (good in 10-20 steps)"},
 };
 
 /// The diffusers class of a short sampler name.
@@ -65,6 +70,12 @@ inline AnySampler make_sampler(const SchedulerSettings& settings, int num_infere
                                              num_inference_steps);
   if (settings.class_name == "HeunDiscreteScheduler")
     return diffusion::HeunDiscrete(settings.make_schedule(), settings.heun(), num_inference_steps);
+  if (settings.class_name == "DPMSolverMultistepScheduler")
+    return diffusion::DPMSolverMultistep(settings.make_schedule(), settings.dpm_solver_multistep(),
+                                         num_inference_steps);
+  if (settings.class_name == "UniPCMultistepScheduler")
+    return diffusion::UniPCMultistep(settings.make_schedule(), settings.unipc_multistep(),
+                                     num_inference_steps);
   fail_expected("scheduler class", "one of the schedulers ldm implements", settings.class_name);
 }
 

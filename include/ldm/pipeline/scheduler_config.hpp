@@ -12,11 +12,19 @@
 // - honoured by Euler and Heun: use_karras_sigmas; by Euler: sigma_min, sigma_max,
 //   final_sigmas_type (zero, sigma_min), and s_churn, s_tmin, s_tmax, s_noise (ldm's, as eta);
 //   by Heun: clip_sample, clip_sample_range;
+// - honoured by DPMSolverMultistep and UniPCMultistep: solver_order, solver_type,
+//   lower_order_final, use_karras_sigmas, final_sigmas_type; by DPMSolverMultistep:
+//   euler_at_final, lambda_min_clipped (-infinity is left out of the file, as JSON cannot hold
+//   it, and read from diffusers' "-Infinity"); by UniPCMultistep: disable_corrector. solver_type is
+//   read as diffusers reads it, which maps the other class's names to its default;
 // - accepted only at the value ldm implements: thresholding (false), rescale_betas_zero_snr
-//   (false), variance_type (fixed_small), interpolation_type (linear), timestep_type (discrete),
-//   use_exponential_sigmas and use_beta_sigmas (false);
+//   (false), variance_type (fixed_small or null, the same to DDPM), interpolation_type (linear),
+//   timestep_type (discrete), use_exponential_sigmas and use_beta_sigmas (false);
+//   algorithm_type (dpmsolver++), predict_x0 (true), use_lu_lambdas, use_flow_sigmas and
+//   use_dynamic_shifting (false), time_shift_type (exponential), solver_p and shift_terminal
+//   (null), and UniPC's sigma_min and sigma_max (null);
 // - read by diffusers only with thresholding on, so checked as numbers and otherwise unused, as
-//   there: dynamic_thresholding_ratio, sample_max_value;
+//   there: dynamic_thresholding_ratio, sample_max_value; and by flow sigmas only: flow_shift;
 // - metadata: the other fields whose names start with '_' (_diffusers_version...).
 // A field that the class does not read is refused, naming the class.
 
@@ -34,19 +42,23 @@
 #include "ldm/core/error.hpp"
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
+#include "ldm/diffusion/dpm_solver_multistep.hpp"
 #include "ldm/diffusion/euler_ancestral_discrete.hpp"
 #include "ldm/diffusion/euler_discrete.hpp"
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/heun_discrete.hpp"
 #include "ldm/diffusion/schedule.hpp"
+#include "ldm/diffusion/unipc_multistep.hpp"
 #include "ldm/version.hpp"
 
 namespace ldm::pipeline {
 
 /// The scheduler classes ldm implements, by diffusers' names.
 inline constexpr std::string_view kSchedulerClasses[] = {
-    "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-    "HeunDiscreteScheduler"};
+    "DDIMScheduler",          "DDPMScheduler",
+    "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
+    "HeunDiscreteScheduler",  "DPMSolverMultistepScheduler",
+    "UniPCMultistepScheduler"};
 
 /// The config fields (metadata aside) that diffusers' scheduler `class_name` reads and ldm
 /// honours or checks; empty for a class ldm does not implement.
@@ -112,11 +124,70 @@ inline std::span<const std::string_view> scheduler_fields(std::string_view class
       "trained_betas",       "prediction_type", "timestep_spacing",  "steps_offset",
       "use_karras_sigmas",   "clip_sample",     "clip_sample_range", "use_exponential_sigmas",
       "use_beta_sigmas"};
+  static constexpr std::string_view dpm_solver_multistep[] = {"num_train_timesteps",
+                                                              "beta_start",
+                                                              "beta_end",
+                                                              "beta_schedule",
+                                                              "trained_betas",
+                                                              "solver_order",
+                                                              "prediction_type",
+                                                              "thresholding",
+                                                              "dynamic_thresholding_ratio",
+                                                              "sample_max_value",
+                                                              "algorithm_type",
+                                                              "solver_type",
+                                                              "lower_order_final",
+                                                              "euler_at_final",
+                                                              "use_karras_sigmas",
+                                                              "use_exponential_sigmas",
+                                                              "use_beta_sigmas",
+                                                              "use_lu_lambdas",
+                                                              "use_flow_sigmas",
+                                                              "flow_shift",
+                                                              "final_sigmas_type",
+                                                              "lambda_min_clipped",
+                                                              "variance_type",
+                                                              "timestep_spacing",
+                                                              "steps_offset",
+                                                              "rescale_betas_zero_snr",
+                                                              "use_dynamic_shifting",
+                                                              "time_shift_type"};
+  static constexpr std::string_view unipc_multistep[] = {"num_train_timesteps",
+                                                         "beta_start",
+                                                         "beta_end",
+                                                         "beta_schedule",
+                                                         "trained_betas",
+                                                         "solver_order",
+                                                         "prediction_type",
+                                                         "thresholding",
+                                                         "dynamic_thresholding_ratio",
+                                                         "sample_max_value",
+                                                         "predict_x0",
+                                                         "solver_type",
+                                                         "lower_order_final",
+                                                         "disable_corrector",
+                                                         "solver_p",
+                                                         "use_karras_sigmas",
+                                                         "use_exponential_sigmas",
+                                                         "use_beta_sigmas",
+                                                         "use_flow_sigmas",
+                                                         "flow_shift",
+                                                         "timestep_spacing",
+                                                         "steps_offset",
+                                                         "final_sigmas_type",
+                                                         "rescale_betas_zero_snr",
+                                                         "use_dynamic_shifting",
+                                                         "time_shift_type",
+                                                         "sigma_min",
+                                                         "sigma_max",
+                                                         "shift_terminal"};
   if (class_name == "DDIMScheduler") return ddim;
   if (class_name == "DDPMScheduler") return ddpm;
   if (class_name == "EulerDiscreteScheduler") return euler;
   if (class_name == "EulerAncestralDiscreteScheduler") return euler_ancestral;
   if (class_name == "HeunDiscreteScheduler") return heun;
+  if (class_name == "DPMSolverMultistepScheduler") return dpm_solver_multistep;
+  if (class_name == "UniPCMultistepScheduler") return unipc_multistep;
   return {};
 }
 
@@ -158,6 +229,18 @@ struct SchedulerSettings {
   /// Euler's churn (diffusion::EulerDiscreteConfig); s_churn 0 adds none.
   double s_churn = 0, s_tmin = 0, s_tmax = INFINITY, s_noise = 1;
   /// @}
+  /// The multistep solvers' order: 1, 2 or 3.
+  int solver_order = 2;
+  /// The multistep solvers' variant: "midpoint" or "heun" (DPM-Solver++), "bh1" or "bh2" (UniPC).
+  std::string solver_type = "midpoint";
+  /// Whether the multistep solvers lower their order in the last steps.
+  bool lower_order_final = true;
+  /// Whether DPM-Solver++ takes a first-order last step whatever the step count.
+  bool euler_at_final = false;
+  /// DPM-Solver++'s bound below which the spacings skip a timestep's lambda.
+  double lambda_min_clipped = -INFINITY;
+  /// UniPC's steps whose sample is not corrected.
+  std::vector<int> disable_corrector = {};
 
   /// The betas these settings name.
   /// @throws ldm::Error when they are out of range (see diffusion::Schedule).
@@ -209,6 +292,33 @@ struct SchedulerSettings {
             .clip_sample = clip_sample,
             .clip_sample_range = clip_sample_range};
   }
+  /// The DPM-Solver++ sampler's settings.
+  /// @throws ldm::Error when solver_type is not "midpoint" or "heun"
+  diffusion::DPMSolverMultistepConfig dpm_solver_multistep() const {
+    return {.prediction_type = prediction_type,
+            .solver_order = solver_order,
+            .solver_type = diffusion::parse_dpm_solver_type(solver_type),
+            .lower_order_final = lower_order_final,
+            .euler_at_final = euler_at_final,
+            .use_karras_sigmas = use_karras_sigmas,
+            .final_sigmas_type = final_sigmas_type,
+            .lambda_min_clipped = lambda_min_clipped,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset};
+  }
+  /// The UniPC sampler's settings.
+  /// @throws ldm::Error when solver_type is not "bh1" or "bh2"
+  diffusion::UniPCMultistepConfig unipc_multistep() const {
+    return {.prediction_type = prediction_type,
+            .solver_order = solver_order,
+            .solver_type = diffusion::parse_unipc_solver_type(solver_type),
+            .lower_order_final = lower_order_final,
+            .disable_corrector = disable_corrector,
+            .use_karras_sigmas = use_karras_sigmas,
+            .final_sigmas_type = final_sigmas_type,
+            .timestep_spacing = timestep_spacing,
+            .steps_offset = steps_offset};
+  }
 };
 
 /// The settings of a scheduler_config.json of class `class_name` that states no field: diffusers'
@@ -217,8 +327,10 @@ inline SchedulerSettings scheduler_defaults(const std::string& class_name) {
   SchedulerSettings s;
   s.class_name = class_name;
   if (class_name == "EulerDiscreteScheduler" || class_name == "EulerAncestralDiscreteScheduler" ||
-      class_name == "HeunDiscreteScheduler")
+      class_name == "HeunDiscreteScheduler" || class_name == "DPMSolverMultistepScheduler" ||
+      class_name == "UniPCMultistepScheduler")
     s.timestep_spacing = diffusion::TimestepSpacing::linspace;
+  if (class_name == "UniPCMultistepScheduler") s.solver_type = "bh2";
   if (class_name == "HeunDiscreteScheduler") {
     s.schedule.beta_start = 0.00085;
     s.schedule.beta_end = 0.012;
@@ -341,8 +453,10 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
     } else if (key == "rescale_betas_zero_snr") {
       if (field.boolean()) field.refuse("false (ldm does not rescale betas to zero terminal SNR)");
     } else if (key == "variance_type") {
-      if (field.text() != "fixed_small")
-        field.refuse("\"fixed_small\" (the only DDPM variance ldm implements)");
+      // DDPM reads null as fixed_small and DPM-Solver reads both as "no learned variance", so
+      // from_config can carry the field from one class to the other.
+      if (!value.is_null() && !(value.is_string() && value.get<std::string>() == "fixed_small"))
+        field.refuse("\"fixed_small\" or null (ldm's models predict no variance)");
     } else if (key == "dynamic_thresholding_ratio" || key == "sample_max_value") {
       field.number();
     } else if (key == "eta") {
@@ -350,6 +464,9 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
       if (!(s.eta >= 0 && s.eta <= 1)) field.refuse("a value in [0, 1]");
     } else if (key == "use_karras_sigmas") {
       s.use_karras_sigmas = !value.is_null() && field.boolean();  // diffusers reads null as false
+    } else if ((key == "sigma_min" || key == "sigma_max") &&
+               s.class_name == "UniPCMultistepScheduler") {
+      if (!value.is_null()) field.refuse("null (ldm's UniPC takes the schedule's Karras bounds)");
     } else if (key == "sigma_min" || key == "sigma_max") {
       if (value.is_null()) continue;
       const double sigma = field.number();
@@ -371,6 +488,47 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
     } else if (key == "use_exponential_sigmas" || key == "use_beta_sigmas") {
       if (!value.is_null() && field.boolean())
         field.refuse("false (ldm implements the spaced and the Karras sigmas)");
+    } else if (key == "solver_order") {
+      s.solver_order = field.whole(1, 3);
+    } else if (key == "solver_type") {
+      // diffusers maps the other multistep class's names to its own default.
+      const std::string type = field.text();
+      const bool unipc = s.class_name == "UniPCMultistepScheduler";
+      if (type == "midpoint" || type == "heun" || type == "bh1" || type == "bh2" ||
+          type == "logrho")
+        s.solver_type =
+            unipc ? (type == "bh1" ? type : "bh2") : (type == "heun" ? type : "midpoint");
+      else
+        field.refuse(unipc ? "bh1 or bh2" : "midpoint or heun");
+    } else if (key == "lower_order_final") {
+      s.lower_order_final = field.boolean();
+    } else if (key == "euler_at_final") {
+      s.euler_at_final = field.boolean();
+    } else if (key == "lambda_min_clipped") {
+      // diffusers' default, as read_json() reads Python's bare -Infinity.
+      s.lambda_min_clipped = value == "-Infinity" ? -INFINITY : field.number();
+    } else if (key == "disable_corrector") {
+      if (!value.is_array()) field.refuse("a list of step indices");
+      for (const auto& index : value) {
+        if (!index.is_number_integer() || index.get<std::int64_t>() < 0 ||
+            index.get<std::int64_t>() > kMaxTimesteps)
+          field.refuse("a list of step indices");
+        s.disable_corrector.push_back(index.get<int>());
+      }
+    } else if (key == "algorithm_type") {
+      if (field.text() != "dpmsolver++")
+        field.refuse("\"dpmsolver++\" (the only DPM-Solver algorithm ldm implements)");
+    } else if (key == "predict_x0") {
+      if (!field.boolean()) field.refuse("true (ldm's UniPC predicts x0)");
+    } else if (key == "use_lu_lambdas" || key == "use_flow_sigmas" ||
+               key == "use_dynamic_shifting") {
+      if (field.boolean()) field.refuse("false (ldm implements the spacings and Karras sigmas)");
+    } else if (key == "time_shift_type") {
+      if (field.text() != "exponential") field.refuse("\"exponential\"");
+    } else if (key == "flow_shift") {
+      field.number();
+    } else if (key == "solver_p" || key == "shift_terminal") {
+      if (!value.is_null()) field.refuse("null (ldm does not implement it)");
     }
   }
   try {
@@ -387,7 +545,7 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
 /// @param diffusers_version the version whose format the file follows.
 inline nlohmann::json scheduler_config(const SchedulerSettings& s,
                                        const std::string& diffusers_version) {
-  const nlohmann::json every_field{
+  nlohmann::json every_field{
       {"num_train_timesteps", s.schedule.num_train_timesteps},
       {"beta_start", s.schedule.beta_start},
       {"beta_end", s.schedule.beta_end},
@@ -410,7 +568,23 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
       {"interpolation_type", "linear"},
       {"timestep_type", "discrete"},
       {"use_exponential_sigmas", false},
-      {"use_beta_sigmas", false}};
+      {"use_beta_sigmas", false},
+      {"solver_order", s.solver_order},
+      {"solver_type", s.solver_type},
+      {"lower_order_final", s.lower_order_final},
+      {"euler_at_final", s.euler_at_final},
+      {"disable_corrector", s.disable_corrector},
+      {"algorithm_type", "dpmsolver++"},
+      {"predict_x0", true},
+      {"use_lu_lambdas", false},
+      {"use_flow_sigmas", false},
+      {"flow_shift", 1.0},
+      {"use_dynamic_shifting", false},
+      {"time_shift_type", "exponential"},
+      {"solver_p", nullptr},
+      {"shift_terminal", nullptr}};
+  if (s.class_name == "DPMSolverMultistepScheduler") every_field["variance_type"] = nullptr;
+  if (std::isfinite(s.lambda_min_clipped)) every_field["lambda_min_clipped"] = s.lambda_min_clipped;
   nlohmann::json config{{"_class_name", s.class_name},
                         {"_diffusers_version", diffusers_version},
                         {"_ldm_version", version.string}};
