@@ -59,6 +59,7 @@ struct SamplingFlags {
   std::string sampler;  // empty: the model's own (its scheduler_config.json's class)
   int steps = 50;
   double eta = 0;
+  bool karras = false;
 
   void add_to(examples::Options& options) {
     std::string names;
@@ -68,15 +69,20 @@ struct SamplingFlags {
                 "one of " + names + " (default: the model's scheduler; DDIM for a new model)");
     options.add("sample-steps", &steps, "denoising steps (ddpm: up to 1000)");
     options.add("eta", &eta, "DDIM's eta: 0 is deterministic, 1 is DDPM-like noise");
+    options.add_switch("karras", &karras,
+                       "Karras et al.'s sigmas (use_karras_sigmas): euler, heun, dpm++2m, unipc");
   }
   // The sampler as LatentDiffusion::sampler() takes it: diffusers' from_config options.
   nlohmann::json options() const {
     nlohmann::json o = nlohmann::json::object();
     if (!sampler.empty()) o["_class_name"] = ldm::pipeline::sampler_class(sampler, "--sampler");
     if (eta != 0) o["eta"] = eta;
+    if (karras) o["use_karras_sigmas"] = true;
     return o;
   }
-  std::string name() const { return sampler.empty() ? "the model's sampler" : sampler; }
+  std::string name() const {
+    return (sampler.empty() ? "the model's sampler" : sampler) + (karras ? " (Karras sigmas)" : "");
+  }
 };
 
 // Draws `count` images (rounded up to whole preview batches) from the EMA UNet.

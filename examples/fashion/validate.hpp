@@ -3,6 +3,7 @@
 // each message names the flag, the value given and what is allowed, so that a typo costs nothing
 // instead of a training run.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -53,6 +54,14 @@ inline void validate(const SamplingFlags& sampling) {
   if (!sampling.sampler.empty() && sampling.sampler != "ddim" && sampling.eta != 0)
     ldm::fail("--eta ", detail::shown(sampling.eta), " is DDIM's; --sampler ", sampling.sampler,
               " does not take it (leave --eta at 0)");
+  // With the sampler named, what it does not read is known before the model is loaded.
+  if (!sampling.sampler.empty() && sampling.karras) {
+    const std::string class_name = ldm::pipeline::sampler_class(sampling.sampler);
+    const auto fields = ldm::pipeline::scheduler_fields(class_name);
+    if (std::ranges::find(fields, "use_karras_sigmas") == fields.end())
+      ldm::fail("--karras: --sampler ", sampling.sampler, " (", class_name,
+                ") has no Karras sigmas; euler, heun, dpm++2m and unipc have");
+  }
 }
 
 inline void validate_device(const std::string& device) {

@@ -75,6 +75,7 @@ sample=(sample --model "$work/no-such-model" --out "$work/samples.png")
 expect_error "--count|[1, 10000]|found 99999999999" "${sample[@]}" --count 99999999999
 expect_error "--count|[1, 10000]|found 0" "${sample[@]}" --count 0
 expect_error "--sampler|'foo'" "${sample[@]}" --sampler foo
+expect_error "--karras|--sampler ddim|no Karras sigmas" "${sample[@]}" --sampler ddim --karras
 expect_error "--seed|at least 0|found -2" "${sample[@]}" --seed -2
 expect_error "--out $work/a-file|cannot create the folder" \
   sample --model "$work/no-such-model" --out "$work/a-file/samples.png"
