@@ -370,8 +370,10 @@ int inpaint_command(int argc, char** argv) {
 int interpolate_command(int argc, char** argv) {
   std::string model_folder = "models/fashion-tiny", out = "interpolation.png", seeds, images,
               test_images;
-  std::int64_t frames = 8, seed = 0;
-  double strength = 0.6;
+  constexpr std::int64_t default_seed = 0;
+  constexpr double default_strength = 0.6;
+  std::int64_t frames = 8, seed = default_seed;
+  double strength = default_strength;
   SamplingFlags sampling;
   examples::Options options(
       "fashion interpolate --model FOLDER (--seeds A,B | --images A.png,B.png | --test-images "
@@ -410,6 +412,13 @@ int interpolate_command(int argc, char** argv) {
     if (seed_pair.size() != 2) ldm::fail_expected("--seeds", "two seeds A,B", "'" + seeds + "'");
     for (std::int64_t s : seed_pair)
       detail::require_at_least("--seeds", s, 0);
+    // Both are the images' alone: with --seeds they would be silently ignored.
+    if (seed != default_seed)
+      ldm::fail("--seed ", seed, " is for --images / --test-images: with --seeds A,B the noise ",
+                "comes from seeds A and B");
+    if (strength != default_strength)
+      ldm::fail("--strength ", detail::shown(strength),
+                " is for --images / --test-images: --seeds frames start from pure noise");
   } else {
     validate_strength(strength, sampling.steps);
     if (!images.empty()) {

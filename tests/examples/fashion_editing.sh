@@ -167,6 +167,8 @@ expect_error "what to interpolate between|none" interpolate "${none[@]}"
 expect_error "what to interpolate between|found 2 of them" \
   interpolate "${none[@]}" --seeds 1,2 --test-images 0,1
 expect_error "--seeds|two seeds A,B|'1'" interpolate "${none[@]}" --seeds 1
+expect_error "--seed 5|--images|seeds A and B" interpolate "${none[@]}" --seeds 1,2 --seed 5
+expect_error "--strength 0.3|--images|pure noise" interpolate "${none[@]}" --seeds 1,2 --strength 0.3
 expect_error "--seeds|at least 0|found -2" interpolate "${none[@]}" --seeds 1,-2
 expect_error "--images|two names separated by a comma|'a.png'" interpolate "${none[@]}" --images a.png
 expect_error "--test-images|two indices K1,K2|'1,2,3'" interpolate "${none[@]}" --test-images 1,2,3
