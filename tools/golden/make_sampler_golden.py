@@ -145,16 +145,18 @@ def variants(schedule, steps, settings):
                  model="closed_form") for name, extra in settings]
 
 
+# The settings both multistep classes read, then each class's own.
+MULTISTEP_SHARED = [
+    ("order1", dict(solver_order=1)),
+    ("order3", dict(solver_order=3)),
+    ("order3.v.trailing", dict(solver_order=3, prediction_type="v_prediction",
+                               timestep_spacing="trailing")),
+    ("karras", dict(use_karras_sigmas=True)),
+    ("karras.v.sigma_min", dict(use_karras_sigmas=True, prediction_type="v_prediction",
+                                final_sigmas_type="sigma_min"))]
 CASES["DPMSolverMultistepScheduler"] = grid(SCALED_LINEAR, 10, None, MULTISTEP_UNET) + variants(
-    SCALED_LINEAR, 12,
-    [("order1", dict(solver_order=1)),
-     ("order3", dict(solver_order=3)),
-     ("order3.v.trailing", dict(solver_order=3, prediction_type="v_prediction",
-                                timestep_spacing="trailing")),
-     ("karras", dict(use_karras_sigmas=True)),
-     ("karras.v.sigma_min", dict(use_karras_sigmas=True, prediction_type="v_prediction",
-                                 final_sigmas_type="sigma_min")),
-     ("heun", dict(solver_type="heun")),
+    SCALED_LINEAR, 12, MULTISTEP_SHARED +
+    [("heun", dict(solver_type="heun")),
      ("sigma_min.no_lower_order_final", dict(final_sigmas_type="sigma_min",
                                              lower_order_final=False)),
      ("sigma_min.order3.no_lower_order_final", dict(final_sigmas_type="sigma_min",
@@ -166,16 +168,9 @@ CASES["DPMSolverMultistepScheduler"] = grid(SCALED_LINEAR, 10, None, MULTISTEP_U
                                       timestep_spacing="trailing")),
      ("cosine.clipped.linspace", dict(beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1))])
 CASES["UniPCMultistepScheduler"] = grid(SCALED_LINEAR, 10, None, MULTISTEP_UNET) + variants(
-    SCALED_LINEAR, 12,
-    [("order1", dict(solver_order=1)),
-     ("order3", dict(solver_order=3)),
-     ("order3.v.trailing", dict(solver_order=3, prediction_type="v_prediction",
-                                timestep_spacing="trailing")),
-     ("karras", dict(use_karras_sigmas=True)),
-     ("karras.v.sigma_min", dict(use_karras_sigmas=True, prediction_type="v_prediction",
-                                 final_sigmas_type="sigma_min")),
-     # bh1's last step to sigma 0 is NaN in diffusers (-inf * 0; ldm takes the limit, x0).
-     ("bh1.sigma_min", dict(solver_type="bh1", final_sigmas_type="sigma_min")),
+    SCALED_LINEAR, 12, MULTISTEP_SHARED +
+    # bh1's last step to sigma 0 is NaN in diffusers (-inf * 0; ldm takes the limit, x0).
+    [("bh1.sigma_min", dict(solver_type="bh1", final_sigmas_type="sigma_min")),
      ("bh1.order3.sigma_min", dict(solver_type="bh1", solver_order=3,
                                    final_sigmas_type="sigma_min")),
      ("sigma_min.no_lower_order_final", dict(final_sigmas_type="sigma_min",
