@@ -34,28 +34,6 @@ struct Input {
   int width = int(resolution), height = int(resolution);
 };
 
-// "3,7" as whole numbers; `flag` names the option in the error.
-std::vector<std::int64_t> whole_numbers(const std::string& flag, const std::string& text) {
-  std::vector<std::int64_t> numbers;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = text.find(',', start);
-    const std::string part = text.substr(start, comma - start);
-    std::size_t used = 0;
-    long long value = 0;
-    try {
-      value = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (part.empty() || used != part.size())
-      ldm::fail_expected(flag, "whole numbers separated by commas", "'" + text + "'");
-    numbers.push_back(value);
-    if (comma == std::string::npos) return numbers;
-    start = comma + 1;
-  }
-}
-
 std::vector<std::string> two_names(const std::string& flag, const std::string& text) {
   const std::size_t comma = text.find(',');
   if (comma == std::string::npos || comma == 0 || comma + 1 == text.size() ||
@@ -79,7 +57,7 @@ std::vector<std::int64_t> test_indices(const std::string& flag,
                                        const std::vector<std::string>& values) {
   std::vector<std::int64_t> indices;
   for (const std::string& value : values)
-    for (std::int64_t k : whole_numbers(flag, value)) {
+    for (std::int64_t k : examples::whole_numbers(flag, value)) {
       detail::require_at_least(flag.c_str(), k, 0);
       indices.push_back(k);
     }
@@ -267,7 +245,7 @@ std::vector<float> make_mask(const std::string& file, const std::string& region,
     else
       ldm::fail_expected("--mask-region", mask_regions, "'" + region + "'");
   } else if (!box.empty()) {
-    const auto corners = whole_numbers("--mask-box", box);
+    const auto corners = examples::whole_numbers("--mask-box", box);
     if (corners.size() != 4)
       ldm::fail_expected("--mask-box", "four numbers x0,y0,x1,y1", "'" + box + "'");
     const std::int64_t x0 = corners[0], y0 = corners[1], x1 = corners[2], y1 = corners[3];
@@ -408,7 +386,7 @@ int interpolate_command(int argc, char** argv) {
   std::vector<std::int64_t> seed_pair, indices;
   std::vector<std::string> files;
   if (!seeds.empty()) {
-    seed_pair = whole_numbers("--seeds", seeds);
+    seed_pair = examples::whole_numbers("--seeds", seeds);
     if (seed_pair.size() != 2) ldm::fail_expected("--seeds", "two seeds A,B", "'" + seeds + "'");
     for (std::int64_t s : seed_pair)
       detail::require_at_least("--seeds", s, 0);

@@ -60,21 +60,12 @@ inline SamplerTablePlan validate(const SamplerTableFlags& flags) {
       return name;
     });
   }
-  plan.steps = comma_list("--steps", flags.steps, [](const std::string& item) {
-    constexpr int T = Config::schedule::config.num_train_timesteps;
-    const std::string expected =
-        "step counts in [1, " + std::to_string(T) + "] separated by commas";
-    std::size_t end = 0;
-    int steps = 0;
-    try {
-      steps = std::stoi(item, &end);
-    } catch (const std::exception&) {
-      end = 0;
-    }
-    if (end == 0 || end != item.size()) ldm::fail_expected("--steps", expected, "'" + item + "'");
-    if (steps < 1 || steps > T) ldm::fail_expected("--steps", expected, steps);
-    return steps;
-  });
+  constexpr int T = Config::schedule::config.num_train_timesteps;
+  for (std::int64_t steps : examples::whole_numbers("--steps", flags.steps)) {
+    if (steps < 1 || steps > T)
+      ldm::fail_expected("--steps", "step counts in [1, " + std::to_string(T) + "]", steps);
+    plan.steps.push_back(int(steps));
+  }
   if (flags.samples < 2 * preview_batch || flags.samples > max_eval_samples)
     ldm::fail_expected("--samples",
                        "a number in [" + std::to_string(2 * preview_batch) + ", " +

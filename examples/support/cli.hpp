@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -150,5 +151,27 @@ class Options {
   std::string usage_, description_;
   std::vector<Option> options_;
 };
+
+// "3,7" as whole numbers; `flag` names the option in the error.
+inline std::vector<std::int64_t> whole_numbers(const std::string& flag, const std::string& text) {
+  std::vector<std::int64_t> numbers;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string part = text.substr(start, comma - start);
+    std::size_t used = 0;
+    long long value = 0;
+    try {
+      value = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size())
+      ldm::fail_expected(flag, "whole numbers separated by commas", "'" + text + "'");
+    numbers.push_back(value);
+    if (comma == std::string::npos) return numbers;
+    start = comma + 1;
+  }
+}
 
 }  // namespace examples
