@@ -130,3 +130,95 @@ TEST_CASE("Fashion-MNIST from the Debian package, when installed") {
   CHECK(lo == -1.0f);
   CHECK(hi == 1.0f);
 }
+
+namespace {
+// Ten 3x3 images of 2 channels whose every value is distinct: image i, row y, column x, channel c
+// holds i * 100 + (y * 3 + x) * 2 + c; image i has label i.
+data::ImageSet<3, 2> distinct_images() {
+  data::ImageSet<3, 2> set;
+  for (int i = 0; i < 10; ++i) {
+    for (int p = 0; p < 18; ++p)
+      set.pixels.push_back(float(i * 100 + p));
+    set.labels.push_back(i);
+  }
+  return set;
+}
+
+float value(int image, int y, int x, int c) {
+  return float(image * 100 + (y * 3 + x) * 2 + c);
+}
+}  // namespace
+
+TEST_CASE("shuffled batches: flips off are the images as they are, in the seed's order") {
+  const auto set = distinct_images();
+  data::ShuffledBatches<3, 2> batches(set, 7);
+  Tensor<float, Shape<5, 3, 3, 2>> x;
+  Tensor<std::int32_t, Shape<5>> labels;
+  std::vector<int> order;
+  for (int k = 0; k < 4; ++k) {  // two epochs
+    batches.next<5>(x, labels);
+    for (int n = 0; n < 5; ++n) {
+      order.push_back(labels[n]);
+      for (int y = 0; y < 3; ++y)
+        for (int w = 0; w < 3; ++w)
+          for (int c = 0; c < 2; ++c)
+            REQUIRE(x(n, y, w, c) == value(labels[n], y, w, c));
+    }
+  }
+  // The order of seed 7 before flips existed: flips off must not change a run.
+  CHECK(order == std::vector<int>{5, 6, 3, 8, 2, 4, 1, 7, 9, 0, 1, 7, 3, 0, 4, 9, 5, 8, 2, 6});
+  for (std::size_t p = 0; p < 100; ++p)
+    REQUIRE_FALSE(batches.flips(0, p));
+}
+
+TEST_CASE("shuffled batches: random horizontal flips mirror about half, the same after seek") {
+  const auto set = distinct_images();
+  data::ShuffledBatches<3, 2> plain(set, 7), flipping(set, 7, true);
+  Tensor<float, Shape<5, 3, 3, 2>> x, y;
+  Tensor<std::int32_t, Shape<5>> lx, ly;
+  int flipped = 0, kept = 0;
+  for (int k = 0; k < 12; ++k) {  // six epochs
+    const std::uint64_t epoch = flipping.epoch() + (flipping.position() + 5 > 10 ? 1 : 0);
+    const std::size_t first = flipping.position() + 5 > 10 ? 0 : flipping.position();
+    plain.next<5>(x, lx);
+    flipping.next<5>(y, ly);
+    for (int n = 0; n < 5; ++n) {
+      REQUIRE(lx[n] == ly[n]);  // flips leave the order alone
+      const bool mirrored = flipping.flips(epoch, first + std::size_t(n));
+      (mirrored ? flipped : kept)++;
+      for (int r = 0; r < 3; ++r)
+        for (int w = 0; w < 3; ++w)
+          for (int c = 0; c < 2; ++c)
+            REQUIRE(y(n, r, w, c) == value(ly[n], r, mirrored ? 2 - w : w, c));
+    }
+  }
+  CHECK(flipped > 0);
+  CHECK(kept > 0);
+
+  // A pure function of (seed, epoch, position), about half of them, from a stream of its own.
+  data::ShuffledBatches<3, 2> same(set, 7, true), other(set, 8, true);
+  int half = 0, seed_differs = 0, epoch_differs = 0, like_shuffle = 0;
+  for (std::size_t p = 0; p < 10000; ++p) {
+    REQUIRE(same.flips(3, p) == flipping.flips(3, p));
+    half += flipping.flips(3, p);
+    seed_differs += flipping.flips(3, p) != other.flips(3, p);
+    epoch_differs += flipping.flips(3, p) != flipping.flips(4, p);
+    like_shuffle += flipping.flips(3, p) == (uniform(7, 3, p) < 0.5f);
+  }
+  CHECK(half > 4800);
+  CHECK(half < 5200);
+  CHECK(seed_differs > 4800);
+  CHECK(epoch_differs > 4800);
+  CHECK(like_shuffle < 5200);
+
+  // Resuming at a saved (epoch, position) flips the same images.
+  flipping.next<5>(y, ly);
+  data::ShuffledBatches<3, 2> resumed(set, 7, true);
+  resumed.seek(flipping.epoch(), flipping.position());
+  for (int k = 0; k < 5; ++k) {
+    flipping.next<5>(x, lx);
+    resumed.next<5>(y, ly);
+    for (index_t i = 0; i < x.size; ++i)
+      REQUIRE(x.data()[i] == y.data()[i]);
+  }
+}

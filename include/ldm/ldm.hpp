@@ -10,6 +10,7 @@
 #include "ldm/core/shape.hpp"
 #include "ldm/core/space.hpp"
 #include "ldm/core/tensor.hpp"
+#include "ldm/data/background_loader.hpp"
 #include "ldm/data/fashion_mnist.hpp"
 #include "ldm/data/image_folder.hpp"
 #include "ldm/data/image_set.hpp"

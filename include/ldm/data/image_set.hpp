@@ -4,6 +4,8 @@
 /// shuffled batches over it: the same seed gives the same batches, whatever the batch size
 /// of other runs. Epoch e visits the images in a Fisher-Yates permutation drawn from the Philox
 /// stream (seed, e); a final partial batch is dropped (the batch is a compile-time extent).
+/// Optional random horizontal flips come from a stream of their own, (seed, 2^63 + e), element p
+/// deciding the image at position p of epoch e, so they too depend only on (epoch, position).
 
 #include <algorithm>
 #include <cstdint>
@@ -35,13 +37,21 @@ struct ImageSet {
 /// drawn from the Philox stream (seed, e), so the batches depend only on the seed and the
 /// position (epoch(), position()), not on where a run was interrupted. A final partial batch of
 /// an epoch is dropped.
+///
+/// With flips on (a constructor argument), the image at position p of epoch e is mirrored left
+/// to right when element p of the Philox stream (seed, 2^63 + e) is below 1/2: about half of the
+/// images, and the same ones again after seek() to a saved position. The flip streams are apart
+/// from the shuffle's (seed, e) for every epoch below 2^63.
 template <index_t Resolution, index_t Channels>
 class ShuffledBatches {
  public:
   /// Starts at epoch 0, position 0. The set must outlive this object.
+  /// @param flip_horizontally mirror about half of the images at random (see above); off gives
+  ///        the images as they are in the set
   /// @throws ldm::Error when the set is empty
-  ShuffledBatches(const ImageSet<Resolution, Channels>& set, std::uint64_t seed)
-      : set_(&set), seed_(seed) {
+  ShuffledBatches(const ImageSet<Resolution, Channels>& set, std::uint64_t seed,
+                  bool flip_horizontally = false)
+      : set_(&set), seed_(seed), flip_(flip_horizontally) {
     if (set.size() == 0) fail("ldm::data::ShuffledBatches: the data set is empty");
     shuffle();
   }
@@ -62,7 +72,12 @@ class ShuffledBatches {
     constexpr index_t size = ImageSet<Resolution, Channels>::image_size;
     for (index_t n = 0; n < N; ++n) {
       const std::size_t i = order_[position_ + std::size_t(n)];
-      std::copy_n(set_->pixels.data() + i * std::size_t(size), size, images.data() + n * size);
+      const float* from = set_->pixels.data() + i * std::size_t(size);
+      float* to = images.data() + n * size;
+      if (flips(epoch_, position_ + std::size_t(n)))
+        mirror(from, to);
+      else
+        std::copy_n(from, size, to);
       if (labels.data() && !set_->labels.empty()) labels[n] = set_->labels[i];
     }
     position_ += std::size_t(N);
@@ -81,7 +96,21 @@ class ShuffledBatches {
     position_ = position;
   }
 
+  /// Whether the image at `position` of `epoch` is mirrored: always false with flips off.
+  bool flips(std::uint64_t epoch, std::size_t position) const {
+    constexpr std::uint64_t flip_streams = std::uint64_t(1) << 63;
+    return flip_ && uniform(seed_, flip_streams + epoch, position) < 0.5f;
+  }
+
  private:
+  // Column w of each row becomes column Resolution - 1 - w; a pixel's channels stay together.
+  static void mirror(const float* from, float* to) {
+    for (index_t y = 0; y < Resolution; ++y)
+      for (index_t x = 0; x < Resolution; ++x)
+        std::copy_n(from + (y * Resolution + Resolution - 1 - x) * Channels, Channels,
+                    to + (y * Resolution + x) * Channels);
+  }
+
   void shuffle() {
     order_.resize(set_->size());
     std::iota(order_.begin(), order_.end(), std::size_t(0));
@@ -94,6 +123,7 @@ class ShuffledBatches {
 
   const ImageSet<Resolution, Channels>* set_;
   std::uint64_t seed_;
+  bool flip_;
   std::uint64_t epoch_ = 0;
   std::size_t position_ = 0;
   std::vector<std::size_t> order_;
