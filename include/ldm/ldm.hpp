@@ -13,6 +13,7 @@
 #include "ldm/data/background_loader.hpp"
 #include "ldm/data/fashion_mnist.hpp"
 #include "ldm/data/image_folder.hpp"
+#include "ldm/data/image_folder_cache.hpp"
 #include "ldm/data/image_set.hpp"
 #include "ldm/diffusion.hpp"
 #include "ldm/eval/classifier.hpp"

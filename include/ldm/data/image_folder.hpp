@@ -39,11 +39,16 @@ enum class Unreadable {
   reject  ///< fail with an ldm::Error naming it
 };
 
-/// What load_image_folder() read and left out.
+/// What load_image_folder() (or load_image_folder_cached()) read and left out.
 struct ImageFolderReport {
   std::size_t loaded = 0;  ///< Images in the set.
   /// Each left-out file with the error message that says why.
   std::vector<std::pair<std::filesystem::path, std::string>> skipped;
+  /// Whether the pixels came from load_image_folder_cached()'s cache rather than the files.
+  bool from_cache = false;
+  /// Why load_image_folder_cached() decoded the files instead (no cache yet, one made from
+  /// other files or settings, one that could not be read); empty when the cache was used.
+  std::string cache_note;
 };
 
 namespace detail {
