@@ -127,6 +127,8 @@ struct DiffusionStepResult {
 template <class Config, class Space = host>
 class LatentDiffusion {
  public:
+  using config = Config;  ///< The configuration.
+  using space = Space;    ///< Where the weights and the work live.
   /// The autoencoder's type.
   using AE = models::AutoencoderKL<float, Space, Config::image_channels, Config::resolution,
                                    typename Config::autoencoder>;

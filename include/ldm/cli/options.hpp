@@ -15,7 +15,7 @@
 #include "ldm/core/error.hpp"
 #include "ldm/version.hpp"
 
-namespace examples {
+namespace ldm::cli {
 
 // What --version prints: "fashion (ldm 0.1.0)".
 inline void print_version(std::string_view program) {
@@ -174,4 +174,4 @@ inline std::vector<std::int64_t> whole_numbers(const std::string& flag, const st
   }
 }
 
-}  // namespace examples
+}  // namespace ldm::cli

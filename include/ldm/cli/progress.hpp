@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <string>
 
-namespace examples {
+namespace ldm::cli {
 
 inline std::string clock_text(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "--:--";
@@ -127,4 +127,4 @@ class Progress {
   std::int64_t interval_steps_ = 0;
 };
 
-}  // namespace examples
+}  // namespace ldm::cli

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "ldm/core/error.hpp"
-#include "support/plot.hpp"
+#include "ldm/plot/plot.hpp"
 
-namespace fashion {
+namespace ldm::train {
 
 // One phase's losses by step, in the order of the log.
 struct PhaseLosses {
@@ -103,20 +103,20 @@ inline std::vector<double> moving_average(const std::vector<double>& values, dou
 
 // The chart of loss.png: a panel per phase, the raw losses faint and their moving average over
 // about a hundredth of the phase (at least 20 steps) strong.
-inline examples::plot::Chart loss_chart(const std::vector<PhaseLosses>& phases) {
-  static constexpr examples::Rgb colours[] = {{31, 100, 180}, {214, 96, 20}, {40, 150, 70}};
-  examples::plot::Chart chart;
+inline ldm::plot::Chart loss_chart(const std::vector<PhaseLosses>& phases) {
+  static constexpr ldm::plot::Rgb colours[] = {{31, 100, 180}, {214, 96, 20}, {40, 150, 70}};
+  ldm::plot::Chart chart;
   for (std::size_t i = 0; i < phases.size(); ++i) {
     const PhaseLosses& p = phases[i];
     const double span = std::max(20.0, std::round(double(p.losses.size()) / 100));
-    const examples::Rgb colour = colours[i % std::size(colours)];
+    const ldm::plot::Rgb colour = colours[i % std::size(colours)];
     chart.panels.push_back(
         {.title = p.phase + " loss (log scale)",
          .series = {{.label = "each step",
                      .x = p.steps,
                      .y = p.losses,
                      .colour = colour,
-                     .style = examples::plot::Style::faint_line},
+                     .style = ldm::plot::Style::faint_line},
                     {.label = "moving average (" + std::to_string(int(span)) + " steps)",
                      .x = p.steps,
                      .y = moving_average(p.losses, span),
@@ -129,7 +129,7 @@ inline examples::plot::Chart loss_chart(const std::vector<PhaseLosses>& phases) 
 // Draws `log_csv` into `png`.
 inline void write_loss_plot(const std::filesystem::path& log_csv,
                             const std::filesystem::path& png) {
-  examples::plot::write(loss_chart(read_loss_log(log_csv)), png);
+  ldm::plot::write(loss_chart(read_loss_log(log_csv)), png);
 }
 
-}  // namespace fashion
+}  // namespace ldm::train
