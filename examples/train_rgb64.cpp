@@ -16,7 +16,6 @@ int main(int argc, char** argv) {
   ldm::train::Program<Rgb64> program;
   program.name = "train_rgb64";
   program.defaults.out = "runs/rgb64";
-  program.defaults.flip = true;  // left-right mirrored pictures are as good as the originals
   // The steps are compiled for micro-batches of 8 images; --batch takes any multiple of 8.
   return ldm::train::main<Rgb64, 8>(argc, argv, program);
 }
