@@ -35,17 +35,20 @@ struct TrainerSettings {
   int checkpoint_every = 500;  ///< Steps between checkpoints.
   int images_every = 500;      ///< Steps between image grids and loss.png.
   int validate_every = 1000;   ///< Steps between validation passes (0: none).
-  double autoencoder_lr = 4e-4, unet_lr = 4e-4;  ///< AdamW's base learning rates.
-  std::string lr_schedule = "constant";          ///< diffusers' get_scheduler name.
-  std::int64_t lr_warmup_steps = 0;              ///< Warm-up steps of each phase's schedule.
-  std::string prediction_type = "epsilon";       ///< epsilon or v_prediction.
-  double snr_gamma = 0;                          ///< Min-SNR-gamma loss weighting (0: off).
-  double noise_offset = 0;                       ///< Offset noise (0: off).
-  bool flip = false;               ///< Random horizontal flips of the training images.
-  double time_budget = 0;          ///< Seconds of training for this run (0: no limit).
-  double autoencoder_share = 0.4;  ///< The autoencoder's share of time_budget.
-  bool resume = false;             ///< Continue the run in `out`.
-  SamplingFlags sampling;          ///< How the sample grids are drawn.
+  /// @{
+  /// AdamW's base learning rates.
+  double autoencoder_lr = 4e-4, unet_lr = 4e-4;
+  /// @}
+  std::string lr_schedule = "constant";     ///< diffusers' get_scheduler name.
+  std::int64_t lr_warmup_steps = 0;         ///< Warm-up steps of each phase's schedule.
+  std::string prediction_type = "epsilon";  ///< epsilon or v_prediction.
+  double snr_gamma = 0;                     ///< Min-SNR-gamma loss weighting (0: off).
+  double noise_offset = 0;                  ///< Offset noise (0: off).
+  bool flip = false;                        ///< Random horizontal flips of the training images.
+  double time_budget = 0;                   ///< Seconds of training for this run (0: no limit).
+  double autoencoder_share = 0.4;           ///< The autoencoder's share of time_budget.
+  bool resume = false;                      ///< Continue the run in `out`.
+  SamplingFlags sampling;                   ///< How the sample grids are drawn.
 
   /// Registers every flag, with this object's values as the defaults --help shows.
   /// @param micro_batch the compiled micro-batch, for --batch's help
