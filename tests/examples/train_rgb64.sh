@@ -97,6 +97,17 @@ if "$trainer" --out "$work/resumed" "${steps[@]}" --batch 24 --resume 2> "$work/
   echo "FAIL: a resume with another --batch was accepted"; exit 1
 fi
 grep -q -- "--batch" "$work/batch.txt"
+# v-prediction end to end: trained, written into the scheduler config, kept on resume.
+vpred=(--data "$work/shapes" --data-cache "$work/shapes.cache" --autoencoder-steps 1
+       --diffusion-steps 1 --batch 8 --sample-steps 1 --validate-every 0)
+"$trainer" --out "$work/vpred" "${vpred[@]}" --prediction-type v_prediction > "$work/vpred.txt"
+grep -q "v_prediction MSE" "$work/vpred.txt" || { echo "FAIL: not trained on v"; exit 1; }
+grep -q '"prediction_type": "v_prediction"' "$work/vpred/checkpoint/scheduler/scheduler_config.json" ||
+  { echo "FAIL: the scheduler config does not say v_prediction"; exit 1; }
+if "$trainer" --out "$work/vpred" "${vpred[@]}" --diffusion-steps 2 --resume 2> "$work/vpred-epsilon.txt" > /dev/null; then
+  echo "FAIL: an epsilon resume of a v_prediction run was accepted"; exit 1
+fi
+grep -q -- "--prediction-type.*v_prediction (the checkpoint's).*found epsilon" "$work/vpred-epsilon.txt"
 # --batch must be a multiple of the compiled micro-batch.
 if "$trainer" --out "$work/bad" --data "$work/shapes" --batch 12 2> "$work/bad.txt"; then
   echo "FAIL: --batch 12 was accepted"; exit 1
