@@ -18,7 +18,7 @@ steps=(--data "$work/shapes" --data-cache "$work/shapes.cache" --autoencoder-ste
        --noise-offset 0.1)
 
 "$trainer" --out "$work/straight" "${steps[@]}" > "$work/straight.txt"
-grep -q "data cache: $work/shapes.cache (written)" "$work/straight.txt" ||
+grep -q "data cache: $work/shapes.cache (images decoded and written in" "$work/straight.txt" ||
   { echo "FAIL: the first run wrote no data cache"; cat "$work/straight.txt"; exit 1; }
 grep -q "batch 16 (2 micro-batches of 8), random horizontal flips" "$work/straight.txt" ||
   { echo "FAIL: the run does not say it accumulates 2 micro-batches"; exit 1; }
@@ -40,7 +40,7 @@ if [ "$status" -ne 130 ]; then
   cat "$work/interrupted.txt"
   exit 1
 fi
-grep -q "data cache: $work/shapes.cache (read)" "$work/interrupted.txt" ||
+grep -q "data cache: $work/shapes.cache (read in" "$work/interrupted.txt" ||
   { echo "FAIL: the second run decoded the folder again"; cat "$work/interrupted.txt"; exit 1; }
 
 "$trainer" --out "$work/resumed" "${steps[@]}" --resume > "$work/resumed.txt"

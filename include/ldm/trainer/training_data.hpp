@@ -4,6 +4,7 @@
 /// and validation. A folder (--data) is decoded once into a cache file and reused while it is
 /// unchanged; a program may supply its own data instead (Fashion-MNIST for `fashion`).
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -68,6 +69,10 @@ TrainingData<Resolution, Channels> load_folder_data(const std::filesystem::path&
   namespace fs = std::filesystem;
   data::ImageFolderReport report;
   data::ImageSet<Resolution, Channels> all;
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   if (cache == "none") {
     all = data::load_image_folder<Resolution, Channels>(folder, policy, &report);
   } else {
@@ -78,7 +83,10 @@ TrainingData<Resolution, Channels> load_folder_data(const std::filesystem::path&
       all = data::load_image_folder<Resolution, Channels>(folder, policy, &report);
     } else {
       all = data::load_image_folder_cached<Resolution, Channels>(folder, where, policy, &report);
-      std::printf("data cache: %s (%s)\n", where.c_str(), report.from_cache ? "read" : "written");
+      if (!report.from_cache && !report.cache_note.empty())
+        std::printf("data cache: %s\n", report.cache_note.c_str());
+      std::printf("data cache: %s (%s in %.1f s)\n", where.c_str(),
+                  report.from_cache ? "read" : "images decoded and written", seconds());
     }
   }
   for (const auto& [file, why] : report.skipped)
