@@ -15,29 +15,20 @@
 
 #include <omp.h>
 
-#include <csignal>
 #include <cstdio>
 #include <ldm/ldm.hpp>
 #include <string>
 #include <string_view>
 
+#include "fashion/common.hpp"
 #include "fashion/editing.hpp"
 #include "fashion/features.hpp"
 #include "fashion/sampler_table.hpp"
-#include "fashion/trainer.hpp"
 #include "fashion/validate.hpp"
 
 namespace {
 
 using namespace fashion;
-
-// SIGINT (Ctrl-C), SIGTERM and SIGHUP (what batch schedulers and closed terminals send before a
-// kill) all ask for a checkpoint and a clean stop.
-extern "C" void on_interrupt(int signal) {
-  interrupted = signal;
-  // The same signal a second time ends the program at once (checkpoints stay whole).
-  std::signal(signal, SIG_DFL);
-}
 
 // Runs on_cuda() when --device cuda (checked by validate()) finds a GPU in a build with CUDA,
 // on_host() otherwise, saying which and why.
@@ -68,49 +59,7 @@ int on_device(const std::string& device, const OnHost& on_host,
 // ---------------------------------------------------------------------------------------- train
 
 int train_command(int argc, char** argv) {
-  TrainFlags flags;
-  examples::Options options(
-      "fashion train [options]",
-      "Trains the `tiny` latent diffusion model: the autoencoder first (L1 + structural term +\n"
-      "KL), then the UNet on its frozen latents (epsilon prediction, EMA weights), then draws a\n"
-      "sample grid. Without --data it trains on Fashion-MNIST (Debian: dataset-fashion-mnist).\n"
-      "Each phase ends at its step count or its share of --time-budget, whichever comes first.\n"
-      "Ctrl-C, SIGTERM or SIGHUP saves a checkpoint and stops; the same command with --resume\n"
-      "continues exactly.");
-  options.add("out", &flags.out, "folder for the checkpoint, images and log.csv");
-  options.add("data", &flags.data,
-              "a folder of PNG/JPEG/BMP/TGA/GIF images (centre-cropped, resized to 32x32 grey) "
-              "instead of Fashion-MNIST");
-  options.add("on-unreadable", &flags.on_unreadable,
-              "with --data: skip (and list) or reject unreadable files");
-  options.add("seed", &flags.seed, "seed of the weights, the data order and all noise");
-  options.add("batch", &flags.batch, "images per step: 16, 32 or 64");
-  options.add("autoencoder-steps", &flags.autoencoder_steps, "autoencoder steps in all");
-  options.add("diffusion-steps", &flags.diffusion_steps, "diffusion (UNet) steps in all");
-  options.add("autoencoder-lr", &flags.autoencoder_lr, "AdamW learning rate of the autoencoder");
-  options.add("unet-lr", &flags.unet_lr, "AdamW learning rate of the UNet");
-  options.add("time-budget", &flags.time_budget,
-              "seconds of training for this run, 0 for no limit (then the step counts decide)");
-  options.add("autoencoder-share", &flags.autoencoder_share,
-              "the autoencoder's share of --time-budget; the diffusion phase gets the rest");
-  options.add("checkpoint-every", &flags.checkpoint_every, "steps between checkpoints");
-  options.add("images-every", &flags.images_every,
-              "steps between reconstruction / sample grids written during training");
-  options.add_switch("resume", &flags.resume,
-                     "continue the run in --out from its checkpoint (same data and batch)");
-  options.add("lpips", &flags.lpips,
-              "LPIPS (VGG16) weights as safetensors (tools/convert_lpips_weights.py); without "
-              "them the structural term is 1 - SSIM");
-  options.add("device", &flags.device, "host, or cuda (a GPU, in a build with CUDA)");
-  flags.sampling.add_to(options);
-  if (!options.parse(argc, argv, 2)) return 0;
-  validate(flags);
-
-  // From here on these signals ask for a checkpoint and a clean stop.
-  for (int signal : {SIGINT, SIGTERM, SIGHUP})
-    std::signal(signal, on_interrupt);
-  return on_device(
-      flags.device, [&] { return train<ldm::host>(flags); }, [&] { return train_on_cuda(flags); });
+  return ldm::train::train_from_command_line<Config, micro_batch>(argc, argv, train_program(), 2);
 }
 
 // --------------------------------------------------------------------------------------- sample
@@ -118,7 +67,7 @@ int train_command(int argc, char** argv) {
 int sample_command(int argc, char** argv) {
   SampleRequest request{.model_folder = "models/fashion-tiny", .out = "samples.png"};
   std::string device = "host";
-  examples::Options options("fashion sample --model FOLDER [options]",
+  ldm::cli::Options options("fashion sample --model FOLDER [options]",
                             "Draws a grid of samples from a trained model folder (written by "
                             "`fashion train`, or a diffusers\nfolder of the same configuration).");
   options.add("model", &request.model_folder, "the model folder (vae/, unet/, scheduler/)");
@@ -142,7 +91,7 @@ int eval_command(int argc, char** argv) {
               classifier_path = "models/fashion_classifier.safetensors", json_path;
   std::int64_t seed = 0, samples = 5000;
   SamplingFlags sampling;
-  examples::Options options(
+  ldm::cli::Options options(
       "fashion eval [options]",
       "Measures a trained model on Fashion-MNIST's 10,000 test images (docs/fashion.md says\n"
       "exactly how): the autoencoder's reconstruction PSNR and SSIM, and the Frechet distance\n"
@@ -164,9 +113,9 @@ int eval_command(int argc, char** argv) {
                        "a number in [" + std::to_string(2 * preview_batch) + ", " +
                            std::to_string(max_eval_samples) + "]",
                        samples);
-  detail::require_at_least("--seed", seed, 0);
+  ldm::cli::require_at_least("--seed", seed, 0);
   if (!json_path.empty())
-    examples::require_writable_folder(std::filesystem::path(json_path).parent_path(), "--json");
+    ldm::cli::require_writable_folder(std::filesystem::path(json_path).parent_path(), "--json");
 
   const auto start = Clock::now();
   Model model(0);
@@ -181,7 +130,7 @@ int eval_command(int argc, char** argv) {
   {
     ldm::Tensor<float, Images<preview_batch>> x, decoded;
     ldm::Tensor<float, Model::latents<preview_batch>> z;
-    examples::Progress progress("reconstructing", 0, std::int64_t(count / preview_batch));
+    ldm::cli::Progress progress("reconstructing", 0, std::int64_t(count / preview_batch));
     for (std::size_t first = 0; first < count; first += preview_batch) {
       std::copy_n(test.pixels.data() + first * std::size_t(Images<1>::size), x.size, x.data());
       model.encode<preview_batch>(x, z.view());
@@ -201,7 +150,7 @@ int eval_command(int argc, char** argv) {
   ldm::eval::FeatureStatistics generated(Classifier::feature_dim);
 
   const auto batches = ldm::index_t((samples + preview_batch - 1) / preview_batch);
-  examples::Progress progress("sampling", 0, batches);
+  ldm::cli::Progress progress("sampling", 0, batches);
   for (ldm::index_t b = 0; b < batches; ++b) {
     // Batch b has the noise of `fashion sample --seed` with the same seed's batch b.
     const auto images =
@@ -217,7 +166,7 @@ int eval_command(int argc, char** argv) {
   std::printf(
       "sampler: %s, %d steps, eta %g; evaluation took %s\n", sampling.name().c_str(),
       sampling.steps, sampling.eta,
-      examples::clock_text(std::chrono::duration<double>(Clock::now() - start).count()).c_str());
+      ldm::cli::clock_text(std::chrono::duration<double>(Clock::now() - start).count()).c_str());
   if (!json_path.empty()) {
     const ldm::pipeline::json results = {{"model", model_folder},
                                          {"psnr_db", psnr},
@@ -242,7 +191,7 @@ int eval_command(int argc, char** argv) {
 int plot_command(int argc, char** argv) {
   const bool has_run = argc > 2 && !std::string_view(argv[2]).starts_with("-");
   std::string out;
-  examples::Options options(
+  ldm::cli::Options options(
       "fashion plot RUN [options]",
       "Draws the losses in RUN/log.csv (one panel per phase: every step faint, a moving average\n"
       "strong, log scale) into RUN/loss.png, as training does whenever it writes its images.");
@@ -253,7 +202,7 @@ int plot_command(int argc, char** argv) {
                        argc > 2 ? "'" + std::string(argv[2]) + "'" : std::string("nothing"));
   const fs::path run = argv[2];
   const fs::path png = out.empty() ? run / "loss.png" : fs::path(out);
-  write_loss_plot(run / "log.csv", png);
+  ldm::train::write_loss_plot(run / "log.csv", png);
   std::printf("wrote %s\n", png.c_str());
   return 0;
 }
@@ -288,7 +237,7 @@ int main(int argc, char** argv) {
     if (command == "inpaint") return inpaint_command(argc, argv);
     if (command == "interpolate") return interpolate_command(argc, argv);
     if (command == "--version") {
-      examples::print_version("fashion");
+      ldm::cli::print_version("fashion");
       return 0;
     }
     print_usage();

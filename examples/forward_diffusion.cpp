@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <ldm/ldm.hpp>
 
-#include "support/cli.hpp"
+#include "ldm/cli/options.hpp"
 
 int main(int argc, char** argv) try {
-  examples::Options options("forward_diffusion",
+  ldm::cli::Options options("forward_diffusion",
                             "Noises a batch of stripes to eight timesteps and prints how much of "
                             "the image is left.");
   if (!options.parse(argc, argv)) return 0;

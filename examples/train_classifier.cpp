@@ -19,7 +19,7 @@
 #include <span>
 #include <string>
 
-#include "support/cli.hpp"
+#include "ldm/cli/options.hpp"
 
 namespace {
 
@@ -61,7 +61,7 @@ int main(int argc, char** argv) try {
   double lr = 2e-3, weight_decay = 1e-4;
   std::string out = "models/fashion_classifier.safetensors";
   std::string data = ldm::data::fashion_mnist_folder.string();
-  examples::Options options("train_classifier [options]",
+  ldm::cli::Options options("train_classifier [options]",
                             "Trains the Fashion-MNIST classifier whose features ldm's Frechet "
                             "distance uses, and saves its weights.");
   options.add("epochs", &epochs, "passes over the 60000 training images");

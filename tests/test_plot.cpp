@@ -1,5 +1,4 @@
-// The example programs' charts (examples/support/plot.hpp) and the trainer's loss.png
-// (examples/fashion/loss_plot.hpp): axes and ticks, where a series lands in the picture, awkward
+// The charts (ldm/plot/plot.hpp) and the trainer's loss.png (ldm/trainer/loss_plot.hpp): axes and ticks, where a series lands in the picture, awkward
 // inputs, and the reading of log.csv with its errors.
 #include <doctest/doctest.h>
 
@@ -10,11 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "fashion/loss_plot.hpp"
-#include "support/plot.hpp"
+#include "ldm/plot/plot.hpp"
+#include "ldm/trainer/loss_plot.hpp"
 
-using namespace examples;
-using examples::plot::Axis;
+namespace plot = ldm::plot;
+using ldm::plot::Axis;
+using ldm::plot::Rgb;
+namespace font = ldm::plot::font;
 
 namespace {
 
@@ -134,12 +135,12 @@ TEST_CASE("every character the charts write has a glyph") {
 }
 
 TEST_CASE("the moving average starts at the first value and skips what is not finite") {
-  const auto average = fashion::moving_average({4, 4, NAN, 4}, 10);
+  const auto average = ldm::train::moving_average({4, 4, NAN, 4}, 10);
   CHECK(average == std::vector<double>{4, 4, 4, 4});
-  const auto step = fashion::moving_average({0, 10, 10, 10}, 2);
+  const auto step = ldm::train::moving_average({0, 10, 10, 10}, 2);
   CHECK(step[0] == 0);
   CHECK(step[1] == doctest::Approx(20.0 / 3));  // (0.5 * 0.5 * 0 + 0.5 * 10) / 0.75
-  CHECK(std::isnan(fashion::moving_average({NAN}, 5)[0]));
+  CHECK(std::isnan(ldm::train::moving_average({NAN}, 5)[0]));
 }
 
 TEST_CASE("log.csv becomes one panel per phase; a resumed step replaces the later ones") {
@@ -152,41 +153,42 @@ TEST_CASE("log.csv becomes one panel per phase; a resumed step replaces the late
              "autoencoder,2,1600,1,0.4\n"  // resumed from step 1's checkpoint
              "diffusion,1,nan,1,0.5\n"
              "diffusion,2,0.5,1,0.6\n");
-  const auto phases = fashion::read_loss_log(folder / "log.csv");
+  const auto phases = ldm::train::read_loss_log(folder / "log.csv");
   REQUIRE(phases.size() == 2);
   CHECK(phases[0].phase == "autoencoder");
   CHECK(phases[0].steps == std::vector<double>{1, 2});
   CHECK(phases[0].losses == std::vector<double>{2000, 1600});
   CHECK(std::isnan(phases[1].losses[0]));
 
-  fashion::write_loss_plot(folder / "log.csv", folder / "loss.png");
+  ldm::train::write_loss_plot(folder / "log.csv", folder / "loss.png");
   const auto png = ldm::io::read_image(folder / "loss.png", 3);
   CHECK(png.width == 2 * plot::Chart{}.panel_width);
 
   // A log with only its header draws an empty panel.
   write_text(folder / "header.csv", "phase,step,loss,grad_norm,seconds\n");
-  CHECK(fashion::loss_chart(fashion::read_loss_log(folder / "header.csv")).panels.size() == 1);
-  CHECK_NOTHROW(fashion::write_loss_plot(folder / "header.csv", folder / "empty.png"));
+  CHECK(ldm::train::loss_chart(ldm::train::read_loss_log(folder / "header.csv")).panels.size() ==
+        1);
+  CHECK_NOTHROW(ldm::train::write_loss_plot(folder / "header.csv", folder / "empty.png"));
   std::filesystem::remove_all(folder);
 }
 
 TEST_CASE("a missing or malformed log.csv is an error naming the file and the line") {
   const auto folder = fresh_folder("bad");
   const auto log = folder / "log.csv";
-  CHECK_THROWS_WITH_AS(fashion::read_loss_log(log),
+  CHECK_THROWS_WITH_AS(ldm::train::read_loss_log(log),
                        doctest::Contains((log.string() + ": cannot open").c_str()), ldm::Error);
   write_text(log, "");
-  CHECK_THROWS_WITH_AS(fashion::read_loss_log(log), doctest::Contains("empty"), ldm::Error);
+  CHECK_THROWS_WITH_AS(ldm::train::read_loss_log(log), doctest::Contains("empty"), ldm::Error);
   write_text(log, "phase,step,grad_norm\n");
-  CHECK_THROWS_WITH_AS(fashion::read_loss_log(log),
+  CHECK_THROWS_WITH_AS(ldm::train::read_loss_log(log),
                        doctest::Contains((log.string() + ":1: the header").c_str()), ldm::Error);
   write_text(log, "phase,step,loss\nautoencoder,1,2\nautoencoder,2,x1\n");
-  CHECK_THROWS_WITH_AS(fashion::read_loss_log(log),
+  CHECK_THROWS_WITH_AS(ldm::train::read_loss_log(log),
                        doctest::Contains((log.string() + ":3: loss").c_str()), ldm::Error);
   write_text(log, "phase,step,loss\nautoencoder,1\n");
-  CHECK_THROWS_WITH_AS(fashion::read_loss_log(log),
+  CHECK_THROWS_WITH_AS(ldm::train::read_loss_log(log),
                        doctest::Contains((log.string() + ":2").c_str()), ldm::Error);
   write_text(log, "phase,step,loss\n,1,2\n");
-  CHECK_THROWS_WITH_AS(fashion::read_loss_log(log), doctest::Contains(":2: phase"), ldm::Error);
+  CHECK_THROWS_WITH_AS(ldm::train::read_loss_log(log), doctest::Contains(":2: phase"), ldm::Error);
   std::filesystem::remove_all(folder);
 }

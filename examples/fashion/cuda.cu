@@ -3,7 +3,7 @@
 #include <ldm/cuda.cuh>
 #include <string>
 
-#include "fashion/trainer.hpp"
+#include "fashion/common.hpp"
 
 namespace fashion {
 
@@ -16,8 +16,9 @@ std::string cuda_device() {
   return "cuda:" + std::to_string(index) + ", " + properties.name;
 }
 
-int train_on_cuda(const TrainFlags& flags) {
-  return train<ldm::cuda>(flags);
+std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
+                                 const Program& program) {
+  return ldm::train::train_on_gpu<Config, micro_batch>(settings, program);
 }
 int sample_on_cuda(const SampleRequest& request) {
   return sample<ldm::cuda>(request);

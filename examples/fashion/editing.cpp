@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "fashion/trainer.hpp"
+#include "fashion/common.hpp"
 #include "fashion/validate.hpp"
 
 namespace fashion {
@@ -57,8 +57,8 @@ std::vector<std::int64_t> test_indices(const std::string& flag,
                                        const std::vector<std::string>& values) {
   std::vector<std::int64_t> indices;
   for (const std::string& value : values)
-    for (std::int64_t k : examples::whole_numbers(flag, value)) {
-      detail::require_at_least(flag.c_str(), k, 0);
+    for (std::int64_t k : ldm::cli::whole_numbers(flag, value)) {
+      ldm::cli::require_at_least(flag.c_str(), k, 0);
       indices.push_back(k);
     }
   return indices;
@@ -150,7 +150,7 @@ struct EditFlags {
   double strength;
   SamplingFlags sampling;
 
-  void add_to(examples::Options& options) {
+  void add_to(ldm::cli::Options& options) {
     options.add("model", &model_folder, "the model folder (vae/, unet/, scheduler/)");
     options.add_repeated("image", &images,
                          "an input image file (PNG/JPEG/BMP/TGA/GIF; centre-cropped and "
@@ -171,7 +171,7 @@ struct EditFlags {
     fashion::validate(sampling);
     validate_strength(strength, sampling.steps);
     require_count("--count", count, 1);
-    detail::require_at_least("--seed", seed, 0);
+    ldm::cli::require_at_least("--seed", seed, 0);
     validate_png_out(out);
     auto indices = test_indices("--test-image", test_images);
     if (images.empty() && indices.empty())
@@ -186,7 +186,7 @@ struct EditFlags {
 
 int img2img_command(int argc, char** argv) {
   EditFlags flags{.out = "img2img.png", .strength = 0.6};
-  examples::Options options(
+  ldm::cli::Options options(
       "fashion img2img --model FOLDER (--image FILE | --test-image K)... [options]",
       "Image-to-image: each input is encoded, noised part of the way (--strength) and denoised\n"
       "by the model. The grid has one row per input: the input, then --count outputs, output j\n"
@@ -245,7 +245,7 @@ std::vector<float> make_mask(const std::string& file, const std::string& region,
     else
       ldm::fail_expected("--mask-region", mask_regions, "'" + region + "'");
   } else if (!box.empty()) {
-    const auto corners = examples::whole_numbers("--mask-box", box);
+    const auto corners = ldm::cli::whole_numbers("--mask-box", box);
     if (corners.size() != 4)
       ldm::fail_expected("--mask-box", "four numbers x0,y0,x1,y1", "'" + box + "'");
     const std::int64_t x0 = corners[0], y0 = corners[1], x1 = corners[2], y1 = corners[3];
@@ -291,7 +291,7 @@ std::vector<float> repainted_pixels(const std::vector<float>& mask) {
 int inpaint_command(int argc, char** argv) {
   EditFlags flags{.out = "inpaint.png", .strength = 1};
   std::string mask_file, mask_region, mask_box;
-  examples::Options options(
+  ldm::cli::Options options(
       "fashion inpaint --model FOLDER (--image FILE | --test-image K)... "
       "(--mask FILE | --mask-region R | --mask-box x0,y0,x1,y1) [options]",
       "Inpainting: the masked part of each input is repainted by the model, the rest kept (its\n"
@@ -353,7 +353,7 @@ int interpolate_command(int argc, char** argv) {
   std::int64_t frames = 8, seed = default_seed;
   double strength = default_strength;
   SamplingFlags sampling;
-  examples::Options options(
+  ldm::cli::Options options(
       "fashion interpolate --model FOLDER (--seeds A,B | --images A.png,B.png | --test-images "
       "K1,K2) [options]",
       "Frames between two samples or two images, along a spherical interpolation.\n"
@@ -380,22 +380,22 @@ int interpolate_command(int argc, char** argv) {
                        "one of --seeds A,B, --images A.png,B.png or --test-images K1,K2",
                        sources == 0 ? "none" : std::to_string(sources) + " of them");
   require_count("--frames", frames, 2);
-  detail::require_in("--strength", strength, 0, 1);
-  detail::require_at_least("--seed", seed, 0);
+  ldm::cli::require_in("--strength", strength, 0, 1);
+  ldm::cli::require_at_least("--seed", seed, 0);
   validate_png_out(out);
   std::vector<std::int64_t> seed_pair, indices;
   std::vector<std::string> files;
   if (!seeds.empty()) {
-    seed_pair = examples::whole_numbers("--seeds", seeds);
+    seed_pair = ldm::cli::whole_numbers("--seeds", seeds);
     if (seed_pair.size() != 2) ldm::fail_expected("--seeds", "two seeds A,B", "'" + seeds + "'");
     for (std::int64_t s : seed_pair)
-      detail::require_at_least("--seeds", s, 0);
+      ldm::cli::require_at_least("--seeds", s, 0);
     // Both are the images' alone: with --seeds they would be silently ignored.
     if (seed != default_seed)
       ldm::fail("--seed ", seed, " is for --images / --test-images: with --seeds A,B the noise ",
                 "comes from seeds A and B");
     if (strength != default_strength)
-      ldm::fail("--strength ", detail::shown(strength),
+      ldm::fail("--strength ", ldm::cli::shown(strength),
                 " is for --images / --test-images: --seeds frames start from pure noise");
   } else {
     validate_strength(strength, sampling.steps);

@@ -8,7 +8,7 @@
 #include <ldm/eval/frechet.hpp>
 #include <span>
 
-#include "fashion/trainer.hpp"
+#include "fashion/common.hpp"
 
 namespace fashion {
 

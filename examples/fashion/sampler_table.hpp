@@ -18,11 +18,11 @@
 #include <utility>
 #include <vector>
 
+#include "fashion/common.hpp"
 #include "fashion/features.hpp"
-#include "fashion/trainer.hpp"
 #include "fashion/validate.hpp"
-#include "support/cli.hpp"
-#include "support/writable.hpp"
+#include "ldm/cli/options.hpp"
+#include "ldm/cli/writable.hpp"
 
 namespace fashion {
 
@@ -61,7 +61,7 @@ inline SamplerTablePlan validate(const SamplerTableFlags& flags) {
     });
   }
   constexpr int T = Config::schedule::config.num_train_timesteps;
-  for (std::int64_t steps : examples::whole_numbers("--steps", flags.steps)) {
+  for (std::int64_t steps : ldm::cli::whole_numbers("--steps", flags.steps)) {
     if (steps < 1 || steps > T)
       ldm::fail_expected("--steps", "step counts in [1, " + std::to_string(T) + "]", steps);
     plan.steps.push_back(int(steps));
@@ -71,9 +71,9 @@ inline SamplerTablePlan validate(const SamplerTableFlags& flags) {
                        "a number in [" + std::to_string(2 * preview_batch) + ", " +
                            std::to_string(max_eval_samples) + "]",
                        flags.samples);
-  detail::require_at_least("--seed", flags.seed, 0);
+  ldm::cli::require_at_least("--seed", flags.seed, 0);
   if (!flags.out.empty())
-    examples::require_writable_folder(std::filesystem::path(flags.out).parent_path(), "--out");
+    ldm::cli::require_writable_folder(std::filesystem::path(flags.out).parent_path(), "--out");
   return plan;
 }
 
@@ -113,7 +113,7 @@ class CellMeasure {
   const Classifier& classifier_;
   const ldm::eval::FeatureStatistics& real_;
   std::int64_t batches_, done_ = 0;
-  examples::Progress progress_;
+  ldm::cli::Progress progress_;
 };
 
 inline std::string fixed(double value, int digits) {
@@ -124,7 +124,7 @@ inline std::string fixed(double value, int digits) {
 
 inline int samplers_command(int argc, char** argv) {
   SamplerTableFlags flags;
-  examples::Options options(
+  ldm::cli::Options options(
       "fashion samplers [options]",
       "Measures each sampler on one model: the Frechet distance of --samples images (as `fashion\n"
       "eval` computes it) and the wall time of their sampling, for each number of --steps, plus\n"

@@ -14,6 +14,12 @@ if(NOT EXISTS ${prefix}/share/doc/ldm/LICENSE)
   message(FATAL_ERROR "install_consumer: the install has no share/doc/ldm/LICENSE")
 endif()
 step(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build -G ${GENERATOR}
-     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release -DREADME_PROGRAM=${README_PROGRAM})
 step(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 step(${WORK_DIR}/build/consumer)
+# The README's training program, built outside ldm's tree, answers --help with its flags.
+execute_process(COMMAND ${WORK_DIR}/build/train_rgb64 --help OUTPUT_VARIABLE help
+                RESULT_VARIABLE result)
+if(NOT result EQUAL 0 OR NOT help MATCHES "--batch N +images per step: a multiple of 8")
+  message(FATAL_ERROR "install_consumer: train_rgb64 --help gave ${result}:\n${help}")
+endif()

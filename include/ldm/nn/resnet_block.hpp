@@ -54,7 +54,7 @@ class ResnetBlock2D {
     // Only blocks with a time embedding use these; the others keep one element each.
     Tensor<T, std::conditional_t<has_temb, temb_shape<N>, Shape<1>>, Space> temb_act;
     Tensor<T, std::conditional_t<has_temb, Shape<N, Co>, Shape<1>>, Space> temb_proj;
-    std::uint64_t dropout_seed = 0, dropout_stream = 0;
+    std::uint64_t dropout_seed = 0, dropout_stream = 0, dropout_first = 0;
     bool dropped = false;
   };
 
@@ -104,8 +104,9 @@ class ResnetBlock2D {
     if (s.dropped) {
       s.dropout_seed = mode.seed;
       s.dropout_stream = mode.stream_for(layer_id);
+      s.dropout_first = mode.first_sample * std::uint64_t(output<N>::size / N);
       ops::dropout_forward(View<const T, output<N>, Space>(s.a2), dropout, s.dropout_seed,
-                           s.dropout_stream, s.a2.view());
+                           s.dropout_stream, s.a2.view(), s.dropout_first);
     }
     conv2.forward(s.a2, {}, y);
     if constexpr (has_shortcut) {
@@ -141,7 +142,7 @@ class ResnetBlock2D {
     conv2.backward(s.a2, {}, dy, da2.view());
     if (s.dropped)
       ops::dropout_backward(View<const T, output<N>, Space>(da2), dropout, s.dropout_seed,
-                            s.dropout_stream, da2.view());
+                            s.dropout_stream, da2.view(), s.dropout_first);
     norm2.backward(s.h1, s.norm2, da2, dh1.view());
     if constexpr (has_temb) {
       Tensor<T, Shape<N, Co>, Space> dproj;

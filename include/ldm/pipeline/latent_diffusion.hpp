@@ -15,6 +15,7 @@
 /// function of its seed and its data, and resuming from a checkpoint continues it exactly.
 
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -43,7 +44,9 @@
 #include "ldm/train/clip_grad.hpp"
 #include "ldm/train/diffusion_loss.hpp"
 #include "ldm/train/ema.hpp"
+#include "ldm/train/lr_schedule.hpp"
 #include "ldm/train/nonfinite_guard.hpp"
+#include "ldm/train/offset_noise.hpp"
 #include "ldm/train/perceptual.hpp"
 #include "ldm/version.hpp"
 
@@ -65,6 +68,17 @@ struct TrainingOptions {
   /// How many training steps of one model in a row may have a loss or gradient norm that is not
   /// finite before training stops with an ldm::Error (at least 1). Such steps are not applied.
   int max_nonfinite_steps_in_a_row = 3;
+  /// Min-SNR-gamma weighting of the diffusion loss (train/min_snr.hpp), as diffusers'
+  /// --snr_gamma (5 is the paper's choice); 0 leaves it off. Finite and >= 0.
+  double snr_gamma = 0;
+  /// Offset noise (train/offset_noise.hpp), as diffusers' --noise_offset (0.1 is common); 0
+  /// leaves it off. Finite and >= 0.
+  double noise_offset = 0;
+  /// @{
+  /// The learning-rate schedules (train/lr_schedule.hpp): each step uses the optimiser's lr
+  /// times factor(optimiser steps taken). Constant schedules leave the optimisers' rates alone.
+  train::LRSchedule autoencoder_lr_schedule{}, unet_lr_schedule{};
+  /// @}
 };
 
 /// The after-step hook of LatentDiffusion::denoise() that does nothing.
@@ -113,6 +127,8 @@ struct DiffusionStepResult {
 template <class Config, class Space = host>
 class LatentDiffusion {
  public:
+  using config = Config;  ///< The configuration.
+  using space = Space;    ///< Where the weights and the work live.
   /// The autoencoder's type.
   using AE = models::AutoencoderKL<float, Space, Config::image_channels, Config::resolution,
                                    typename Config::autoencoder>;
@@ -134,8 +150,10 @@ class LatentDiffusion {
   /// @param seed every random draw of the run (initial weights, noise, timesteps, dropout) comes
   ///        from it
   /// @param options how to train; fixed for the object's life
+  /// @throws ldm::Error naming the option when snr_gamma or noise_offset is negative or not
+  ///         finite, or a learning-rate schedule is invalid (train::LRSchedule::validate)
   explicit LatentDiffusion(std::uint64_t seed, TrainingOptions options = {})
-      : options_(options),
+      : options_(checked(options)),
         seed_(seed),
         autoencoder_(seed ^ 0xA0A0A0A0ull),
         unet_(seed ^ 0x0B0B0B0Bull, options.dropout),
@@ -172,22 +190,40 @@ class LatentDiffusion {
   /// perceptual term perceptual_term() names.
   template <index_t N>
   AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x) {
+    return autoencoder_step<N>(1, [x](index_t) { return x; });
+  }
+
+  /// One optimisation step of the autoencoder over an effective batch of micro_batches * N images,
+  /// with the perceptual term perceptual_term() names: the gradients of the micro-batches are
+  /// accumulated (each scaled by 1 / micro_batches, so that they add up to those of the mean over
+  /// the effective batch), then clipped, checked and applied once, as one step on the whole batch.
+  /// Micro-batch j's images are samples j * N .. j * N + N - 1 of that batch, and draw the
+  /// reparameterisation noise and dropout masks those samples would: the step equals one on the
+  /// whole batch to float rounding (the sums run in another order), whatever the split.
+  /// @param micro_batches how many batches of N make the step (>= 1)
+  /// @param batch_of batch_of(j) for j = 0, 1, ... micro_batches - 1 in that order returns
+  ///        micro-batch j as a View<const float, images<N>, Space>, valid until the next call
+  /// @return the losses are their means over the effective batch
+  /// @throws ldm::Error when micro_batches < 1, or too many steps in a row were not finite
+  template <index_t N, class MicroBatches>
+  AutoencoderStepResult autoencoder_step(index_t micro_batches, MicroBatches&& batch_of) {
     if (options_.autoencoder_loss.perceptual_weight == 0) {
       train::NoPerceptual none;
-      return autoencoder_step<N>(x, none);
+      return autoencoder_step<N>(micro_batches, batch_of, none);
     }
     if constexpr (lpips_possible) {
       if (lpips_) {
         auto& term = workspaces_.get<train::LpipsTerm<Lpips, N>>();
         term.bind(*lpips_);
-        return autoencoder_step<N>(x, term);
+        return autoencoder_step<N>(micro_batches, batch_of, term);
       }
     }
     if constexpr (ssim_possible) {
-      return autoencoder_step<N>(x, workspaces_.get<train::SsimTerm<float, images<N>, Space>>());
+      return autoencoder_step<N>(micro_batches, batch_of,
+                                 workspaces_.get<train::SsimTerm<float, images<N>, Space>>());
     } else {
       train::NoPerceptual none;
-      return autoencoder_step<N>(x, none);
+      return autoencoder_step<N>(micro_batches, batch_of, none);
     }
   }
 
@@ -205,30 +241,17 @@ class LatentDiffusion {
   template <index_t N, class Perceptual>
   AutoencoderStepResult autoencoder_step(View<const float, images<N>, Space> x,
                                          Perceptual& perceptual) {
-    auto& w = workspaces_.get<AutoencoderWork<N>>();
-    w.eps = randn<latents<N>>(seed_, stream(Purpose::reparameterisation, autoencoder_steps_));
-    autoencoder_.grads() = 0.0f;
-    AutoencoderStepResult result;
-    result.losses = train::autoencoder_loss_and_gradients<N>(
-        *autoencoder_, w.saved, x, w.eps, options_.autoencoder_loss, perceptual,
-        w.reconstruction.view(), nn::Mode{true, seed_, autoencoder_steps_});
-    result.grad_norm =
-        train::clip_grad_norm<Space>(span(autoencoder_.grads()), options_.max_grad_norm);
-    const auto& l = result.losses;
-    result.skipped = !autoencoder_guard_.admit(
-        {{options_.autoencoder_loss.pixel == train::PixelLoss::l1 ? "L1 loss" : "L2 loss", l.pixel},
-         {"perceptual loss", l.perceptual},
-         {"KL loss", l.kl},
-         {"total loss", l.total},
-         {"gradient norm", result.grad_norm}},
-        autoencoder_steps_ + 1);
-    result.skipped_steps = autoencoder_guard_.skipped();
-    if (result.skipped) return result;
-    autoencoder_optimizer_.step(span(autoencoder_.values()), span(autoencoder_.grads()));
-    ++autoencoder_steps_;
-    return result;
+    return autoencoder_step<N>(
+        1, [x](index_t) { return x; }, perceptual);
   }
 
+  /// The accumulating step with a perceptual term of the caller's (train/perceptual.hpp).
+  /// @throws ldm::Error when micro_batches < 1, or too many steps in a row were not finite
+  template <index_t N, class MicroBatches, class Perceptual>
+  AutoencoderStepResult autoencoder_step(index_t micro_batches, MicroBatches&& batch_of,
+                                         Perceptual& perceptual) {
+    return autoencoder_step_from<N>(0, micro_batches, batch_of, perceptual);
+  }
   /// The posterior means of a batch, scaled by the scaling factor: what the UNet learns to make.
   /// @param x images in [-1, 1]
   /// @param z receives the latents
@@ -287,38 +310,22 @@ class LatentDiffusion {
   ///         have no spread
   template <index_t N>
   DiffusionStepResult diffusion_step(View<const float, images<N>, Space> x) {
-    if (!scaling_measured_) measure_scaling_factor<N>(x);
-    require_usable_scaling_factor("diffusion_step");
-    auto& w = workspaces_.get<DiffusionWork<N>>();
-    // Latents that are not finite are one more reason to skip the step, not an error by themselves.
-    encode_unchecked<N>(x, w.z0.view());
-    const std::uint64_t step = diffusion_steps_;
-    w.noise = randn<latents<N>>(seed_, stream(Purpose::diffusion_noise, step));
-    const int T = schedule_.num_train_timesteps();
-    Tensor<std::int32_t, Shape<N>> timesteps;
-    for (index_t n = 0; n < N; ++n)
-      timesteps[n] = std::min(T - 1, int(uniform(seed_, stream(Purpose::timesteps, step), n) * T));
-    copy(View<const std::int32_t, Shape<N>>(timesteps), w.timesteps.view());
-    unet_.grads() = 0.0f;
-    DiffusionStepResult result;
-    result.loss = train::diffusion_loss_and_gradients<N>(
-        *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
-        nn::Mode{true, seed_, step});
-    result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
-    result.skipped =
-        !unet_guard_.admit({{"input (the frozen autoencoder's latents)", finite(w.z0) ? 0.0 : NAN},
-                            {scheduler_.prediction_type == diffusion::PredictionType::epsilon
-                                 ? "epsilon MSE loss"
-                                 : "v-prediction MSE loss",
-                             result.loss},
-                            {"gradient norm", result.grad_norm}},
-                           step + 1);
-    result.skipped_steps = unet_guard_.skipped();
-    if (result.skipped) return result;
-    unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
-    ema_.step(span(unet_.values()));
-    ++diffusion_steps_;
-    return result;
+    return diffusion_step<N>(1, [x](index_t) { return x; });
+  }
+
+  /// One optimisation step of the UNet (and its EMA) over an effective batch of micro_batches * N
+  /// images, accumulated as autoencoder_step(micro_batches, batch_of) accumulates: sample n of
+  /// micro-batch j draws the noise, offset noise, timestep and dropout masks sample j * N + n
+  /// draws in one step on the whole batch, which this step equals to float rounding. When this
+  /// first step measures the scaling factor, it measures it on micro-batch 0 only.
+  /// @param micro_batches how many batches of N make the step (>= 1)
+  /// @param batch_of batch_of(j) for j = 0, 1, ... micro_batches - 1 in that order returns
+  ///        micro-batch j as a View<const float, images<N>, Space>, valid until the next call
+  /// @return the loss is its mean over the effective batch
+  /// @throws ldm::Error when micro_batches < 1; as the single-batch step
+  template <index_t N, class MicroBatches>
+  DiffusionStepResult diffusion_step(index_t micro_batches, MicroBatches&& batch_of) {
+    return diffusion_step_from<N>(0, micro_batches, batch_of);
   }
 
   /// Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one)
@@ -776,10 +783,140 @@ class LatentDiffusion {
     reparameterisation = 1,
     diffusion_noise,
     timesteps,
-    sampling_noise
+    sampling_noise,
+    offset_noise
   };
   static std::uint64_t stream(Purpose purpose, std::uint64_t step) {
     return (std::uint64_t(purpose) << 40) | step;
+  }
+
+  static const TrainingOptions& checked(const TrainingOptions& options) {
+    if (!(std::isfinite(options.snr_gamma) && options.snr_gamma >= 0))
+      fail_expected("TrainingOptions: snr_gamma", "a finite number >= 0 (0: off)",
+                    options.snr_gamma);
+    if (!(std::isfinite(options.noise_offset) && options.noise_offset >= 0))
+      fail_expected("TrainingOptions: noise_offset", "a finite number >= 0 (0: off)",
+                    options.noise_offset);
+    options.autoencoder_lr_schedule.validate("TrainingOptions: autoencoder_lr_schedule");
+    options.unet_lr_schedule.validate("TrainingOptions: unet_lr_schedule");
+    return options;
+  }
+  static void require_micro_batches(const char* call, index_t micro_batches) {
+    if (micro_batches < 1)
+      fail_expected(std::string(call) + ": micro_batches", ">= 1", micro_batches);
+  }
+  // The learning rate of the step after `taken` optimiser steps, set on the optimiser before it.
+  // A constant schedule leaves the optimiser's rate alone, so that set_lr() between steps holds.
+  static void schedule_lr(train::AdamW<Space>& optimizer, const train::AdamWConfig& base,
+                          const train::LRSchedule& schedule) {
+    if (schedule.type != train::LRScheduleType::constant)
+      optimizer.set_lr(base.lr * schedule.factor(optimizer.steps()));
+  }
+
+  // The accumulating autoencoder step, its micro-batches being the samples from first_sample on
+  // of a batch split further (between processes): every draw is indexed by the sample's place.
+  template <index_t N, class MicroBatches, class Perceptual>
+  AutoencoderStepResult autoencoder_step_from(std::uint64_t first_sample, index_t micro_batches,
+                                              MicroBatches& batch_of, Perceptual& perceptual) {
+    require_micro_batches("autoencoder_step", micro_batches);
+    auto& w = workspaces_.get<AutoencoderWork<N>>();
+    const std::uint64_t step = autoencoder_steps_;
+    const double scale = 1.0 / double(micro_batches);
+    autoencoder_.grads() = 0.0f;
+    AutoencoderStepResult result;
+    auto& l = result.losses;
+    for (index_t j = 0; j < micro_batches; ++j) {
+      const View<const float, images<N>, Space> x = batch_of(j);
+      const std::uint64_t first = first_sample + std::uint64_t(j * N);
+      w.eps = randn<latents<N>>(seed_, stream(Purpose::reparameterisation, step),
+                                first * std::uint64_t(latents<N>::size / N));
+      const train::AutoencoderLosses part = train::autoencoder_loss_and_gradients<N>(
+          *autoencoder_, w.saved, x, w.eps, options_.autoencoder_loss, perceptual,
+          w.reconstruction.view(), nn::Mode{true, seed_, step, first}, scale);
+      l.total += part.total, l.pixel += part.pixel, l.perceptual += part.perceptual,
+          l.kl += part.kl;
+    }
+    l.total /= double(micro_batches), l.pixel /= double(micro_batches),
+        l.perceptual /= double(micro_batches), l.kl /= double(micro_batches);
+    result.grad_norm =
+        train::clip_grad_norm<Space>(span(autoencoder_.grads()), options_.max_grad_norm);
+    result.skipped = !autoencoder_guard_.admit(
+        {{options_.autoencoder_loss.pixel == train::PixelLoss::l1 ? "L1 loss" : "L2 loss", l.pixel},
+         {"perceptual loss", l.perceptual},
+         {"KL loss", l.kl},
+         {"total loss", l.total},
+         {"gradient norm", result.grad_norm}},
+        step + 1);
+    result.skipped_steps = autoencoder_guard_.skipped();
+    if (result.skipped) return result;
+    schedule_lr(autoencoder_optimizer_, options_.autoencoder_optimizer,
+                options_.autoencoder_lr_schedule);
+    autoencoder_optimizer_.step(span(autoencoder_.values()), span(autoencoder_.grads()));
+    ++autoencoder_steps_;
+    return result;
+  }
+
+  // The accumulating diffusion step, from first_sample on as autoencoder_step_from().
+  template <index_t N, class MicroBatches>
+  DiffusionStepResult diffusion_step_from(std::uint64_t first_sample, index_t micro_batches,
+                                          MicroBatches& batch_of) {
+    require_micro_batches("diffusion_step", micro_batches);
+    auto& w = workspaces_.get<DiffusionWork<N>>();
+    const std::uint64_t step = diffusion_steps_;
+    const int T = schedule_.num_train_timesteps();
+    const train::DiffusionLossWeighting weighting{.snr_gamma = options_.snr_gamma,
+                                                  .gradient_scale = 1.0 / double(micro_batches)};
+    unet_.grads() = 0.0f;
+    DiffusionStepResult result;
+    bool latents_finite = true;
+    for (index_t j = 0; j < micro_batches; ++j) {
+      const View<const float, images<N>, Space> x = batch_of(j);
+      if (j == 0) {
+        if (!scaling_measured_) measure_scaling_factor<N>(x);
+        require_usable_scaling_factor("diffusion_step");
+      }
+      // Latents that are not finite are one more reason to skip the step, not an error by
+      // themselves.
+      encode_unchecked<N>(x, w.z0.view());
+      latents_finite = latents_finite && finite(w.z0);
+      const std::uint64_t first = first_sample + std::uint64_t(j * N);
+      w.noise = randn<latents<N>>(seed_, stream(Purpose::diffusion_noise, step),
+                                  first * std::uint64_t(latents<N>::size / N));
+      train::add_offset_noise(w.noise.view(), options_.noise_offset, seed_,
+                              stream(Purpose::offset_noise, step), first);
+      Tensor<std::int32_t, Shape<N>> timesteps;
+      for (index_t n = 0; n < N; ++n)
+        timesteps[n] = std::min(
+            T - 1,
+            int(uniform(seed_, stream(Purpose::timesteps, step), first + std::uint64_t(n)) * T));
+      copy(View<const std::int32_t, Shape<N>>(timesteps), w.timesteps.view());
+      result.loss += train::diffusion_loss_and_gradients<N>(
+          *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
+          nn::Mode{true, seed_, step, first}, View<const std::int32_t, Shape<N>, Space>(nullptr),
+          weighting);
+    }
+    result.loss /= double(micro_batches);
+    result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
+    result.skipped = !unet_guard_.admit(
+        {{"input (the frozen autoencoder's latents)", latents_finite ? 0.0 : NAN},
+         {loss_name(), result.loss},
+         {"gradient norm", result.grad_norm}},
+        step + 1);
+    result.skipped_steps = unet_guard_.skipped();
+    if (result.skipped) return result;
+    schedule_lr(unet_optimizer_, options_.unet_optimizer, options_.unet_lr_schedule);
+    unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
+    ema_.step(span(unet_.values()));
+    ++diffusion_steps_;
+    return result;
+  }
+  // The diffusion loss as the non-finite guard names it.
+  const char* loss_name() const {
+    const bool epsilon = scheduler_.prediction_type == diffusion::PredictionType::epsilon;
+    if (options_.snr_gamma > 0)
+      return epsilon ? "Min-SNR-weighted epsilon MSE loss"
+                     : "Min-SNR-weighted v-prediction MSE loss";
+    return epsilon ? "epsilon MSE loss" : "v-prediction MSE loss";
   }
   // The noise sample() starts from (before init_noise_sigma), which image-to-image and inpainting
   // mix with the image latents: one stream per seed, so image n of a batch gets the same noise
@@ -1006,6 +1143,8 @@ class LatentDiffusion {
     out.set_metadata("unet_optimizer_steps", std::to_string(unet_optimizer_.steps()));
     out.set_metadata("ema_optimization_step", std::to_string(ema_.optimization_step()));
     out.set_metadata("scaling_factor_measured", scaling_measured_ ? "1" : "0");
+    write_lr_schedule(out, "autoencoder_lr_schedule", options_.autoencoder_lr_schedule);
+    write_lr_schedule(out, "unet_lr_schedule", options_.unet_lr_schedule);
     for (const auto& [key, value] : run_info)
       out.set_metadata(std::string(run_info_prefix) + key, value);
     out.write(path);
@@ -1013,6 +1152,9 @@ class LatentDiffusion {
 
   void read_training_state(const std::filesystem::path& path) {
     const auto file = io::SafetensorsFile::open(path);
+    require_same_lr_schedule(file, path, "autoencoder_lr_schedule", "the autoencoder",
+                             options_.autoencoder_lr_schedule);
+    require_same_lr_schedule(file, path, "unet_lr_schedule", "the UNet", options_.unet_lr_schedule);
     auto number = [&](const char* key) -> std::uint64_t {
       const auto it = file.metadata().find(key);
       if (it == file.metadata().end()) fail(path.string(), ": metadata '", key, "' is missing");
@@ -1050,6 +1192,76 @@ class LatentDiffusion {
         run_info_[key.substr(std::string_view(run_info_prefix).size())] = value;
   }
   static constexpr const char* run_info_prefix = "run.";
+
+  // A schedule as training-state metadata: <key>.type, .warmup_steps, .total_steps, .num_cycles.
+  static void write_lr_schedule(io::SafetensorsWriter& out, const std::string& key,
+                                const train::LRSchedule& schedule) {
+    out.set_metadata(key + ".type", std::string(train::to_string(schedule.type)));
+    out.set_metadata(key + ".warmup_steps", std::to_string(schedule.warmup_steps));
+    out.set_metadata(key + ".total_steps", std::to_string(schedule.total_steps));
+    out.set_metadata(key + ".num_cycles", shortest(schedule.num_cycles));
+  }
+  // The number's shortest decimal form that reads back as the same double.
+  static std::string shortest(double value) {
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+    return std::string(text, end);
+  }
+  // A resumed run must keep the schedule it was saved with, or its learning rates would jump.
+  // A state without one was saved before schedules existed: its run had a constant rate. Only the
+  // numbers the type uses are compared.
+  static void require_same_lr_schedule(const io::SafetensorsFile& file,
+                                       const std::filesystem::path& path, const std::string& key,
+                                       const char* model, const train::LRSchedule& options) {
+    const auto& metadata = file.metadata();
+    auto text = [&](const std::string& field) -> std::optional<std::string> {
+      const auto it = metadata.find(key + "." + field);
+      if (it == metadata.end()) return std::nullopt;
+      return it->second;
+    };
+    const std::string where = path.string() + ": metadata '" + key + ".";
+    train::LRSchedule saved;
+    if (const auto type = text("type")) {
+      saved.type = train::lr_schedule_type(*type, where + "type'");
+      saved.warmup_steps =
+          std::int64_t(whole_number(text("warmup_steps"), where + "warmup_steps'"));
+      saved.total_steps = std::int64_t(whole_number(text("total_steps"), where + "total_steps'"));
+      const std::string cycles = text("num_cycles").value_or("");
+      double value = 0;
+      const auto [end, error] =
+          std::from_chars(cycles.data(), cycles.data() + cycles.size(), value);
+      if (error != std::errc() || end != cycles.data() + cycles.size())
+        fail_expected(where + "num_cycles'", "a number", "'" + cycles + "'");
+      saved.num_cycles = value;
+    }
+    auto differ = [&](const char* field, const auto& in_checkpoint, const auto& in_options) {
+      fail(path.string(), ": ", model, "'s learning-rate schedule differs from the options' (", key,
+           "): ", field, " is ", in_checkpoint, " in the checkpoint and ", in_options,
+           " in the options; resume with the schedule the run was saved with");
+    };
+    using train::LRScheduleType;
+    if (saved.type != options.type)
+      differ("type", train::to_string(saved.type), train::to_string(options.type));
+    if (saved.type == LRScheduleType::constant) return;
+    if (saved.warmup_steps != options.warmup_steps)
+      differ("warmup_steps", saved.warmup_steps, options.warmup_steps);
+    if (saved.type == LRScheduleType::constant_with_warmup) return;
+    if (saved.total_steps != options.total_steps)
+      differ("total_steps", saved.total_steps, options.total_steps);
+    if (saved.type == LRScheduleType::cosine && saved.num_cycles != options.num_cycles)
+      differ("num_cycles", shortest(saved.num_cycles), shortest(options.num_cycles));
+  }
+  static std::uint64_t whole_number(const std::optional<std::string>& text,
+                                    const std::string& where) {
+    if (!text) fail(where, " is missing");
+    try {
+      std::size_t used = 0;
+      const auto value = std::stoull(*text, &used);
+      if (used == text->size() && value <= std::uint64_t(INT64_MAX)) return value;
+    } catch (const std::exception&) {
+    }
+    fail_expected(where, "a whole number", "'" + *text + "'");
+  }
 
   // save() writes the same EMA to unet/ and to the training state. Where they differ, unet/ was
   // changed since, and diffusers (which reads unet/) and ema_unet() would disagree: refused.

@@ -66,6 +66,8 @@ constexpr std::size_t autoencoder_loss_scratch(const ops::HostScratch& host) {
 /// @param perceptual the structural term (see perceptual.hpp); used when perceptual_weight > 0
 /// @param reconstruction receives the decoded images
 /// @param mode training (dropout on, with its seed) or inference
+/// @param gradient_scale the gradients accumulated are those of this multiple of the loss: 1 / k
+///        for one of k equal micro-batches whose gradients add up to those of the whole batch's
 template <index_t N, class AE, class Perceptual, class T = typename AE::value_type,
           class Space = host>
 AutoencoderLosses autoencoder_loss_and_gradients(
@@ -73,7 +75,7 @@ AutoencoderLosses autoencoder_loss_and_gradients(
     View<const T, typename AE::template images<N>, Space> x,
     View<const T, typename AE::template latents<N>, Space> eps, const AutoencoderLossConfig& config,
     Perceptual& perceptual, View<T, typename AE::template images<N>, Space> reconstruction,
-    const nn::Mode& mode = {true}) {
+    const nn::Mode& mode = {true}, double gradient_scale = 1) {
   using Images = typename AE::template images<N>;
   using Latents = typename AE::template latents<N>;
   constexpr double per_sample = double(Images::size / N);
@@ -89,15 +91,15 @@ AutoencoderLosses autoencoder_loss_and_gradients(
   Tensor<T, Images, Space> d_x_hat, d_term;
   if (config.pixel == PixelLoss::l1) {
     losses.pixel = ops::l1_forward(x_hat, x) * per_sample;
-    ops::l1_backward(x_hat, x, per_sample, d_x_hat.view());
+    ops::l1_backward(x_hat, x, per_sample * gradient_scale, d_x_hat.view());
   } else {
     losses.pixel = ops::mse_forward(x_hat, x) * per_sample;
-    ops::mse_backward(x_hat, x, per_sample, d_x_hat.view());
+    ops::mse_backward(x_hat, x, per_sample * gradient_scale, d_x_hat.view());
   }
   if (config.perceptual_weight > 0) {
     const double scale = config.perceptual_weight * per_sample;
     losses.perceptual = scale * perceptual.forward(x_hat, x);
-    perceptual.backward(scale, d_term.view());
+    perceptual.backward(scale * gradient_scale, d_term.view());
     d_x_hat += d_term;
   }
   losses.kl = config.kl_weight * ops::kl_forward(View<const T, Latents, Space>(mean),
@@ -107,7 +109,7 @@ AutoencoderLosses autoencoder_loss_and_gradients(
   Tensor<T, Latents, Space> dz, dmean, dlogvar;
   ae.decode_backward(View<const T, Latents, Space>(z), saved.decode, d_x_hat, dz.view());
   ops::kl_backward(View<const T, Latents, Space>(mean), View<const T, Latents, Space>(logvar),
-                   config.kl_weight, dmean.view(), dlogvar.view());
+                   config.kl_weight * gradient_scale, dmean.view(), dlogvar.view());
   // z depends on mean with slope 1 and on logvar with slope eps * stddev / 2.
   dmean += dz;
   dlogvar += dz * eps * stddev * T(0.5);

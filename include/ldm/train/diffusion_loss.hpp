@@ -6,7 +6,9 @@
 /// @endverbatim
 /// with target = noise (epsilon prediction) or the velocity (v_prediction). x0 are latents already
 /// scaled by the autoencoder's scaling_factor; noise and timesteps come from the caller, so that
-/// the pipeline draws them from its Philox streams and tests can pass PyTorch's.
+/// the pipeline draws them from its Philox streams and tests can pass PyTorch's. With
+/// DiffusionLossWeighting::snr_gamma > 0 each sample's squared error is weighted as min_snr.hpp
+/// describes (diffusers' train_text_to_image.py with --snr_gamma).
 
 #include <cstdint>
 
@@ -14,6 +16,7 @@
 #include "ldm/nn/mode.hpp"
 #include "ldm/nn/module.hpp"
 #include "ldm/ops/loss.hpp"
+#include "ldm/train/min_snr.hpp"
 
 namespace ldm::train {
 
@@ -31,6 +34,16 @@ constexpr std::size_t diffusion_loss_scratch(const ops::HostScratch& host) {
                   unet.forward, unet.backward);
 }
 
+/// How diffusion_loss_and_gradients weighs the samples and scales the gradients.
+struct DiffusionLossWeighting {
+  /// Min-SNR-gamma's clamp of the signal-to-noise ratio (min_snr.hpp); 0 leaves the samples
+  /// unweighted.
+  double snr_gamma = 0;
+  /// The gradients accumulated are those of this multiple of the loss: 1 / k for one of k equal
+  /// micro-batches whose gradients add up to those of the mean over the whole batch.
+  double gradient_scale = 1;
+};
+
 /// Accumulates the gradients of every UNet parameter; returns the loss.
 /// @param unet the denoiser (a models::UNet)
 /// @param saved its activations for this batch size
@@ -41,6 +54,7 @@ constexpr std::size_t diffusion_loss_scratch(const ops::HostScratch& host) {
 /// @param prediction_type what the UNet learns to predict
 /// @param mode training (dropout on, with its seed) or inference
 /// @param labels each sample's class, for a class-conditional UNet only
+/// @param weighting Min-SNR-gamma weighting and the gradients' scale
 /// @throws ldm::Error when a timestep is not in [0, T), or the UNet is class-conditional and no
 ///         labels are given
 template <index_t N, class UNet>
@@ -52,7 +66,8 @@ double diffusion_loss_and_gradients(
     const diffusion::Schedule& schedule, diffusion::PredictionType prediction_type,
     const nn::Mode& mode = {true},
     View<const std::int32_t, Shape<N>, typename UNet::space> labels =
-        View<const std::int32_t, Shape<N>, typename UNet::space>(nullptr)) {
+        View<const std::int32_t, Shape<N>, typename UNet::space>(nullptr),
+    const DiffusionLossWeighting& weighting = {}) {
   using Space = typename UNet::space;
   using Sample = typename UNet::template sample<N>;
   Tensor<float, Sample, Space> xt, target, prediction, d_prediction;
@@ -61,10 +76,17 @@ double diffusion_loss_and_gradients(
   Tensor<float, Shape<N>, Space> t;
   t = timesteps;
   unet.forward(xt, t, saved, prediction.view(), mode, labels);
-  const double loss = ops::mse_forward(View<const float, Sample, Space>(prediction),
-                                       View<const float, Sample, Space>(target));
-  ops::mse_backward(View<const float, Sample, Space>(prediction),
-                    View<const float, Sample, Space>(target), 1.0, d_prediction.view());
+  const View<const float, Sample, Space> p = prediction, y = target;
+  double loss;
+  if (weighting.snr_gamma > 0) {
+    const auto weights = min_snr_weights(schedule, prediction_type, weighting.snr_gamma, timesteps);
+    loss = weighted_mse_forward(p, y, View<const double, Shape<N>, Space>(weights));
+    weighted_mse_backward(p, y, View<const double, Shape<N>, Space>(weights),
+                          weighting.gradient_scale, d_prediction.view());
+  } else {
+    loss = ops::mse_forward(p, y);
+    ops::mse_backward(p, y, weighting.gradient_scale, d_prediction.view());
+  }
   unet.backward(xt, saved, d_prediction, View<float, Sample, Space>(nullptr), labels);
   return loss;
 }

@@ -7,7 +7,7 @@
 #include <array>
 #include <string_view>
 
-namespace examples::font {
+namespace ldm::plot::font {
 
 inline constexpr int columns = 5, rows = 9, advance = 6;  // advance: a column of space between
 
@@ -110,4 +110,4 @@ inline bool ink(const Glyph* glyph, int column, int row) {
   return at < glyph->pattern.size() && glyph->pattern[at] == '#';
 }
 
-}  // namespace examples::font
+}  // namespace ldm::plot::font

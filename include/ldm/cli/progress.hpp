@@ -1,7 +1,8 @@
 #pragma once
-// Progress of a training phase: on a terminal, one bar redrawn in place (step, smoothed loss,
-// steps/s, time left); otherwise (CI, a log file) a plain line every `plain_interval` seconds, so
-// logs stay readable and short.
+/// @file
+/// Progress of a training phase: on a terminal, one bar redrawn in place (step, smoothed loss,
+/// steps/s, time left); otherwise (CI, a log file) a plain line every `plain_interval` seconds, so
+/// logs stay readable and short.
 
 #include <unistd.h>
 
@@ -12,8 +13,9 @@
 #include <cstdio>
 #include <string>
 
-namespace examples {
+namespace ldm::cli {
 
+/// Seconds as "m:ss" or "h:mm:ss" ("--:--" when not a finite number >= 0).
 inline std::string clock_text(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "--:--";
   const auto s = std::int64_t(seconds + 0.5);
@@ -26,11 +28,12 @@ inline std::string clock_text(double seconds) {
   return text;
 }
 
+/// The progress display of one phase of work.
 class Progress {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = std::chrono::steady_clock;  ///< The clock of deadlines and rates.
 
-  // `deadline` bounds the time-left estimate when a time budget ends the phase first.
+  /// `deadline` bounds the time-left estimate when a time budget ends the phase first.
   Progress(std::string phase, std::int64_t first_step, std::int64_t last_step,
            Clock::time_point deadline = Clock::time_point::max(), double plain_interval = 15)
       : phase_(std::move(phase)),
@@ -42,14 +45,14 @@ class Progress {
         start_(Clock::now()),
         last_print_(start_) {}
 
-  // After step `step` (1-based) finished with `loss`.
+  /// After step `step` (1-based) finished with `loss`.
   void update(std::int64_t step, double loss) {
     smoothed_loss_ = has_loss_ ? 0.95 * smoothed_loss_ + 0.05 * loss : loss;
     has_loss_ = true;
     interval_loss_sum_ += loss;
     update(step);
   }
-  // After step `step` of work without a loss (sampling, evaluation).
+  /// After step `step` of work without a loss (sampling, evaluation).
   void update(std::int64_t step) {
     ++interval_steps_;
     step_ = step;
@@ -60,7 +63,7 @@ class Progress {
       print(now);
   }
 
-  // Ends the phase's output with a summary line.
+  /// Ends the phase's output with a summary line.
   void finish(const char* why) {
     const auto now = Clock::now();
     if (terminal_) print(now), std::printf("\n");
@@ -72,7 +75,7 @@ class Progress {
     std::fflush(stdout);
   }
 
-  // Tells a caller writing its own line (a checkpoint, an image) to start on a clean line.
+  /// Tells a caller writing its own line (a checkpoint, an image) to start on a clean line.
   void interrupt_line() {
     if (terminal_) std::printf("\r\x1b[K");
   }
@@ -127,4 +130,4 @@ class Progress {
   std::int64_t interval_steps_ = 0;
 };
 
-}  // namespace examples
+}  // namespace ldm::cli

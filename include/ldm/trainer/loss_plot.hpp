@@ -1,8 +1,8 @@
 #pragma once
-// loss.png from a run's log.csv: one panel per training phase, each step's loss drawn faint and
-// its exponential moving average strong, on a log scale. The trainer redraws it whenever it
-// writes its image grids and at the end; `fashion plot RUN` redraws it from a finished run.
-// Validation metrics (issue 18) are to be more Series in these panels (Style::markers).
+/// @file
+/// loss.png from a run's log.csv: one panel per training phase, each step's loss drawn faint and
+/// its exponential moving average strong, on a log scale. The trainer redraws it whenever it
+/// writes its image grids and at the end; `fashion plot RUN` redraws it from a finished run.
 
 #include <algorithm>
 #include <cmath>
@@ -13,14 +13,17 @@
 #include <vector>
 
 #include "ldm/core/error.hpp"
-#include "support/plot.hpp"
+#include "ldm/plot/plot.hpp"
 
-namespace fashion {
+namespace ldm::train {
 
-// One phase's losses by step, in the order of the log.
+/// One phase's losses by step, in the order of the log.
 struct PhaseLosses {
-  std::string phase;
+  std::string phase;  ///< The phase's name in the log.
+  /// @{
+  /// The steps and their losses.
   std::vector<double> steps, losses;
+  /// @}
 };
 
 namespace detail {
@@ -43,9 +46,9 @@ inline double parse_number(const std::string& text, const std::string& where) {
 }
 }  // namespace detail
 
-// Reads a trainer's log.csv: a header naming at least the columns phase, step and loss (others are
-// skipped), then one line per step. A step logged again (a run resumed from an earlier checkpoint)
-// replaces what the log held from that step on. Errors name the file and the line.
+/// Reads a trainer's log.csv: a header naming at least the columns phase, step and loss (others are
+/// skipped), then one line per step. A step logged again (a run resumed from an earlier checkpoint)
+/// replaces what the log held from that step on. Errors name the file and the line.
 inline std::vector<PhaseLosses> read_loss_log(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) ldm::fail(path.string(), ": cannot open the training log");
@@ -83,9 +86,9 @@ inline std::vector<PhaseLosses> read_loss_log(const std::filesystem::path& path)
   return phases;
 }
 
-// The exponential moving average of `values` with weight 1 / span on the newest, debiased (as
-// Adam's moments are) so that it starts at the first value instead of at 0. Non-finite values
-// are skipped: their entry repeats the average so far (NaN before any finite value).
+/// The exponential moving average of `values` with weight 1 / span on the newest, debiased (as
+/// Adam's moments are) so that it starts at the first value instead of at 0. Non-finite values
+/// are skipped: their entry repeats the average so far (NaN before any finite value).
 inline std::vector<double> moving_average(const std::vector<double>& values, double span) {
   const double keep = 1 - 1 / std::max(span, 1.0);
   std::vector<double> out;
@@ -101,22 +104,22 @@ inline std::vector<double> moving_average(const std::vector<double>& values, dou
   return out;
 }
 
-// The chart of loss.png: a panel per phase, the raw losses faint and their moving average over
-// about a hundredth of the phase (at least 20 steps) strong.
-inline examples::plot::Chart loss_chart(const std::vector<PhaseLosses>& phases) {
-  static constexpr examples::Rgb colours[] = {{31, 100, 180}, {214, 96, 20}, {40, 150, 70}};
-  examples::plot::Chart chart;
+/// The chart of loss.png: a panel per phase, the raw losses faint and their moving average over
+/// about a hundredth of the phase (at least 20 steps) strong.
+inline ldm::plot::Chart loss_chart(const std::vector<PhaseLosses>& phases) {
+  static constexpr ldm::plot::Rgb colours[] = {{31, 100, 180}, {214, 96, 20}, {40, 150, 70}};
+  ldm::plot::Chart chart;
   for (std::size_t i = 0; i < phases.size(); ++i) {
     const PhaseLosses& p = phases[i];
     const double span = std::max(20.0, std::round(double(p.losses.size()) / 100));
-    const examples::Rgb colour = colours[i % std::size(colours)];
+    const ldm::plot::Rgb colour = colours[i % std::size(colours)];
     chart.panels.push_back(
         {.title = p.phase + " loss (log scale)",
          .series = {{.label = "each step",
                      .x = p.steps,
                      .y = p.losses,
                      .colour = colour,
-                     .style = examples::plot::Style::faint_line},
+                     .style = ldm::plot::Style::faint_line},
                     {.label = "moving average (" + std::to_string(int(span)) + " steps)",
                      .x = p.steps,
                      .y = moving_average(p.losses, span),
@@ -126,10 +129,10 @@ inline examples::plot::Chart loss_chart(const std::vector<PhaseLosses>& phases) 
   return chart;
 }
 
-// Draws `log_csv` into `png`.
+/// Draws `log_csv` into `png`.
 inline void write_loss_plot(const std::filesystem::path& log_csv,
                             const std::filesystem::path& png) {
-  examples::plot::write(loss_chart(read_loss_log(log_csv)), png);
+  ldm::plot::write(loss_chart(read_loss_log(log_csv)), png);
 }
 
-}  // namespace fashion
+}  // namespace ldm::train

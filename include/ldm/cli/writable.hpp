@@ -12,10 +12,10 @@
 
 #include "ldm/core/error.hpp"
 
-namespace examples {
+namespace ldm::cli {
 
-// Creates `folder` (and its parents) if needed and checks that a file can be created in it.
-// `flag` names the option the folder came from, for the message.
+/// Creates `folder` (and its parents) if needed and checks that a file can be created in it.
+/// `flag` names the option the folder came from, for the message.
 inline void require_writable_folder(const std::filesystem::path& folder, const std::string& flag) {
   const std::string name = folder.empty() ? "." : folder.string();
   std::error_code code;
@@ -33,4 +33,4 @@ inline void require_writable_folder(const std::filesystem::path& folder, const s
   ::unlink(probe.c_str());
 }
 
-}  // namespace examples
+}  // namespace ldm::cli

@@ -13,9 +13,9 @@
 
 #include "ldm/core/error.hpp"
 #include "ldm/io/image_file.hpp"
-#include "support/font.hpp"
+#include "ldm/plot/font.hpp"
 
-namespace examples {
+namespace ldm::plot {
 
 struct Rgb {
   std::uint8_t r = 0, g = 0, b = 0;
@@ -135,4 +135,4 @@ class Canvas {
   std::vector<Rgb> pixels_;
 };
 
-}  // namespace examples
+}  // namespace ldm::plot

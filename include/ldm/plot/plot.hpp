@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "support/canvas.hpp"
+#include "ldm/plot/canvas.hpp"
 
-namespace examples::plot {
+namespace ldm::plot {
 
 enum class Style { faint_line, line, markers };
 
@@ -270,4 +270,4 @@ inline void write(const Chart& chart, const std::filesystem::path& path) {
   draw(chart).write_png(path);
 }
 
-}  // namespace examples::plot
+}  // namespace ldm::plot

@@ -1,7 +1,8 @@
 #pragma once
-// A small command-line parser for the example programs: `--name value` and `--name=value`
-// options bound to variables, `--flag` switches, generated --help, --version, and errors that
-// name the option, what it expects and what was given.
+/// @file
+/// A small command-line parser for programs (the trainer's, the examples'): `--name value` and
+/// `--name=value` options bound to variables, `--flag` switches, generated --help, --version, and
+/// errors that name the option, what it expects and what was given.
 
 #include <cstdint>
 #include <cstdio>
@@ -15,26 +16,33 @@
 #include "ldm/core/error.hpp"
 #include "ldm/version.hpp"
 
-namespace examples {
+namespace ldm::cli {
 
-// What --version prints: "fashion (ldm 0.1.0)".
+/// What --version prints: "fashion (ldm 0.1.0)".
 inline void print_version(std::string_view program) {
   std::printf("%.*s (ldm %s)\n", int(program.size()), program.data(), ldm::version.string);
 }
 
+/// The options of one command, each bound to a variable whose value is its default.
 class Options {
  public:
+  /// @param usage the first line of --help ("fashion train [options]"); its first word is the
+  ///        program's name for --version
+  /// @param description the paragraph --help prints below it
   Options(std::string usage, std::string description)
       : usage_(std::move(usage)), description_(std::move(description)) {}
 
+  /// `--name TEXT` sets *value.
   void add(std::string name, std::string* value, std::string help) {
     add_option(std::move(name), "TEXT", *value, std::move(help),
                [value](std::string_view text) { *value = std::string(text); });
   }
+  /// `--name N` sets *value (a whole number; anything else is an ldm::Error naming the option).
   void add(std::string name, std::int64_t* value, std::string help) {
     add_option(std::move(name), "N", std::to_string(*value), std::move(help),
                [value, name](std::string_view text) { *value = whole_number(name, text); });
   }
+  /// `--name N` sets *value (a whole number that fits in an int).
   void add(std::string name, int* value, std::string help) {
     add_option(
         std::move(name), "N", std::to_string(*value), std::move(help),
@@ -46,20 +54,22 @@ class Options {
           *value = int(number);
         });
   }
+  /// `--name X` sets *value (a number).
   void add(std::string name, double* value, std::string help) {
     add_option(std::move(name), "X", shortest(*value), std::move(help),
                [value, name](std::string_view text) { *value = real_number(name, text); });
   }
-  // An option that may be given several times: each occurrence appends its value.
+  /// An option that may be given several times: each occurrence appends its value.
   void add_repeated(std::string name, std::vector<std::string>* values, std::string help) {
     add_option(std::move(name), "TEXT", "", std::move(help) + " (may be repeated)",
                [values](std::string_view text) { values->emplace_back(text); });
   }
+  /// `--name` (no value) sets *value to true.
   void add_switch(std::string name, bool* value, std::string help) {
     options_.push_back({std::move(name), "", "", std::move(help), nullptr, value});
   }
 
-  // Parses argv[first...]; returns false when --help or --version was asked for (and printed).
+  /// Parses argv[first...]; returns false when --help or --version was asked for (and printed).
   bool parse(int argc, char** argv, int first = 1) {
     for (int i = first; i < argc; ++i) {
       std::string_view arg = argv[i];
@@ -92,6 +102,7 @@ class Options {
     return true;
   }
 
+  /// Prints the usage, the description and every option with its help and default.
   void print_help() const {
     std::printf("usage: %s\n\n%s\n\noptions:\n", usage_.c_str(), description_.c_str());
     for (const auto& option : options_) {
@@ -152,7 +163,7 @@ class Options {
   std::vector<Option> options_;
 };
 
-// "3,7" as whole numbers; `flag` names the option in the error.
+/// "3,7" as whole numbers; `flag` names the option in the error.
 inline std::vector<std::int64_t> whole_numbers(const std::string& flag, const std::string& text) {
   std::vector<std::int64_t> numbers;
   std::size_t start = 0;
@@ -174,4 +185,4 @@ inline std::vector<std::int64_t> whole_numbers(const std::string& flag, const st
   }
 }
 
-}  // namespace examples
+}  // namespace ldm::cli

@@ -1,0 +1,100 @@
+#pragma once
+/// @file
+/// The trainer's command line: a user's training program is its configuration and one call,
+/// @code
+///   int main(int argc, char** argv) { return ldm::train::main<MyConfig, 8>(argc, argv); }
+/// @endcode
+/// which parses the flags (TrainerSettings; `--help` lists them), checks them all before any
+/// work, catches SIGINT/SIGTERM/SIGHUP for a clean stop, and trains on the host, or on the GPU
+/// with --device cuda when the unit is compiled by nvcc (or the Program says where its GPU code
+/// is). Errors are printed as "<program>: <message>" with exit code 1.
+
+#include <omp.h>
+
+#include <cstdio>
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "ldm/cli/options.hpp"
+#include "ldm/trainer/program.hpp"
+#include "ldm/trainer/settings.hpp"
+#include "ldm/trainer/stop_signals.hpp"
+#include "ldm/trainer/trainer.hpp"
+
+namespace ldm::train {
+
+/// Trains with settings already parsed and checked, in the memory space Space.
+template <class Config, class Space, index_t MicroBatch>
+int train(const TrainerSettings& settings, const Program<Config>& program) {
+  Trainer<Config, Space, MicroBatch> trainer(settings, program);
+  return trainer.run();
+}
+
+#if defined(__CUDACC__)
+/// Trains on the current CUDA device, or returns nothing when there is none (the caller then
+/// trains on the host). Only in units compiled by nvcc.
+template <class Config, index_t MicroBatch>
+std::optional<int> train_on_gpu(const TrainerSettings& settings, const Program<Config>& program) {
+  if (!cuda_device::available()) return std::nullopt;
+  int index = 0;
+  cudaDeviceProp properties{};
+  LDM_CUDA_CHECK(cudaGetDevice(&index));
+  LDM_CUDA_CHECK(cudaGetDeviceProperties(&properties, index));
+  std::printf("device: cuda:%d, %s\n", index, properties.name);
+  return train<Config, cuda, MicroBatch>(settings, program);
+}
+#endif
+
+/// Parses argv[first...] into settings (the program's defaults first) and trains; returns the
+/// exit code (0 also after --help or --version).
+/// @tparam MicroBatch the batch the steps are compiled for; --batch is a multiple of it
+/// @throws ldm::Error for a bad flag (before any work) and whatever the run throws
+template <class Config, index_t MicroBatch>
+int train_from_command_line(int argc, char** argv, const Program<Config>& program, int first = 1) {
+  TrainerSettings settings = program.defaults;
+  cli::Options options(program.name + " [options]",
+                       program.description +
+                           "\nThe autoencoder first (L1 + structural term + KL), then the UNet on "
+                           "its frozen latents\n(EMA weights), then a sample grid. Each phase "
+                           "ends at its step count or its share of\n--time-budget. Ctrl-C, "
+                           "SIGTERM or SIGHUP saves a checkpoint and stops; the same command\n"
+                           "with --resume continues exactly.");
+  settings.add_to(options, MicroBatch, Config::resolution, Config::image_channels);
+  if (!options.parse(argc, argv, first)) return 0;
+  settings.validate(MicroBatch, Config::schedule::config.num_train_timesteps);
+
+  catch_stop_signals();
+  if (settings.device == "cuda") {
+    std::optional<int> done;
+#if defined(__CUDACC__)
+    done = train_on_gpu<Config, MicroBatch>(settings, program);
+    const char* why = "no CUDA device was found";
+#else
+    if (program.run_on_cuda) done = program.run_on_cuda(settings, program);
+    const char* why = program.run_on_cuda ? "no CUDA device was found"
+                                          : "this program was built without CUDA (compile its "
+                                            "main() with nvcc, linking ldm::cuda)";
+#endif
+    if (done) return *done;
+    std::printf("device: host (CPU), %d threads: --device cuda, but %s\n", omp_get_max_threads(),
+                why);
+  } else {
+    std::printf("device: host (CPU), %d threads\n", omp_get_max_threads());
+  }
+  return train<Config, host, MicroBatch>(settings, program);
+}
+
+/// A whole training program: train_from_command_line() from argv[1], with errors printed as
+/// "<program>: <message>" and exit code 1.
+template <class Config, index_t MicroBatch>
+int main(int argc, char** argv, const Program<Config>& program = {}) {
+  try {
+    return train_from_command_line<Config, MicroBatch>(argc, argv, program);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program.name.c_str(), e.what());
+    return 1;
+  }
+}
+
+}  // namespace ldm::train

@@ -1,0 +1,20 @@
+# The program README.md shows after "<!-- readme-program: FILE -->" is FILE, byte for byte, so the
+# README's user program is the one the tests build and run.  -DREADME=... -DSOURCE_DIR=...
+file(READ ${README} readme)
+string(REGEX MATCH "<!-- readme-program: ([^ ]+) -->\n```cpp\n" marker "${readme}")
+if(NOT marker)
+  message(FATAL_ERROR "${README}: no '<!-- readme-program: FILE -->' line followed by a ```cpp block")
+endif()
+set(file ${CMAKE_MATCH_1})
+string(FIND "${readme}" "${marker}" start)
+string(LENGTH "${marker}" marker_length)
+math(EXPR start "${start} + ${marker_length}")
+string(SUBSTRING "${readme}" ${start} -1 rest)
+string(FIND "${rest}" "```\n" end)
+string(SUBSTRING "${rest}" 0 ${end} shown)
+file(READ ${SOURCE_DIR}/${file} source)
+if(NOT shown STREQUAL source)
+  message(FATAL_ERROR "${README}: the program shown differs from ${file}; copy the file into the "
+                      "README again")
+endif()
+message(STATUS "README.md shows ${file} as it is")
