@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ldm/data/background_loader.hpp>
 #include <memory>
+#include <thread>
 
 #include "support/errors.hpp"
 
@@ -44,6 +45,32 @@ void require_same(data::ShuffledBatches<3, 2>& direct, data::BackgroundLoader<3,
     REQUIRE(loader.position() == direct.position());
   }
 }
+
+// A source whose batch k is all k, taking `delay` per batch, and failing at batch `fails_at`.
+struct CountingSource {
+  int fails_at = -1;
+  std::chrono::milliseconds delay{0};
+  int taken = 0;
+  std::uint64_t epoch_ = 0;
+  std::size_t position_ = 0;
+
+  template <index_t N>
+  void next(View<float, Shape<N, 1, 1, 1>> images, View<std::int32_t, Shape<N>>) {
+    std::this_thread::sleep_for(delay);
+    if (taken == fails_at) fail("counting source: batch ", taken, " is broken");
+    for (index_t n = 0; n < N; ++n)
+      images[n] = float(taken);
+    ++taken, position_ += std::size_t(N);
+  }
+  void seek(std::uint64_t epoch, std::size_t position) {
+    epoch_ = epoch, position_ = position, taken = 0;
+  }
+  std::uint64_t epoch() const { return epoch_; }
+  std::size_t position() const { return position_; }
+  bool has_labels() const { return false; }
+};
+
+using CountingLoader = data::BackgroundLoader<1, 1, 2, CountingSource>;
 
 }  // namespace
 
@@ -100,6 +127,21 @@ TEST_CASE("background loader: an unlabelled set leaves the labels alone") {
 
 TEST_CASE("background loader: errors reach the caller") {
   const auto set = distinct_images(2);
+  SUBCASE("an exception in the source is rethrown by next(), after the batches before it") {
+    CountingLoader loader(CountingSource{.fails_at = 3}, 2);
+    Tensor<float, Shape<2, 1, 1, 1>> x;
+    for (int round = 0; round < 2; ++round) {  // a seek forgets the exception
+      for (int k = 0; k < 3; ++k) {
+        loader.next(x);
+        REQUIRE(x[0] == float(k));
+      }
+      for (int k = 0; k < 2; ++k)
+        test::check_message(test::error_of([&] { loader.next(x); }),
+                            {"counting source: batch 3 is broken"});
+      loader.seek(0, 0);
+    }
+    CHECK(loader.batches() == 6);
+  }
   SUBCASE("an exception on the thread is rethrown by next(), every time") {
     data::BackgroundLoader<3, 2, 3> loader(set, 1);  // batches of 3 from 2 images
     Tensor<float, Shape<3, 3, 3, 2>> x;
@@ -108,10 +150,15 @@ TEST_CASE("background loader: errors reach the caller") {
                           {"batch size", "at most the data set's 2", "found 3"});
     CHECK(loader.batches() == 0);
   }
-  SUBCASE("a position past the set") {
+  SUBCASE("a position past the set, which changes nothing") {
+    data::ShuffledBatches<3, 2> direct(set, 1);
     data::BackgroundLoader<3, 2, 1> loader(set, 1);
-    test::check_message(test::error_of([&] { loader.seek(0, 3); }),
+    require_same(direct, loader, 3);
+    test::check_message(test::error_of([&] { loader.seek(5, 3); }),
                         {"position", "at most 2", "found 3"});
+    CHECK(loader.epoch() == 1);
+    CHECK(loader.position() == 1);
+    require_same(direct, loader, 3);
   }
   SUBCASE("a depth of 0") {
     test::check_message(test::error_of([&] { data::BackgroundLoader<3, 2, 1>(set, 1, false, 0); }),
@@ -140,6 +187,21 @@ TEST_CASE("background loader: destroyed at once, mid-epoch, or with its ring ful
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
 }
 
+TEST_CASE("background loader: the destructor waits for one batch, not for the source to end") {
+  // A batch takes 300 ms: a destructor that let the thread fill its ring of 3 would take 900 ms
+  // or more; one that stops it waits for one batch at most.
+  Tensor<float, Shape<2, 1, 1, 1>> x;
+  for (int taken = 0; taken < 2; ++taken) {
+    auto loader = std::make_unique<CountingLoader>(
+        CountingSource{.delay = std::chrono::milliseconds(300)}, 3);
+    for (int k = 0; k < taken; ++k)
+      loader->next(x);
+    const auto start = std::chrono::steady_clock::now();
+    loader.reset();
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(800));
+  }
+}
+
 TEST_CASE("background loader: counts the batches and the time next() waits for them") {
   const auto set = distinct_images();
   data::BackgroundLoader<3, 2, 5> loader(set, 3);
@@ -156,4 +218,19 @@ TEST_CASE("background loader: counts the batches and the time next() waits for t
   }
   CHECK(loader.waited_seconds() > 0);
   CHECK(loader.batches() == 20);
+}
+
+TEST_CASE("background loader: a consumer faster than the source waits, and no longer than it ran") {
+  const auto start = std::chrono::steady_clock::now();
+  CountingLoader loader(CountingSource{.delay = std::chrono::milliseconds(10)}, 2);
+  Tensor<float, Shape<2, 1, 1, 1>> x;
+  for (int k = 0; k < 10; ++k) {
+    loader.next(x);
+    REQUIRE(x[0] == float(k));
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(loader.waited_seconds() > 0);
+  CHECK(loader.waited_seconds() <= elapsed);
+  CHECK(loader.batches() == 10);
 }

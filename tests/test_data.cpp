@@ -222,3 +222,19 @@ TEST_CASE("shuffled batches: random horizontal flips mirror about half, the same
       REQUIRE(x.data()[i] == y.data()[i]);
   }
 }
+
+TEST_CASE("shuffled batches: a seek past the set is an error that changes nothing") {
+  const auto set = distinct_images();
+  data::ShuffledBatches<3, 2> batches(set, 7), same(set, 7);
+  Tensor<float, Shape<4, 3, 3, 2>> x, y;
+  batches.next<4>(x);
+  same.next<4>(y);
+  test::check_message(test::error_of([&] { batches.seek(3, 11); }),
+                      {"ShuffledBatches: position", "at most 10", "found 11"});
+  CHECK(batches.epoch() == 0);
+  CHECK(batches.position() == 4);
+  batches.next<4>(x);
+  same.next<4>(y);
+  for (index_t i = 0; i < x.size; ++i)
+    REQUIRE(x.data()[i] == y.data()[i]);
+}

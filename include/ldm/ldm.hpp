@@ -12,6 +12,7 @@
 #include "ldm/core/tensor.hpp"
 #include "ldm/data/background_loader.hpp"
 #include "ldm/data/fashion_mnist.hpp"
+#include "ldm/data/image_file_batches.hpp"
 #include "ldm/data/image_folder.hpp"
 #include "ldm/data/image_folder_cache.hpp"
 #include "ldm/data/image_set.hpp"

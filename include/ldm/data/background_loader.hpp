@@ -1,9 +1,9 @@
 #pragma once
 /// @file
-/// BackgroundLoader: ShuffledBatches on a thread of their own, a few batches ahead, so that a
-/// training step does not wait while the next batch is gathered (and flipped). The batches, and
-/// the data position after each, are exactly those of ShuffledBatches::next<N> called in the
-/// same order: the thread only runs ahead, it never changes what comes.
+/// BackgroundLoader: batches prepared on a thread of their own, a few ahead, so that a training
+/// step does not wait while the next batch is gathered (flipped, or decoded from files). The
+/// batches, and the data position after each, are exactly those of the source's next<N> called
+/// in the same order: the thread only runs ahead, it never changes what comes.
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +13,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ldm/core/error.hpp"
@@ -21,16 +22,19 @@
 
 namespace ldm::data {
 
-/// Batches of N images from a ShuffledBatches, prepared `depth` batches ahead on a thread while
-/// the caller trains. next() copies the oldest prepared batch and blocks only when none is ready;
-/// seek() discards the prepared ones and continues from the position given.
+/// Batches of N images from a source (a ShuffledBatches over an ImageSet by default, or an
+/// ImageFileBatches), prepared `depth` batches ahead on a thread while the caller trains. next()
+/// copies the oldest prepared batch and blocks only when none is ready; seek() discards the
+/// prepared ones and continues from the position given.
 ///
-/// One consumer thread calls every member; the loader's own thread touches only the
-/// ShuffledBatches and the prepared batches. An exception on that thread (an ldm::Error) is
-/// rethrown by next() once the batches prepared before it are taken, and again by every later
-/// next() until a seek(). The destructor stops and joins the thread: it waits at most for the
-/// batch being prepared.
-template <index_t Resolution, index_t Channels, index_t N>
+/// A Source has ShuffledBatches' members next<N>(images, labels), seek(epoch, position),
+/// epoch(), position() and has_labels(), and can be moved. One consumer thread calls every member
+/// of the loader; the loader's own thread touches only the source and the prepared batches. An
+/// exception on that thread (an ldm::Error) is rethrown by next() once the batches prepared
+/// before it are taken, and again by every later next() until a seek(). The destructor stops and
+/// joins the thread: it waits at most for the batch being prepared.
+template <index_t Resolution, index_t Channels, index_t N,
+          class Source = ShuffledBatches<Resolution, Channels>>
 class BackgroundLoader {
  public:
   /// The images of one batch.
@@ -38,7 +42,8 @@ class BackgroundLoader {
   /// The labels of one batch.
   using Labels = View<std::int32_t, Shape<N>>;
 
-  /// Starts at epoch 0, position 0 and starts preparing batches. The set must outlive the loader.
+  /// Batches of a ShuffledBatches(set, seed, flip_horizontally), from epoch 0, position 0 (for
+  /// the default Source). The set must outlive the loader.
   /// @param set the images (and labels) to draw from
   /// @param seed the ShuffledBatches' seed: the order and the flips
   /// @param flip_horizontally as ShuffledBatches' argument of that name
@@ -46,9 +51,16 @@ class BackgroundLoader {
   /// @throws ldm::Error when the set is empty or depth is 0
   BackgroundLoader(const ImageSet<Resolution, Channels>& set, std::uint64_t seed,
                    bool flip_horizontally = false, std::size_t depth = 2)
-      : batches_(set, seed, flip_horizontally),
-        labelled_(!set.labels.empty()),
-        ring_(check_depth(depth)) {
+      : BackgroundLoader(Source(set, seed, flip_horizontally), depth) {}
+
+  /// Batches of `source`, from where it stands, prepared `depth` ahead.
+  /// @throws ldm::Error when depth is 0
+  explicit BackgroundLoader(Source source, std::size_t depth = 2)
+      : source_(std::move(source)),
+        labelled_(source_.has_labels()),
+        ring_(check_depth(depth)),
+        epoch_(source_.epoch()),
+        position_(source_.position()) {
     for (Prepared& slot : ring_) {
       slot.images.resize(std::size_t(Images::size));
       slot.labels.resize(std::size_t(N));
@@ -71,14 +83,14 @@ class BackgroundLoader {
 
   /// Continues from a saved (epoch, position), as ShuffledBatches::seek: the batches prepared
   /// so far are dropped, and an exception from the thread is forgotten.
-  /// @throws ldm::Error when position is larger than the set
+  /// @throws ldm::Error when position is larger than the set (nothing changes then)
   void seek(std::uint64_t epoch, std::size_t position) {
     std::unique_lock lock(mutex_);
-    // The thread uses the ShuffledBatches outside the lock while it prepares a batch.
+    // The thread uses the source outside the lock while it prepares a batch.
     changed_.wait(lock, [&] { return !preparing_; });
+    source_.seek(epoch, position);
     ready_ = 0;
     error_ = nullptr;
-    batches_.seek(epoch, position);
     epoch_ = epoch, position_ = position;
     lock.unlock();
     changed_.notify_all();
@@ -86,8 +98,8 @@ class BackgroundLoader {
 
   /// Copies the next batch into `images` (and its labels into `labels` when given and the set
   /// has labels), waiting for it when it is not ready yet.
-  /// @throws ldm::Error (or whatever the thread caught) when preparing the batch failed: N larger
-  ///         than the set
+  /// @throws ldm::Error (or whatever the source threw) when preparing the batch failed: N larger
+  ///         than the set, an image file that cannot be decoded
   void next(Images images, Labels labels = Labels(nullptr)) {
     std::unique_lock lock(mutex_);
     if (ready_ == 0 && !error_) {
@@ -144,8 +156,8 @@ class BackgroundLoader {
       lock.unlock();
       std::exception_ptr failure;
       try {
-        batches_.template next<N>(Images(slot.images.data()), Labels(slot.labels.data()));
-        slot.epoch = batches_.epoch(), slot.position = batches_.position();
+        source_.template next<N>(Images(slot.images.data()), Labels(slot.labels.data()));
+        slot.epoch = source_.epoch(), slot.position = source_.position();
       } catch (...) {
         failure = std::current_exception();
       }
@@ -159,7 +171,7 @@ class BackgroundLoader {
     }
   }
 
-  ShuffledBatches<Resolution, Channels> batches_;
+  Source source_;
   const bool labelled_;
   std::vector<Prepared> ring_;
   // Guarded by mutex_: the ring's state, the thread's state and its exception.

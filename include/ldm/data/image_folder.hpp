@@ -99,6 +99,17 @@ inline std::vector<std::filesystem::path> image_files(const std::filesystem::pat
   return files;
 }
 
+// image_files(folder), which must not be empty: an empty folder is an error, not an empty run.
+inline std::vector<std::filesystem::path> nonempty_image_files(
+    const std::filesystem::path& folder) {
+  std::vector<std::filesystem::path> files = image_files(folder);
+  if (files.empty())
+    fail(folder.string(),
+         ": no image files (.png .jpg .jpeg .bmp .tga .gif) in it or its subfolders; an empty "
+         "folder is an error, not an empty training run");
+  return files;
+}
+
 // One output pixel along one axis: the source pixels it reads and their weights (summing to 1).
 struct Taps {
   index_t first = 0;
@@ -204,11 +215,7 @@ ImageSet<Resolution, Channels> load_image_folder(const std::filesystem::path& fo
   ImageFolderReport& result = report ? *report : local;
   result = ImageFolderReport{};
 
-  const std::vector<std::filesystem::path> files = detail::image_files(folder);
-  if (files.empty())
-    fail(folder.string(),
-         ": no image files (.png .jpg .jpeg .bmp .tga .gif) in it or its subfolders; an empty "
-         "folder is an error, not an empty training run");
+  const std::vector<std::filesystem::path> files = detail::nonempty_image_files(folder);
 
   using Set = ImageSet<Resolution, Channels>;
   Set set;
