@@ -623,7 +623,9 @@ class LatentDiffusion {
   /// @throws ldm::Error when there is no such folder, a config.json is not valid JSON or does
   ///         not match the configuration, the scheduler config has a field ldm cannot honour, a
   ///         weights file is not valid safetensors, lacks a parameter, holds another tensor or a
-  ///         tensor of another shape, or the training state lacks a tensor or a metadata number
+  ///         tensor of another shape, or the training state lacks a tensor or a metadata number,
+  ///         or holds learning-rate schedules that differ from the options' (naming the model,
+  ///         the field and both values; a state without schedules counts as constant ones)
   void load(const std::filesystem::path& where) {
     const auto folder = pipeline::existing_checkpoint(where);
     const auto scheduler_file = folder / "scheduler" / "scheduler_config.json";
@@ -771,9 +773,11 @@ class LatentDiffusion {
   const TrainingOptions& options() const { return options_; }
   /// The run_info the loaded checkpoint was saved with (empty without a training state).
   const RunInfo& run_info() const { return run_info_; }
-  /// The autoencoder's optimiser (to change its learning rate between steps).
+  /// The autoencoder's optimiser (to change its learning rate between steps, which a schedule
+  /// other than constant overrides at each step).
   train::AdamW<Space>& autoencoder_optimizer() { return autoencoder_optimizer_; }
-  /// The UNet's optimiser (to change its learning rate between steps).
+  /// The UNet's optimiser (to change its learning rate between steps, which a schedule other
+  /// than constant overrides at each step).
   train::AdamW<Space>& unet_optimizer() { return unet_optimizer_; }
 
  private:
