@@ -230,6 +230,10 @@ TEST_CASE("load() refuses a checkpoint saved with another schedule, naming model
                        doctest::Contains("type is cosine in the checkpoint and constant in the "
                                          "options"),
                        Error);
+  // A refused checkpoint leaves the pipeline as it was.
+  CHECK(c.diffusion_steps() == 0);
+  CHECK(c.scaling_factor() == 1);
+  CHECK(c.training_unet_values_host() == Model(6).training_unet_values_host());
   Model same(6, scheduled());
   CHECK_NOTHROW(same.load(folder));
   std::filesystem::remove_all(folder);
