@@ -42,4 +42,7 @@
 #include "ldm/train/clip_grad.hpp"
 #include "ldm/train/diffusion_loss.hpp"
 #include "ldm/train/ema.hpp"
+#include "ldm/train/lr_schedule.hpp"
+#include "ldm/train/min_snr.hpp"
+#include "ldm/train/offset_noise.hpp"
 #include "ldm/version.hpp"

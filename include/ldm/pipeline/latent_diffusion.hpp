@@ -625,7 +625,9 @@ class LatentDiffusion {
   /// @throws ldm::Error when there is no such folder, a config.json is not valid JSON or does
   ///         not match the configuration, the scheduler config has a field ldm cannot honour, a
   ///         weights file is not valid safetensors, lacks a parameter, holds another tensor or a
-  ///         tensor of another shape, or the training state lacks a tensor or a metadata number
+  ///         tensor of another shape, or the training state lacks a tensor or a metadata number,
+  ///         or holds learning-rate schedules that differ from the options' (naming the model,
+  ///         the field and both values; a state without schedules counts as constant ones)
   void load(const std::filesystem::path& where) {
     const auto folder = pipeline::existing_checkpoint(where);
     const auto scheduler_file = folder / "scheduler" / "scheduler_config.json";
@@ -641,6 +643,10 @@ class LatentDiffusion {
     Tensor<float, Shape<UNet::parameter_count>> unet_values;
     pipeline::load_model_folder(folder / "unet", unet_json(), pipeline::unet_defaults(),
                                 {"dropout"}, ema_unet_.infos(), unet_values.data());
+    const auto state = folder / "training_state.safetensors";
+    const bool has_state = std::filesystem::exists(state);
+    // Checked before anything changes, so that a refused checkpoint leaves the pipeline as it was.
+    if (has_state) require_same_lr_schedules(state);
     scheduler_ = scheduler;
     schedule_ = scheduler.make_schedule();
     latent_scaling_ = scaling;
@@ -649,8 +655,7 @@ class LatentDiffusion {
     copy(unet_values.view(), ema_unet_.values());
     unet_.values() = ema_unet_.values();
     ema_ = train::EMA<Space>(options_.ema, span(unet_.values()));
-    if (std::filesystem::exists(folder / "training_state.safetensors"))
-      read_training_state(folder / "training_state.safetensors");
+    if (has_state) read_training_state(state);
   }
 
   /// What each call holds in memory at its peak (host bytes), by what holds it: everything this
@@ -773,9 +778,11 @@ class LatentDiffusion {
   const TrainingOptions& options() const { return options_; }
   /// The run_info the loaded checkpoint was saved with (empty without a training state).
   const RunInfo& run_info() const { return run_info_; }
-  /// The autoencoder's optimiser (to change its learning rate between steps).
+  /// The autoencoder's optimiser (to change its learning rate between steps, which a schedule
+  /// other than constant overrides at each step).
   train::AdamW<Space>& autoencoder_optimizer() { return autoencoder_optimizer_; }
-  /// The UNet's optimiser (to change its learning rate between steps).
+  /// The UNet's optimiser (to change its learning rate between steps, which a schedule other
+  /// than constant overrides at each step).
   train::AdamW<Space>& unet_optimizer() { return unet_optimizer_; }
 
  private:
@@ -1152,9 +1159,6 @@ class LatentDiffusion {
 
   void read_training_state(const std::filesystem::path& path) {
     const auto file = io::SafetensorsFile::open(path);
-    require_same_lr_schedule(file, path, "autoencoder_lr_schedule", "the autoencoder",
-                             options_.autoencoder_lr_schedule);
-    require_same_lr_schedule(file, path, "unet_lr_schedule", "the UNet", options_.unet_lr_schedule);
     auto number = [&](const char* key) -> std::uint64_t {
       const auto it = file.metadata().find(key);
       if (it == file.metadata().end()) fail(path.string(), ": metadata '", key, "' is missing");
@@ -1193,6 +1197,12 @@ class LatentDiffusion {
   }
   static constexpr const char* run_info_prefix = "run.";
 
+  void require_same_lr_schedules(const std::filesystem::path& path) const {
+    const auto file = io::SafetensorsFile::open(path);
+    require_same_lr_schedule(file, path, "autoencoder_lr_schedule", "the autoencoder",
+                             options_.autoencoder_lr_schedule);
+    require_same_lr_schedule(file, path, "unet_lr_schedule", "the UNet", options_.unet_lr_schedule);
+  }
   // A schedule as training-state metadata: <key>.type, .warmup_steps, .total_steps, .num_cycles.
   static void write_lr_schedule(io::SafetensorsWriter& out, const std::string& key,
                                 const train::LRSchedule& schedule) {
