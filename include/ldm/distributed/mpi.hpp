@@ -270,7 +270,9 @@ class MpiCommunicator {
       counts[std::size_t(r)] = detail::mpi_count(end - begin, "all_reduce_sum share");
     }
     const int mine = counts[std::size_t(rank_)];
-    std::vector<T> copies(static_cast<std::size_t>(mine) * ranks);
+    std::vector<T>& copies = scratch<T>();
+    // Kept between calls: a fresh buffer of the gradient's size would be paged in on every step.
+    copies.resize(static_cast<std::size_t>(mine) * ranks);
     std::vector<int> copy_counts(ranks, mine), copy_offsets(ranks);
     for (int r = 0; r < size_; ++r)
       copy_offsets[std::size_t(r)] =
@@ -292,7 +294,17 @@ class MpiCommunicator {
                       "MPI_Allgatherv(sum)");
   }
 
+  template <class T>
+  std::vector<T>& scratch() {
+    if constexpr (std::is_same_v<T, float>)
+      return float_copies_;
+    else
+      return double_copies_;
+  }
+
   MPI_Comm comm_ = MPI_COMM_NULL;
+  std::vector<float> float_copies_;
+  std::vector<double> double_copies_;
   SumOrder order_ = SumOrder::rank_order;
   int rank_ = 0;
   int size_ = 1;
