@@ -1,5 +1,6 @@
 // All-reduce bandwidth of NcclCommunicator on device float buffers (the tiny configuration's UNet
-// parameter count, 10x and 100x that), one rank per GPU, with ncclAllReduce beside it:
+// parameter count, 10x and 100x that), one rank per GPU, with ncclAllReduce beside it and
+// MpiCommunicator<ldm::cuda> (host copies, what a build without NCCL does):
 //   mpirun -np <GPUs> ./build/cuda/benchmarks/bench_allreduce_nccl
 #include <nccl.h>
 
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   }
   use_device_of_local_rank(world);
   NcclCommunicator comm(world);
+  MpiCommunicator<ldm::cuda> staged(session);
   const int ranks = comm.size();
   constexpr std::size_t unet =
       ldm::LatentDiffusion<ldm::configs::Tiny, ldm::cuda>::UNet::parameter_count;
@@ -40,9 +42,12 @@ int main(int argc, char** argv) {
                              "ncclAllReduce");
         },
         wait);
+    const double through_host = bench::seconds_per_call(
+        staged, floats, [&] { staged.all_reduce_sum(buffer); }, wait);
     if (comm.rank() == 0) {
       bench::print_row(floats, "rank order (ldm default)", ordered, ranks);
       bench::print_row(floats, "ncclAllReduce (reference)", library, ranks);
+      bench::print_row(floats, "MPI through host copies", through_host, ranks);
     }
   }
   return 0;
