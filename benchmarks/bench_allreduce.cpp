@@ -12,11 +12,10 @@
 #include "allreduce_report.hpp"
 #include "benchmark_main.hpp"
 
-int main(int argc, char** argv) {
-  if (bench::version_asked(argc, argv)) return 0;
+namespace {
+int measure(ldm::distributed::MpiSession& session) {
   using ldm::distributed::MpiCommunicator;
   using ldm::distributed::SumOrder;
-  ldm::distributed::MpiSession session;
   MpiCommunicator<> rank_order(session, SumOrder::rank_order);
   MpiCommunicator<> library(session, SumOrder::library);
   const int ranks = rank_order.size();
@@ -44,4 +43,10 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (bench::version_asked(argc, argv)) return 0;
+  return ldm::distributed::run_with_mpi(measure);
 }

@@ -12,10 +12,9 @@
 #include "allreduce_report.hpp"
 #include "benchmark_main.hpp"
 
-int main(int argc, char** argv) {
-  if (bench::version_asked(argc, argv)) return 0;
+namespace {
+int measure(ldm::distributed::MpiSession& session) {
   using namespace ldm::distributed;
-  MpiSession session;
   MpiCommunicator<ldm::host> world(session);
   if (!ldm::cuda_device::available()) {
     if (world.rank() == 0) std::puts("bench_allreduce_nccl: no GPU; nothing measured");
@@ -51,4 +50,10 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (bench::version_asked(argc, argv)) return 0;
+  return ldm::distributed::run_with_mpi(measure);
 }

@@ -2,7 +2,10 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <ldm/distributed/communicator.hpp>
+#include <ldm/distributed/launcher.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -53,4 +56,59 @@ TEST_CASE("SingleProcess refuses a root other than 0") {
                        "broadcast root: expected a rank of the world of 1 (0), found 1",
                        ldm::Error);
   CHECK_THROWS_AS(comm.broadcast(text, -1), ldm::Error);
+}
+
+namespace {
+// Sets (or, with nullptr, removes) environment variables for one scope, then restores them.
+class ScopedEnvironment {
+ public:
+  ScopedEnvironment(std::initializer_list<std::pair<const char*, const char*>> settings) {
+    for (const auto& [name, value] : settings) {
+      const char* old = std::getenv(name);
+      saved_.push_back({name, old ? std::optional<std::string>(old) : std::nullopt});
+      value ? setenv(name, value, 1) : unsetenv(name);
+    }
+  }
+  ~ScopedEnvironment() {
+    for (const auto& [name, value] : saved_)
+      value ? setenv(name, value->c_str(), 1) : unsetenv(name);
+  }
+
+ private:
+  std::vector<std::pair<const char*, std::optional<std::string>>> saved_;
+};
+}  // namespace
+
+TEST_CASE("launched_by_mpi and launched_world_size read the launchers' variables") {
+  using ldm::distributed::launched_by_mpi;
+  using ldm::distributed::launched_world_size;
+  {
+    ScopedEnvironment none{
+        {"OMPI_COMM_WORLD_SIZE", nullptr}, {"PMIX_RANK", nullptr}, {"PMI_SIZE", nullptr}};
+    CHECK_FALSE(launched_by_mpi());
+    CHECK(launched_world_size() == std::nullopt);
+    {
+      ScopedEnvironment pmix{{"PMIX_RANK", "3"}};
+      CHECK(launched_by_mpi());
+      CHECK(launched_world_size() == std::nullopt);
+    }
+    {
+      ScopedEnvironment pmi{{"PMI_SIZE", "4"}};
+      CHECK(launched_by_mpi());
+      CHECK(launched_world_size() == 4);
+    }
+    {
+      ScopedEnvironment both{{"PMI_SIZE", "4"}, {"OMPI_COMM_WORLD_SIZE", "2"}};
+      CHECK(launched_world_size() == 2);
+    }
+    for (const char* bad : {"", "two", "0", "-1", "2x"}) {
+      ScopedEnvironment broken{{"OMPI_COMM_WORLD_SIZE", bad}};
+      CHECK_THROWS_WITH_AS(launched_world_size(),
+                           (std::string("environment variable OMPI_COMM_WORLD_SIZE: expected a "
+                                        "positive number of processes, found '") +
+                            bad + "'")
+                               .c_str(),
+                           ldm::Error);
+    }
+  }
 }

@@ -3,6 +3,7 @@
 //   mpi_failures kill   rank 1 kills itself with SIGKILL; rank 0 waits in all_reduce_sum
 //   mpi_failures abort  rank 1 calls abort(3, ...); rank 0 waits in barrier
 //   mpi_failures throw  rank 1 throws past its MpiSession; rank 0 waits in barrier
+//   mpi_failures error  rank 1 throws inside run_with_mpi; rank 0 waits in barrier
 #include <csignal>
 #include <cstdio>
 #include <ldm/distributed/mpi.hpp>
@@ -14,14 +15,13 @@ namespace {
 using ldm::distributed::MpiCommunicator;
 using ldm::distributed::MpiSession;
 
-void run(std::string_view mode) {
-  MpiSession session;
+int run(MpiSession& session, std::string_view mode) {
   MpiCommunicator<> comm(session);
   comm.barrier();  // both ranks are up before one fails
   if (comm.rank() == 1) {
     if (mode == "kill") std::raise(SIGKILL);
     if (mode == "abort") comm.abort(3, "rank 1 was told to stop");
-    if (mode == "throw") ldm::fail("rank 1 failed on purpose");
+    if (mode == "throw" || mode == "error") ldm::fail("rank 1 failed on purpose");
   }
   std::vector<float> gradients(1 << 20, 1.0f);
   if (mode == "kill")
@@ -29,19 +29,23 @@ void run(std::string_view mode) {
   else
     comm.barrier();
   std::puts("rank 0: the collective returned although rank 1 is gone");
+  return 0;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fputs("usage: mpi_failures kill|abort|throw\n", stderr);
+    std::fputs("usage: mpi_failures kill|abort|throw|error\n", stderr);
     return 2;
   }
+  const std::string_view mode = argv[1];
+  auto body = [&](MpiSession& session) { return run(session, mode); };
+  if (mode != "throw") return ldm::distributed::run_with_mpi(body);
   try {
-    run(argv[1]);
+    MpiSession session;
+    return body(session);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "caught outside the session: %s\n", e.what());
     return 1;
   }
-  return 0;
 }

@@ -62,6 +62,7 @@ TEST_CASE("the world is the ranks mpirun started") {
   CHECK(comm.rank() >= 0);
   CHECK(comm.rank() < comm.size());
   CHECK(ldm::distributed::launched_by_mpi());
+  CHECK(ldm::distributed::launched_world_size() == comm.size());
   CHECK(session->thread_level() >= MPI_THREAD_FUNNELED);
 }
 

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -79,8 +80,9 @@ MPI_Datatype mpi_type() {
 ///
 /// A session destroyed by an exception (thrown while it lived and not caught inside) calls
 /// MPI_Abort instead of MPI_Finalize: finalising while other ranks wait in a collective would
-/// hang them all. A program that catches its errors itself should end with
-/// `Communicator::abort` for the same reason.
+/// hang them all. The exception's message is lost that way; `run_with_mpi` prints it first. A
+/// program that catches its errors itself should end with `Communicator::abort` for the same
+/// reason.
 class MpiSession {
  public:
   /// Initialises MPI (unless something else already has; then this session will not finalise).
@@ -124,6 +126,28 @@ class MpiSession {
   bool owns_ = false;
 };
 
+/// Runs `body(session)` in an MpiSession and returns its exit status; an exception from it ends
+/// every rank of the job, not this one alone: its message is printed as "ldm: rank R of K:
+/// message" and MPI_Abort ends the job with status 1. The main() of an MPI program:
+/// `return ldm::distributed::run_with_mpi([&](MpiSession& session) { ...; return 0; });`
+/// @param body a callable taking `MpiSession&` and returning the exit status (int)
+/// @throws ldm::Error when MPI cannot be initialised (before `body` runs)
+template <class Body>
+int run_with_mpi(Body body) {
+  MpiSession session;
+  try {
+    return body(session);
+  } catch (const std::exception& e) {
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    std::fprintf(stderr, "ldm: rank %d of %d: %s\n", rank, size, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
+}
+
 /// Who adds the ranks' buffers, and in what order (see the file's notes).
 enum class SumOrder {
   rank_order,  ///< x_0 + x_1 + ... in rank order, bit for bit the sequential sum (the default)
@@ -144,7 +168,8 @@ class MpiCommunicator {
   /// Duplicates MPI_COMM_WORLD. Collective: every rank constructs its communicator together.
   /// @param session the MPI session, which must outlive the communicator
   /// @param order how sums are added
-  /// @throws ldm::Error when MPI fails
+  /// @throws ldm::Error when MPI fails, or when the launcher started more processes than MPI
+  /// sees (`launched_world_size()`)
   explicit MpiCommunicator(const MpiSession& session, SumOrder order = SumOrder::rank_order)
       : order_(order) {
     (void)session;
@@ -152,6 +177,15 @@ class MpiCommunicator {
     detail::check_mpi(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     detail::check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
     detail::check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+    // An MPI library that did not reach its launcher runs every process as a world of one, each
+    // training alone and writing the same checkpoints: refuse that rather than run it.
+    if (const std::optional<int> launched = launched_world_size(); launched && *launched != size_) {
+      MPI_Comm_free(&comm_);
+      fail("MPI world size: the launcher started ", *launched, " processes but MPI sees ", size_,
+           " (this MPI library did not connect to the launcher: use the mpirun of the MPI the "
+           "program was built with, or srun's matching --mpi plugin, e.g. --mpi=pmix for "
+           "OpenMPI)");
+    }
   }
   /// Frees the duplicate (unless MPI has already been finalised).
   ~MpiCommunicator() {
