@@ -1,8 +1,11 @@
 # Shared by scripts/*.sh: installs what the build needs and picks the build preset.
 
 # Debian packages the build, tests, examples and benchmarks need.
+# libopenmpi-dev and openmpi-bin: the MPI communicator (include/ldm/distributed/) and mpirun for
+# its tests.
 LDM_PACKAGES=(cmake ninja-build g++ pkg-config doctest-dev libbenchmark-dev libopenblas-openmp-dev
-              nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist)
+              nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev
+              openmpi-bin)
 # What the test suite needs beyond those: doxygen for the API reference and its api_docs test
 # (kept apart because it brings LLVM's libraries, which scripts/main.sh has no use for).
 LDM_TEST_PACKAGES=(doxygen)

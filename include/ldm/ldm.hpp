@@ -17,6 +17,8 @@
 #include "ldm/data/image_folder_cache.hpp"
 #include "ldm/data/image_set.hpp"
 #include "ldm/diffusion.hpp"
+#include "ldm/distributed/communicator.hpp"
+#include "ldm/distributed/launcher.hpp"
 #include "ldm/eval/classifier.hpp"
 #include "ldm/eval/frechet.hpp"
 #include "ldm/eval/metrics.hpp"

@@ -14,6 +14,7 @@
 /// Randomness: every draw is a Philox stream (seed, purpose << 40 | step), so a run is a pure
 /// function of its seed and its data, and resuming from a checkpoint continues it exactly.
 
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -29,6 +30,7 @@
 #include "ldm/diffusion/ddpm.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/slerp.hpp"
+#include "ldm/distributed/communicator.hpp"
 #include "ldm/models/autoencoder_kl.hpp"
 #include "ldm/models/memory_plan.hpp"
 #include "ldm/models/unet.hpp"
@@ -207,23 +209,42 @@ class LatentDiffusion {
   /// @throws ldm::Error when micro_batches < 1, or too many steps in a row were not finite
   template <index_t N, class MicroBatches>
   AutoencoderStepResult autoencoder_step(index_t micro_batches, MicroBatches&& batch_of) {
+    distributed::SingleProcess<Space> alone;
+    return autoencoder_step<N>(alone, micro_batches, batch_of);
+  }
+
+  /// One optimisation step of a data-parallel run: this process's share of an effective batch of
+  /// comm.size() * micro_batches * N images. Rank r's micro-batch j holds samples
+  /// (r * micro_batches + j) * N ... of that batch and draws what they would in one process. The
+  /// ranks' gradients and losses are summed in rank order (comm's all_reduce_sum), so clipping,
+  /// the non-finite guard, AdamW and the step count are the same on every rank. Within a rank the
+  /// micro-batches' gradients are each formed alone and added in order, so K ranks of one
+  /// micro-batch each equal one process of K micro-batches bit for bit. Every rank must call it
+  /// with the same micro_batches, in the same order as its other collective calls.
+  /// @param comm the ranks (distributed::SingleProcess for one process)
+  /// @param micro_batches how many batches of N this rank contributes (>= 1)
+  /// @param batch_of as autoencoder_step(micro_batches, batch_of)'s: this rank's micro-batches
+  /// @throws ldm::Error when micro_batches < 1, or too many steps in a row were not finite
+  template <index_t N, class Comm, class MicroBatches>
+  requires distributed::Communicator<Comm, Space> AutoencoderStepResult
+  autoencoder_step(Comm& comm, index_t micro_batches, MicroBatches&& batch_of) {
     if (options_.autoencoder_loss.perceptual_weight == 0) {
       train::NoPerceptual none;
-      return autoencoder_step<N>(micro_batches, batch_of, none);
+      return autoencoder_step_from<N>(comm, micro_batches, batch_of, none);
     }
     if constexpr (lpips_possible) {
       if (lpips_) {
         auto& term = workspaces_.get<train::LpipsTerm<Lpips, N>>();
         term.bind(*lpips_);
-        return autoencoder_step<N>(micro_batches, batch_of, term);
+        return autoencoder_step_from<N>(comm, micro_batches, batch_of, term);
       }
     }
     if constexpr (ssim_possible) {
-      return autoencoder_step<N>(micro_batches, batch_of,
-                                 workspaces_.get<train::SsimTerm<float, images<N>, Space>>());
+      return autoencoder_step_from<N>(comm, micro_batches, batch_of,
+                                      workspaces_.get<train::SsimTerm<float, images<N>, Space>>());
     } else {
       train::NoPerceptual none;
-      return autoencoder_step<N>(micro_batches, batch_of, none);
+      return autoencoder_step_from<N>(comm, micro_batches, batch_of, none);
     }
   }
 
@@ -250,7 +271,8 @@ class LatentDiffusion {
   template <index_t N, class MicroBatches, class Perceptual>
   AutoencoderStepResult autoencoder_step(index_t micro_batches, MicroBatches&& batch_of,
                                          Perceptual& perceptual) {
-    return autoencoder_step_from<N>(0, micro_batches, batch_of, perceptual);
+    distributed::SingleProcess<Space> alone;
+    return autoencoder_step_from<N>(alone, micro_batches, batch_of, perceptual);
   }
   /// The posterior means of a batch, scaled by the scaling factor: what the UNet learns to make.
   /// @param x images in [-1, 1]
@@ -325,7 +347,50 @@ class LatentDiffusion {
   /// @throws ldm::Error when micro_batches < 1; as the single-batch step
   template <index_t N, class MicroBatches>
   DiffusionStepResult diffusion_step(index_t micro_batches, MicroBatches&& batch_of) {
-    return diffusion_step_from<N>(0, micro_batches, batch_of);
+    distributed::SingleProcess<Space> alone;
+    return diffusion_step<N>(alone, micro_batches, batch_of);
+  }
+
+  /// One optimisation step of the UNet in a data-parallel run, shared between the ranks as
+  /// autoencoder_step(comm, micro_batches, batch_of) shares its step. The scaling factor, when
+  /// this first step measures it, is rank 0's measure on its micro-batch 0 (the effective batch's
+  /// first), handed to every rank.
+  /// @throws ldm::Error when micro_batches < 1; as the single-batch step
+  template <index_t N, class Comm, class MicroBatches>
+  requires distributed::Communicator<Comm, Space> DiffusionStepResult
+  diffusion_step(Comm& comm, index_t micro_batches, MicroBatches&& batch_of) {
+    return diffusion_step_from<N>(comm, micro_batches, batch_of);
+  }
+
+  /// Makes a data-parallel run's ranks hold rank 0's state: its weights, EMA and both
+  /// optimisers' moments are broadcast; the step counters, optimiser steps and scaling factor are
+  /// compared, and a rank that differs (it loaded another checkpoint) is an ldm::Error naming
+  /// both values. A trainer calls it after construction and after load(), on every rank.
+  /// @throws ldm::Error when a rank's counters or scaling factor are not rank 0's
+  template <class Comm>
+  requires distributed::Communicator<Comm, Space>
+  void broadcast_state(Comm& comm) {
+    auto all = [&](std::span<float> values) { comm.broadcast(values, 0); };
+    all(span(autoencoder_.values()));
+    all(span(unet_.values()));
+    for (std::span<float> moment : autoencoder_optimizer_.moments())
+      all(moment);
+    for (std::span<float> moment : unet_optimizer_.moments())
+      all(moment);
+    all(ema_.shadow_buffer());
+    char mine[256];
+    std::snprintf(mine, sizeof mine,
+                  "autoencoder step %llu, diffusion step %llu, optimiser steps %lld and %lld, EMA "
+                  "step %lld, scaling factor %a (%s)",
+                  (unsigned long long)autoencoder_steps_, (unsigned long long)diffusion_steps_,
+                  (long long)autoencoder_optimizer_.steps(), (long long)unet_optimizer_.steps(),
+                  (long long)ema_.optimization_step(), latent_scaling_.scaling_factor,
+                  scaling_measured_ ? "measured" : "not measured");
+    std::string rank0 = mine;
+    comm.broadcast(rank0, 0);
+    if (rank0 != mine)
+      fail("rank ", comm.rank(), " holds ", mine, ", rank 0 ", rank0,
+           ": the ranks loaded different checkpoints");
   }
 
   /// Images from noise: N latents drawn from `seed`, denoised by the EMA UNet (or the raw one)
@@ -820,19 +885,23 @@ class LatentDiffusion {
       optimizer.set_lr(base.lr * schedule.factor(optimizer.steps()));
   }
 
-  // The accumulating autoencoder step, its micro-batches being the samples from first_sample on
-  // of a batch split further (between processes): every draw is indexed by the sample's place.
-  template <index_t N, class MicroBatches, class Perceptual>
-  AutoencoderStepResult autoencoder_step_from(std::uint64_t first_sample, index_t micro_batches,
+  // The accumulating autoencoder step of rank comm.rank(): its micro-batches are the samples
+  // from rank * micro_batches * N on of the effective batch, and every draw is indexed by the
+  // sample's place in it.
+  template <index_t N, class Comm, class MicroBatches, class Perceptual>
+  AutoencoderStepResult autoencoder_step_from(Comm& comm, index_t micro_batches,
                                               MicroBatches& batch_of, Perceptual& perceptual) {
     require_micro_batches("autoencoder_step", micro_batches);
     auto& w = workspaces_.get<AutoencoderWork<N>>();
     const std::uint64_t step = autoencoder_steps_;
-    const double scale = 1.0 / double(micro_batches);
-    autoencoder_.grads() = 0.0f;
-    AutoencoderStepResult result;
-    auto& l = result.losses;
+    const std::uint64_t first_sample =
+        std::uint64_t(comm.rank()) * std::uint64_t(micro_batches * N);
+    const double scale = 1.0 / (double(comm.size()) * double(micro_batches));
+    // The losses' sums over this rank's micro-batches: total, pixel, perceptual, KL.
+    std::array<double, 4> sums{};
+    auto gradients = gradient_sum(autoencoder_.grads(), micro_batches);
     for (index_t j = 0; j < micro_batches; ++j) {
+      gradients.start();
       const View<const float, images<N>, Space> x = batch_of(j);
       const std::uint64_t first = first_sample + std::uint64_t(j * N);
       w.eps = randn<latents<N>>(seed_, stream(Purpose::reparameterisation, step),
@@ -840,11 +909,17 @@ class LatentDiffusion {
       const train::AutoencoderLosses part = train::autoencoder_loss_and_gradients<N>(
           *autoencoder_, w.saved, x, w.eps, options_.autoencoder_loss, perceptual,
           w.reconstruction.view(), nn::Mode{true, seed_, step, first}, scale);
-      l.total += part.total, l.pixel += part.pixel, l.perceptual += part.perceptual,
-          l.kl += part.kl;
+      sums[0] += part.total, sums[1] += part.pixel, sums[2] += part.perceptual, sums[3] += part.kl;
+      gradients.add(j);
     }
-    l.total /= double(micro_batches), l.pixel /= double(micro_batches),
-        l.perceptual /= double(micro_batches), l.kl /= double(micro_batches);
+    gradients.finish();
+    comm.all_reduce_sum(span(autoencoder_.grads()));
+    comm.all_reduce_sum(std::span<double>(sums));
+    const double parts = double(comm.size()) * double(micro_batches);
+    AutoencoderStepResult result;
+    auto& l = result.losses;
+    l.total = sums[0] / parts, l.pixel = sums[1] / parts, l.perceptual = sums[2] / parts,
+    l.kl = sums[3] / parts;
     result.grad_norm =
         train::clip_grad_norm<Space>(span(autoencoder_.grads()), options_.max_grad_norm);
     result.skipped = !autoencoder_guard_.admit(
@@ -863,29 +938,36 @@ class LatentDiffusion {
     return result;
   }
 
-  // The accumulating diffusion step, from first_sample on as autoencoder_step_from().
-  template <index_t N, class MicroBatches>
-  DiffusionStepResult diffusion_step_from(std::uint64_t first_sample, index_t micro_batches,
+  // The accumulating diffusion step of rank comm.rank(), as autoencoder_step_from().
+  template <index_t N, class Comm, class MicroBatches>
+  DiffusionStepResult diffusion_step_from(Comm& comm, index_t micro_batches,
                                           MicroBatches& batch_of) {
     require_micro_batches("diffusion_step", micro_batches);
     auto& w = workspaces_.get<DiffusionWork<N>>();
     const std::uint64_t step = diffusion_steps_;
     const int T = schedule_.num_train_timesteps();
-    const train::DiffusionLossWeighting weighting{.snr_gamma = options_.snr_gamma,
-                                                  .gradient_scale = 1.0 / double(micro_batches)};
-    unet_.grads() = 0.0f;
-    DiffusionStepResult result;
-    bool latents_finite = true;
+    const std::uint64_t first_sample =
+        std::uint64_t(comm.rank()) * std::uint64_t(micro_batches * N);
+    const train::DiffusionLossWeighting weighting{
+        .snr_gamma = options_.snr_gamma,
+        .gradient_scale = 1.0 / (double(comm.size()) * double(micro_batches))};
+    // The loss's sum over this rank's micro-batches, and 0 (NaN when a latent was not finite).
+    std::array<double, 2> sums{};
+    auto gradients = gradient_sum(unet_.grads(), micro_batches);
     for (index_t j = 0; j < micro_batches; ++j) {
+      gradients.start();
       const View<const float, images<N>, Space> x = batch_of(j);
       if (j == 0) {
-        if (!scaling_measured_) measure_scaling_factor<N>(x);
+        if (!scaling_measured_) {
+          if (comm.rank() == 0) measure_scaling_factor<N>(x);
+          share_scaling_factor(comm);
+        }
         require_usable_scaling_factor("diffusion_step");
       }
       // Latents that are not finite are one more reason to skip the step, not an error by
       // themselves.
       encode_unchecked<N>(x, w.z0.view());
-      latents_finite = latents_finite && finite(w.z0);
+      if (!finite(w.z0)) sums[1] = NAN;
       const std::uint64_t first = first_sample + std::uint64_t(j * N);
       w.noise = randn<latents<N>>(seed_, stream(Purpose::diffusion_noise, step),
                                   first * std::uint64_t(latents<N>::size / N));
@@ -897,18 +979,22 @@ class LatentDiffusion {
             T - 1,
             int(uniform(seed_, stream(Purpose::timesteps, step), first + std::uint64_t(n)) * T));
       copy(View<const std::int32_t, Shape<N>>(timesteps), w.timesteps.view());
-      result.loss += train::diffusion_loss_and_gradients<N>(
+      sums[0] += train::diffusion_loss_and_gradients<N>(
           *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
           nn::Mode{true, seed_, step, first}, View<const std::int32_t, Shape<N>, Space>(nullptr),
           weighting);
+      gradients.add(j);
     }
-    result.loss /= double(micro_batches);
+    gradients.finish();
+    comm.all_reduce_sum(span(unet_.grads()));
+    comm.all_reduce_sum(std::span<double>(sums));
+    DiffusionStepResult result;
+    result.loss = sums[0] / (double(comm.size()) * double(micro_batches));
     result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
-    result.skipped = !unet_guard_.admit(
-        {{"input (the frozen autoencoder's latents)", latents_finite ? 0.0 : NAN},
-         {loss_name(), result.loss},
-         {"gradient norm", result.grad_norm}},
-        step + 1);
+    result.skipped = !unet_guard_.admit({{"input (the frozen autoencoder's latents)", sums[1]},
+                                         {loss_name(), result.loss},
+                                         {"gradient norm", result.grad_norm}},
+                                        step + 1);
     result.skipped_steps = unet_guard_.skipped();
     if (result.skipped) return result;
     schedule_lr(unet_optimizer_, options_.unet_optimizer, options_.unet_lr_schedule);
@@ -917,6 +1003,57 @@ class LatentDiffusion {
     ++diffusion_steps_;
     return result;
   }
+
+  // Rank 0's scaling factor on every rank, exactly (as a hexadecimal float).
+  template <class Comm>
+  void share_scaling_factor(Comm& comm) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%a", latent_scaling_.scaling_factor);
+    std::string factor = text;
+    comm.broadcast(factor, 0);
+    latent_scaling_.scaling_factor = std::strtod(factor.c_str(), nullptr);
+    scaling_measured_ = true;
+  }
+
+  // A flat buffer of Count floats in Space: the sum of micro-batches' gradients.
+  template <index_t Count>
+  struct GradientBuffer {
+    Tensor<float, Shape<Count>, Space> sum;
+  };
+
+  // The micro-batches' gradients of one module, each formed alone (from zeroed gradients) and
+  // added in order, g0 + g1 + ..., the order in which the ranks' gradients are summed: so the
+  // gradient does not depend on whether the micro-batches ran in one process or in several.
+  // With one micro-batch the gradients are formed in place, as they always were.
+  template <index_t Count>
+  class GradientSum {
+   public:
+    GradientSum(View<float, Shape<Count>, Space> grads, GradientBuffer<Count>* sum)
+        : grads_(grads), sum_(sum) {}
+    // Before micro-batch j's backward pass: the module's gradients start from zero.
+    void start() { grads_ = 0.0f; }
+    // After micro-batch j's backward pass: its gradients join the sum.
+    void add(index_t j) {
+      if (!sum_) return;
+      if (j == 0)
+        sum_->sum = grads_;
+      else
+        sum_->sum = sum_->sum + grads_;
+    }
+    // The sum becomes the module's gradients.
+    void finish() {
+      if (sum_) grads_ = sum_->sum;
+    }
+
+   private:
+    View<float, Shape<Count>, Space> grads_;
+    GradientBuffer<Count>* sum_;
+  };
+  template <index_t Count>
+  GradientSum<Count> gradient_sum(View<float, Shape<Count>, Space> grads, index_t micro_batches) {
+    return {grads, micro_batches > 1 ? &workspaces_.get<GradientBuffer<Count>>() : nullptr};
+  }
+
   // The diffusion loss as the non-finite guard names it.
   const char* loss_name() const {
     const bool epsilon = scheduler_.prediction_type == diffusion::PredictionType::epsilon;

@@ -12,6 +12,7 @@
 /// (the spans point into Space's memory); the host and the device run the same update, rounded
 /// after every operation, so they agree bit for bit.
 
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <cstddef>
@@ -135,6 +136,12 @@ class AdamW {
   /// The second moments (host optimisers only).
   std::span<const float> exp_avg_sq() const requires on_host {
     return {exp_avg_sq_.data(), exp_avg_sq_.size()};
+  }
+  /// Both moments where they live (Space's memory), for a data-parallel run to make them rank 0's
+  /// (LatentDiffusion::broadcast_state()).
+  std::array<std::span<float>, 2> moments() {
+    return {std::span<float>(exp_avg_.data(), exp_avg_.size()),
+            std::span<float>(exp_avg_sq_.data(), exp_avg_sq_.size())};
   }
   /// @{
   /// Copies of the moments in host memory, in any space: what checkpoints save.

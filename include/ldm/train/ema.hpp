@@ -104,6 +104,8 @@ class EMA {
   std::span<const float> shadow() const requires on_host {
     return {shadow_.data(), shadow_.size()};
   }
+  /// The average where it lives (Space's memory), for a data-parallel run to make it rank 0's.
+  std::span<float> shadow_buffer() { return {shadow_.data(), shadow_.size()}; }
   /// A copy of the average in host memory, in any space: what checkpoints save.
   std::vector<float> shadow_host() const {
     return host_vector<Space>(shadow_.data(), shadow_.size());

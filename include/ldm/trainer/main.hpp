@@ -17,31 +17,92 @@
 #include <string>
 
 #include "ldm/cli/options.hpp"
+#include "ldm/distributed/communicator.hpp"
+#include "ldm/distributed/launcher.hpp"
 #include "ldm/trainer/program.hpp"
 #include "ldm/trainer/settings.hpp"
 #include "ldm/trainer/stop_signals.hpp"
 #include "ldm/trainer/trainer.hpp"
 
+#if defined(LDM_WITH_MPI)
+#include "ldm/distributed/mpi.hpp"
+#endif
+#if defined(__CUDACC__) && defined(LDM_WITH_MPI) && defined(LDM_WITH_NCCL)
+#include "ldm/distributed/nccl.cuh"
+#endif
+
 namespace ldm::train {
 
-/// Trains with settings already parsed and checked, in the memory space Space.
-template <class Config, class Space, index_t MicroBatch>
-int train(const TrainerSettings& settings, const Program<Config>& program) {
-  Trainer<Config, Space, MicroBatch> trainer(settings, program);
+/// Ranks other than 0 of a data-parallel run print nothing on stdout (their errors still reach
+/// stderr): one progress display, not one per rank.
+inline void quiet_unless_rank_0(int rank) {
+  if (rank != 0 && !std::freopen("/dev/null", "w", stdout))
+    fail("rank ", rank, ": cannot send its output to /dev/null");
+}
+
+/// Trains with settings already parsed and checked, in the memory space Space, on the ranks of
+/// `comm`.
+template <class Config, class Space, index_t MicroBatch, class Comm>
+int train(const TrainerSettings& settings, const Program<Config>& program, Comm& comm) {
+  Trainer<Config, Space, MicroBatch, Comm> trainer(settings, program, comm);
   return trainer.run();
 }
 
+/// Trains with settings already parsed and checked, in the memory space Space: in one process,
+/// or, when mpirun or srun started this one (distributed::launched_by_mpi()), data-parallel over
+/// MPI (host buffers; on a GPU train_on_gpu() takes NCCL). Ranks other than 0 print nothing.
+/// An error on one rank ends every rank (MPI_Abort), never a hang.
+/// @throws ldm::Error when an MPI launcher started several processes of a build without MPI
+template <class Config, class Space, index_t MicroBatch>
+int train(const TrainerSettings& settings, const Program<Config>& program) {
+#if defined(LDM_WITH_MPI)
+  if (distributed::launched_by_mpi())
+    return distributed::run_with_mpi([&](distributed::MpiSession& session) {
+      distributed::MpiCommunicator<Space> comm(session);
+      quiet_unless_rank_0(comm.rank());
+      const int status = train<Config, Space, MicroBatch>(settings, program, comm);
+      comm.barrier();  // rank 0 may still be sampling its last grid
+      return status;
+    });
+#else
+  if (const auto world = distributed::launched_world_size(); world && *world > 1)
+    fail(program.name, " was started as one of ", *world,
+         " processes (mpirun or srun), but it was built without MPI, so each would train alone; "
+         "install libopenmpi-dev and build again");
+#endif
+  distributed::SingleProcess<Space> alone;
+  return train<Config, Space, MicroBatch>(settings, program, alone);
+}
+
 #if defined(__CUDACC__)
-/// Trains on the current CUDA device, or returns nothing when there is none (the caller then
-/// trains on the host). Only in units compiled by nvcc.
+/// Trains on a CUDA device, or returns nothing when there is none (the caller then trains on the
+/// host). Started by mpirun or srun in a build with MPI and NCCL, each rank takes the device of
+/// its rank on the node (modulo the devices) and the gradients are summed with NCCL,
+/// bootstrapped over MPI. Only in units compiled by nvcc.
 template <class Config, index_t MicroBatch>
 std::optional<int> train_on_gpu(const TrainerSettings& settings, const Program<Config>& program) {
   if (!cuda_device::available()) return std::nullopt;
-  int index = 0;
-  cudaDeviceProp properties{};
-  LDM_CUDA_CHECK(cudaGetDevice(&index));
-  LDM_CUDA_CHECK(cudaGetDeviceProperties(&properties, index));
-  std::printf("device: cuda:%d, %s\n", index, properties.name);
+  auto describe = [] {
+    int index = 0;
+    cudaDeviceProp properties{};
+    LDM_CUDA_CHECK(cudaGetDevice(&index));
+    LDM_CUDA_CHECK(cudaGetDeviceProperties(&properties, index));
+    std::printf("device: cuda:%d, %s\n", index, properties.name);
+  };
+#if defined(LDM_WITH_MPI) && defined(LDM_WITH_NCCL)
+  if (distributed::launched_by_mpi())
+    return distributed::run_with_mpi([&](distributed::MpiSession& session) {
+      distributed::MpiCommunicator<host> world(session);
+      quiet_unless_rank_0(world.rank());
+      distributed::use_device_of_local_rank(world);
+      describe();
+      distributed::NcclCommunicator comm(world);
+      const int status = train<Config, cuda, MicroBatch>(settings, program, comm);
+      world.barrier();
+      return status;
+    });
+#endif
+  describe();
   return train<Config, cuda, MicroBatch>(settings, program);
 }
 #endif

@@ -22,9 +22,10 @@ struct RunState {
   /// The micro-batch the gradients were accumulated over (the batch itself in checkpoints of
   /// earlier versions, which had no accumulation).
   std::int64_t micro_batch = 0;
-  std::int64_t seed = 0;  ///< The run's seed.
-  std::string data;       ///< What the data was: "fashion-mnist", "folder:/abs/path"...
-  bool flip = false;      ///< Whether the images were flipped at random.
+  std::int64_t seed = 0;        ///< The run's seed.
+  std::int64_t world_size = 1;  ///< The processes that shared each step (1 before version 0.2).
+  std::string data;             ///< What the data was: "fashion-mnist", "folder:/abs/path"...
+  bool flip = false;            ///< Whether the images were flipped at random.
   /// @{
   /// The diffusion loss's min-SNR-gamma and offset noise (0: off, as in earlier versions).
   double snr_gamma = 0, noise_offset = 0;
@@ -54,6 +55,7 @@ struct RunState {
                     {"trainer.batch", std::to_string(batch)},
                     {"trainer.micro_batch", std::to_string(micro_batch)},
                     {"trainer.seed", std::to_string(seed)},
+                    {"trainer.world_size", std::to_string(world_size)},
                     {"trainer.data", data},
                     {"trainer.flip", flip ? "1" : "0"},
                     {"trainer.snr_gamma", exact(snr_gamma)},
@@ -93,6 +95,7 @@ struct RunState {
     state.micro_batch =
         info.contains("trainer.micro_batch") ? std::int64_t(number("micro_batch")) : state.batch;
     state.seed = std::int64_t(number("seed"));
+    state.world_size = info.contains("trainer.world_size") ? std::int64_t(number("world_size")) : 1;
     state.data = get("data");
     state.flip = info.contains("trainer.flip") && number("flip") != 0;
     auto real = [&](const std::string& key) {

@@ -1,8 +1,9 @@
 #pragma once
 /// @file
 /// SIGINT (Ctrl-C), SIGTERM and SIGHUP (what batch schedulers and closed terminals send before a
-/// kill) ask a training run for a checkpoint and a clean stop. The handler only records the
-/// signal; the trainer checks it between steps.
+/// kill) ask a training run for a checkpoint and a clean stop; so does SIGUSR1, which OpenMPI's
+/// mpirun forwards to every rank at once (on SIGTERM or SIGINT it gives them 1 s before a kill).
+/// The handler only records the signal; the trainer checks it between steps.
 
 #include <csignal>
 
@@ -19,13 +20,14 @@ extern "C" inline void record_stop_signal(int signal) {
 }
 }  // namespace detail
 
-/// From here on SIGINT, SIGTERM and SIGHUP set stop_signal instead of ending the program.
+/// From here on SIGINT, SIGTERM, SIGHUP and SIGUSR1 set stop_signal instead of ending the
+/// program.
 inline void catch_stop_signals() {
-  for (int signal : {SIGINT, SIGTERM, SIGHUP})
+  for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGUSR1})
     std::signal(signal, detail::record_stop_signal);
 }
 
-/// "SIGINT (Ctrl-C)", "SIGTERM", "SIGHUP", for messages.
+/// "SIGINT (Ctrl-C)", "SIGTERM", "SIGHUP", "SIGUSR1", for messages.
 inline const char* signal_name(int signal) {
   switch (signal) {
     case SIGINT:
@@ -34,6 +36,8 @@ inline const char* signal_name(int signal) {
       return "SIGTERM";
     case SIGHUP:
       return "SIGHUP";
+    case SIGUSR1:
+      return "SIGUSR1";
     default:
       return "a signal";
   }

@@ -11,6 +11,12 @@
 /// compiled batch size serves every B, and the result is the step of one batch of B to float
 /// rounding (LatentDiffusion::diffusion_step() draws every sample's noise by its place in the
 /// whole batch). A step's images are taken whole from one epoch, as a batch of B would be.
+///
+/// Data-parallel (Comm is an MPI or NCCL communicator): the K ranks share each step, rank r
+/// taking micro-batches r * k ... r * k + k - 1 of the B / MicroBatch (k = B / (K MicroBatch)).
+/// Every rank runs the same data order and the same collective calls; they agree on when to
+/// stop (a signal or the time budget on any rank stops all after the same step); rank 0 alone
+/// prints, writes logs, images and checkpoints, and validates.
 
 #include <chrono>
 #include <cstdio>
@@ -21,6 +27,7 @@
 
 #include "ldm/cli/progress.hpp"
 #include "ldm/data/background_loader.hpp"
+#include "ldm/distributed/communicator.hpp"
 #include "ldm/pipeline/checkpoint_store.hpp"
 #include "ldm/pipeline/latent_diffusion.hpp"
 #include "ldm/trainer/loss_plot.hpp"
@@ -36,7 +43,9 @@ namespace ldm::train {
 /// @tparam Config the configuration (see ldm::configs)
 /// @tparam Space ldm::host, or ldm::cuda in a .cu unit
 /// @tparam MicroBatch the batch the steps are compiled for
-template <class Config, class Space, index_t MicroBatch>
+/// @tparam Comm the ranks: distributed::SingleProcess, or an MPI or NCCL communicator
+template <class Config, class Space, index_t MicroBatch,
+          class Comm = distributed::SingleProcess<Space>>
 class Trainer {
  public:
   /// The model trained.
@@ -44,13 +53,23 @@ class Trainer {
   /// The run's images.
   using Data = TrainingData<Config::resolution, Config::image_channels>;
 
-  /// A run with these settings (checked by TrainerSettings::validate()).
-  Trainer(const TrainerSettings& settings, const Program<Config>& program)
+  /// A run with these settings (checked by TrainerSettings::validate()) on the ranks of `comm`.
+  /// @throws ldm::Error when --batch is not a multiple of MicroBatch times the number of ranks
+  Trainer(const TrainerSettings& settings, const Program<Config>& program, Comm& comm)
       : settings_(settings),
         program_(program),
+        comm_(comm),
+        root_(comm.rank() == 0),
         out_(settings.out),
         checkpoint_(out_ / "checkpoint"),
-        micro_batches_(settings.batch / MicroBatch) {}
+        micro_batches_(settings.batch / (MicroBatch * comm.size())) {
+    if (settings.batch % (MicroBatch * comm.size()) != 0)
+      fail_expected("--batch",
+                    "a multiple of " + std::to_string(MicroBatch * comm.size()) + " (" +
+                        std::to_string(comm.size()) + " processes, each a multiple of the " +
+                        std::to_string(MicroBatch) + " images of its compiled micro-batch)",
+                    settings.batch);
+  }
 
   /// Trains, samples a final grid and returns the exit code: 0 when the run finished, 128 + n
   /// after signal n stopped it (with a checkpoint to resume from).
@@ -59,6 +78,7 @@ class Trainer {
   int run() {
     model_ = std::make_unique<Model>(std::uint64_t(settings_.seed), training_options());
     if (!settings_.lpips.empty()) model_->load_lpips(settings_.lpips);
+    state_.world_size = comm_.size();
     state_.batch = settings_.batch;
     state_.micro_batch = MicroBatch;
     state_.seed = settings_.seed;
@@ -71,22 +91,31 @@ class Trainer {
         !settings_.resume && !found.empty())
       fail(found.front().string(),
            ": a run is already there; continue it with --resume, or give another --out");
-    const Data data = load_data();
+    // Rank 0 first, so that it alone decodes a folder and writes its cache; the others read it.
+    Data data;
+    if (root_) data = load_data();
+    comm_.barrier();
+    if (!root_) data = load_data();
     state_.data = data.description;
     if (settings_.resume) resume();
+    // Every rank starts from rank 0's weights and optimiser state.
+    model_->broadcast_state(comm_);
     std::printf("data: %s, %zu training images of %lldx%lldx%lld, %zu %s\n",
                 data.description.c_str(), data.train.size(), (long long)Config::resolution,
                 (long long)Config::resolution, (long long)Config::image_channels,
                 data.held_out.size(),
                 data.held_out_is_training ? "of them for validation (too few to hold some out)"
                                           : "held out for validation");
-    std::printf("batch %d (%lld micro-batch%s of %lld)%s; output in %s\n", settings_.batch,
+    std::printf("batch %d (%s%lld micro-batch%s of %lld)%s; output in %s\n", settings_.batch,
+                comm_.size() > 1 ? (std::to_string(comm_.size()) + " processes x ").c_str() : "",
                 (long long)micro_batches_, micro_batches_ == 1 ? "" : "es", (long long)MicroBatch,
                 settings_.flip ? ", random horizontal flips" : "", out_.c_str());
-    std::filesystem::create_directories(out_);
-    open_csv(log_, "log.csv", "phase,step,loss,grad_norm,lr,seconds\n", state_.log_bytes);
-    open_csv(validation_, "validation.csv", "phase,step,measure,value,seconds\n",
-             state_.validation_bytes);
+    if (root_) {
+      std::filesystem::create_directories(out_);
+      open_csv(log_, "log.csv", "phase,step,loss,grad_norm,lr,seconds\n", state_.log_bytes);
+      open_csv(validation_, "validation.csv", "phase,step,measure,value,seconds\n",
+               state_.validation_bytes);
+    }
 
     const auto start = Clock::now();
     const bool budgeted = settings_.time_budget > 0;
@@ -96,7 +125,7 @@ class Trainer {
       train_autoencoder(
           data, budgeted ? start + seconds(settings_.time_budget * settings_.autoencoder_share)
                          : deadline);
-      if (stop_signal) return stop();
+      if (stopped_by_ > 0) return stop();
       state_.phase = "diffusion";
       save("the autoencoder is trained and frozen from here on");
     } else if (model_->autoencoder_steps() < std::uint64_t(settings_.autoencoder_steps)) {
@@ -106,8 +135,9 @@ class Trainer {
           (unsigned long long)model_->autoencoder_steps());
     }
     train_diffusion(data, deadline);
-    if (stop_signal) return stop();
+    if (stopped_by_ > 0) return stop();
     save("training finished");
+    if (!root_) return 0;
 
     std::printf("sampling 64 images (%s, %d steps)...\n", settings_.sampling.name().c_str(),
                 settings_.sampling.steps);
@@ -184,6 +214,11 @@ class Trainer {
     if (prediction != settings_.prediction_type)
       fail_expected("--prediction-type", prediction + " (the checkpoint's)",
                     settings_.prediction_type);
+    if (saved.world_size != comm_.size())
+      std::printf(
+          "note: the checkpoint's run had %lld process%s, this one %d: every sample draws the same "
+          "noise, and the steps agree with the earlier run's to float rounding, not bit for bit\n",
+          (long long)saved.world_size, saved.world_size == 1 ? "" : "es", comm_.size());
     if (saved.micro_batch != MicroBatch)
       std::printf(
           "note: the checkpoint's run accumulated micro-batches of %lld, this program's are %lld: "
@@ -191,6 +226,7 @@ class Trainer {
           (long long)saved.micro_batch, (long long)MicroBatch);
     state_ = saved;
     state_.micro_batch = MicroBatch;
+    state_.world_size = comm_.size();
     std::printf(
         "resumed %s: %s phase, autoencoder step %llu, diffusion step %llu, %s trained\n",
         found->c_str(), state_.phase.c_str(), (unsigned long long)model_->autoencoder_steps(),
@@ -209,7 +245,7 @@ class Trainer {
         state_.autoencoder_position, deadline,
         [&](auto&& batch_of) {
           const auto result =
-              model_->template autoencoder_step<MicroBatch>(micro_batches_, batch_of);
+              model_->template autoencoder_step<MicroBatch>(comm_, micro_batches_, batch_of);
           const StepOutcome outcome{std::int64_t(model_->autoencoder_steps()), result.losses.total,
                                     result.skipped, result.skipped_steps};
           log("autoencoder", outcome.attempted(), result.losses.total, result.grad_norm,
@@ -236,7 +272,8 @@ class Trainer {
         deadline,
         [&](auto&& batch_of) {
           const bool first_step = model_->diffusion_steps() == 0;
-          const auto result = model_->template diffusion_step<MicroBatch>(micro_batches_, batch_of);
+          const auto result =
+              model_->template diffusion_step<MicroBatch>(comm_, micro_batches_, batch_of);
           // Printed before the phase's first progress line, so it needs no clearing.
           if (first_step && !result.skipped)
             std::printf("latent scaling factor %.4f (1 / std of the first micro-batch's latents)\n",
@@ -294,7 +331,16 @@ class Trainer {
     batches.seek(epoch, position);
     Tensor<float, MicroImages> x;
     Tensor<float, MicroImages, Space> staging;
-    const auto batch_of = [&](index_t) {
+    // This rank's micro-batches of a step; the other ranks' are passed over, so that every rank
+    // ends the step at the same data position.
+    const index_t before = micro_batches_ * comm_.rank(),
+                  after = micro_batches_ * (comm_.size() - 1 - comm_.rank());
+    const auto pass_over = [&](index_t count) {
+      for (index_t i = 0; i < count; ++i)
+        batches.next(x.view());
+    };
+    const auto batch_of = [&](index_t j) {
+      if (j == 0) pass_over(before);
       batches.next(x.view());
       return in_space<Space>(View<const float, MicroImages>(x), staging);
     };
@@ -302,15 +348,22 @@ class Trainer {
     std::string why = std::string("reached ") + target_flag;
     std::uint64_t skipped = 0;
     while (done < target) {
-      if (stop_signal || Clock::now() >= deadline) {
-        why = stop_signal ? std::string("stopped by ") + signal_name(stop_signal)
-                          : "time budget reached";
+      // Every rank stops after the same step, for the weightiest reason any of them has: a
+      // signal (kSignalled + its number), else the time budget (1).
+      constexpr std::int64_t kSignalled = 1000;
+      const std::int64_t stop = comm_.all_reduce_max(
+          stop_signal ? kSignalled + stop_signal : (Clock::now() >= deadline ? 1 : 0));
+      if (stop != 0) {
+        stopped_by_ = stop >= kSignalled ? int(stop - kSignalled) : 0;
+        why = stopped_by_ > 0 ? std::string("stopped by ") + signal_name(stopped_by_)
+                              : "time budget reached";
         break;
       }
       // A step's images come from one epoch, as one batch of --batch would.
       if (batches.position() + std::size_t(settings_.batch) > set.size())
         batches.seek(batches.epoch() + 1, 0);
       const StepOutcome outcome = step(batch_of);
+      pass_over(after);
       epoch = batches.epoch(), position = batches.position();
       if (outcome.skipped) {
         ++skipped;
@@ -325,11 +378,11 @@ class Trainer {
       }
       done = outcome.done;
       progress.update(done, outcome.loss);
-      if (done % settings_.images_every == 0) {
+      if (root_ && done % settings_.images_every == 0) {
         write_images();
         plot_losses();
       }
-      if (settings_.validate_every > 0 && done % settings_.validate_every == 0) {
+      if (root_ && settings_.validate_every > 0 && done % settings_.validate_every == 0) {
         progress.interrupt_line();
         record_validation(name, done, validate());
       }
@@ -368,6 +421,7 @@ class Trainer {
   }
 
   void log(const char* phase, std::int64_t step, double loss, double grad_norm, double lr) {
+    if (!root_) return;
     log_ << phase << ',' << step << ',' << loss << ',' << grad_norm << ',' << lr << ',' << elapsed()
          << std::endl;  // readable while running
   }
@@ -399,7 +453,9 @@ class Trainer {
     if (keep == 0) file << header << std::flush;
   }
 
+  // Rank 0 writes the checkpoint; the others go on to the next step, where they wait for it.
   void save(const char* why) {
+    if (!root_) return;
     RunState saving = state_;
     saving.seconds = elapsed();
     log_.flush();
@@ -415,6 +471,7 @@ class Trainer {
 
   // loss.png beside log.csv. A picture that cannot be drawn is reported, and training goes on.
   void plot_losses() {
+    if (!root_) return;
     try {
       write_loss_plot(out_ / "log.csv", out_ / "loss.png");
     } catch (const Error& e) {
@@ -424,16 +481,22 @@ class Trainer {
 
   // After SIGINT, SIGTERM or SIGHUP: a checkpoint, then the shell's code for that signal.
   int stop() {
-    const int signal = stop_signal;
+    const int signal = stopped_by_;
     const std::string why = std::string("stopped by ") + signal_name(signal);
     save(why.c_str());
     plot_losses();
+    // No rank ends before rank 0's checkpoint is written: a launcher ends a job when one exits.
+    comm_.barrier();
     std::printf("%s; continue with the same command and --resume\n", why.c_str());
     return 128 + signal;
   }
 
   const TrainerSettings& settings_;
   const Program<Config>& program_;
+  Comm& comm_;
+  bool root_;
+  // The signal that stopped the run on some rank, agreed by all (0: none).
+  int stopped_by_ = 0;
   std::filesystem::path out_, checkpoint_;
   index_t micro_batches_;
   std::unique_ptr<Model> model_;
