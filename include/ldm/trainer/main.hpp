@@ -52,14 +52,18 @@ int train(const TrainerSettings& settings, const Program<Config>& program, Comm&
 /// or, when mpirun or srun started this one (distributed::launched_by_mpi()), data-parallel over
 /// MPI (host buffers; on a GPU train_on_gpu() takes NCCL). Ranks other than 0 print nothing.
 /// An error on one rank ends every rank (MPI_Abort), never a hang.
+/// @param device the line saying where it trains ("device: host (CPU), 2 threads"), printed by
+///        rank 0
 /// @throws ldm::Error when an MPI launcher started several processes of a build without MPI
 template <class Config, class Space, index_t MicroBatch>
-int train(const TrainerSettings& settings, const Program<Config>& program) {
+int train(const TrainerSettings& settings, const Program<Config>& program,
+          const std::string& device) {
 #if defined(LDM_WITH_MPI)
   if (distributed::launched_by_mpi())
     return distributed::run_with_mpi([&](distributed::MpiSession& session) {
       distributed::MpiCommunicator<Space> comm(session);
       quiet_unless_rank_0(comm.rank());
+      std::printf("%s\n", device.c_str());
       const int status = train<Config, Space, MicroBatch>(settings, program, comm);
       comm.barrier();  // rank 0 may still be sampling its last grid
       return status;
@@ -70,6 +74,7 @@ int train(const TrainerSettings& settings, const Program<Config>& program) {
          " processes (mpirun or srun), but it was built without MPI, so each would train alone; "
          "install libopenmpi-dev and build again");
 #endif
+  std::printf("%s\n", device.c_str());
   distributed::SingleProcess<Space> alone;
   return train<Config, Space, MicroBatch>(settings, program, alone);
 }
@@ -87,7 +92,7 @@ std::optional<int> train_on_gpu(const TrainerSettings& settings, const Program<C
     cudaDeviceProp properties{};
     LDM_CUDA_CHECK(cudaGetDevice(&index));
     LDM_CUDA_CHECK(cudaGetDeviceProperties(&properties, index));
-    std::printf("device: cuda:%d, %s\n", index, properties.name);
+    return "device: cuda:" + std::to_string(index) + ", " + properties.name;
   };
 #if defined(LDM_WITH_MPI) && defined(LDM_WITH_NCCL)
   if (distributed::launched_by_mpi())
@@ -95,15 +100,14 @@ std::optional<int> train_on_gpu(const TrainerSettings& settings, const Program<C
       distributed::MpiCommunicator<host> world(session);
       quiet_unless_rank_0(world.rank());
       distributed::use_device_of_local_rank(world);
-      describe();
+      std::printf("%s\n", describe().c_str());
       distributed::NcclCommunicator comm(world);
       const int status = train<Config, cuda, MicroBatch>(settings, program, comm);
       world.barrier();
       return status;
     });
 #endif
-  describe();
-  return train<Config, cuda, MicroBatch>(settings, program);
+  return train<Config, cuda, MicroBatch>(settings, program, describe());
 }
 #endif
 
@@ -138,12 +142,14 @@ int train_from_command_line(int argc, char** argv, const Program<Config>& progra
                                             "main() with nvcc, linking ldm::cuda)";
 #endif
     if (done) return *done;
-    std::printf("device: host (CPU), %d threads: --device cuda, but %s\n", omp_get_max_threads(),
-                why);
-  } else {
-    std::printf("device: host (CPU), %d threads\n", omp_get_max_threads());
+    return train<Config, host, MicroBatch>(settings, program,
+                                           "device: host (CPU), " +
+                                               std::to_string(omp_get_max_threads()) +
+                                               " threads: --device cuda, but " + why);
   }
-  return train<Config, host, MicroBatch>(settings, program);
+  return train<Config, host, MicroBatch>(
+      settings, program,
+      "device: host (CPU), " + std::to_string(omp_get_max_threads()) + " threads");
 }
 
 /// A whole training program: train_from_command_line() from argv[1], with errors printed as
