@@ -12,8 +12,10 @@ mpirun=$2
 work=$3
 rm -rf "$work"
 mkdir -p "$work"
-# CI runs as root; OpenMPI refuses that unless told.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+# CI runs as root, which OpenMPI refuses unless told, in containers that may forbid the ptrace
+# its shared-memory single copy needs.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
+       OMPI_MCA_btl_vader_single_copy_mechanism=none
 two=("$mpirun" --oversubscribe -np 2)
 steps=(--autoencoder-steps 10 --diffusion-steps 10 --batch 32 --checkpoint-every 4
        --images-every 100 --validate-every 0 --sample-steps 2)
