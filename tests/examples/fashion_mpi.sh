@@ -7,6 +7,7 @@
 # - a killed rank ends the whole job with an error, without a hang.
 #   fashion_mpi.sh <fashion> <mpirun> <scratch folder>
 set -euo pipefail
+source "$(dirname "$0")/run_helpers.sh"
 fashion=$1
 mpirun=$2
 work=$3
@@ -20,13 +21,6 @@ two=("$mpirun" --oversubscribe -np 2)
 steps=(--autoencoder-steps 10 --diffusion-steps 10 --batch 32 --checkpoint-every 4
        --images-every 100 --validate-every 0 --sample-steps 2)
 
-# A safetensors file's tensors without its header (whose metadata holds the run's seconds).
-tensor_bytes() {
-  case "$1" in
-    *.safetensors) tail -c +$((9 + $(od -An -t u8 -N8 "$1"))) "$1" ;;
-    *) cat "$1" ;;
-  esac
-}
 # The ranks (not mpirun itself) of the job writing to folder $1; with $2, only that rank.
 rank_pids() {
   for pid in $(pgrep -f -- "--out $1 "); do
@@ -34,20 +28,6 @@ rank_pids() {
       grep -qx "OMPI_COMM_WORLD_RANK=${2:-[0-9]*}" && echo "$pid"
   done
   true
-}
-same_run() {  # same_run A B: the checkpoints and logs of two runs are identical
-  for file in vae/diffusion_pytorch_model.safetensors unet/diffusion_pytorch_model.safetensors \
-              training_state.safetensors scheduler/scheduler_config.json; do
-    if ! cmp -s <(tensor_bytes "$1/checkpoint/$file") <(tensor_bytes "$2/checkpoint/$file"); then
-      echo "FAIL: $file differs between $1 and $2"
-      exit 1
-    fi
-  done
-  if ! cmp -s <(cut -d, -f1-5 "$1/log.csv") <(cut -d, -f1-5 "$2/log.csv"); then
-    echo "FAIL: log.csv differs between $1 and $2"
-    diff <(cut -d, -f1-5 "$1/log.csv") <(cut -d, -f1-5 "$2/log.csv") | head
-    exit 1
-  fi
 }
 
 "$fashion" train --out "$work/one" "${steps[@]}" > "$work/one.txt"
@@ -63,12 +43,7 @@ same_run "$work/one" "$work/two"
 # forwards it to every rank at once; resume under mpirun.
 "${two[@]}" "$fashion" train --out "$work/resumed" "${steps[@]}" > "$work/interrupted.txt" &
 job=$!
-for _ in $(seq 600); do
-  lines=0
-  [ -f "$work/resumed/log.csv" ] && lines=$(wc -l < "$work/resumed/log.csv")
-  [ "$lines" -ge 4 ] && break
-  sleep 0.1
-done
+wait_for_log_lines "$work/resumed" 4
 kill -USR1 "$job"
 status=0
 wait "$job" || status=$?
@@ -93,12 +68,7 @@ grep -q -- "--batch.*a multiple of 32 (2 processes" "$work/bad.txt"
 "${two[@]}" "$fashion" train --out "$work/killed" --autoencoder-steps 100000 --batch 32 \
   > "$work/killed.txt" 2>&1 &
 job=$!
-for _ in $(seq 600); do
-  lines=0
-  [ -f "$work/killed/log.csv" ] && lines=$(wc -l < "$work/killed/log.csv")
-  [ "$lines" -ge 3 ] && break
-  sleep 0.1
-done
+wait_for_log_lines "$work/killed" 3
 victim=$(rank_pids "$work/killed" 1)
 [ -n "$victim" ] || { echo "FAIL: no rank 1 process found"; exit 1; }
 start=$(date +%s)

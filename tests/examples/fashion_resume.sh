@@ -7,6 +7,7 @@
 # SIGHUP and SIGKILL.
 #   fashion_resume.sh <path to the fashion program> <scratch folder>
 set -euo pipefail
+source "$(dirname "$0")/run_helpers.sh"
 fashion=$1
 work=$2
 rm -rf "$work"
@@ -19,12 +20,7 @@ steps=(--autoencoder-steps 12 --diffusion-steps 12 --batch 16 --checkpoint-every
 # Interrupt the second run once it has logged a few steps, wherever that lands.
 "$fashion" train --out "$work/resumed" "${steps[@]}" > "$work/interrupted.txt" &
 pid=$!
-for _ in $(seq 600); do
-  lines=0
-  [ -f "$work/resumed/log.csv" ] && lines=$(wc -l < "$work/resumed/log.csv")
-  [ "$lines" -ge 7 ] && break
-  sleep 0.1
-done
+wait_for_log_lines "$work/resumed" 7
 kill -INT "$pid"
 status=0
 wait "$pid" || status=$?

@@ -6,6 +6,7 @@
 # run that was never stopped. The second run reads the decoded images from the data cache.
 #   train_rgb64.sh <train_rgb64> <make_shapes> <scratch folder>
 set -euo pipefail
+source "$(dirname "$0")/run_helpers.sh"
 trainer=$1
 make_shapes=$2
 work=$3
@@ -26,12 +27,7 @@ grep -q "batch 16 (2 micro-batches of 8), random horizontal flips" "$work/straig
 # Interrupt the second run once it has logged a few steps, wherever that lands.
 "$trainer" --out "$work/resumed" "${steps[@]}" > "$work/interrupted.txt" &
 pid=$!
-for _ in $(seq 600); do
-  lines=0
-  [ -f "$work/resumed/log.csv" ] && lines=$(wc -l < "$work/resumed/log.csv")
-  [ "$lines" -ge 4 ] && break
-  sleep 0.1
-done
+wait_for_log_lines "$work/resumed" 4
 kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
@@ -46,29 +42,7 @@ grep -q "data cache: $work/shapes.cache (read in" "$work/interrupted.txt" ||
 "$trainer" --out "$work/resumed" "${steps[@]}" --resume > "$work/resumed.txt"
 grep -q "^resumed " "$work/resumed.txt"
 
-# A file as it is, or a safetensors file's tensors without its header: training_state.safetensors'
-# metadata also holds the run's seconds, which differ from run to run.
-tensor_bytes() {
-  case "$1" in
-    *.safetensors) tail -c +$((9 + $(od -An -t u8 -N8 "$1"))) "$1" ;;
-    *) cat "$1" ;;
-  esac
-}
-for file in vae/diffusion_pytorch_model.safetensors unet/diffusion_pytorch_model.safetensors \
-            training_state.safetensors vae/config.json unet/config.json \
-            scheduler/scheduler_config.json; do
-  if ! cmp -s <(tensor_bytes "$work/straight/checkpoint/$file") \
-              <(tensor_bytes "$work/resumed/checkpoint/$file"); then
-    echo "FAIL: $file differs between the straight run and the interrupted-and-resumed one"
-    exit 1
-  fi
-done
-# The rows but the seconds, which differ from run to run.
-if ! cmp -s <(cut -d, -f1-5 "$work/straight/log.csv") <(cut -d, -f1-5 "$work/resumed/log.csv"); then
-  echo "FAIL: log.csv differs between the straight run and the interrupted-and-resumed one"
-  diff <(cut -d, -f1-5 "$work/straight/log.csv") <(cut -d, -f1-5 "$work/resumed/log.csv") | head
-  exit 1
-fi
+same_run "$work/straight" "$work/resumed"
 if ! cmp -s <(cut -d, -f1-4 "$work/straight/validation.csv") \
             <(cut -d, -f1-4 "$work/resumed/validation.csv"); then
   echo "FAIL: validation.csv differs between the straight run and the resumed one"
