@@ -1,0 +1,84 @@
+// Throughput of the two training steps against the batch size they are compiled for, to decide
+// which micro-batch to compile once (larger batches then come from gradient accumulation): the
+// tiny configuration at 16, 32 and 64, and the RGB example's (examples/rgb64/config.hpp) at 4, 8
+// and 16. Each step is the whole step a trainer runs with the default TrainingOptions (the
+// autoencoder's SSIM term on, clipping, AdamW; the diffusion step's frozen encode, UNet, AdamW,
+// EMA), after a few warm-up steps that allocate the batch's buffers. Counters: images per second,
+// and the step's memory plan (LatentDiffusion::*_step_memory<N>) for this thread count. CPU time
+// is the whole process's (all threads), which a machine shared with other work inflates less than
+// real time; repetitions add a "min" row, the run least disturbed by it.
+//   OMP_NUM_THREADS=2 ./build/host/benchmarks/bench_batch_sizes --benchmark_repetitions=3 \
+//       --benchmark_enable_random_interleaving=true
+// docs/performance.md ("Batch size: compiled micro-batch and accumulation") has the numbers.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <ldm/ldm.hpp>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "benchmark_main.hpp"
+#include "rgb64/config.hpp"
+
+namespace {
+
+constexpr int warm_up_steps = 3;
+
+enum class Step { autoencoder, diffusion };
+
+template <class Config, ldm::index_t N, Step Which>
+void BM_step(benchmark::State& state) {
+  using Model = ldm::LatentDiffusion<Config>;
+  auto model = std::make_unique<Model>(1);
+  ldm::Tensor<float, typename Model::template images<N>> x;
+  x = ldm::rand<typename Model::template images<N>>(2) * 2.0f - 1.0f;
+  auto step = [&] {
+    if constexpr (Which == Step::autoencoder)
+      model->template autoencoder_step<N>(x);
+    else
+      model->template diffusion_step<N>(x);
+  };
+  for (int i = 0; i < warm_up_steps; ++i)
+    step();
+  for (auto _ : state)
+    step();
+
+  state.counters["images_per_second"] =
+      benchmark::Counter(double(state.iterations()) * double(N), benchmark::Counter::kIsRate);
+  ldm::ops::HostScratch host;
+  host.threads = omp_get_max_threads();
+  const auto plan = Which == Step::autoencoder ? Model::template autoencoder_step_memory<N>(host)
+                                               : Model::template diffusion_step_memory<N>(host);
+  state.counters["plan_MiB"] = double(plan.total()) / double(1 << 20);
+}
+
+template <class Config, ldm::index_t N>
+void register_steps(const std::string& config) {
+  for (auto [name, function] :
+       {std::pair{"autoencoder_step", &BM_step<Config, N, Step::autoencoder>},
+        std::pair{"diffusion_step", &BM_step<Config, N, Step::diffusion>}})
+    benchmark::RegisterBenchmark((config + "/" + name + "/" + std::to_string(N)).c_str(), function)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MeasureProcessCPUTime()
+        ->ComputeStatistics("min",
+                            [](const std::vector<double>& runs) {
+                              return *std::min_element(runs.begin(), runs.end());
+                            })
+        ->MinTime(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_steps<ldm::configs::Tiny, 16>("tiny");
+  register_steps<ldm::configs::Tiny, 32>("tiny");
+  register_steps<ldm::configs::Tiny, 64>("tiny");
+  register_steps<Rgb64Config, 4>("rgb64");
+  register_steps<Rgb64Config, 8>("rgb64");
+  register_steps<Rgb64Config, 16>("rgb64");
+  return bench::run(argc, argv);
+}
