@@ -5,8 +5,9 @@
 // autoencoder's SSIM term on, clipping, AdamW; the diffusion step's frozen encode, UNet, AdamW,
 // EMA), after a few warm-up steps that allocate the batch's buffers. Counters: images per second,
 // and the step's memory plan (LatentDiffusion::*_step_memory<N>) for this thread count. CPU time
-// is the whole process's (all threads), which a machine shared with other work inflates less than
-// real time; repetitions add a "min" row, the run least disturbed by it.
+// is the whole process's (all threads); repetitions add a "min" row.
+// The *_update benchmarks time what a step does once whatever its batch (zero and clip the
+// gradients, AdamW, the UNet's EMA), the part gradient accumulation pays once per effective batch.
 //   OMP_NUM_THREADS=2 ./build/host/benchmarks/bench_batch_sizes --benchmark_repetitions=3 \
 //       --benchmark_enable_random_interleaving=true
 // docs/performance.md ("Batch size: compiled micro-batch and accumulation") has the numbers.
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <ldm/ldm.hpp>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +57,26 @@ void BM_step(benchmark::State& state) {
   state.counters["plan_MiB"] = double(plan.total()) / double(1 << 20);
 }
 
+// What a training step does once whatever its batch: zero the gradients, clip them, AdamW, and
+// (the UNet) the EMA, over a model's parameter count. Gradient accumulation pays this once per
+// effective batch; the rest of a step's cost that does not grow with N it pays per micro-batch.
+template <ldm::index_t Parameters, bool WithEma>
+void BM_update(benchmark::State& state) {
+  using Flat = ldm::Shape<Parameters>;
+  ldm::Tensor<float, Flat> values, grads;
+  values = ldm::randn<Flat>(3);
+  const std::span<float> value_span(values.data(), std::size_t(Parameters));
+  const std::span<float> grad_span(grads.data(), std::size_t(Parameters));
+  ldm::train::AdamW<> optimizer(ldm::TrainingOptions{}.unet_optimizer, std::size_t(Parameters));
+  ldm::train::EMA<> ema(ldm::TrainingOptions{}.ema, value_span);
+  for (auto _ : state) {
+    grads = 0.0f;  // zero gradients: clipping sums them but does not scale them
+    ldm::train::clip_grad_norm<>(grad_span, 1.0);
+    optimizer.step(value_span, grad_span);
+    if constexpr (WithEma) ema.step(value_span);
+  }
+}
+
 template <class Config, ldm::index_t N>
 void register_steps(const std::string& config) {
   for (auto [name, function] :
@@ -73,6 +95,17 @@ void register_steps(const std::string& config) {
 
 }  // namespace
 
+template <class Model>
+void register_updates(const std::string& config) {
+  const auto settings = [](benchmark::internal::Benchmark* b) {
+    b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()->MinTime(1);
+  };
+  settings(benchmark::RegisterBenchmark((config + "/autoencoder_update").c_str(),
+                                        &BM_update<Model::AE::parameter_count, false>));
+  settings(benchmark::RegisterBenchmark((config + "/diffusion_update").c_str(),
+                                        &BM_update<Model::UNet::parameter_count, true>));
+}
+
 int main(int argc, char** argv) {
   register_steps<ldm::configs::Tiny, 16>("tiny");
   register_steps<ldm::configs::Tiny, 32>("tiny");
@@ -80,5 +113,7 @@ int main(int argc, char** argv) {
   register_steps<Rgb64Config, 4>("rgb64");
   register_steps<Rgb64Config, 8>("rgb64");
   register_steps<Rgb64Config, 16>("rgb64");
+  register_updates<ldm::LatentDiffusion<ldm::configs::Tiny>>("tiny");
+  register_updates<ldm::LatentDiffusion<Rgb64Config>>("rgb64");
   return bench::run(argc, argv);
 }
