@@ -8,7 +8,7 @@
 // is the whole process's (all threads); repetitions add a "min" row.
 // The *_update benchmarks time what a step does once whatever its batch (zero and clip the
 // gradients, AdamW, the UNet's EMA), the part gradient accumulation pays once per effective batch.
-//   OMP_NUM_THREADS=2 ./build/host/benchmarks/bench_batch_sizes --benchmark_repetitions=3 \
+//   OMP_NUM_THREADS=2 ./build/host/benchmarks/bench_batch_sizes --benchmark_repetitions=5 \
 //       --benchmark_enable_random_interleaving=true
 // docs/performance.md ("Batch size: compiled micro-batch and accumulation") has the numbers.
 #include <benchmark/benchmark.h>
