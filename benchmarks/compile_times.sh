@@ -6,11 +6,14 @@
 #   benchmarks/compile_times.sh                 # all rows, as a markdown table
 #   benchmarks/compile_times.sh --no-cuda       # without the nvcc row
 #   benchmarks/compile_times.sh --opt -O2       # another optimisation level instead of Release's
+#   benchmarks/compile_times.sh --rows cf       # only these rows (letters below)
 #
 # Rows: (a) `#include <ldm/ldm.hpp>` alone, (b) the tiny pipeline's sampling, (c) the tiny
 # pipeline's two training steps, (d) a custom 3x64x64 configuration's two training steps (the
 # units in benchmarks/compile_times/), (e) the fashion program's GPU unit under nvcc
-# (examples/fashion/cuda.cu: training at batches 16, 32 and 64, and sampling, for ldm::cuda).
+# (examples/fashion/cuda.cu: training at batches 16, 32 and 64, and sampling, for ldm::cuda),
+# (f) row (c)'s steps at three batch sizes, 16, 32 and 64 (what a trainer that picks its batch at
+# run time compiles; beside (c), the cost of each extra batch size).
 #
 # The compile commands come from CMake itself: the script configures the `host` preset (and
 # `cuda`, for row (e)) into build/compile-times{,-cuda} with compile_commands.json and takes the
@@ -22,11 +25,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cuda=1
 opt=""
+rows_wanted=abcdef
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-cuda) cuda=0 ;;
     --opt) opt="$2"; shift ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rows) rows_wanted="$2"; shift ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compile_times.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -97,9 +102,11 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 rows=()
-# measure LABEL COMPILER COMMAND SOURCE: compiles SOURCE to an object in the scratch folder.
+# measure LABEL COMPILER COMMAND SOURCE: compiles SOURCE to an object in the scratch folder, if
+# the row's letter (the label's second character) is in --rows.
 measure() {
   local label=$1 compiler=$2 cmd=$3 source=$4
+  [[ $rows_wanted == *"${label:1:1}"* ]] || return 0
   echo "compiling $label ..." >&2
   if ! (cd "$host_dir" && eval "/usr/bin/time -f '%U %S %M %e' -o '$scratch/time' $cmd \
         -c '$source' -o '$scratch/unit.o'") >"$scratch/log" 2>&1; then
@@ -123,6 +130,8 @@ if [[ $cuda == 1 ]]; then
   measure '(e) examples/fashion/cuda.cu: training (3 batch sizes) + sampling, ldm::cuda' nvcc \
     "$cuda_cmd" "$root/examples/fashion/cuda.cu"
 fi
+measure '(f) tiny: both training steps at batches 16, 32 and 64' g++ "$host_cmd" \
+  "$units/tiny_training_three_batches.cpp"
 
 echo "| translation unit | compiler | CPU s (user + sys) | peak memory (MiB) | wall s |"
 echo "|---|---|---|---|---|"

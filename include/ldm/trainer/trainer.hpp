@@ -254,7 +254,7 @@ class Trainer {
         },
         [&] { write_reconstructions(*model_, preview, reconstructions); },
         [&] { return reconstruction_measures(*model_, data.held_out); });
-    write_reconstructions(*model_, preview, reconstructions);
+    if (root_) write_reconstructions(*model_, preview, reconstructions);
   }
 
   void train_diffusion(const Data& data, Clock::time_point deadline) {
