@@ -49,7 +49,7 @@ expect_error "--time-budget|found nan" "${train[@]}" --time-budget nan
 expect_error "--autoencoder-share|[0, 1]|found 5" "${train[@]}" --autoencoder-share 5
 expect_error "--unet-lr|positive finite|found inf" "${train[@]}" --unet-lr inf
 expect_error "--autoencoder-lr|positive finite|found 0" "${train[@]}" --autoencoder-lr 0
-expect_error "--batch|a multiple of 16|found 8" "${train[@]}" --batch 8
+expect_error "--batch|a multiple of 32|found 8" "${train[@]}" --batch 8
 expect_error "--batch|fits in an int|'4294967328'" "${train[@]}" --batch 4294967328
 expect_error "--checkpoint-every|at least 1|found 0" "${train[@]}" --checkpoint-every 0
 expect_error "--images-every|at least 1|found -3" "${train[@]}" --images-every -3

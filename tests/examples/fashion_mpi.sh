@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel training under mpirun (issue 19's promises, on the host):
-# - 2 processes at 16 images each equal 1 process at 32, bit for bit (weights, optimiser state,
+# - 2 processes at 32 images each equal 1 process at 64, bit for bit (weights, optimiser state,
 #   log.csv but its seconds), after 10 steps of each phase;
 # - a run interrupted by SIGUSR1 and resumed under mpirun ends exactly as an uninterrupted one;
 # - a 2-process checkpoint resumes in 1 process (to float rounding: the note says so);
@@ -18,7 +18,7 @@ mkdir -p "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
        OMPI_MCA_btl_vader_single_copy_mechanism=none
 two=("$mpirun" --oversubscribe -np 2)
-steps=(--autoencoder-steps 10 --diffusion-steps 10 --batch 32 --checkpoint-every 4
+steps=(--autoencoder-steps 10 --diffusion-steps 10 --batch 64 --checkpoint-every 4
        --images-every 100 --validate-every 0 --sample-steps 2)
 
 # The ranks (not mpirun itself) of the job writing to folder $1; with $2, only that rank.
@@ -32,7 +32,7 @@ rank_pids() {
 
 "$fashion" train --out "$work/one" "${steps[@]}" > "$work/one.txt"
 "${two[@]}" "$fashion" train --out "$work/two" "${steps[@]}" > "$work/two.txt"
-grep -q "batch 32 (2 processes x 1 micro-batch of 16)" "$work/two.txt" ||
+grep -q "batch 64 (2 processes x 1 micro-batch of 32)" "$work/two.txt" ||
   { echo "FAIL: the 2-process run does not say how it shares the batch"; cat "$work/two.txt"; exit 1; }
 same_run "$work/one" "$work/two"
 # Only rank 0 printed.
@@ -59,13 +59,13 @@ grep -q "had 2 processes, this one 1" "$work/fewer.txt" ||
   { echo "FAIL: no note on the change of processes"; cat "$work/fewer.txt"; exit 1; }
 
 # --batch must split into whole micro-batches on every rank.
-if "${two[@]}" "$fashion" train --out "$work/bad" --batch 16 "${steps[@]:0:4}" 2> "$work/bad.txt" > /dev/null; then
-  echo "FAIL: --batch 16 over 2 processes of micro-batches of 16 was accepted"; exit 1
+if "${two[@]}" "$fashion" train --out "$work/bad" --batch 32 "${steps[@]:0:4}" 2> "$work/bad.txt" > /dev/null; then
+  echo "FAIL: --batch 32 over 2 processes of micro-batches of 32 was accepted"; exit 1
 fi
-grep -q -- "--batch.*a multiple of 32 (2 processes" "$work/bad.txt"
+grep -q -- "--batch.*a multiple of 64 (2 processes" "$work/bad.txt"
 
 # Kill rank 1 in the middle of a long run: the job ends with an error, well before the timeout.
-"${two[@]}" "$fashion" train --out "$work/killed" --autoencoder-steps 100000 --batch 32 \
+"${two[@]}" "$fashion" train --out "$work/killed" --autoencoder-steps 100000 --batch 64 \
   > "$work/killed.txt" 2>&1 &
 job=$!
 wait_for_log_lines "$work/killed" 3

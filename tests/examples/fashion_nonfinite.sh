@@ -10,7 +10,7 @@ work=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rm -rf "$work"
 mkdir -p "$work"
-short=(--batch 16 --images-every 1000 --sample-steps 2)
+short=(--batch 32 --images-every 1000 --sample-steps 2)
 
 fail() {
   echo "FAIL: $*"

@@ -9,7 +9,7 @@ fashion=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-steps=(--autoencoder-steps 12 --diffusion-steps 12 --batch 16 --checkpoint-every 5
+steps=(--autoencoder-steps 12 --diffusion-steps 12 --batch 32 --checkpoint-every 5
        --images-every 5 --sample-steps 2)
 
 "$fashion" train --out "$work/straight" "${steps[@]}" > "$work/straight.txt"
