@@ -31,5 +31,5 @@ echo "ldm: 2/2 training the tiny model from scratch for $seconds s (Ctrl-C saves
 echo
 echo "ldm: done. In $out/: shipped_samples.png (the shipped model), reconstructions.png and"
 echo "     samples.png (this run), log.csv (every step's loss), loss.png (log.csv drawn),"
-echo "     checkpoint/ (a diffusers folder)."
+echo "     validation.csv (held-out measures), checkpoint/ (a diffusers folder)."
 echo "     Train longer: $fashion train --out runs/long --autoencoder-steps 2500 --diffusion-steps 12000"
