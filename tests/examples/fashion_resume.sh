@@ -21,32 +21,13 @@ steps=(--autoencoder-steps 12 --diffusion-steps 12 --batch 32 --checkpoint-every
 "$fashion" train --out "$work/resumed" "${steps[@]}" > "$work/interrupted.txt" &
 pid=$!
 wait_for_log_lines "$work/resumed" 7
-kill -INT "$pid"
-status=0
-wait "$pid" || status=$?
-if [ "$status" -ne 130 ]; then
-  echo "FAIL: the interrupted run exited with $status, expected 130 (saved and stopped)"
-  cat "$work/interrupted.txt"
-  exit 1
-fi
+stop_run "$pid" INT 130 "$work/interrupted.txt"
 grep -q "continue with the same command and --resume" "$work/interrupted.txt"
 
 "$fashion" train --out "$work/resumed" "${steps[@]}" --resume > "$work/resumed.txt"
 grep -q "^resumed " "$work/resumed.txt"
 
-for file in vae/diffusion_pytorch_model.safetensors unet/diffusion_pytorch_model.safetensors \
-            vae/config.json unet/config.json scheduler/scheduler_config.json; do
-  if ! cmp -s "$work/straight/checkpoint/$file" "$work/resumed/checkpoint/$file"; then
-    echo "FAIL: $file differs between the straight run and the interrupted-and-resumed one"
-    exit 1
-  fi
-done
-# The rows of log.csv but the seconds, which differ from run to run.
-if ! cmp -s <(cut -d, -f1-4 "$work/straight/log.csv") <(cut -d, -f1-4 "$work/resumed/log.csv"); then
-  echo "FAIL: log.csv differs between the straight run and the interrupted-and-resumed one"
-  diff <(cut -d, -f1-4 "$work/straight/log.csv") <(cut -d, -f1-4 "$work/resumed/log.csv") | head
-  exit 1
-fi
+same_run "$work/straight" "$work/resumed"
 for file in samples.png reconstructions.png log.csv loss.png; do
   [ -s "$work/resumed/$file" ] || { echo "FAIL: no $file"; exit 1; }
 done

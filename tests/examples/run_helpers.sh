@@ -14,6 +14,19 @@ wait_for_log_lines() {
   exit 1
 }
 
+# Sends signal $2 to the run $1 (a process in the background) and fails unless it exits with
+# status $3; $4 is its output, shown when it does not.
+stop_run() {
+  kill -"$2" "$1"
+  local status=0
+  wait "$1" || status=$?
+  if [ "$status" -ne "$3" ]; then
+    echo "FAIL: after SIG$2 the run exited with $status, expected $3"
+    cat "$4"
+    exit 1
+  fi
+}
+
 # A file as it is, or a safetensors file's tensors without its header: training_state.safetensors'
 # metadata also holds the run's seconds, which differ from run to run.
 tensor_bytes() {

@@ -28,14 +28,7 @@ grep -q "batch 16 (2 micro-batches of 8), random horizontal flips" "$work/straig
 "$trainer" --out "$work/resumed" "${steps[@]}" > "$work/interrupted.txt" &
 pid=$!
 wait_for_log_lines "$work/resumed" 4
-kill -INT "$pid"
-status=0
-wait "$pid" || status=$?
-if [ "$status" -ne 130 ]; then
-  echo "FAIL: the interrupted run exited with $status, expected 130 (saved and stopped)"
-  cat "$work/interrupted.txt"
-  exit 1
-fi
+stop_run "$pid" INT 130 "$work/interrupted.txt"
 grep -q "data cache: $work/shapes.cache (read in" "$work/interrupted.txt" ||
   { echo "FAIL: the second run decoded the folder again"; cat "$work/interrupted.txt"; exit 1; }
 
