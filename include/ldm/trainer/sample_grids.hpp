@@ -58,18 +58,16 @@ View<const T, S, Space> in_space(View<const T, S> x, Tensor<T, S, Space>& stagin
   }
 }
 
-/// The posterior means of `inputs`, decoded, as host floats.
+/// The posterior means of `inputs`, decoded, in host memory.
 template <class Model>
-std::vector<float> reconstruct(
+Tensor<float, typename Model::template images<preview_batch>> reconstruct(
     Model& model, View<const float, typename Model::template images<preview_batch>> inputs) {
   using Space = typename Model::space;
   Tensor<float, typename Model::template images<preview_batch>, Space> staging, decoded;
   Tensor<float, typename Model::template latents<preview_batch>, Space> z;
   model.template encode<preview_batch>(in_space<Space>(inputs, staging), z.view());
   model.template decode<preview_batch>(z, decoded.view());
-  const auto host_images =
-      to_host(View<const float, typename Model::template images<preview_batch>, Space>(decoded));
-  return {host_images.data(), host_images.data() + host_images.size};
+  return to_host(View<const float, typename Model::template images<preview_batch>, Space>(decoded));
 }
 
 /// Inputs in rows of 8 with their reconstructions below them.
@@ -77,14 +75,13 @@ template <class Model>
 void write_reconstructions(Model& model,
                            View<const float, typename Model::template images<preview_batch>> inputs,
                            const std::filesystem::path& path) {
-  const std::vector<float> decoded = reconstruct(model, inputs);
+  const auto decoded = reconstruct(model, inputs);
   constexpr std::size_t row = 8 * std::size_t(Model::template images<1>::size);
   std::vector<float> grid;
   for (std::size_t first = 0; first < std::size_t(Model::template images<preview_batch>::size);
        first += row) {
     grid.insert(grid.end(), inputs.data() + first, inputs.data() + first + row);
-    grid.insert(grid.end(), decoded.begin() + std::ptrdiff_t(first),
-                decoded.begin() + std::ptrdiff_t(first + row));
+    grid.insert(grid.end(), decoded.data() + first, decoded.data() + first + row);
   }
   write_grid<Model>(path, grid, 8);
 }

@@ -3,7 +3,6 @@
 /// The validation pass a trainer runs every --validate-every steps: the reconstruction PSNR and
 /// SSIM of the held-out images, and the program's own measures of a few samples.
 
-#include <algorithm>
 #include <vector>
 
 #include "ldm/eval/metrics.hpp"
@@ -22,11 +21,9 @@ std::vector<Measure> reconstruction_measures(Model& model, const data::ImageSet<
     fail_expected("validation: held-out images", "at least " + std::to_string(preview_batch),
                   images.size());
   double psnr = 0, ssim = 0;
-  Tensor<float, Batch> decoded;
   for (std::size_t b = 0; b < batches; ++b) {
     const View<const float, Batch> x(images.pixels.data() + b * std::size_t(Batch::size));
-    const std::vector<float> out = reconstruct(model, x);
-    std::copy(out.begin(), out.end(), decoded.data());
+    const Tensor<float, Batch> decoded = reconstruct(model, x);
     psnr += eval::psnr<float>(x, View<const float, Batch>(decoded));
     ssim += eval::ssim<float>(x, View<const float, Batch>(decoded));
   }
