@@ -22,10 +22,11 @@ struct RunState {
   /// The micro-batch the gradients were accumulated over (the batch itself in checkpoints of
   /// earlier versions, which had no accumulation).
   std::int64_t micro_batch = 0;
-  std::int64_t seed = 0;        ///< The run's seed.
-  std::int64_t world_size = 1;  ///< The processes that shared each step (1 before version 0.2).
-  std::string data;             ///< What the data was: "fashion-mnist", "folder:/abs/path"...
-  bool flip = false;            ///< Whether the images were flipped at random.
+  std::int64_t seed = 0;  ///< The run's seed.
+  /// The processes that shared each step (checkpoints of earlier versions: 1).
+  std::int64_t world_size = 1;
+  std::string data;   ///< What the data was: "fashion-mnist", "folder:/abs/path"...
+  bool flip = false;  ///< Whether the images were flipped at random.
   /// @{
   /// The diffusion loss's min-SNR-gamma and offset noise (0: off, as in earlier versions).
   double snr_gamma = 0, noise_offset = 0;
