@@ -37,6 +37,7 @@
 #include "ldm/nn/finite.hpp"
 #include "ldm/pipeline/checkpoint.hpp"
 #include "ldm/pipeline/checkpoint_store.hpp"
+#include "ldm/pipeline/class_conditioning.hpp"
 #include "ldm/pipeline/inpainting_mask.hpp"
 #include "ldm/pipeline/samplers.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
@@ -76,6 +77,10 @@ struct TrainingOptions {
   /// Offset noise (train/offset_noise.hpp), as diffusers' --noise_offset (0.1 is common); 0
   /// leaves it off. Finite and >= 0.
   double noise_offset = 0;
+  /// Classifier-free guidance training (pipeline/class_conditioning.hpp): the probability that a
+  /// sample's class label is replaced by the null class. A class-conditional configuration only;
+  /// 0.1 is common. In [0, 1].
+  double label_dropout = 0;
   /// @{
   /// The learning-rate schedules (train/lr_schedule.hpp): each step uses the optimiser's lr
   /// times factor(optimiser steps taken). Constant schedules leave the optimisers' rates alone.
@@ -148,6 +153,20 @@ class LatentDiffusion {
   template <index_t N>
   using latents = typename AE::template latents<N>;
 
+  /// Whether the UNet is conditioned on class labels (UNetConfig's num_class_embeds > 0).
+  static constexpr bool class_conditional = Config::unet::num_class_embeds > 0;
+  /// The classes of a class-conditional model, labels 0 .. classes - 1 (0 for an unconditional
+  /// one): num_class_embeds - 1, the last embedding being the null class.
+  static constexpr index_t classes = class_conditional ? Config::unet::num_class_embeds - 1 : 0;
+  /// The label that means "no class" (pipeline/class_conditioning.hpp).
+  static constexpr std::int32_t null_class = std::int32_t(classes);
+  static_assert(!class_conditional || classes >= 1,
+                "ldm::LatentDiffusion: a class-conditional UNetConfig's num_class_embeds is the "
+                "number of classes + 1 (the last is the null class of guidance), so at least 2");
+  /// A training micro-batch of N images with their labels, for a class-conditional model.
+  template <index_t N>
+  using labelled_images = pipeline::LabelledBatch<View<const float, images<N>, Space>>;
+
   /// New models with PyTorch's default initialisations, drawn from `seed`.
   /// @param seed every random draw of the run (initial weights, noise, timesteps, dropout) comes
   ///        from it
@@ -205,6 +224,7 @@ class LatentDiffusion {
   /// @param micro_batches how many batches of N make the step (>= 1)
   /// @param batch_of batch_of(j) for j = 0, 1, ... micro_batches - 1 in that order returns
   ///        micro-batch j as a View<const float, images<N>, Space>, valid until the next call
+  ///        (or as a labelled_images<N>, whose labels this step does not use)
   /// @return the losses are their means over the effective batch
   /// @throws ldm::Error when micro_batches < 1, or too many steps in a row were not finite
   template <index_t N, class MicroBatches>
@@ -335,6 +355,17 @@ class LatentDiffusion {
     return diffusion_step<N>(1, [x](index_t) { return x; });
   }
 
+  /// The same for a class-conditional model, with each image's class: a label in [0, classes),
+  /// or null_class for an image without one. TrainingOptions::label_dropout replaces labels by
+  /// the null class, each sample by its own draw.
+  /// @throws ldm::Error when there are not N labels or one is outside [0, classes]; as the step
+  ///         without labels
+  template <index_t N>
+  DiffusionStepResult diffusion_step(View<const float, images<N>, Space> x,
+                                     std::span<const std::int32_t> labels) {
+    return diffusion_step<N>(1, [&](index_t) { return labelled_images<N>{x, labels}; });
+  }
+
   /// One optimisation step of the UNet (and its EMA) over an effective batch of micro_batches * N
   /// images, accumulated as autoencoder_step(micro_batches, batch_of) accumulates: sample n of
   /// micro-batch j draws the noise, offset noise, timestep and dropout masks sample j * N + n
@@ -342,7 +373,8 @@ class LatentDiffusion {
   /// first step measures the scaling factor, it measures it on micro-batch 0 only.
   /// @param micro_batches how many batches of N make the step (>= 1)
   /// @param batch_of batch_of(j) for j = 0, 1, ... micro_batches - 1 in that order returns
-  ///        micro-batch j as a View<const float, images<N>, Space>, valid until the next call
+  ///        micro-batch j as a View<const float, images<N>, Space>, valid until the next call;
+  ///        for a class-conditional model, as a labelled_images<N> (the labels too)
   /// @return the loss is its mean over the effective batch
   /// @throws ldm::Error when micro_batches < 1; as the single-batch step
   template <index_t N, class MicroBatches>
@@ -406,11 +438,24 @@ class LatentDiffusion {
   template <index_t N, diffusion::Sampler S>
   void sample(const S& sampler, std::uint64_t seed, View<float, images<N>, Space> out,
               bool use_ema = true) {
+    sample<N>(sampler, seed, {}, out, use_ema);
+  }
+
+  /// Images of the classes `condition` asks for, with its guidance
+  /// (pipeline/class_conditioning.hpp); otherwise as sample(sampler, seed, out, use_ema), which
+  /// draws a class-conditional model's images without a class. The initial noise does not depend on
+  /// the condition, so one seed draws the same start for every class and guidance scale.
+  /// @throws ldm::Error when the model is not class-conditional and labels or a guidance scale
+  ///         other than 1 are given, when there are labels but not N, a label is outside
+  ///         [0, classes], or the guidance scale is not finite; as sample(sampler, seed, out)
+  template <index_t N, diffusion::Sampler S>
+  void sample(const S& sampler, std::uint64_t seed, const pipeline::ClassConditioning& condition,
+              View<float, images<N>, Space> out, bool use_ema = true) {
     require_usable_scaling_factor("sample");
     require_finite_autoencoder("sample");
     auto& w = workspaces_.get<SampleWork<N>>();
     w.x = sampler.init_noise_sigma() * initial_noise<latents<N>>(seed);
-    denoise<N>(sampler, 0, seed, use_ema, w.x.view());
+    denoise<N>(sampler, 0, seed, use_ema, condition, w.x.view());
     decode<N>(w.x, out);
   }
 
@@ -418,7 +463,14 @@ class LatentDiffusion {
   template <index_t N, class... Samplers>
   void sample(const std::variant<Samplers...>& sampler, std::uint64_t seed,
               View<float, images<N>, Space> out, bool use_ema = true) {
-    std::visit([&](const auto& s) { sample<N>(s, seed, out, use_ema); }, sampler);
+    sample<N>(sampler, seed, {}, out, use_ema);
+  }
+  /// The same with whichever sampler `sampler` holds.
+  template <index_t N, class... Samplers>
+  void sample(const std::variant<Samplers...>& sampler, std::uint64_t seed,
+              const pipeline::ClassConditioning& condition, View<float, images<N>, Space> out,
+              bool use_ema = true) {
+    std::visit([&](const auto& s) { sample<N>(s, seed, condition, out, use_ema); }, sampler);
   }
 
   /// The sampler of this model's scheduler (the loaded folder's scheduler_config.json, or the
@@ -439,12 +491,22 @@ class LatentDiffusion {
   template <index_t N, diffusion::Sampler S, class AfterStep = NoStepHook>
   void denoise(const S& sampler, std::size_t first, std::uint64_t seed, bool use_ema,
                View<float, latents<N>, Space> x, const AfterStep& after_step = {}) {
+    denoise<N>(sampler, first, seed, use_ema, {}, x, after_step);
+  }
+
+  /// The same towards the classes `condition` asks for, with its guidance, as sample() with a
+  /// condition denoises.
+  /// @throws ldm::Error as denoise() without a condition, and for a condition sample() refuses
+  template <index_t N, diffusion::Sampler S, class AfterStep = NoStepHook>
+  void denoise(const S& sampler, std::size_t first, std::uint64_t seed, bool use_ema,
+               const pipeline::ClassConditioning& condition, View<float, latents<N>, Space> x,
+               const AfterStep& after_step = {}) {
     denoise_with<N>(
         sampler, first, use_ema, x,
         [&](std::size_t i) {
           return randn<latents<N>>(seed, stream(Purpose::sampling_noise, i + 1));
         },
-        after_step);
+        after_step, condition);
   }
 
   /// A batch of mask images: Shape<N, resolution, resolution, 1>, 1 repaints and 0 keeps.
@@ -856,7 +918,8 @@ class LatentDiffusion {
     diffusion_noise,
     timesteps,
     sampling_noise,
-    offset_noise
+    offset_noise,
+    label_dropout
   };
   static std::uint64_t stream(Purpose purpose, std::uint64_t step) {
     return (std::uint64_t(purpose) << 40) | step;
@@ -869,6 +932,12 @@ class LatentDiffusion {
     if (!(std::isfinite(options.noise_offset) && options.noise_offset >= 0))
       fail_expected("TrainingOptions: noise_offset", "a finite number >= 0 (0: off)",
                     options.noise_offset);
+    if (!(options.label_dropout >= 0 && options.label_dropout <= 1))
+      fail_expected("TrainingOptions: label_dropout", "a probability in [0, 1]",
+                    options.label_dropout);
+    if (options.label_dropout > 0 && !class_conditional)
+      fail("TrainingOptions: label_dropout is ", options.label_dropout,
+           ", but the configuration's UNet is not class-conditional (num_class_embeds 0)");
     options.autoencoder_lr_schedule.validate("TrainingOptions: autoencoder_lr_schedule");
     options.unet_lr_schedule.validate("TrainingOptions: unet_lr_schedule");
     return options;
@@ -902,7 +971,7 @@ class LatentDiffusion {
     auto gradients = gradient_sum(autoencoder_.grads(), micro_batches);
     for (index_t j = 0; j < micro_batches; ++j) {
       gradients.start();
-      const View<const float, images<N>, Space> x = batch_of(j);
+      const View<const float, images<N>, Space> x = pipeline::images_of(batch_of(j));
       const std::uint64_t first = first_sample + std::uint64_t(j * N);
       w.eps = randn<latents<N>>(seed_, stream(Purpose::reparameterisation, step),
                                 first * std::uint64_t(latents<N>::size / N));
@@ -956,7 +1025,8 @@ class LatentDiffusion {
     auto gradients = gradient_sum(unet_.grads(), micro_batches);
     for (index_t j = 0; j < micro_batches; ++j) {
       gradients.start();
-      const View<const float, images<N>, Space> x = batch_of(j);
+      const auto batch = batch_of(j);
+      const View<const float, images<N>, Space> x = pipeline::images_of(batch);
       if (j == 0) {
         if (!scaling_measured_) {
           if (comm.rank() == 0) measure_scaling_factor<N>(x);
@@ -981,7 +1051,7 @@ class LatentDiffusion {
       copy(View<const std::int32_t, Shape<N>>(timesteps), w.timesteps.view());
       sums[0] += train::diffusion_loss_and_gradients<N>(
           *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
-          nn::Mode{true, seed_, step, first}, View<const std::int32_t, Shape<N>, Space>(nullptr),
+          nn::Mode{true, seed_, step, first}, training_labels<N>(batch, step, first, w.labels),
           weighting);
       gradients.add(j);
     }
@@ -1054,6 +1124,49 @@ class LatentDiffusion {
     return {grads, micro_batches > 1 ? &workspaces_.get<GradientBuffer<Count>>() : nullptr};
   }
 
+  // A micro-batch's labels where the UNet reads them, after label dropout (sample `first + n`
+  // draws its own): none for an unconditional model.
+  template <index_t N, class Batch>
+  View<const std::int32_t, Shape<N>, Space> training_labels(
+      const Batch& batch, std::uint64_t step, std::uint64_t first,
+      Tensor<std::int32_t, Shape<N>, Space>& out) {
+    if constexpr (!class_conditional) {
+      static_assert(!pipeline::is_labelled_batch<Batch>,
+                    "ldm::LatentDiffusion::diffusion_step: labels given to a model whose UNet is "
+                    "not class-conditional (its UNetConfig has num_class_embeds 0)");
+      return View<const std::int32_t, Shape<N>, Space>(nullptr);
+    } else {
+      if constexpr (!pipeline::is_labelled_batch<Batch>) {
+        fail("diffusion_step: this model is class-conditional (", classes,
+             " classes): give each image's label (diffusion_step(x, labels), or micro-batches as "
+             "labelled_images)");
+      } else {
+        if (batch.labels.size() != std::size_t(N))
+          fail_expected("diffusion_step: labels", std::to_string(N) + " (one per image)",
+                        batch.labels.size());
+        Tensor<std::int32_t, Shape<N>> labels;
+        for (index_t n = 0; n < N; ++n) {
+          labels[n] = require_label("diffusion_step", n, batch.labels[std::size_t(n)]);
+          if (options_.label_dropout > 0 &&
+              uniform(seed_, stream(Purpose::label_dropout, step), first + std::uint64_t(n)) <
+                  options_.label_dropout)
+            labels[n] = null_class;
+        }
+        copy(View<const std::int32_t, Shape<N>>(labels), out.view());
+        return out;
+      }
+    }
+  }
+  // A class label as given: a class, or the null class.
+  static std::int32_t require_label(const char* call, index_t n, std::int32_t label) {
+    if (label < 0 || label > null_class)
+      fail_expected(std::string(call) + ": label " + std::to_string(n),
+                    "a class in [0, " + std::to_string(classes) + "), or " +
+                        std::to_string(null_class) + " (no class)",
+                    label);
+    return label;
+  }
+
   // The diffusion loss as the non-finite guard names it.
   const char* loss_name() const {
     const bool epsilon = scheduler_.prediction_type == diffusion::PredictionType::epsilon;
@@ -1074,7 +1187,8 @@ class LatentDiffusion {
   template <index_t N, diffusion::Sampler S, class NoiseOf, class AfterStep>
   void denoise_with(const S& sampler, std::size_t first, bool use_ema,
                     View<float, latents<N>, Space> x, const NoiseOf& noise_of,
-                    const AfterStep& after_step) {
+                    const AfterStep& after_step,
+                    const pipeline::ClassConditioning& condition = {}) {
     const std::size_t evaluations = sampler.timesteps().size();
     if (first >= evaluations)
       fail_expected("denoise: first evaluation",
@@ -1084,22 +1198,84 @@ class LatentDiffusion {
         use_ema ? "sample: the UNet's EMA weights" : "sample: the UNet's training weights",
         use_ema ? ema_unet_ : unet_);
     auto& w = workspaces_.get<SampleWork<N>>();
+    const double guidance = prepare_condition<N>(condition);
     typename S::template State<latents<N>, Space> state{};
     for (std::size_t i = first; i < evaluations; ++i) {
-      w.t = float(sampler.timesteps()[i]);
-      const double scale = sampler.input_scale(i);
-      if (scale == 1) {
-        unet.forward(x, w.t, w.saved, w.eps.view());
-      } else {
-        w.input = scale * x;
-        unet.forward(w.input, w.t, w.saved, w.eps.view());
-      }
+      predict<N>(unet, x, float(sampler.timesteps()[i]), sampler.input_scale(i), guidance);
       sampler.step(i, state, View<const float, latents<N>, Space>(w.eps),
                    View<const float, latents<N>, Space>(x), noise_of(i), x);
       after_step(i, x);
     }
     if (!finite(x))
       fail("sample: the denoised latents hold a NaN or an infinity, though the weights are finite");
+  }
+
+  // Checks a sampling call's condition and puts its labels where predict() reads them: in w for
+  // one UNet pass, in GuidedWork as [labels, null classes] for guidance. Returns the guidance
+  // scale predict() applies, 1 for one pass.
+  template <index_t N>
+  double prepare_condition(const pipeline::ClassConditioning& condition) {
+    auto& w = workspaces_.get<SampleWork<N>>();
+    if constexpr (!class_conditional) {
+      if (!condition.labels.empty() || condition.guidance_scale != 1)
+        fail(
+            "sample: this model's UNet is not class-conditional (num_class_embeds 0): it takes "
+            "no labels and no guidance scale (found ",
+            condition.labels.size(), " labels and guidance scale ", condition.guidance_scale, ")");
+      return 1;
+    } else {
+      if (!std::isfinite(condition.guidance_scale))
+        fail_expected("sample: guidance_scale", "a finite number", condition.guidance_scale);
+      const auto& wanted = condition.labels;
+      if (!wanted.empty() && wanted.size() != std::size_t(N))
+        fail_expected("sample: labels", std::to_string(N) + " (one per image) or none",
+                      wanted.size());
+      Tensor<std::int32_t, Shape<2 * N>> labels;
+      for (index_t n = 0; n < N; ++n) {
+        labels[n] =
+            wanted.empty() ? null_class : require_label("sample", n, wanted[std::size_t(n)]);
+        labels[N + n] = null_class;
+      }
+      // Without classes the guided combination is the unconditional prediction itself.
+      if (wanted.empty() || condition.guidance_scale == 1) {
+        copy(View<const std::int32_t, Shape<N>>(labels.data()), w.labels.view());
+        return 1;
+      }
+      copy(View<const std::int32_t, Shape<2 * N>>(labels),
+           workspaces_.get<GuidedWork<N>>().labels.view());
+      return condition.guidance_scale;
+    }
+  }
+
+  // The UNet's prediction for the latents x at timestep t (its input scaled by input_scale, as
+  // the sampler asks) into w.eps: one pass on N, or with guidance one pass on 2N whose first half
+  // has the classes and second the null class, combined as diffusers' pipelines combine them.
+  template <index_t N>
+  void predict(const UNet& unet, View<float, latents<N>, Space> x, float t, double input_scale,
+               double guidance) {
+    auto& w = workspaces_.get<SampleWork<N>>();
+    const auto labels =
+        View<const std::int32_t, Shape<N>, Space>(class_conditional ? w.labels.data() : nullptr);
+    if (guidance == 1) {
+      w.t = t;
+      if (input_scale == 1) {
+        unet.forward(x, w.t, w.saved, w.eps.view(), nn::inference, labels);
+      } else {
+        w.input = input_scale * x;
+        unet.forward(w.input, w.t, w.saved, w.eps.view(), nn::inference, labels);
+      }
+      return;
+    }
+    if constexpr (class_conditional) {
+      auto& g = workspaces_.get<GuidedWork<N>>();
+      g.input.template batch<N>(0) = input_scale * x;
+      g.input.template batch<N>(N) = input_scale * x;
+      g.t = t;
+      unet.forward(g.input, g.t, g.saved, g.output.view(), nn::inference, g.labels);
+      const auto with_class = View<const float, latents<N>, Space>(g.output.template batch<N>(0));
+      const auto without = View<const float, latents<N>, Space>(g.output.template batch<N>(N));
+      w.eps = without + float(guidance) * (with_class - without);
+    }
   }
 
   template <index_t N>
@@ -1241,7 +1417,7 @@ class LatentDiffusion {
   struct DiffusionWork {
     typename UNet::template Saved<N> saved;
     Tensor<float, latents<N>, Space> z0, noise;
-    Tensor<std::int32_t, Shape<N>, Space> timesteps;
+    Tensor<std::int32_t, Shape<N>, Space> timesteps, labels;
   };
   // What the editing calls keep beside SampleWork: the image latents and the latent mask of
   // img2img() and inpaint(), and the two endpoints of the interpolations.
@@ -1256,6 +1432,15 @@ class LatentDiffusion {
     typename UNet::template Saved<N> saved;
     Tensor<float, latents<N>, Space> x, input, eps;
     Tensor<float, Shape<N>, Space> t;
+    Tensor<std::int32_t, Shape<N>, Space> labels;
+  };
+  // Guided sampling's one UNet pass on both halves: with the classes, then with the null class.
+  template <index_t N>
+  struct GuidedWork {
+    typename UNet::template Saved<2 * N> saved;
+    Tensor<float, latents<2 * N>, Space> input, output;
+    Tensor<float, Shape<2 * N>, Space> t;
+    Tensor<std::int32_t, Shape<2 * N>, Space> labels;
   };
 
   pipeline::json vae_config() const {
