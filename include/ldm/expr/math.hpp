@@ -51,6 +51,13 @@ LDM_HD inline double abs(double x) {
   return ::fabs(x);
 }
 
+LDM_HD inline float erf(float x) {
+  return ::erff(x);
+}
+LDM_HD inline double erf(double x) {
+  return ::erf(x);
+}
+
 LDM_HD inline float rsqrt(float x) {
 #if defined(__CUDA_ARCH__)
   return ::rsqrtf(x);
@@ -81,6 +88,18 @@ LDM_HD T silu_grad(T z) {
   const T s = positive ? r : t * r;
   const T one_minus_s = positive ? t * r : r;
   return s * (T(1) + z * one_minus_s);
+}
+// The exact GELU, x * Phi(x) with Phi the normal CDF through erf (torch's F.gelu default, not
+// its tanh approximation), and its derivative Phi(x) + x * phi(x).
+template <class T>
+LDM_HD T gelu(T x) {
+  return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
+}
+template <class T>
+LDM_HD T gelu_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + erf(x * T(0.70710678118654752440)));
+  const T pdf = T(0.39894228040143267794) * exp(T(-0.5) * x * x);
+  return cdf + x * pdf;
 }
 template <class T>
 LDM_HD T max(T a, T b) {
