@@ -5,6 +5,8 @@
 // loaded by their diffusers state-dict names.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <functional>
 #include <ldm/ldm.hpp>
 #include <ldm/nn.hpp>
@@ -207,4 +209,63 @@ TEST_CASE("golden: Transformer2DModel, 1x1-conv projections (one layer) and line
   check_context_golden<
       nn::Transformer2DModel<float, host, 3, 5, 8, 2, 4, 3, 6, 2, 4, TokenProjection::linear>, 2>(
       "transformer_2d_linear");
+}
+
+namespace {
+// What forward and backward allocate beyond their arguments and Saved, measured by the host
+// allocator, against the Scratch the module declares for the memory plans.
+// What the host ops choose on this machine (as tests/test_memory_plan.cpp).
+ops::HostScratch this_host() {
+  ops::HostScratch host;
+  host.threads = omp_get_max_threads();
+#if LDM_CONV2D_DIRECT
+  host.direct_conv = ops::detail::direct::isa() != ops::detail::direct::Isa::none;
+#else
+  host.direct_conv = false;
+#endif
+  return host;
+}
+
+// exact: whether the declaration must equal the measurement; a convolution's declared band
+// buffers assume every thread takes one, so it may only bound it.
+template <class M, index_t N, class... Args>
+void check_scratch(const std::string& name, bool exact, Args... args) {
+  nn::Owned<M> m(0, args...);
+  Tensor<float, typename M::template input<N>> x, dx;
+  Tensor<float, typename M::template context<N>> context, dcontext;
+  Tensor<float, typename M::template output<N>> y, dy;
+  typename M::template Saved<N> saved;
+  x = randn<typename M::template input<N>>(1);
+  context = randn<typename M::template context<N>>(2);
+  dy = randn<typename M::template output<N>>(3);
+  const auto declared = M::template scratch<N>(this_host());
+
+  std::size_t before = memory<host>::stats().in_use;
+  memory<host>::reset_peak();
+  m->forward(x, context, saved, y.view());
+  const std::size_t forward = memory<host>::stats().peak_in_use - before;
+  before = memory<host>::stats().in_use;
+  memory<host>::reset_peak();
+  m->backward(x, context, saved, dy, dx.view(), dcontext.view());
+  const std::size_t backward = memory<host>::stats().peak_in_use - before;
+  MESSAGE(name << ": forward allocates " << forward << " bytes (declared " << declared.forward
+               << "), backward " << backward << " (declared " << declared.backward << ")");
+  CHECK(forward <= declared.forward);
+  CHECK(backward <= declared.backward);
+  if (exact) {
+    CHECK(forward == declared.forward);
+    CHECK(backward == declared.backward);
+  }
+}
+}  // namespace
+
+TEST_CASE("Scratch: what the modules allocate while they run is what they declare") {
+  check_scratch<nn::CrossAttention<float, host, 5, 8, 4, 3, 6>, 2>("cross-attention", true);
+  check_scratch<nn::BasicTransformerBlock<float, host, 5, 8, 4, 3, 6>, 2>("block", true, 1e-5);
+  check_scratch<
+      nn::Transformer2DModel<float, host, 3, 5, 8, 2, 4, 3, 6, 2, 4, nn::TokenProjection::linear>,
+      2>("Transformer2DModel, linear", true);
+  check_scratch<
+      nn::Transformer2DModel<float, host, 3, 5, 8, 2, 4, 3, 6, 1, 4, nn::TokenProjection::conv1x1>,
+      2>("Transformer2DModel, 1x1 convolutions", false);
 }

@@ -76,18 +76,18 @@ class Transformer2DModel {
     std::array<typename Block::template Saved<N>, Layers> blocks;
   };
 
-  /// backward: two token gradients, a context gradient and the normed image's gradient, beside
-  /// the submodules' own.
+  /// backward: two token gradients and a context gradient beside proj_out's and the blocks' own,
+  /// then the normed image's gradient beside proj_in's.
   template <index_t N>
   static constexpr Scratch scratch(const ops::HostScratch& host) {
     using Tokens = Tensor<T, Shape<N, L, inner>, Space>;
-    const std::size_t projections =
-        peak(scratch_of<ProjOut, proj_rows<N>>(host).backward,
-             scratch_of<ProjIn, proj_rows<N>>(host).backward, scratch_of<Block, N>(host).backward);
     return {peak(scratch_of<ProjIn, proj_rows<N>>(host).forward,
                  scratch_of<ProjOut, proj_rows<N>>(host).forward),
-            bytes_of<Tokens, Tokens, Tensor<T, context<N>, Space>, Tensor<T, input<N>, Space>> +
-                projections};
+            bytes_of<Tokens, Tokens, Tensor<T, context<N>, Space>> +
+                peak(scratch_of<ProjOut, proj_rows<N>>(host).backward,
+                     scratch_of<Block, N>(host).backward,
+                     bytes_of<Tensor<T, input<N>, Space>> +
+                         scratch_of<ProjIn, proj_rows<N>>(host).backward)};
   }
 
   /// Takes norm, proj_in, transformer_blocks.<i> and proj_out from the binder.
