@@ -12,8 +12,13 @@
 namespace ldm::nn {
 
 /// Whether a Linear has a bias (PyTorch's `bias=True`, the default) or not.
-enum class Bias { with, none };
+enum class Bias {
+  with,  ///< weight and bias (nn.Linear's default)
+  none   ///< weight only (bias=False)
+};
 
+/// y = x w^T (+ bias) over the last axis; parameters `weight` [Out, In] and, with Bias::with,
+/// `bias` [Out].
 template <class T, class Space, index_t In, index_t Out, Bias B = Bias::with>
 class Linear {
   static constexpr bool has_bias = B == Bias::with;
