@@ -11,6 +11,8 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
+#include <type_traits>
 #include <utility>
 
 #include "ldm/nn/conv2d.hpp"
@@ -93,7 +95,7 @@ class Transformer2DModel {
   /// Takes norm, proj_in, transformer_blocks.<i> and proj_out from the binder.
   /// @param norm_eps the blocks' LayerNorm eps (diffusers' norm_eps, 1e-5 by default); the
   /// GroupNorm's is diffusers' fixed 1e-6.
-  Transformer2DModel(ParameterBinder<T, Space> b, double norm_eps = 1e-5)
+  explicit Transformer2DModel(ParameterBinder<T, Space> b, double norm_eps = 1e-5)
       : norm(b.scope("norm"), 1e-6),
         proj_in(b.scope("proj_in")),
         transformer_blocks(make_blocks(b.scope("transformer_blocks"), norm_eps,
