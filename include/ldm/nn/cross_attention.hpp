@@ -57,8 +57,10 @@ class CrossAttention {
     Tensor<T, Shape<N, heads, L, Lc>, Space> probs;
   };
 
-  /// backward: the gradients of o, q, k, v, the context's second part and (self-attention) the
-  /// context gradient folded into dx, around the projections' and the attention's own.
+  /// backward: the gradients of o, q, k and v and to_v's share of the context gradient, beside
+  /// the projections' and the attention's own (its score gradients); in self-attention also the
+  /// context gradient that is folded into dx (a type with Lc = L and Cc = C counts it even when
+  /// it runs as cross-attention, so its plan may be above what it allocates).
   template <index_t N>
   static constexpr Scratch scratch(const ops::HostScratch& host) {
     using Tokens = Tensor<T, Shape<N, L, C>, Space>;
