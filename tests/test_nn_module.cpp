@@ -67,6 +67,14 @@ TEST_CASE("saved_bytes: every module's Saved, as constructing it allocates") {
       "ResnetBlock2D with temb and shortcut");
   check_saved_bytes<nn::ResnetBlock2D<float, host, 6, 5, 8, 8, 0, 4>::Saved<2>>(
       "ResnetBlock2D without either");
+  check_saved_bytes<nn::LayerNorm<float, host, 5, 8>::Saved<2>>("LayerNorm");
+  check_saved_bytes<nn::FeedForward<float, host, 5, 8>::Saved<2>>("FeedForward");
+  check_saved_bytes<nn::CrossAttention<float, host, 5, 8, 4, 3, 6>::Saved<2>>("CrossAttention");
+  check_saved_bytes<nn::BasicTransformerBlock<float, host, 5, 8, 4, 3, 6>::Saved<2>>(
+      "BasicTransformerBlock");
+  check_saved_bytes<nn::Transformer2DModel<float, host, 3, 5, 8, 2, 4, 3, 6, 2, 4,
+                                           nn::TokenProjection::linear>::Saved<2>>(
+      "Transformer2DModel");
   CHECK(nn::saved_bytes<nn::Conv2d<float, host, 4, 4, 2, 3>::Saved<2>> == 0);
   CHECK(nn::saved_bytes<nn::Downsample2D<float, host, 4, 4, 2>::Saved<2>> == 0);
 }

@@ -2,8 +2,11 @@
 // The modules the models are built from.
 #include "ldm/nn/attention.hpp"
 #include "ldm/nn/conv2d.hpp"
+#include "ldm/nn/cross_attention.hpp"
 #include "ldm/nn/embedding.hpp"
+#include "ldm/nn/feed_forward.hpp"
 #include "ldm/nn/group_norm.hpp"
+#include "ldm/nn/layer_norm.hpp"
 #include "ldm/nn/linear.hpp"
 #include "ldm/nn/mode.hpp"
 #include "ldm/nn/module.hpp"
@@ -12,3 +15,5 @@
 #include "ldm/nn/resnet_block.hpp"
 #include "ldm/nn/state_dict.hpp"
 #include "ldm/nn/timestep_embedding.hpp"
+#include "ldm/nn/transformer_2d.hpp"
+#include "ldm/nn/transformer_block.hpp"

@@ -21,10 +21,12 @@ import pathlib
 
 import diffusers
 import torch
+from diffusers.models.attention import BasicTransformerBlock, FeedForward
 from diffusers.models.attention_processor import Attention
 from diffusers.models.downsampling import Downsample2D
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.resnet import ResnetBlock2D
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from diffusers.models.upsampling import Upsample2D
 from safetensors.torch import save_file
 
@@ -40,11 +42,11 @@ def constructor_args(cls, **kwargs):
 
 
 def randomise(module):
-    """Default initialisation leaves biases small and GroupNorm at (1, 0); draw them so that a
-    kernel that ignored them would fail."""
+    """Default initialisation leaves biases small and GroupNorm and LayerNorm at (1, 0); draw them
+    so that a kernel that ignored them would fail."""
     with torch.no_grad():
         for sub in module.modules():
-            if isinstance(sub, torch.nn.GroupNorm):
+            if isinstance(sub, (torch.nn.GroupNorm, torch.nn.LayerNorm)):
                 sub.weight.normal_(1.0, 0.3)
             if getattr(sub, "bias", None) is not None:
                 sub.bias.normal_(0.0, 0.3)
@@ -118,6 +120,28 @@ def resnet_call(module, input, temb=None):
     return module(input, temb)
 
 
+def context_call(module, input, context):
+    """Attention, BasicTransformerBlock: the context is encoder_hidden_states."""
+    return module(input, encoder_hidden_states=context)
+
+
+def transformer_2d_call(module, input, context):
+    return module(input, encoder_hidden_states=context, return_dict=False)[0]
+
+
+def cross_attention_args(dim, head_dim, cross_dim):
+    """attn2 as diffusers' BasicTransformerBlock builds it (attention_bias False, out_bias True);
+    cross_dim None is attn1, the self-attention."""
+    return dict(query_dim=dim, cross_attention_dim=cross_dim, heads=dim // head_dim,
+                dim_head=head_dim, dropout=0.0, bias=False, upcast_attention=False, out_bias=True)
+
+
+def transformer_2d_args(linear, layers):
+    """Transformer2DModel as CrossAttnDownBlock2D builds it, at 8 channels in 4 groups."""
+    return dict(num_attention_heads=2, attention_head_dim=4, in_channels=8, num_layers=layers,
+                norm_num_groups=4, cross_attention_dim=6, use_linear_projection=linear)
+
+
 # name -> (seed, class, constructor arguments, input shapes, forward call or None)
 MODULES = {
     "conv2d_3x3": (1, torch.nn.Conv2d, dict(in_channels=5, out_channels=7, kernel_size=3, padding=1),
@@ -152,6 +176,25 @@ MODULES = {
                               {"input": (2, 6, 8, 10)}, None),
     "upsample": (12, Upsample2D, dict(channels=6, use_conv=True, out_channels=6),
                  {"input": (2, 6, 4, 5)}, None),
+    # The transformer of UNet2DConditionModel's cross-attention blocks and its parts, over tokens
+    # [N, L, C] and a context (encoder_hidden_states) [N, Lc, Cc].
+    "layer_norm": (15, torch.nn.LayerNorm, dict(normalized_shape=12, eps=1e-5),
+                   {"input": (2, 5, 12)}, None),
+    "feed_forward_geglu": (16, FeedForward, dict(dim=8, activation_fn="geglu"),
+                           {"input": (2, 5, 8)}, None),
+    "self_attention": (17, Attention, cross_attention_args(dim=8, head_dim=4, cross_dim=None),
+                       {"input": (2, 5, 8)}, None),
+    "cross_attention": (18, Attention, cross_attention_args(dim=8, head_dim=4, cross_dim=6),
+                        {"input": (2, 5, 8), "context": (2, 3, 6)}, context_call),
+    "basic_transformer_block": (
+        19, BasicTransformerBlock,
+        dict(dim=8, num_attention_heads=2, attention_head_dim=4, cross_attention_dim=6),
+        {"input": (2, 5, 8), "context": (2, 3, 6)}, context_call),
+    "transformer_2d_conv": (20, Transformer2DModel, transformer_2d_args(linear=False, layers=1),
+                            {"input": (2, 8, 3, 5), "context": (2, 3, 6)}, transformer_2d_call),
+    "transformer_2d_linear": (21, Transformer2DModel, transformer_2d_args(linear=True, layers=2),
+                              {"input": (2, 8, 3, 5), "context": (2, 3, 6)},
+                              transformer_2d_call),
 }
 
 

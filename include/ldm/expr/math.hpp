@@ -51,6 +51,15 @@ LDM_HD inline double abs(double x) {
   return ::fabs(x);
 }
 
+/// The error function, on host and device.
+LDM_HD inline float erf(float x) {
+  return ::erff(x);
+}
+/// @copydoc erf(float)
+LDM_HD inline double erf(double x) {
+  return ::erf(x);
+}
+
 LDM_HD inline float rsqrt(float x) {
 #if defined(__CUDA_ARCH__)
   return ::rsqrtf(x);
@@ -81,6 +90,19 @@ LDM_HD T silu_grad(T z) {
   const T s = positive ? r : t * r;
   const T one_minus_s = positive ? t * r : r;
   return s * (T(1) + z * one_minus_s);
+}
+/// The exact GELU, x Phi(x) with Phi the normal CDF through erf (torch's F.gelu default, not its
+/// tanh approximation).
+template <class T>
+LDM_HD T gelu(T x) {
+  return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
+}
+/// The derivative of gelu: Phi(x) + x phi(x), phi the normal density.
+template <class T>
+LDM_HD T gelu_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + erf(x * T(0.70710678118654752440)));
+  const T pdf = T(0.39894228040143267794) * exp(T(-0.5) * x * x);
+  return cdf + x * pdf;
 }
 template <class T>
 LDM_HD T max(T a, T b) {

@@ -60,6 +60,15 @@ void linear_forward(View<const T, SX, Space> x, View<const T, Shape<Out, In>, Sp
        y.data());
 }
 
+/// y = x w^T, the linear layer without a bias (diffusers' attention projections to_q/to_k/to_v).
+template <class T, ShapeType SX, index_t Out, index_t In, ShapeType SY, class Space>
+void linear_forward(View<const T, SX, Space> x, View<const T, Shape<Out, In>, Space> w,
+                    View<T, SY, Space> y) {
+  constexpr index_t rows = detail::linear_rows<SX, SY, Out, In>();
+  gemm(Space{}, Trans::no, Trans::yes, int(rows), int(Out), int(In), T(1), x.data(), w.data(), T(0),
+       y.data());
+}
+
 // dx = dy w (overwritten).
 template <class T, index_t Out, index_t In, ShapeType SY, ShapeType SX, class Space>
 void linear_backward_input(View<const T, Shape<Out, In>, Space> w, View<const T, SY, Space> dy,
@@ -69,14 +78,21 @@ void linear_backward_input(View<const T, Shape<Out, In>, Space> w, View<const T,
        dx.data());
 }
 
+/// dw += dy^T x: the weight gradient alone, for a linear layer without a bias.
+template <class T, ShapeType SX, ShapeType SY, index_t Out, index_t In, class Space>
+void linear_backward_weight(View<const T, SX, Space> x, View<const T, SY, Space> dy,
+                            View<T, Shape<Out, In>, Space> dw) {
+  constexpr index_t rows = detail::linear_rows<SX, SY, Out, In>();
+  gemm(Space{}, Trans::yes, Trans::no, int(Out), int(In), int(rows), T(1), dy.data(), x.data(),
+       T(1), dw.data());
+}
+
 // dw += dy^T x, db += the sum of dy over every leading axis.
 template <class T, ShapeType SX, ShapeType SY, index_t Out, index_t In, class Space>
 void linear_backward_params(View<const T, SX, Space> x, View<const T, SY, Space> dy,
                             View<T, Shape<Out, In>, Space> dw, View<T, Shape<Out>, Space> db) {
-  constexpr index_t rows = detail::linear_rows<SX, SY, Out, In>();
-  gemm(Space{}, Trans::yes, Trans::no, int(Out), int(In), int(rows), T(1), dy.data(), x.data(),
-       T(1), dw.data());
-  add_column_sums(Space{}, dy.data(), rows, Out, db.data());
+  linear_backward_weight(x, dy, dw);
+  add_column_sums(Space{}, dy.data(), detail::linear_rows<SX, SY, Out, In>(), Out, db.data());
 }
 
 }  // namespace ldm::ops

@@ -1,0 +1,139 @@
+#pragma once
+/// @file
+/// The attention of diffusers' BasicTransformerBlock (Attention with bias=False, out_bias=True,
+/// no group norm, no residual): L query tokens of C channels attend to Lc context tokens of Cc
+/// channels,
+///   q = to_q(x);  k, v = to_k(context), to_v(context);  o = softmax(q k^T / sqrt(d)) v
+///   y = to_out.0(o)
+/// with heads of HeadDim channels. attn2 is this with the text encoder's hidden states as the
+/// context; attn1 (self-attention) is the case Lc = L, Cc = C with x as its own context, which
+/// the three-argument forward and four-argument backward run.
+
+#include "ldm/nn/linear.hpp"
+#include "ldm/nn/mode.hpp"
+#include "ldm/nn/module.hpp"
+#include "ldm/nn/parameters.hpp"
+#include "ldm/ops/attention.hpp"
+
+namespace ldm::nn {
+
+/// Multi-head attention of [N, L, C] tokens over a [N, Lc, Cc] context (by default, themselves).
+template <class T, class Space, index_t L, index_t C, index_t HeadDim, index_t Lc = L,
+          index_t Cc = C>
+class CrossAttention {
+  static_assert(C % HeadDim == 0,
+                "ldm::nn::CrossAttention: the channels must divide into heads of HeadDim");
+  using Query = Linear<T, Space, C, C, Bias::none>;
+  using KeyValue = Linear<T, Space, Cc, C, Bias::none>;
+  using Out = Linear<T, Space, C, C>;
+  static constexpr bool self_attention = L == Lc && C == Cc;
+
+ public:
+  /// The element type.
+  using value_type = T;
+  /// diffusers' heads = dim / attention_head_dim.
+  static constexpr index_t heads = C / HeadDim;
+  /// to_q, to_k, to_v (weights only) and to_out.0 (weight and bias).
+  static constexpr index_t parameter_count =
+      Query::parameter_count + 2 * KeyValue::parameter_count + Out::parameter_count;
+  /// The query tokens.
+  template <index_t N>
+  using input = Shape<N, L, C>;
+  /// The same shape as the input.
+  template <index_t N>
+  using output = input<N>;
+  /// The tokens attended to (diffusers' encoder_hidden_states).
+  template <index_t N>
+  using context = Shape<N, Lc, Cc>;
+
+  /// The projections and the attention probabilities backward reads.
+  template <index_t N>
+  struct Saved {
+    /// Queries and the attention's output (to_out.0's input).
+    Tensor<T, Shape<N, L, C>, Space> q, o;
+    /// Keys and values.
+    Tensor<T, Shape<N, Lc, C>, Space> k, v;
+    /// The softmax, per head.
+    Tensor<T, Shape<N, heads, L, Lc>, Space> probs;
+  };
+
+  /// backward: the gradients of o, q, k and v and to_v's share of the context gradient, beside
+  /// the projections' and the attention's own (its score gradients); in self-attention also the
+  /// context gradient that is folded into dx (a type with Lc = L and Cc = C counts it even when
+  /// it runs as cross-attention, so its plan may be above what it allocates).
+  template <index_t N>
+  static constexpr Scratch scratch(const ops::HostScratch& host) {
+    using Tokens = Tensor<T, Shape<N, L, C>, Space>;
+    using Keys = Tensor<T, Shape<N, Lc, C>, Space>;
+    using Context = Tensor<T, context<N>, Space>;
+    const std::size_t projections =
+        peak(scratch_of<Out, N * L>(host).backward, scratch_of<Query, N * L>(host).backward,
+             scratch_of<KeyValue, N * Lc>(host).backward,
+             bytes_of<Tensor<T, Shape<N, heads, L, Lc>, Space>>);
+    return {0, bytes_of<Tokens, Tokens, Keys, Keys, Context> +
+                   (self_attention ? bytes_of<Context> : 0) + projections};
+  }
+
+  /// Takes to_q, to_k, to_v and to_out.0 from the binder.
+  explicit CrossAttention(ParameterBinder<T, Space> b)
+      : to_q(b.scope("to_q")),
+        to_k(b.scope("to_k")),
+        to_v(b.scope("to_v")),
+        to_out(b.scope("to_out").scope("0")) {}
+
+  /// Cross-attention: overwrites y and `saved`.
+  template <index_t N>
+  void forward(View<const T, input<N>, Space> x, View<const T, context<N>, Space> context_states,
+               Saved<N>& saved, View<T, output<N>, Space> y, const Mode& = inference) const {
+    to_q.forward(x, {}, saved.q.view());
+    to_k.forward(context_states, {}, saved.k.view());
+    to_v.forward(context_states, {}, saved.v.view());
+    ops::attention_forward<heads>(saved.q, saved.k, saved.v, saved.o.view(), saved.probs.view());
+    to_out.forward(saved.o, {}, y);
+  }
+
+  /// Cross-attention: adds the parameter gradients, overwrites dx and dcontext.
+  template <index_t N>
+  void backward(View<const T, input<N>, Space> x, View<const T, context<N>, Space> context_states,
+                const Saved<N>& saved, View<const T, output<N>, Space> dy,
+                View<T, input<N>, Space> dx, View<T, context<N>, Space> dcontext) const {
+    Tensor<T, Shape<N, L, C>, Space> d_o, dq;
+    Tensor<T, Shape<N, Lc, C>, Space> dk, dv;
+    Tensor<T, context<N>, Space> partial;
+    to_out.backward(saved.o, {}, dy, d_o.view());
+    ops::attention_backward<heads>(saved.q, saved.k, saved.v, saved.probs, d_o, dq.view(),
+                                   dk.view(), dv.view());
+    to_q.backward(x, {}, dq, dx);
+    to_k.backward(context_states, {}, dk, dcontext);
+    to_v.backward(context_states, {}, dv, partial.view());
+    dcontext += partial;
+  }
+
+  /// Self-attention (attn1): x is its own context.
+  template <index_t N>
+  requires self_attention void forward(View<const T, input<N>, Space> x, Saved<N>& saved,
+                                       View<T, output<N>, Space> y,
+                                       const Mode& mode = inference) const {
+    forward(x, View<const T, context<N>, Space>(x.data()), saved, y, mode);
+  }
+
+  /// Self-attention: adds the parameter gradients and overwrites dx (through the queries, keys
+  /// and values alike).
+  template <index_t N>
+  requires self_attention void backward(View<const T, input<N>, Space> x, const Saved<N>& saved,
+                                        View<const T, output<N>, Space> dy,
+                                        View<T, input<N>, Space> dx) const {
+    Tensor<T, context<N>, Space> dcontext;
+    backward(x, View<const T, context<N>, Space>(x.data()), saved, dy, dx, dcontext.view());
+    dx += dcontext;
+  }
+
+  /// to_q: C -> C, no bias.
+  Query to_q;
+  /// to_k and to_v: Cc -> C, no bias.
+  KeyValue to_k, to_v;
+  /// to_out.0: C -> C with bias.
+  Out to_out;
+};
+
+}  // namespace ldm::nn
