@@ -58,8 +58,36 @@ int on_device(const std::string& device, const OnHost& on_host,
 
 // ---------------------------------------------------------------------------------------- train
 
+// --conditioning picks the compiled configuration, so it is taken out of the arguments before
+// the trainer reads the rest.
 int train_command(int argc, char** argv) {
-  return ldm::train::train_from_command_line<Config, micro_batch>(argc, argv, train_program(), 2);
+  std::string conditioning = "class";
+  std::vector<char*> rest(argv, argv + argc);
+  for (auto it = rest.begin() + 2; it != rest.end(); ++it) {
+    const std::string_view arg = *it;
+    if (arg.starts_with("--conditioning=")) {
+      conditioning = arg.substr(std::string_view("--conditioning=").size());
+      rest.erase(it);
+      break;
+    }
+    if (arg == "--conditioning") {
+      if (it + 1 == rest.end()) ldm::fail_expected("--conditioning", "none or class", "nothing");
+      conditioning = *(it + 1);
+      rest.erase(it, it + 2);
+      break;
+    }
+  }
+  if (conditioning == "cross-attention")
+    ldm::fail(
+        "--conditioning cross-attention: the cross-attention UNet (UNet2DConditionModel) "
+        "is not in ldm yet; use class or none");
+  ldm::cli::require_one_of("--conditioning", conditioning, "none", "class");
+  const int count = int(rest.size());
+  if (conditioning == "class")
+    return ldm::train::train_from_command_line<ClassConfig, micro_batch>(
+        count, rest.data(), train_program<ClassConfig>(), 2);
+  return ldm::train::train_from_command_line<Config, micro_batch>(count, rest.data(),
+                                                                  train_program<Config>(), 2);
 }
 
 // --------------------------------------------------------------------------------------- sample
@@ -74,54 +102,95 @@ int sample_command(int argc, char** argv) {
   options.add("out", &request.out, "the PNG file to write");
   options.add("count", &request.count,
               "images to draw, rounded up to a multiple of 16 (at most " +
-                  std::to_string(max_sample_count) + ")");
+                  std::to_string(max_sample_count) +
+                  "); 0: 64, or a row of 8 per class for a class-conditional model");
   options.add("seed", &request.seed, "seed of the initial noise");
+  options.add("class", &request.class_label,
+              "class-conditional models: draw every image of this class (0-9); default: a row "
+              "of 8 per class");
   options.add("device", &device, "host, or cuda (a GPU, in a build with CUDA)");
   request.sampling.add_to(options);
   if (!options.parse(argc, argv, 2)) return 0;
   validate(request, device);
   return on_device(
-      device, [&] { return sample<ldm::host>(request); }, [&] { return sample_on_cuda(request); });
+      device,
+      [&] {
+        return with_folder_config(request.model_folder,
+                                  [&]<class C>() { return sample<ldm::host, C>(request); });
+      },
+      [&] { return sample_on_cuda(request); });
 }
 
 // ----------------------------------------------------------------------------------------- eval
 
-int eval_command(int argc, char** argv) {
+struct EvalRequest {
   std::string model_folder = "models/fashion-tiny",
               classifier_path = "models/fashion_classifier.safetensors", json_path;
   std::int64_t seed = 0, samples = 5000;
+  bool sweep = false;  // also the guidance sweep (class-conditional models)
   SamplingFlags sampling;
-  ldm::cli::Options options(
-      "fashion eval [options]",
-      "Measures a trained model on Fashion-MNIST's 10,000 test images (docs/fashion.md says\n"
-      "exactly how): the autoencoder's reconstruction PSNR and SSIM, and the Frechet distance\n"
-      "between generated samples and the test images in the feature space of the project's\n"
-      "Fashion-MNIST classifier (its test accuracy is printed beside it).");
-  options.add("model", &model_folder, "the model folder (vae/, unet/, scheduler/)");
-  options.add("classifier", &classifier_path,
-              "the feature network's weights (examples/train_classifier.cpp)");
-  options.add("samples", &samples,
-              "generated images for the Frechet distance (at most " +
-                  std::to_string(max_eval_samples) + ")");
-  options.add("seed", &seed, "seed of the samples' initial noise");
-  options.add("json", &json_path, "also write the results to this JSON file");
-  sampling.add_to(options);
-  if (!options.parse(argc, argv, 2)) return 0;
-  validate(sampling);
-  if (samples < 2 * preview_batch || samples > max_eval_samples)
-    ldm::fail_expected("--samples",
-                       "a number in [" + std::to_string(2 * preview_batch) + ", " +
-                           std::to_string(max_eval_samples) + "]",
-                       samples);
-  ldm::cli::require_at_least("--seed", seed, 0);
-  if (!json_path.empty())
-    ldm::cli::require_writable_folder(std::filesystem::path(json_path).parent_path(), "--json");
+};
 
+// The guidance scales of the sweep table.
+constexpr double sweep_scales[] = {1, 2, 3, 5};
+
+// What `fashion eval` measures of one set of samples.
+struct SampleScores {
+  double distance = 0;  // Frechet distance against the test set, all classes together
+  // Class-conditional models: the share of samples the classifier assigns to the class asked
+  // for, and the Frechet distance of each class's samples against that class's test images.
+  double accuracy = 0;
+  std::vector<double> class_distances;
+};
+
+// `count` samples (batch b with the noise of `fashion sample --seed` with seed + b), scored; a
+// class-conditional model draws the classes in turn (sample i of class i % 10) with guidance w.
+template <class Model>
+SampleScores score_samples(Model& model, const SamplingFlags& sampling, std::uint64_t seed,
+                           std::int64_t count, const Classifier& classifier,
+                           const ldm::eval::FeatureStatistics& real,
+                           const std::vector<ldm::eval::FeatureStatistics>& real_by_class,
+                           const std::string& what) {
+  const auto batches = ldm::index_t((count + preview_batch - 1) / preview_batch);
+  const auto labels = ldm::train::labels_in_turn<Model>(batches * preview_batch, 1);
+  ldm::eval::FeatureStatistics generated(Classifier::feature_dim);
+  std::vector<ldm::eval::FeatureStatistics> by_class(
+      real_by_class.size(), ldm::eval::FeatureStatistics(Classifier::feature_dim));
+  std::size_t correct = 0;
+  ldm::cli::Progress progress(what, 0, batches);
+  for (ldm::index_t b = 0; b < batches; ++b) {
+    const auto part = labels.empty() ? std::span<const std::int32_t>()
+                                     : std::span(labels).subspan(std::size_t(b * preview_batch),
+                                                                 std::size_t(preview_batch));
+    const auto images = draw_samples(model, sampling, seed + std::uint64_t(b), preview_batch, part);
+    add_features(classifier, images, generated);
+    if (!part.empty()) {
+      add_features_by_class(classifier, images, part, by_class);
+      const auto predicted = predicted_classes(classifier, images);
+      for (std::size_t n = 0; n < part.size(); ++n)
+        correct += predicted[n] == part[n];
+    }
+    progress.update(b + 1);
+  }
+  progress.finish("done");
+  SampleScores scores;
+  scores.distance = ldm::eval::frechet_distance(real, generated);
+  if (!labels.empty()) {
+    scores.accuracy = double(correct) / double(generated.count());
+    for (std::size_t k = 0; k < by_class.size(); ++k)
+      scores.class_distances.push_back(ldm::eval::frechet_distance(real_by_class[k], by_class[k]));
+  }
+  return scores;
+}
+
+template <class C>
+int evaluate(const EvalRequest& request) {
+  using Model = ModelOn<ldm::host, C>;
   const auto start = Clock::now();
   Model model(0);
-  model.load(model_folder);
+  model.load(request.model_folder);
   auto classifier = std::make_unique<Classifier>();
-  classifier->load(classifier_path);
+  classifier->load(request.classifier_path);
   const ImageSet test = ldm::data::load_fashion_mnist<resolution>(ldm::data::Split::test);
   const std::size_t count = test.size() / preview_batch * preview_batch;
 
@@ -129,12 +198,12 @@ int eval_command(int argc, char** argv) {
   double psnr_sum = 0, ssim_sum = 0;
   {
     ldm::Tensor<float, Images<preview_batch>> x, decoded;
-    ldm::Tensor<float, Model::latents<preview_batch>> z;
+    ldm::Tensor<float, typename Model::template latents<preview_batch>> z;
     ldm::cli::Progress progress("reconstructing", 0, std::int64_t(count / preview_batch));
     for (std::size_t first = 0; first < count; first += preview_batch) {
       std::copy_n(test.pixels.data() + first * std::size_t(Images<1>::size), x.size, x.data());
-      model.encode<preview_batch>(x, z.view());
-      model.decode<preview_batch>(z, decoded.view());
+      model.template encode<preview_batch>(x, z.view());
+      model.template decode<preview_batch>(z, decoded.view());
       psnr_sum += ldm::eval::psnr<float>(x, decoded) * preview_batch;
       ssim_sum += ldm::eval::ssim<float>(x, decoded) * preview_batch;
       progress.update(std::int64_t(first / preview_batch + 1));
@@ -147,43 +216,111 @@ int eval_command(int argc, char** argv) {
 
   const double accuracy = classifier_accuracy(*classifier, test);
   const ldm::eval::FeatureStatistics real = real_statistics(*classifier, test);
-  ldm::eval::FeatureStatistics generated(Classifier::feature_dim);
-
-  const auto batches = ldm::index_t((samples + preview_batch - 1) / preview_batch);
-  ldm::cli::Progress progress("sampling", 0, batches);
-  for (ldm::index_t b = 0; b < batches; ++b) {
-    // Batch b has the noise of `fashion sample --seed` with the same seed's batch b.
-    const auto images =
-        draw_samples(model, sampling, std::uint64_t(seed) + std::uint64_t(b), preview_batch);
-    add_features(*classifier, images, generated);
-    progress.update(b + 1);
+  std::vector<ldm::eval::FeatureStatistics> real_by_class;
+  if constexpr (Model::class_conditional) {
+    real_by_class.assign(std::size_t(Model::classes),
+                         ldm::eval::FeatureStatistics(Classifier::feature_dim));
+    add_features_by_class(*classifier, {test.pixels.data(), count * std::size_t(Images<1>::size)},
+                          std::span(test.labels).first(count), real_by_class);
   }
-  progress.finish("done");
-  const double distance = ldm::eval::frechet_distance(real, generated);
-  std::printf("Frechet distance (classifier features, %zu samples vs %zu test images): %.3f\n",
-              generated.count(), real.count(), distance);
+  const std::uint64_t seed = std::uint64_t(request.seed);
+  const SampleScores scores = score_samples(model, request.sampling, seed, request.samples,
+                                            *classifier, real, real_by_class, "sampling");
+  const std::size_t generated =
+      std::size_t(request.samples + preview_batch - 1) / preview_batch * preview_batch;
+  std::printf(
+      "Frechet distance (classifier features of samples clamped to [-1, 1], %zu samples "
+      "vs %zu test images): %.3f\n",
+      generated, real.count(), scores.distance);
+  ldm::pipeline::json results = {{"model", request.model_folder},
+                                 {"psnr_db", psnr},
+                                 {"ssim", ssim},
+                                 {"reconstructed_images", count},
+                                 {"frechet_distance", scores.distance},
+                                 {"generated_images", generated},
+                                 {"test_images", real.count()},
+                                 {"classifier", request.classifier_path},
+                                 {"classifier_test_accuracy", accuracy},
+                                 {"sampler", request.sampling.name()},
+                                 {"sample_steps", request.sampling.steps},
+                                 {"eta", request.sampling.eta},
+                                 {"seed", request.seed}};
+  if constexpr (Model::class_conditional) {
+    std::printf(
+        "class-conditional, guidance %g: conditional accuracy %.2f%% (samples the "
+        "classifier assigns to the class asked for)\nFrechet distance per class:",
+        request.sampling.guidance, 100 * scores.accuracy);
+    for (std::size_t k = 0; k < scores.class_distances.size(); ++k)
+      std::printf(" %zu: %.1f%s", k, scores.class_distances[k],
+                  k + 1 < scores.class_distances.size() ? "," : "\n");
+    results["guidance"] = request.sampling.guidance;
+    results["conditional_accuracy"] = scores.accuracy;
+    results["frechet_distance_per_class"] = scores.class_distances;
+    if (request.sweep) {
+      ldm::pipeline::json sweep = ldm::pipeline::json::array();
+      std::printf("\n| guidance | Frechet distance | conditional accuracy |\n|---|---|---|\n");
+      for (double w : sweep_scales) {
+        SamplingFlags with_w = request.sampling;
+        with_w.guidance = w;
+        const SampleScores s =
+            w == request.sampling.guidance
+                ? scores
+                : score_samples(model, with_w, seed, request.samples, *classifier, real,
+                                real_by_class, "guidance " + ldm::cli::shown(w));
+        std::printf("| %g | %.2f | %.2f%% |\n", w, s.distance, 100 * s.accuracy);
+        sweep.push_back({{"guidance", w},
+                         {"frechet_distance", s.distance},
+                         {"conditional_accuracy", s.accuracy}});
+      }
+      results["guidance_sweep"] = sweep;
+    }
+  } else if (request.sweep) {
+    std::printf("--sweep: %s is not class-conditional, so there is no guidance to sweep\n",
+                request.model_folder.c_str());
+  }
   std::printf("feature classifier: test accuracy %.2f%%\n", 100 * accuracy);
   std::printf(
-      "sampler: %s, %d steps, eta %g; evaluation took %s\n", sampling.name().c_str(),
-      sampling.steps, sampling.eta,
+      "sampler: %s, %d steps, eta %g; evaluation took %s\n", request.sampling.name().c_str(),
+      request.sampling.steps, request.sampling.eta,
       ldm::cli::clock_text(std::chrono::duration<double>(Clock::now() - start).count()).c_str());
-  if (!json_path.empty()) {
-    const ldm::pipeline::json results = {{"model", model_folder},
-                                         {"psnr_db", psnr},
-                                         {"ssim", ssim},
-                                         {"reconstructed_images", count},
-                                         {"frechet_distance", distance},
-                                         {"generated_images", generated.count()},
-                                         {"test_images", real.count()},
-                                         {"classifier", classifier_path},
-                                         {"classifier_test_accuracy", accuracy},
-                                         {"sampler", sampling.name()},
-                                         {"sample_steps", sampling.steps},
-                                         {"eta", sampling.eta},
-                                         {"seed", seed}};
-    ldm::pipeline::write_text_atomically(json_path, results.dump(2) + "\n");
-  }
+  if (!request.json_path.empty())
+    ldm::pipeline::write_text_atomically(request.json_path, results.dump(2) + "\n");
   return 0;
+}
+
+int eval_command(int argc, char** argv) {
+  EvalRequest request;
+  ldm::cli::Options options(
+      "fashion eval [options]",
+      "Measures a trained model on Fashion-MNIST's 10,000 test images (docs/fashion.md says\n"
+      "exactly how): the autoencoder's reconstruction PSNR and SSIM, and the Frechet distance\n"
+      "between generated samples (clamped to [-1, 1], as their PNGs show them) and the test\n"
+      "images in the feature space of the project's Fashion-MNIST classifier (its test accuracy\n"
+      "is printed beside it). A class-conditional model draws the 10 classes in turn; its\n"
+      "conditional accuracy and each class's Frechet distance are added.");
+  options.add("model", &request.model_folder, "the model folder (vae/, unet/, scheduler/)");
+  options.add("classifier", &request.classifier_path,
+              "the feature network's weights (examples/train_classifier.cpp)");
+  options.add("samples", &request.samples,
+              "generated images for the Frechet distance (at most " +
+                  std::to_string(max_eval_samples) + ")");
+  options.add("seed", &request.seed, "seed of the samples' initial noise");
+  options.add("json", &request.json_path, "also write the results to this JSON file");
+  options.add_switch("sweep", &request.sweep,
+                     "class-conditional models: also measure guidance 1, 2, 3 and 5 (a table)");
+  request.sampling.add_to(options);
+  if (!options.parse(argc, argv, 2)) return 0;
+  validate(request.sampling);
+  if (request.samples < 2 * preview_batch || request.samples > max_eval_samples)
+    ldm::fail_expected("--samples",
+                       "a number in [" + std::to_string(2 * preview_batch) + ", " +
+                           std::to_string(max_eval_samples) + "]",
+                       request.samples);
+  ldm::cli::require_at_least("--seed", request.seed, 0);
+  if (!request.json_path.empty())
+    ldm::cli::require_writable_folder(std::filesystem::path(request.json_path).parent_path(),
+                                      "--json");
+  return with_folder_config(request.model_folder, [&]<class C>() { return evaluate<C>(request); });
 }
 
 // ----------------------------------------------------------------------------------------- plot

@@ -19,8 +19,14 @@ namespace fashion {
 
 namespace fs = std::filesystem;
 using Config = ldm::configs::Tiny;
-template <class Space>
-using ModelOn = ldm::LatentDiffusion<Config, Space>;
+// `tiny` with its UNet conditioned on Fashion-MNIST's 10 classes (num_class_embeds 11: the last
+// is the null class of classifier-free guidance): what `fashion train` trains by default.
+struct ClassConfig : Config {
+  /// Config's UNet with a class embedding.
+  using unet = ldm::UNetConfig<ldm::channels<32, 64>, 2, ldm::attention_at<1>, 32, 32, 11>;
+};
+template <class Space, class C = Config>
+using ModelOn = ldm::LatentDiffusion<C, Space>;
 using Model = ModelOn<ldm::host>;
 constexpr ldm::index_t resolution = Config::resolution, image_channels = Config::image_channels;
 using ImageSet = ldm::data::ImageSet<resolution, image_channels>;
@@ -42,21 +48,75 @@ inline void write_grid(const fs::path& path, std::span<const float> images, ldm:
 
 struct SampleRequest {
   std::string model_folder, out;
-  std::int64_t seed = 0, count = 64;
+  std::int64_t seed = 0;
+  std::int64_t count = 0;         // 0: 64, or a row of 8 per class of a class-conditional model
+  std::int64_t class_label = -1;  // --class: every image of this class; -1: a row per class
   SamplingFlags sampling;
 };
 
+// Whether a model folder holds a class-conditional UNet (ClassConfig) rather than an
+// unconditional one (Config), from its unet/config.json; loading then checks the rest (and says
+// what is missing from a folder that is not a checkpoint).
+inline bool class_conditional_folder(const fs::path& where) {
+  if (!ldm::pipeline::find_checkpoint(where)) return false;
+  const fs::path file = ldm::pipeline::existing_checkpoint(where) / "unet" / "config.json";
+  if (!fs::exists(file)) return false;
+  const auto config = ldm::pipeline::read_json(file);
+  const auto found = config.value("num_class_embeds", ldm::pipeline::json());
+  if (found.is_null()) return false;
+  if (found == ClassConfig::unet::num_class_embeds) return true;
+  ldm::fail_expected(file.string() + ": field 'num_class_embeds'",
+                     "null (unconditional) or " +
+                         std::to_string(ClassConfig::unet::num_class_embeds) +
+                         " (Fashion-MNIST's 10 classes and the null class)",
+                     found.dump());
+}
+
+// Runs run.template operator()<C>() with the configuration of the model in `folder`.
+template <class Run>
+int with_folder_config(const fs::path& folder, const Run& run) {
+  if (class_conditional_folder(folder)) return run.template operator()<ClassConfig>();
+  return run.template operator()<Config>();
+}
+
+// The labels of the sample grid: every image of --class, or a row of 8 per class.
+template <class Model>
+std::vector<std::int32_t> sample_labels(const SampleRequest& request) {
+  if constexpr (!Model::class_conditional) {
+    if (request.class_label >= 0)
+      ldm::fail(request.model_folder, " is not class-conditional: it takes no --class");
+    return {};
+  } else {
+    if (request.class_label >= ldm::index_t(Model::classes))
+      ldm::fail_expected("--class", "a class in [0, " + std::to_string(Model::classes) + ")",
+                         request.class_label);
+    if (request.class_label < 0) return ldm::train::labels_in_turn<Model>(request.count, 8);
+    return std::vector<std::int32_t>(std::size_t(request.count + preview_batch),
+                                     std::int32_t(request.class_label));
+  }
+}
+
 // A grid of samples from a model folder.
-template <class Space>
-int sample(const SampleRequest& request) {
+template <class Space, class C = Config>
+int sample(const SampleRequest& asked) {
   const auto start = Clock::now();
-  ModelOn<Space> model(0);
+  using Model = ModelOn<Space, C>;
+  SampleRequest request = asked;
+  if (request.count == 0)
+    request.count = Model::class_conditional && request.class_label < 0 ? 8 * Model::classes : 64;
+  const auto labels = sample_labels<Model>(request);
+  Model model(0);
   model.load(request.model_folder);
-  std::printf("sampling %lld images from %s (%s, %d steps)...\n", (long long)request.count,
-              request.model_folder.c_str(), request.sampling.name().c_str(),
-              request.sampling.steps);
+  std::printf("sampling %lld images from %s (%s, %d steps%s)...\n", (long long)request.count,
+              request.model_folder.c_str(), request.sampling.name().c_str(), request.sampling.steps,
+              Model::class_conditional
+                  ? (", guidance " + ldm::cli::shown(request.sampling.guidance) +
+                     (request.class_label < 0 ? ", a row per class"
+                                              : ", class " + std::to_string(request.class_label)))
+                        .c_str()
+                  : "");
   const auto images = draw_samples(model, request.sampling, std::uint64_t(request.seed),
-                                   ldm::index_t(request.count));
+                                   ldm::index_t(request.count), labels);
   const fs::path out = request.out;
   if (out.has_parent_path()) fs::create_directories(out.parent_path());
   write_grid(out, images, 8);
@@ -65,18 +125,23 @@ int sample(const SampleRequest& request) {
   return 0;
 }
 
-using Program = ldm::train::Program<Config>;
+template <class C = Config>
+using Program = ldm::train::Program<C>;
 
 // `fashion train`: the library's trainer with the shipped model's settings (docs/fashion.md),
 // Fashion-MNIST when no --data is given, and the Frechet distance of a few samples in the
-// project classifier's feature space as a validation measure (fashion/train_program.cpp).
-Program train_program();
+// project classifier's feature space as a validation measure (fashion/train_program.cpp), for
+// Config and ClassConfig.
+template <class C>
+Program<C> train_program();
 
 // The GPU instantiations, defined in fashion/cuda.cu (only in builds with CUDA). cuda_device()
 // describes the GPU ("cuda:0, NVIDIA H200"), or is empty where there is none.
 std::string cuda_device();
 std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
-                                 const Program& program);
+                                 const Program<Config>& program);
+std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
+                                 const Program<ClassConfig>& program);
 int sample_on_cuda(const SampleRequest& request);
 
 }  // namespace fashion

@@ -17,11 +17,16 @@ std::string cuda_device() {
 }
 
 std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
-                                 const Program& program) {
+                                 const Program<Config>& program) {
   return ldm::train::train_on_gpu<Config, micro_batch>(settings, program);
 }
+std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
+                                 const Program<ClassConfig>& program) {
+  return ldm::train::train_on_gpu<ClassConfig, micro_batch>(settings, program);
+}
 int sample_on_cuda(const SampleRequest& request) {
-  return sample<ldm::cuda>(request);
+  return with_folder_config(request.model_folder,
+                            [&]<class C>() { return sample<ldm::cuda, C>(request); });
 }
 
 }  // namespace fashion

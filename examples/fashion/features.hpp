@@ -15,35 +15,69 @@ namespace fashion {
 using Classifier = ldm::eval::FashionClassifier<resolution>;
 
 // The classifier's features of images (a multiple of preview_batch of them) into `statistics`.
+// Generated images are scored as their PNGs show them: clamped to [-1, 1] (decoded samples reach
+// beyond it, and unclamped they inflate the Frechet distance; docs/fashion.md).
 inline void add_features(const Classifier& classifier, std::span<const float> images,
                          ldm::eval::FeatureStatistics& statistics) {
   ldm::Tensor<float, Images<preview_batch>> batch;
   ldm::Tensor<float, Classifier::features_shape<preview_batch>> features;
   for (std::size_t first = 0; first + std::size_t(batch.size) <= images.size();
        first += std::size_t(batch.size)) {
-    std::copy_n(images.data() + first, batch.size, batch.data());
+    batch = clamp(ldm::View<const float, Images<preview_batch>>(images.data() + first), -1.0, 1.0);
     classifier.features<preview_batch>(batch, features.view());
     statistics.add<float>(features);
   }
 }
 
-inline double classifier_accuracy(const Classifier& classifier, const ImageSet& set) {
+// The classifier's features of images (a multiple of preview_batch of them), each added to the
+// statistics of its class: per_class[labels[i]] (clamped to [-1, 1] as add_features() does).
+inline void add_features_by_class(const Classifier& classifier, std::span<const float> images,
+                                  std::span<const std::int32_t> labels,
+                                  std::vector<ldm::eval::FeatureStatistics>& per_class) {
+  constexpr ldm::index_t D = Classifier::feature_dim;
+  ldm::Tensor<float, Images<preview_batch>> batch;
+  ldm::Tensor<float, Classifier::features_shape<preview_batch>> features;
+  for (std::size_t first = 0; first + std::size_t(batch.size) <= images.size();
+       first += std::size_t(batch.size)) {
+    batch = clamp(ldm::View<const float, Images<preview_batch>>(images.data() + first), -1.0, 1.0);
+    classifier.features<preview_batch>(batch, features.view());
+    const std::size_t image = first / std::size_t(Images<1>::size);
+    for (ldm::index_t n = 0; n < preview_batch; ++n)
+      per_class.at(std::size_t(labels[image + std::size_t(n)]))
+          .add<float>(ldm::View<const float, ldm::Shape<1, D>>(features.data() + n * D));
+  }
+}
+
+// The class the classifier assigns to each image (a multiple of preview_batch of them, clamped
+// to [-1, 1] as add_features() clamps them).
+inline std::vector<std::int32_t> predicted_classes(const Classifier& classifier,
+                                                   std::span<const float> images) {
   ldm::Tensor<float, Images<preview_batch>> batch;
   ldm::Tensor<float, Classifier::logits<preview_batch>> logits;
   Classifier::Saved<preview_batch> saved;
-  std::size_t correct = 0, seen = 0;
-  for (std::size_t first = 0; first + preview_batch <= set.size(); first += preview_batch) {
-    std::copy_n(set.pixels.data() + first * std::size_t(Images<1>::size), batch.size, batch.data());
+  std::vector<std::int32_t> classes;
+  for (std::size_t first = 0; first + std::size_t(batch.size) <= images.size();
+       first += std::size_t(batch.size)) {
+    batch = clamp(ldm::View<const float, Images<preview_batch>>(images.data() + first), -1.0, 1.0);
     classifier.forward<preview_batch>(batch, saved, logits.view());
     for (ldm::index_t n = 0; n < preview_batch; ++n) {
       ldm::index_t best = 0;
       for (ldm::index_t k = 1; k < Classifier::classes; ++k)
         if (logits(n, k) > logits(n, best)) best = k;
-      correct += best == set.labels[first + std::size_t(n)];
+      classes.push_back(std::int32_t(best));
     }
-    seen += preview_batch;
   }
-  return double(correct) / double(seen);
+  return classes;
+}
+
+inline double classifier_accuracy(const Classifier& classifier, const ImageSet& set) {
+  const std::size_t count = set.size() / preview_batch * preview_batch;
+  const auto classes =
+      predicted_classes(classifier, {set.pixels.data(), count * std::size_t(Images<1>::size)});
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    correct += classes[i] == set.labels[i];
+  return double(correct) / double(count);
 }
 
 // The features of the test set's images, in whole batches: the real statistics of the Frechet

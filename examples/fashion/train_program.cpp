@@ -69,12 +69,15 @@ ldm::train::TrainingData<resolution, image_channels> fashion_mnist() {
 
 }  // namespace
 
-Program train_program() {
-  Program program;
+template <class C>
+Program<C> train_program() {
+  Program<C> program;
   program.name = "fashion train";
   program.description =
       "Trains the `tiny` latent diffusion model on Fashion-MNIST (Debian: dataset-fashion-mnist)\n"
-      "or on a folder of images (--data).";
+      "or on a folder of images (--data). --conditioning class (the default) conditions the UNet\n"
+      "on Fashion-MNIST's 10 classes with classifier-free guidance; --conditioning none trains\n"
+      "an unconditional model (the only kind a folder of images, which has no labels, allows).";
   // The shipped model's settings (docs/fashion.md).
   ldm::train::TrainerSettings& d = program.defaults;
   d.out = "runs/fashion";
@@ -91,9 +94,14 @@ Program train_program() {
                                 std::span<const float> samples) { return (*distance)(samples); };
   program.validation_samples = 128;
 #if defined(LDM_FASHION_CUDA)
-  program.run_on_cuda = train_on_cuda;
+  program.run_on_cuda = [](const ldm::train::TrainerSettings& settings, const Program<C>& p) {
+    return train_on_cuda(settings, p);
+  };
 #endif
   return program;
 }
+
+template Program<Config> train_program<Config>();
+template Program<ClassConfig> train_program<ClassConfig>();
 
 }  // namespace fashion

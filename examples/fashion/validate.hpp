@@ -48,9 +48,10 @@ inline void validate_strength(double strength, int steps) {
 inline void validate(const SampleRequest& request, const std::string& device) {
   validate(request.sampling);
   validate_device(device);
-  if (request.count < 1 || request.count > max_sample_count)
+  if (request.count < 0 || request.count > max_sample_count)
     ldm::fail_expected("--count",
-                       "a number of images in [1, " + std::to_string(max_sample_count) + "]",
+                       "a number of images in [1, " + std::to_string(max_sample_count) +
+                           "], or 0 for the default grid",
                        request.count);
   ldm::cli::require_at_least("--seed", request.seed, 0);
   validate_png_out(request.out);

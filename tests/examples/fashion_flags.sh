@@ -36,6 +36,16 @@ expect_error() {
   echo "ok: fashion $* -> $output"
 }
 
+# The shipped (unconditional) model, and a folder whose unet/config.json says class-conditional.
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+unconditional="$repo/models/fashion-tiny"
+mkdir -p "$work/class-model"
+cp -r "$unconditional/." "$work/class-model/"
+sed -i 's/"num_class_embeds": null/"num_class_embeds": 11/' "$work/class-model/unet/config.json"
+mkdir -p "$work/twelve"
+cp -r "$unconditional/." "$work/twelve/"
+sed -i 's/"num_class_embeds": null/"num_class_embeds": 12/' "$work/twelve/unet/config.json"
+
 train=(train --out "$work/run" --data "$work/no-such-data")
 expect_error "--sampler|one of ddim, ddpm|'foo'" "${train[@]}" --sampler foo
 expect_error "--eta|[0, 1]|found 2" "${train[@]}" --eta 2
@@ -73,7 +83,14 @@ expect_error "$work/no-such-data|no such folder" "${train[@]}"
 
 sample=(sample --model "$work/no-such-model" --out "$work/samples.png")
 expect_error "--count|[1, 10000]|found 99999999999" "${sample[@]}" --count 99999999999
-expect_error "--count|[1, 10000]|found 0" "${sample[@]}" --count 0
+expect_error "--count|[1, 10000]|found -1" "${sample[@]}" --count -1
+expect_error "--class|[0, 10)|found 10" sample --model "$work/class-model" --class 10
+expect_error "is not class-conditional|--class" sample --model "$unconditional" --class 3
+expect_error "num_class_embeds|null (unconditional) or 11|12" sample --model "$work/twelve"
+expect_error "--conditioning|none or class|'text'" "${train[@]}" --conditioning text
+expect_error "--conditioning cross-attention|not in ldm yet" "${train[@]}" --conditioning cross-attention
+expect_error "--label-dropout|found 1.5" "${train[@]}" --label-dropout 1.5
+expect_error "--guidance|found -1" sample --model "$work/no-such-model" --guidance -1
 expect_error "--sampler|'foo'" "${sample[@]}" --sampler foo
 expect_error "--karras|--sampler ddim|no Karras sigmas" "${sample[@]}" --sampler ddim --karras
 expect_error "--seed|at least 0|found -2" "${sample[@]}" --seed -2

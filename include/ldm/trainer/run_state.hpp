@@ -29,7 +29,7 @@ struct RunState {
   bool flip = false;  ///< Whether the images were flipped at random.
   /// @{
   /// The diffusion loss's min-SNR-gamma and offset noise (0: off, as in earlier versions).
-  double snr_gamma = 0, noise_offset = 0;
+  double snr_gamma = 0, noise_offset = 0, label_dropout = 0;
   /// @}
   /// @{
   /// Each phase's data position (ShuffledBatches::epoch() and position()).
@@ -61,6 +61,7 @@ struct RunState {
                     {"trainer.flip", flip ? "1" : "0"},
                     {"trainer.snr_gamma", exact(snr_gamma)},
                     {"trainer.noise_offset", exact(noise_offset)},
+                    {"trainer.label_dropout", exact(label_dropout)},
                     {"trainer.autoencoder_epoch", std::to_string(autoencoder_epoch)},
                     {"trainer.autoencoder_position", std::to_string(autoencoder_position)},
                     {"trainer.diffusion_epoch", std::to_string(diffusion_epoch)},
@@ -110,6 +111,7 @@ struct RunState {
     };
     state.snr_gamma = real("snr_gamma");
     state.noise_offset = real("noise_offset");
+    state.label_dropout = real("label_dropout");
     state.autoencoder_epoch = number("autoencoder_epoch");
     state.autoencoder_position = number("autoencoder_position");
     state.diffusion_epoch = number("diffusion_epoch");

@@ -18,17 +18,45 @@ namespace ldm::train {
 /// Sampling and reconstruction grids run in batches of this many images.
 inline constexpr index_t preview_batch = 16;
 
+/// The labels of `count` images (rounded up to whole preview batches) of a class-conditional
+/// model: `per_class` images of class 0, then of class 1, ..., starting again after the last
+/// (per_class 8 in rows of 8: one row per class). Empty for an unconditional model.
+template <class Model>
+std::vector<std::int32_t> labels_in_turn(index_t count, index_t per_class) {
+  if constexpr (!Model::class_conditional) {
+    return {};
+  } else {
+    const index_t rounded = (count + preview_batch - 1) / preview_batch * preview_batch;
+    std::vector<std::int32_t> labels(std::size_t(rounded), 0);
+    for (index_t i = 0; i < rounded; ++i)
+      labels[std::size_t(i)] = std::int32_t(i / per_class % Model::classes);
+    return labels;
+  }
+}
+
 /// `count` images (rounded up to whole preview batches) from the model's EMA UNet, batch b drawn
-/// with seed + b, as host floats (NHWC, about [-1, 1]).
+/// with seed + b, as host floats (NHWC, about [-1, 1]). With labels (one per image drawn, such as
+/// labels_in_turn() gives) a class-conditional model draws image i of class labels[i], guided by
+/// how.guidance; without, unconditional images.
+/// @throws ldm::Error when labels are given but fewer than the images drawn
 template <class Model>
 std::vector<float> draw_samples(Model& model, const SamplingFlags& how, std::uint64_t seed,
-                                index_t count) {
+                                index_t count, std::span<const std::int32_t> labels = {}) {
   Tensor<float, typename Model::template images<preview_batch>, typename Model::space> batch;
   const auto sampler = model.sampler(how.steps, how.options());
+  const index_t rounded = (count + preview_batch - 1) / preview_batch * preview_batch;
+  if (!labels.empty() && labels.size() < std::size_t(rounded))
+    fail_expected("draw_samples: labels", std::to_string(rounded) + " (one per image drawn)",
+                  labels.size());
   std::vector<float> all;
   for (index_t first = 0; first < count; first += preview_batch) {
     const std::uint64_t batch_seed = seed + std::uint64_t(first / preview_batch);
-    model.template sample<preview_batch>(sampler, batch_seed, batch.view());
+    pipeline::ClassConditioning condition;
+    if (!labels.empty()) {
+      const auto part = labels.subspan(std::size_t(first), std::size_t(preview_batch));
+      condition = {.labels = {part.begin(), part.end()}, .guidance_scale = how.guidance};
+    }
+    model.template sample<preview_batch>(sampler, batch_seed, condition, batch.view());
     const auto images = to_host(batch.view());
     all.insert(all.end(), images.data(), images.data() + images.size);
   }

@@ -19,6 +19,9 @@ struct SamplingFlags {
   int steps = 50;       ///< Denoising steps.
   double eta = 0;       ///< DDIM's eta.
   bool karras = false;  ///< Karras et al.'s sigmas (use_karras_sigmas).
+  /// Classifier-free guidance scale of a class-conditional model (1: its conditional prediction
+  /// alone).
+  double guidance = 3;
 
   /// Registers the four flags.
   void add_to(cli::Options& options) {
@@ -31,6 +34,8 @@ struct SamplingFlags {
     options.add("eta", &eta, "DDIM's eta: 0 is deterministic, 1 is DDPM-like noise");
     options.add_switch("karras", &karras,
                        "Karras et al.'s sigmas (use_karras_sigmas): euler, heun, dpm++2m, unipc");
+    options.add("guidance", &guidance,
+                "class-conditional models: the classifier-free guidance scale (1: none)");
   }
 
   /// The sampler as LatentDiffusion::sampler() takes it: diffusers' from_config options.
@@ -59,6 +64,7 @@ struct SamplingFlags {
           "a count in [1, " + std::to_string(num_train_timesteps) + "] (the training timesteps)",
           steps);
     cli::require_in("--eta", eta, 0, 1);
+    cli::require_in("--guidance", guidance, 0, 100);
     if (!sampler.empty() && sampler != "ddim" && eta != 0)
       fail("--eta ", cli::shown(eta), " is DDIM's; --sampler ", sampler,
            " does not take it (leave --eta at 0)");

@@ -44,11 +44,14 @@ struct TrainerSettings {
   std::string prediction_type = "epsilon";  ///< epsilon or v_prediction.
   double snr_gamma = 0;                     ///< Min-SNR-gamma loss weighting (0: off).
   double noise_offset = 0;                  ///< Offset noise (0: off).
-  bool flip = false;                        ///< Random horizontal flips of the training images.
-  double time_budget = 0;                   ///< Seconds of training for this run (0: no limit).
-  double autoencoder_share = 0.4;           ///< The autoencoder's share of time_budget.
-  bool resume = false;                      ///< Continue the run in `out`.
-  SamplingFlags sampling;                   ///< How the sample grids are drawn.
+  /// Classifier-free guidance training: the share of labels replaced by the null class
+  /// (class-conditional configurations only).
+  double label_dropout = 0.1;
+  bool flip = false;               ///< Random horizontal flips of the training images.
+  double time_budget = 0;          ///< Seconds of training for this run (0: no limit).
+  double autoencoder_share = 0.4;  ///< The autoencoder's share of time_budget.
+  bool resume = false;             ///< Continue the run in `out`.
+  SamplingFlags sampling;          ///< How the sample grids are drawn.
 
   /// Registers every flag, with this object's values as the defaults --help shows.
   /// @param micro_batch the compiled micro-batch, for --batch's help
@@ -84,6 +87,9 @@ struct TrainerSettings {
                 "min-SNR-gamma loss weighting (Hang et al.; 5 is the usual choice; 0: off)");
     options.add("noise-offset", &noise_offset,
                 "offset noise: a per-channel constant of this scale added to the noise (0: off)");
+    options.add("label-dropout", &label_dropout,
+                "class-conditional configurations: the share of labels dropped for classifier-free "
+                "guidance");
     options.add("time-budget", &time_budget,
                 "seconds of training for this run, 0 for no limit (then the step counts decide)");
     options.add("autoencoder-share", &autoencoder_share,
@@ -132,6 +138,7 @@ struct TrainerSettings {
     cli::require_one_of("--prediction-type", prediction_type, "epsilon", "v_prediction");
     cli::require_non_negative("--snr-gamma", snr_gamma);
     cli::require_non_negative("--noise-offset", noise_offset);
+    cli::require_in("--label-dropout", label_dropout, 0, 1);
     if (!(std::isfinite(time_budget) && time_budget >= 0))
       fail_expected("--time-budget", "seconds >= 0 (0 for no limit)", cli::shown(time_budget));
     cli::require_in("--autoencoder-share", autoencoder_share, 0, 1);

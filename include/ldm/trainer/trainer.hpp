@@ -85,6 +85,7 @@ class Trainer {
     state_.flip = settings_.flip;
     state_.snr_gamma = settings_.snr_gamma;
     state_.noise_offset = settings_.noise_offset;
+    state_.label_dropout = label_dropout();
 
     // Refused rather than started over: a fresh run would remove what is there.
     if (const auto found = pipeline::checkpoint_files(checkpoint_);
@@ -97,6 +98,7 @@ class Trainer {
     comm_.barrier();
     if (!root_) data = load_data();
     state_.data = data.description;
+    require_labels(data);
     if (settings_.resume) resume();
     // Every rank starts from rank 0's weights and optimiser state.
     model_->broadcast_state(comm_);
@@ -139,10 +141,15 @@ class Trainer {
     save("training finished");
     if (!root_) return 0;
 
-    std::printf("sampling 64 images (%s, %d steps)...\n", settings_.sampling.name().c_str(),
-                settings_.sampling.steps);
+    std::printf(
+        "sampling %lld images (%s, %d steps%s)...\n", (long long)grid_count(),
+        settings_.sampling.name().c_str(), settings_.sampling.steps,
+        Model::class_conditional
+            ? (", a row per class, guidance " + cli::shown(settings_.sampling.guidance)).c_str()
+            : "");
     write_grid<Model>(out_ / "samples.png",
-                      draw_samples(*model_, settings_.sampling, std::uint64_t(settings_.seed), 64),
+                      draw_samples(*model_, settings_.sampling, std::uint64_t(settings_.seed),
+                                   grid_count(), grid_labels()),
                       8);
     plot_losses();
     std::printf("wrote %s/samples.png, reconstructions.png and loss.png; the model is in %s\n",
@@ -167,8 +174,31 @@ class Trainer {
     options.prediction_type = diffusion::parse_prediction_type(settings_.prediction_type);
     options.snr_gamma = settings_.snr_gamma;
     options.noise_offset = settings_.noise_offset;
+    options.label_dropout = label_dropout();
     return options;
   }
+  double label_dropout() const { return Model::class_conditional ? settings_.label_dropout : 0; }
+
+  // A class-conditional model trains on labels of its classes.
+  static void require_labels(const Data& data) {
+    if constexpr (Model::class_conditional) {
+      if (data.train.labels.empty())
+        fail(data.description,
+             ": its images have no class labels, and this configuration is "
+             "class-conditional (",
+             Model::classes, " classes); a folder of images has none");
+      for (std::size_t i = 0; i < data.train.labels.size(); ++i)
+        if (data.train.labels[i] < 0 || data.train.labels[i] >= std::int32_t(Model::classes))
+          fail_expected(data.description + ": label of image " + std::to_string(i),
+                        "a class in [0, " + std::to_string(Model::classes) + ")",
+                        data.train.labels[i]);
+    }
+  }
+  // The sample grid's labels: one row of 8 per class for a class-conditional model.
+  static std::vector<std::int32_t> grid_labels() {
+    return train::labels_in_turn<Model>(8 * Model::classes, 8);
+  }
+  static index_t grid_count() { return Model::class_conditional ? 8 * Model::classes : 64; }
 
   Data load_data() const {
     const std::size_t at_least = std::size_t(std::max<index_t>(settings_.batch, preview_batch));
@@ -210,6 +240,9 @@ class Trainer {
     if (saved.noise_offset != settings_.noise_offset)
       fail_expected("--noise-offset", cli::shown(saved.noise_offset) + " (the checkpoint's)",
                     cli::shown(settings_.noise_offset));
+    if (saved.label_dropout != label_dropout())
+      fail_expected("--label-dropout", cli::shown(saved.label_dropout) + " (the checkpoint's)",
+                    cli::shown(label_dropout()));
     const std::string prediction(diffusion::to_string(model_->scheduler().prediction_type));
     if (prediction != settings_.prediction_type)
       fail_expected("--prediction-type", prediction + " (the checkpoint's)",
@@ -266,6 +299,11 @@ class Trainer {
                 settings_.snr_gamma > 0
                     ? (", min-SNR-" + cli::shown(settings_.snr_gamma) + " weighted").c_str()
                     : "");
+    if constexpr (Model::class_conditional)
+      std::printf(
+          "class-conditional: %lld classes, %g of the labels dropped for classifier-free "
+          "guidance; samples guided with scale %g\n",
+          (long long)Model::classes, label_dropout(), settings_.sampling.guidance);
     run_phase(
         "diffusion", "--diffusion-steps", std::int64_t(model_->diffusion_steps()),
         settings_.diffusion_steps, data.train, 2, state_.diffusion_epoch, state_.diffusion_position,
@@ -285,15 +323,17 @@ class Trainer {
           return outcome;
         },
         [&] {
-          write_grid<Model>(
-              out_ / "samples.png",
-              draw_samples(*model_, settings_.sampling, std::uint64_t(settings_.seed), 16), 8);
+          write_grid<Model>(out_ / "samples.png",
+                            draw_samples(*model_, settings_.sampling, std::uint64_t(settings_.seed),
+                                         16, train::labels_in_turn<Model>(16, 1)),
+                            8);
         },
         [&] {
           if (!program_.sample_measures) return std::vector<Measure>{};
           const auto samples =
               draw_samples(*model_, settings_.sampling, std::uint64_t(settings_.seed) + 1'000'000,
-                           program_.validation_samples);
+                           program_.validation_samples,
+                           train::labels_in_turn<Model>(program_.validation_samples, 1));
           return program_.sample_measures(samples);
         });
   }
@@ -330,6 +370,7 @@ class Trainer {
         set, stream(data_stream), settings_.flip);
     batches.seek(epoch, position);
     Tensor<float, MicroImages> x;
+    Tensor<std::int32_t, Shape<MicroBatch>> labels;
     Tensor<float, MicroImages, Space> staging;
     // This rank's micro-batches of a step; the other ranks' are passed over, so that every rank
     // ends the step at the same data position.
@@ -339,10 +380,16 @@ class Trainer {
       for (index_t i = 0; i < count; ++i)
         batches.next(x.view());
     };
+    // A class-conditional model's micro-batches carry their labels (the autoencoder ignores them).
     const auto batch_of = [&](index_t j) {
       if (j == 0) pass_over(before);
-      batches.next(x.view());
-      return in_space<Space>(View<const float, MicroImages>(x), staging);
+      batches.next(x.view(), labels.view());
+      const auto images = in_space<Space>(View<const float, MicroImages>(x), staging);
+      if constexpr (Model::class_conditional)
+        return typename Model::template labelled_images<MicroBatch>{
+            images, std::span<const std::int32_t>(labels.data(), std::size_t(MicroBatch))};
+      else
+        return images;
     };
     cli::Progress progress(name, done, target, deadline);
     std::string why = std::string("reached ") + target_flag;
