@@ -32,8 +32,6 @@ namespace ldm::diffusion {
 template <class Config>
 class MultistepSolver {
  public:
-  const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
-  const Config& config() const { return config_; }        ///< The settings.
   /// The timesteps the model is evaluated at, in order (descending; whole numbers).
   std::span<const double> timesteps() const { return grid_.timesteps; }
   /// The sigma of each evaluation, then the one the last step lands on.
@@ -41,6 +39,8 @@ class MultistepSolver {
   /// How many steps are taken (fewer than asked when DPM-Solver++'s lambda_min_clipped cuts
   /// `trailing` short).
   int num_inference_steps() const { return int(grid_.timesteps.size()); }
+  const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
+  const Config& config() const { return config_; }        ///< The settings.
   /// One model evaluation per step.
   int evaluations_per_step() const { return 1; }
   /// Sampling starts from standard normal noise.
