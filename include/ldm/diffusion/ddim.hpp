@@ -96,6 +96,7 @@ class DDIM : public TimestepSampler<DDIM, DDIMConfig> {
     };
   }
 
+  // The (seed, offset) overload and the sampler contract's step, both calling this one.
   using TimestepSampler::step;
   /// prev_sample = x_{prev}; noise is any operand of shape S (or a floating-point number; an
   /// integer is refused, as it would be a seed missing its offset), scaled by 0 when eta is 0.

@@ -100,6 +100,7 @@ class DDPM : public TimestepSampler<DDPM, DDPMConfig> {
     };
   }
 
+  // The (seed, offset) overload and the sampler contract's step, both calling this one.
   using TimestepSampler::step;
   /// prev_sample = x_{prev}: the mean plus sigma * noise, noise being any operand of shape S (or
   /// a floating-point number; an integer is refused, as it would be a seed missing its offset).
