@@ -709,6 +709,84 @@ TEST_CASE("samplers by name: options as diffusers' from_config, refused by name"
   }
 }
 
+TEST_CASE("each sampler's settings take the setting of each of their fields' names") {
+  // Every setting away from its default, so that one a sampler's settings miss shows.
+  pipeline::SchedulerSettings s;
+  s.prediction_type = PredictionType::v_prediction;
+  s.clip_sample = false;
+  s.clip_sample_range = 2.5;
+  s.set_alpha_to_one = false;
+  s.timestep_spacing = TimestepSpacing::trailing;
+  s.steps_offset = 1;
+  s.eta = 0.5;
+  s.use_karras_sigmas = true;
+  s.sigma_min = 0.1;
+  s.sigma_max = 9;
+  s.final_sigmas_type = FinalSigmasType::sigma_min;
+  s.s_churn = 1;
+  s.s_tmin = 0.2;
+  s.s_tmax = 3;
+  s.s_noise = 1.5;
+  s.solver_order = 3;
+  s.lower_order_final = false;
+  s.euler_at_final = true;
+  s.lambda_min_clipped = -4;
+  s.disable_corrector = {1, 2};
+  auto check_common = [&](const auto& c) {
+    CHECK(c.prediction_type == s.prediction_type);
+    CHECK(c.timestep_spacing == s.timestep_spacing);
+    CHECK(c.steps_offset == s.steps_offset);
+  };
+  auto check_clip = [&](const auto& c) {
+    CHECK(c.clip_sample == s.clip_sample);
+    CHECK(c.clip_sample_range == s.clip_sample_range);
+  };
+  const DDIMConfig ddim = s.ddim();
+  check_common(ddim);
+  check_clip(ddim);
+  CHECK(ddim.set_alpha_to_one == s.set_alpha_to_one);
+  CHECK(ddim.eta == s.eta);
+  const DDPMConfig ddpm = s.ddpm();
+  check_common(ddpm);
+  check_clip(ddpm);
+  const EulerDiscreteConfig euler = s.euler();
+  check_common(euler);
+  CHECK(euler.use_karras_sigmas == s.use_karras_sigmas);
+  CHECK(euler.sigma_min == s.sigma_min);
+  CHECK(euler.sigma_max == s.sigma_max);
+  CHECK(euler.final_sigmas_type == s.final_sigmas_type);
+  CHECK(euler.s_churn == s.s_churn);
+  CHECK(euler.s_tmin == s.s_tmin);
+  CHECK(euler.s_tmax == s.s_tmax);
+  CHECK(euler.s_noise == s.s_noise);
+  check_common(s.euler_ancestral());
+  const HeunDiscreteConfig heun = s.heun();
+  check_common(heun);
+  check_clip(heun);
+  CHECK(heun.use_karras_sigmas == s.use_karras_sigmas);
+  s.solver_type = "heun";
+  const DPMSolverMultistepConfig dpm = s.dpm_solver_multistep();
+  check_common(dpm);
+  CHECK(dpm.solver_order == s.solver_order);
+  CHECK(dpm.solver_type == DPMSolverType::heun);
+  CHECK(dpm.lower_order_final == s.lower_order_final);
+  CHECK(dpm.euler_at_final == s.euler_at_final);
+  CHECK(dpm.use_karras_sigmas == s.use_karras_sigmas);
+  CHECK(dpm.final_sigmas_type == s.final_sigmas_type);
+  CHECK(dpm.lambda_min_clipped == s.lambda_min_clipped);
+  check_message(error_of([&] { s.unipc_multistep(); }), {"solver_type", "bh1", "'heun'"});
+  s.solver_type = "bh1";
+  const UniPCMultistepConfig unipc = s.unipc_multistep();
+  check_common(unipc);
+  CHECK(unipc.solver_order == s.solver_order);
+  CHECK(unipc.solver_type == UniPCSolverType::bh1);
+  CHECK(unipc.lower_order_final == s.lower_order_final);
+  CHECK(unipc.disable_corrector == s.disable_corrector);
+  CHECK(unipc.use_karras_sigmas == s.use_karras_sigmas);
+  CHECK(unipc.final_sigmas_type == s.final_sigmas_type);
+  check_message(error_of([&] { s.dpm_solver_multistep(); }), {"solver_type", "midpoint", "'bh1'"});
+}
+
 TEST_CASE("first_evaluation: the last int(steps * strength) steps, as diffusers' img2img") {
   const DDIM ddim(Schedule(ScheduleConfig{}), DDIMConfig{}, 10);
   CHECK(first_evaluation(ddim, 1.0) == 0);

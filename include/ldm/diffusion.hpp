@@ -14,10 +14,13 @@
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/heun_discrete.hpp"
 #include "ldm/diffusion/multistep_grid.hpp"
+#include "ldm/diffusion/multistep_solver.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
+#include "ldm/diffusion/sigma_sampler.hpp"
 #include "ldm/diffusion/sigma_steps.hpp"
 #include "ldm/diffusion/sigmas.hpp"
+#include "ldm/diffusion/timestep_sampler.hpp"
 #include "ldm/diffusion/unipc_multistep.hpp"
 
 namespace ldm {

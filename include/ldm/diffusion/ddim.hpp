@@ -15,11 +15,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <span>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
@@ -27,11 +24,10 @@
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
-#include "ldm/diffusion/sigmas.hpp"
+#include "ldm/diffusion/timestep_sampler.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/elementwise.hpp"
 #include "ldm/expr/host_executor.hpp"
-#include "ldm/expr/random.hpp"
 
 namespace ldm::diffusion {
 
@@ -62,52 +58,24 @@ struct DDIMStep {
 };
 
 /// The DDIM sampler: the timesteps to visit and one step at a time.
-class DDIM {
+class DDIM : public TimestepSampler<DDIM, DDIMConfig> {
  public:
   /// A sampler visiting num_inference_steps timesteps of `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T], or the config's
   ///         clip_sample_range (when clipping) is not positive, steps_offset is invalid or eta is
   ///         not in [0, 1]
   DDIM(Schedule schedule, const DDIMConfig& config, int num_inference_steps)
-      : schedule_(std::move(schedule)),
-        config_(config),
-        clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)),
+      : TimestepSampler(std::move(schedule), config),
         final_alpha_cumprod_(config.set_alpha_to_one ? 1.0 : schedule_.alphas_cumprod()[0]) {
     if (!(config.eta >= 0 && config.eta <= 1))
       fail_expected("eta", "a value in [0, 1]", config.eta);
     set_timesteps(num_inference_steps);
   }
 
-  /// Visits num_inference_steps timesteps from now on (see spaced_timesteps()).
-  /// @throws ldm::Error when num_inference_steps is not in [1, T]
-  void set_timesteps(int num_inference_steps) {
-    const auto spaced = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
-                                         num_inference_steps, config_.steps_offset);
-    timesteps_.assign(spaced.begin(), spaced.end());
-    step_ratio_ = schedule_.num_train_timesteps() / num_inference_steps;
-  }
-
-  const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
-  const DDIMConfig& config() const { return config_; }    ///< The settings.
-  /// The timesteps to visit, in order (descending; whole numbers).
-  std::span<const double> timesteps() const { return timesteps_; }
-  /// How many timesteps are visited.
-  int num_inference_steps() const { return int(timesteps_.size()); }
-  /// One model evaluation per step.
-  int evaluations_per_step() const { return 1; }
-  /// Sampling starts from standard normal noise.
-  double init_noise_sigma() const { return 1; }
-  /// The model sees the sample as it is.
-  double input_scale(std::size_t) const { return 1; }
-  /// sqrt(abar_t) and sqrt(1 - abar_t) at the i-th timestep.
-  NoiseLevel noise_level(std::size_t i) const {
-    return noise_level_at(schedule_, int(timesteps_.at(i)));
-  }
-  /// DDIM remembers nothing between steps.
-  template <ShapeType S, class Space>
-  using State = NoState;
   /// t - T / num_inference_steps, as diffusers (negative before t = 0).
-  int previous_timestep(int t) const { return t - step_ratio_; }
+  int previous_timestep(int t) const {
+    return t - schedule_.num_train_timesteps() / num_inference_steps();
+  }
 
   /// The scalars of the step at t, with the config's eta.
   /// @throws ldm::Error when t is not in [0, T)
@@ -128,6 +96,8 @@ class DDIM {
     };
   }
 
+  // The (seed, offset) overload and the sampler contract's step, both calling this one.
+  using TimestepSampler::step;
   /// prev_sample = x_{prev}; noise is any operand of shape S (or a floating-point number; an
   /// integer is refused, as it would be a seed missing its offset), scaled by 0 when eta is 0.
   /// prev_sample may alias sample or model_output.
@@ -143,38 +113,8 @@ class DDIM {
                   c.sigma * in_double(noise);
   }
 
-  /// The same with noise = ldm::randn<S>(seed, offset).
-  template <ShapeType S, class Space>
-  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
-            std::uint64_t seed, std::uint64_t offset, View<float, S, Space> prev_sample) const {
-    step(model_output, t, sample, randn<S>(seed, offset), prev_sample);
-  }
-
-  /// The sampler contract's step: the step at the i-th timestep.
-  /// @throws ldm::Error when i is not below timesteps().size()
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, NoState&,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
-    step(model_output, int(timesteps_.at(i)), sample, noise, prev_sample);
-  }
-
-  /// x0_hat at t: x0 read from the model's output, clamped when clip_sample is set.
-  template <ShapeType S, class Space>
-  void pred_original_sample(View<const float, S, Space> model_output, int t,
-                            View<const float, S, Space> sample, View<float, S, Space> x0) const {
-    x0 = predicted_x0(coefficients(t).parameterisation, sample, model_output, clip_bound_);
-  }
-
  private:
-  Schedule schedule_;
-  DDIMConfig config_;
-  double clip_bound_;
   double final_alpha_cumprod_;
-  std::vector<double> timesteps_;
-  int step_ratio_ = 0;
 };
 
 }  // namespace ldm::diffusion

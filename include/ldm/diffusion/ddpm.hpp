@@ -21,12 +21,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
@@ -34,11 +31,10 @@
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
-#include "ldm/diffusion/sigmas.hpp"
+#include "ldm/diffusion/timestep_sampler.hpp"
 #include "ldm/expr/assign.hpp"
 #include "ldm/expr/elementwise.hpp"
 #include "ldm/expr/host_executor.hpp"
-#include "ldm/expr/random.hpp"
 
 namespace ldm::diffusion {
 
@@ -65,45 +61,15 @@ struct DDPMStep {
 };
 
 /// The DDPM ancestral sampler: the timesteps to visit and one step at a time.
-class DDPM {
+class DDPM : public TimestepSampler<DDPM, DDPMConfig> {
  public:
   /// A sampler visiting num_inference_steps timesteps of `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T], or the config's
   ///         clip_sample_range (when clipping) is not positive or steps_offset is invalid
   DDPM(Schedule schedule, const DDPMConfig& config, int num_inference_steps)
-      : schedule_(std::move(schedule)),
-        config_(config),
-        clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)) {
+      : TimestepSampler(std::move(schedule), config) {
     set_timesteps(num_inference_steps);
   }
-
-  /// Visits num_inference_steps timesteps from now on (see spaced_timesteps()).
-  /// @throws ldm::Error when num_inference_steps is not in [1, T]
-  void set_timesteps(int num_inference_steps) {
-    const auto spaced = spaced_timesteps(config_.timestep_spacing, schedule_.num_train_timesteps(),
-                                         num_inference_steps, config_.steps_offset);
-    timesteps_.assign(spaced.begin(), spaced.end());
-  }
-
-  const Schedule& schedule() const { return schedule_; }  ///< The noise schedule.
-  const DDPMConfig& config() const { return config_; }    ///< The settings.
-  /// The timesteps to visit, in order (descending; whole numbers).
-  std::span<const double> timesteps() const { return timesteps_; }
-  /// How many timesteps are visited.
-  int num_inference_steps() const { return int(timesteps_.size()); }
-  /// One model evaluation per step.
-  int evaluations_per_step() const { return 1; }
-  /// Sampling starts from standard normal noise.
-  double init_noise_sigma() const { return 1; }
-  /// The model sees the sample as it is.
-  double input_scale(std::size_t) const { return 1; }
-  /// sqrt(abar_t) and sqrt(1 - abar_t) at the i-th timestep.
-  NoiseLevel noise_level(std::size_t i) const {
-    return noise_level_at(schedule_, int(timesteps_.at(i)));
-  }
-  /// DDPM remembers nothing between steps.
-  template <ShapeType S, class Space>
-  using State = NoState;
 
   /// The step after t in timesteps(), -1 after the last; t must be one of them.
   /// @throws ldm::Error when t is not one of timesteps()
@@ -134,6 +100,8 @@ class DDPM {
     };
   }
 
+  // The (seed, offset) overload and the sampler contract's step, both calling this one.
+  using TimestepSampler::step;
   /// prev_sample = x_{prev}: the mean plus sigma * noise, noise being any operand of shape S (or
   /// a floating-point number; an integer is refused, as it would be a seed missing its offset).
   /// prev_sample may alias sample or model_output.
@@ -148,42 +116,13 @@ class DDPM {
                   c.sample_coeff * in_double(sample) + c.sigma * in_double(noise);
   }
 
-  /// The same with noise = ldm::randn<S>(seed, offset).
-  template <ShapeType S, class Space>
-  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
-            std::uint64_t seed, std::uint64_t offset, View<float, S, Space> prev_sample) const {
-    step(model_output, t, sample, randn<S>(seed, offset), prev_sample);
-  }
-
-  /// The sampler contract's step: the step at the i-th timestep.
-  /// @throws ldm::Error when i is not below timesteps().size()
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, NoState&,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
-    step(model_output, int(timesteps_.at(i)), sample, noise, prev_sample);
-  }
-
-  /// The deterministic parts of a step: x0_hat (this), and the mean of x_prev (mean()).
-  template <ShapeType S, class Space>
-  void pred_original_sample(View<const float, S, Space> model_output, int t,
-                            View<const float, S, Space> sample, View<float, S, Space> x0) const {
-    x0 = predicted_x0(coefficients(t).parameterisation, sample, model_output, clip_bound_);
-  }
-  /// The mean of x_prev: step() without noise.
+  /// The mean of x_prev: step() without noise (pred_original_sample() gives the other
+  /// deterministic part, x0_hat).
   template <ShapeType S, class Space>
   void mean(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
             View<float, S, Space> out) const {
     step(model_output, t, sample, 0.0f, out);
   }
-
- private:
-  Schedule schedule_;
-  DDPMConfig config_;
-  double clip_bound_;
-  std::vector<double> timesteps_;
 };
 
 }  // namespace ldm::diffusion

@@ -21,17 +21,16 @@
 #include <cstddef>
 #include <limits>
 #include <span>
-#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/multistep_grid.hpp"
+#include "ldm/diffusion/multistep_solver.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/diffusion/sigmas.hpp"
@@ -98,7 +97,7 @@ struct MultistepUpdate {
 };
 
 /// The DPM-Solver++ multistep sampler (diffusers' DPMSolverMultistepScheduler).
-class DPMSolverMultistep {
+class DPMSolverMultistep : public MultistepSolver<DPMSolverMultistepConfig> {
  public:
   /// A sampler taking num_inference_steps steps over `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T] (or leaves timesteps that repeat
@@ -106,7 +105,7 @@ class DPMSolverMultistep {
   ///         lambda_min_clipped is NaN or +infinity
   DPMSolverMultistep(Schedule schedule, const DPMSolverMultistepConfig& config,
                      int num_inference_steps)
-      : schedule_(std::move(schedule)), config_(config) {
+      : MultistepSolver(std::move(schedule), config) {
     if (config.solver_order < 1 || config.solver_order > 3)
       fail_expected("solver_order", "1, 2 or 3", config.solver_order);
     if (std::isnan(config.lambda_min_clipped) || config.lambda_min_clipped == INFINITY)
@@ -125,23 +124,6 @@ class DPMSolverMultistep {
                            num_inference_steps);
   }
 
-  const Schedule& schedule() const { return schedule_; }              ///< The noise schedule.
-  const DPMSolverMultistepConfig& config() const { return config_; }  ///< The settings.
-  /// The timesteps the model is evaluated at, in order (descending; whole numbers).
-  std::span<const double> timesteps() const { return grid_.timesteps; }
-  /// The sigma of each evaluation, then the one the last step lands on.
-  std::span<const double> sigmas() const { return grid_.sigmas; }
-  /// How many steps are taken (fewer than asked when lambda_min_clipped cuts `trailing` short).
-  int num_inference_steps() const { return int(grid_.timesteps.size()); }
-  /// One model evaluation per step.
-  int evaluations_per_step() const { return 1; }
-  /// Sampling starts from standard normal noise.
-  double init_noise_sigma() const { return 1; }
-  /// The model sees the sample as it is.
-  double input_scale(std::size_t) const { return 1; }
-  /// The variance-preserving mix at the i-th evaluation's sigma (diffusers' add_noise).
-  /// @throws ldm::Error when i is not below timesteps().size()
-  NoiseLevel noise_level(std::size_t i) const { return vp_noise_level(sigma_at(i)); }
   /// The x0 predictions a trajectory carries from step to step.
   template <ShapeType S, class Space>
   using State = DPMSolverMultistepState<S, Space>;
@@ -206,42 +188,14 @@ class DPMSolverMultistep {
                                                  View<const float, S, Space> sample, const Noise&,
                                                  View<float, S, Space> prev_sample) const {
     const double sigma = sigma_at(i);
-    if (state.held > 0 && state.next != i)
-      fail("DPMSolverMultistep::step: evaluation ", i, " after evaluation ", state.next - 1,
-           " in the same State; each trajectory needs its own State, stepped in order");
-    // The oldest prediction's tensor takes the newest.
-    std::rotate(state.x0.begin(), state.x0.begin() + 1, state.x0.end());
-    auto& m = state.x0;
-    m[2] = predicted_x0(parameterisation(config_.prediction_type, 1 / (1 + sigma * sigma)), sample,
-                        model_output, INFINITY);
-    state.held = std::min(state.held + 1, 3);
-    state.next = i + 1;
+    detail::check_in_order(state, i, "DPMSolverMultistep");
+    detail::record_x0(
+        state, i,
+        predicted_x0(parameterisation(config_.prediction_type, 1 / (1 + sigma * sigma)), sample,
+                     model_output, INFINITY));
     const MultistepUpdate u = update(i, order_at(i, state.held));
-    switch (u.order) {
-      case 1:
-        prev_sample = u.sample * in_double(sample) + u.x0[0] * in_double(m[2]);
-        break;
-      case 2:
-        prev_sample =
-            u.sample * in_double(sample) + u.x0[0] * in_double(m[2]) + u.x0[1] * in_double(m[1]);
-        break;
-      default:
-        prev_sample = u.sample * in_double(sample) + u.x0[0] * in_double(m[2]) +
-                      u.x0[1] * in_double(m[1]) + u.x0[2] * in_double(m[0]);
-    }
+    detail::assign_multistep(prev_sample, u.sample * in_double(sample), u.order, u.x0, state.x0);
   }
-
- private:
-  double sigma_at(std::size_t i) const {
-    if (i >= grid_.timesteps.size())
-      fail_expected("evaluation", "one of the sampler's " + std::to_string(grid_.timesteps.size()),
-                    i);
-    return grid_.sigmas[i];
-  }
-
-  Schedule schedule_;
-  DPMSolverMultistepConfig config_;
-  MultistepGrid grid_;
 };
 
 }  // namespace ldm::diffusion

@@ -14,7 +14,6 @@
 
 #include <cmath>
 #include <cstddef>
-#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -23,6 +22,7 @@
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
+#include "ldm/diffusion/sigma_sampler.hpp"
 #include "ldm/diffusion/sigma_steps.hpp"
 #include "ldm/diffusion/sigmas.hpp"
 #include "ldm/expr/assign.hpp"
@@ -48,37 +48,17 @@ struct EulerAncestralStep {
 };
 
 /// The Euler ancestral sampler: the timesteps and sigmas to visit and one step at a time.
-class EulerAncestralDiscrete {
+class EulerAncestralDiscrete : public SigmaSampler<EulerAncestralDiscreteConfig> {
  public:
   /// A sampler taking num_inference_steps steps over `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T] or steps_offset is invalid
   EulerAncestralDiscrete(Schedule schedule, const EulerAncestralDiscreteConfig& config,
                          int num_inference_steps)
-      : schedule_(std::move(schedule)),
-        config_(config),
-        steps_(schedule_,
-               SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                            .steps_offset = config.steps_offset},
-               num_inference_steps) {}
+      : SigmaSampler(std::move(schedule), config,
+                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
+                                  .steps_offset = config.steps_offset},
+                     num_inference_steps) {}
 
-  const Schedule& schedule() const { return schedule_; }                  ///< The noise schedule.
-  const EulerAncestralDiscreteConfig& config() const { return config_; }  ///< The settings.
-  /// The timesteps the model sees, in order (descending; fractions for linspace).
-  std::span<const double> timesteps() const { return steps_.timesteps(); }
-  /// The sigma of each step, then 0 (diffusers' sigmas).
-  std::span<const double> sigmas() const { return steps_.sigmas(); }
-  /// How many steps are taken.
-  int num_inference_steps() const { return steps_.num_inference_steps(); }
-  /// One model evaluation per step.
-  int evaluations_per_step() const { return 1; }
-  /// The largest sigma (with `leading` spacing, sqrt(sigma^2 + 1)), as diffusers.
-  double init_noise_sigma() const { return steps_.init_noise_sigma(); }
-  /// 1 / sqrt(sigma_i^2 + 1).
-  /// @throws ldm::Error when i is not below timesteps().size()
-  double input_scale(std::size_t i) const { return sigma_input_scale(sigma(i)); }
-  /// Signal 1 and noise sigma_i, as diffusers' add_noise.
-  /// @throws ldm::Error when i is not below timesteps().size()
-  NoiseLevel noise_level(std::size_t i) const { return {.signal = 1, .noise = sigma(i)}; }
   /// Euler ancestral remembers nothing between steps.
   template <ShapeType S, class Space>
   using State = NoState;
@@ -86,7 +66,7 @@ class EulerAncestralDiscrete {
   /// The scalars of step i.
   /// @throws ldm::Error when i is not below timesteps().size()
   EulerAncestralStep coefficients(std::size_t i) const {
-    const double from = sigma(i), to = sigmas()[i + 1];
+    const double from = sigma_at(i), to = sigmas()[i + 1];
     return {.sigma = from,
             // sigma_up^2 + sigma_down^2 = to^2, written so that no difference can round below 0.
             .sigma_down = to * to / from,
@@ -110,16 +90,6 @@ class EulerAncestralDiscrete {
         (c.sigma_down - c.sigma) * predicted_eps(c.parameterisation, sample, model_output) +
         c.sigma_up * in_double(noise);
   }
-
- private:
-  double sigma(std::size_t i) const {
-    detail::check_evaluation(i, timesteps().size());
-    return sigmas()[i];
-  }
-
-  Schedule schedule_;
-  EulerAncestralDiscreteConfig config_;
-  SigmaSteps steps_;
 };
 
 }  // namespace ldm::diffusion

@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -29,6 +28,7 @@
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
+#include "ldm/diffusion/sigma_sampler.hpp"
 #include "ldm/diffusion/sigma_steps.hpp"
 #include "ldm/diffusion/sigmas.hpp"
 #include "ldm/expr/assign.hpp"
@@ -68,23 +68,21 @@ struct EulerStep {
 };
 
 /// The Euler sampler: the timesteps and sigmas to visit and one step at a time.
-class EulerDiscrete {
+class EulerDiscrete : public SigmaSampler<EulerDiscreteConfig> {
  public:
   /// A sampler taking num_inference_steps steps over `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T], steps_offset is invalid,
   ///         (with Karras sigmas) a sigma bound is not positive or sigma_min exceeds sigma_max, or
   ///         s_churn is negative or not finite, s_noise not finite or s_tmin or s_tmax NaN
   EulerDiscrete(Schedule schedule, const EulerDiscreteConfig& config, int num_inference_steps)
-      : schedule_(std::move(schedule)),
-        config_(config),
-        steps_(schedule_,
-               SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                            .steps_offset = config.steps_offset,
-                            .use_karras_sigmas = config.use_karras_sigmas,
-                            .sigma_min = config.sigma_min,
-                            .sigma_max = config.sigma_max,
-                            .final_sigmas_type = config.final_sigmas_type},
-               num_inference_steps) {
+      : SigmaSampler(std::move(schedule), config,
+                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
+                                  .steps_offset = config.steps_offset,
+                                  .use_karras_sigmas = config.use_karras_sigmas,
+                                  .sigma_min = config.sigma_min,
+                                  .sigma_max = config.sigma_max,
+                                  .final_sigmas_type = config.final_sigmas_type},
+                     num_inference_steps) {
     if (!(config.s_churn >= 0 && std::isfinite(config.s_churn)))
       fail_expected("s_churn", "a finite value >= 0", config.s_churn);
     if (!std::isfinite(config.s_noise)) fail_expected("s_noise", "a finite number", config.s_noise);
@@ -92,24 +90,6 @@ class EulerDiscrete {
       fail("s_tmin and s_tmax: expected numbers, found ", config.s_tmin, " and ", config.s_tmax);
   }
 
-  const Schedule& schedule() const { return schedule_; }         ///< The noise schedule.
-  const EulerDiscreteConfig& config() const { return config_; }  ///< The settings.
-  /// The timesteps the model sees, in order (descending; fractions for linspace and Karras).
-  std::span<const double> timesteps() const { return steps_.timesteps(); }
-  /// The sigma of each step, then the final sigma (diffusers' sigmas).
-  std::span<const double> sigmas() const { return steps_.sigmas(); }
-  /// How many steps are taken.
-  int num_inference_steps() const { return steps_.num_inference_steps(); }
-  /// One model evaluation per step.
-  int evaluations_per_step() const { return 1; }
-  /// The largest sigma (with `leading` spacing, sqrt(sigma^2 + 1)), as diffusers.
-  double init_noise_sigma() const { return steps_.init_noise_sigma(); }
-  /// 1 / sqrt(sigma_i^2 + 1).
-  /// @throws ldm::Error when i is not below timesteps().size()
-  double input_scale(std::size_t i) const { return sigma_input_scale(sigma(i)); }
-  /// Signal 1 and noise sigma_i, as diffusers' add_noise.
-  /// @throws ldm::Error when i is not below timesteps().size()
-  NoiseLevel noise_level(std::size_t i) const { return {.signal = 1, .noise = sigma(i)}; }
   /// Euler remembers nothing between steps.
   template <ShapeType S, class Space>
   using State = NoState;
@@ -117,7 +97,7 @@ class EulerDiscrete {
   /// The scalars of step i.
   /// @throws ldm::Error when i is not below timesteps().size()
   EulerStep coefficients(std::size_t i) const {
-    const double at = sigma(i);
+    const double at = sigma_at(i);
     const bool churns = config_.s_tmin <= at && at <= config_.s_tmax;
     const double gamma =
         churns ? std::min(config_.s_churn / num_inference_steps(), std::sqrt(2.0) - 1) : 0.0;
@@ -152,16 +132,6 @@ class EulerDiscrete {
       prev_sample = on_sample * (in_double(sample) + c.churn_noise * in_double(noise)) +
                     on_output * in_double(model_output);
   }
-
- private:
-  double sigma(std::size_t i) const {
-    detail::check_evaluation(i, timesteps().size());
-    return sigmas()[i];
-  }
-
-  Schedule schedule_;
-  EulerDiscreteConfig config_;
-  SigmaSteps steps_;
 };
 
 }  // namespace ldm::diffusion

@@ -18,10 +18,8 @@
 /// (ldm/diffusion/sampler.hpp) and never reads its noise operand.
 
 #include <cstddef>
-#include <span>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
@@ -29,6 +27,7 @@
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
+#include "ldm/diffusion/sigma_sampler.hpp"
 #include "ldm/diffusion/sigma_steps.hpp"
 #include "ldm/diffusion/sigmas.hpp"
 #include "ldm/expr/assign.hpp"
@@ -71,59 +70,27 @@ struct HeunEvaluation {
 };
 
 /// Heun's sampler: the timesteps and sigmas to visit and one evaluation at a time.
-class HeunDiscrete {
+class HeunDiscrete : public SigmaSampler<HeunDiscreteConfig> {
  public:
   /// A sampler taking num_inference_steps steps over `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T], steps_offset is invalid, or
   ///         the clip_sample_range (when clipping) is not positive
   HeunDiscrete(Schedule schedule, const HeunDiscreteConfig& config, int num_inference_steps)
-      : schedule_(std::move(schedule)),
-        config_(config),
-        clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)),
-        steps_(schedule_,
-               SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                            .steps_offset = config.steps_offset,
-                            .use_karras_sigmas = config.use_karras_sigmas},
-               num_inference_steps) {
-    const auto steps = steps_.timesteps();
-    timesteps_.push_back(steps.front());
-    for (std::size_t k = 1; k < steps.size(); ++k)
-      timesteps_.insert(timesteps_.end(), 2, steps[k]);
-  }
+      : SigmaSampler(std::move(schedule), config,
+                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
+                                  .steps_offset = config.steps_offset,
+                                  .use_karras_sigmas = config.use_karras_sigmas},
+                     num_inference_steps, 2),
+        clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)) {}
 
-  const Schedule& schedule() const { return schedule_; }        ///< The noise schedule.
-  const HeunDiscreteConfig& config() const { return config_; }  ///< The settings.
-  /// The timesteps the model sees, in order: each step's, all but the first twice.
-  std::span<const double> timesteps() const { return timesteps_; }
-  /// The sigma of each step, then 0 (diffusers' sigmas before it repeats them).
-  std::span<const double> sigmas() const { return steps_.sigmas(); }
-  /// How many steps are taken.
-  int num_inference_steps() const { return steps_.num_inference_steps(); }
-  /// Two model evaluations per step (one for the last).
-  int evaluations_per_step() const { return 2; }
-  /// The largest sigma (with `leading` spacing, sqrt(sigma^2 + 1)), as diffusers.
-  double init_noise_sigma() const { return steps_.init_noise_sigma(); }
-  /// 1 / sqrt(sigma^2 + 1) at the sigma of evaluation i.
-  /// @throws ldm::Error when i is not below timesteps().size()
-  double input_scale(std::size_t i) const { return sigma_input_scale(sigma_at(i)); }
-  /// Signal 1 and noise sigma at evaluation i, as diffusers' add_noise.
-  /// @throws ldm::Error when i is not below timesteps().size()
-  NoiseLevel noise_level(std::size_t i) const { return {.signal = 1, .noise = sigma_at(i)}; }
   /// A trajectory's half-finished step.
   template <ShapeType S, class Space>
   using State = HeunState<S, Space>;
 
-  /// The sigma the model sees at evaluation i: sigma_k at evaluations 2k - 1 and 2k.
-  /// @throws ldm::Error when i is not below timesteps().size()
-  double sigma_at(std::size_t i) const {
-    detail::check_evaluation(i, timesteps_.size());
-    return sigmas()[(i + 1) / 2];
-  }
-
   /// The scalars of evaluation i.
   /// @throws ldm::Error when i is not below timesteps().size()
   HeunEvaluation coefficients(std::size_t i) const {
-    detail::check_evaluation(i, timesteps_.size());
+    detail::check_evaluation(i, timesteps().size());
     const std::size_t k = i / 2;  // the step evaluation i belongs to
     const bool first_half = i % 2 == 0;
     const double sigma = sigmas()[k], sigma_next = sigmas()[k + 1];
@@ -155,7 +122,7 @@ class HeunDiscrete {
       const double at = c.sigma;
       auto derivative = (1 / at) * (in_double(sample) - predicted_x0(c.parameterisation, sample,
                                                                      model_output, clip_bound_));
-      if (i + 1 == timesteps_.size()) {  // the last step, to sigma 0: Euler's
+      if (i + 1 == timesteps().size()) {  // the last step, to sigma 0: Euler's
         prev_sample = in_double(sample) + dt * derivative;
         return;
       }
@@ -175,11 +142,7 @@ class HeunDiscrete {
   }
 
  private:
-  Schedule schedule_;
-  HeunDiscreteConfig config_;
   double clip_bound_;
-  SigmaSteps steps_;
-  std::vector<double> timesteps_;
 };
 
 }  // namespace ldm::diffusion

@@ -32,6 +32,7 @@
 #include "ldm/core/tensor.hpp"
 #include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/multistep_grid.hpp"
+#include "ldm/diffusion/multistep_solver.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/diffusion/sigmas.hpp"
@@ -128,7 +129,7 @@ inline std::array<double, 3> solve(std::array<std::array<double, 3>, 3> a, std::
 }  // namespace detail
 
 /// The UniPC multistep sampler (diffusers' UniPCMultistepScheduler, predict_x0).
-class UniPCMultistep {
+class UniPCMultistep : public MultistepSolver<UniPCMultistepConfig> {
  public:
   /// A sampler taking num_inference_steps steps over `schedule`.
   /// @throws ldm::Error when num_inference_steps is not in [1, T] (or leaves timesteps that
@@ -136,7 +137,7 @@ class UniPCMultistep {
   ///         is off with final_sigmas_type zero and solver_order above 1 (the last step would then
   ///         divide by its infinite length, giving diffusers NaNs)
   UniPCMultistep(Schedule schedule, const UniPCMultistepConfig& config, int num_inference_steps)
-      : schedule_(std::move(schedule)), config_(config) {
+      : MultistepSolver(std::move(schedule), config) {
     if (config.solver_order < 1 || config.solver_order > 3)
       fail_expected("solver_order", "1, 2 or 3", config.solver_order);
     if (!config.lower_order_final && config.solver_order > 1 &&
@@ -154,23 +155,6 @@ class UniPCMultistep {
                            num_inference_steps);
   }
 
-  const Schedule& schedule() const { return schedule_; }          ///< The noise schedule.
-  const UniPCMultistepConfig& config() const { return config_; }  ///< The settings.
-  /// The timesteps the model is evaluated at, in order (descending; whole numbers).
-  std::span<const double> timesteps() const { return grid_.timesteps; }
-  /// The sigma of each evaluation, then the one the last step lands on.
-  std::span<const double> sigmas() const { return grid_.sigmas; }
-  /// How many steps are taken.
-  int num_inference_steps() const { return int(grid_.timesteps.size()); }
-  /// One model evaluation per step.
-  int evaluations_per_step() const { return 1; }
-  /// Sampling starts from standard normal noise.
-  double init_noise_sigma() const { return 1; }
-  /// The model sees the sample as it is.
-  double input_scale(std::size_t) const { return 1; }
-  /// The variance-preserving mix at the i-th evaluation's sigma (diffusers' add_noise).
-  /// @throws ldm::Error when i is not below timesteps().size()
-  NoiseLevel noise_level(std::size_t i) const { return vp_noise_level(sigma_at(i)); }
   /// The x0 predictions and last sample a trajectory carries from step to step.
   template <ShapeType S, class Space>
   using State = UniPCMultistepState<S, Space>;
@@ -209,60 +193,25 @@ class UniPCMultistep {
                                                  View<const float, S, Space> sample, const Noise&,
                                                  View<float, S, Space> prev_sample) const {
     const double sigma = sigma_at(i);
-    if (state.held > 0 && state.next != i)
-      fail("UniPCMultistep::step: evaluation ", i, " after evaluation ", state.next - 1,
-           " in the same State; each trajectory needs its own State, stepped in order");
+    detail::check_in_order(state, i, "UniPCMultistep");
     const auto x0 = predicted_x0(parameterisation(config_.prediction_type, 1 / (1 + sigma * sigma)),
                                  sample, model_output, INFINITY);
-    auto& m = state.x0;
     auto& last = state.last_sample;
     if (state.held > 0 && std::ranges::find(config_.disable_corrector, int(i) - 1) ==
                               config_.disable_corrector.end()) {
       const UniPCUpdate c = corrector(i, state.last_order);
-      switch (c.order) {
-        case 1:
-          last = c.start * in_double(last) + c.current * x0 + c.x0[0] * in_double(m[2]);
-          break;
-        case 2:
-          last = c.start * in_double(last) + c.current * x0 + c.x0[0] * in_double(m[2]) +
-                 c.x0[1] * in_double(m[1]);
-          break;
-        default:
-          last = c.start * in_double(last) + c.current * x0 + c.x0[0] * in_double(m[2]) +
-                 c.x0[1] * in_double(m[1]) + c.x0[2] * in_double(m[0]);
-      }
+      detail::assign_multistep(last, c.start * in_double(last) + c.current * x0, c.order, c.x0,
+                               state.x0);
     } else {
       last = sample;
     }
-    // The oldest prediction's tensor takes the newest.
-    std::rotate(m.begin(), m.begin() + 1, m.end());
-    m[2] = x0;
-    state.held = std::min(state.held + 1, 3);
-    state.next = i + 1;
+    detail::record_x0(state, i, x0);
     state.last_order = order_at(i, state.held);
     const UniPCUpdate p = predictor(i, state.last_order);
-    switch (p.order) {
-      case 1:
-        prev_sample = p.start * in_double(last) + p.x0[0] * in_double(m[2]);
-        break;
-      case 2:
-        prev_sample =
-            p.start * in_double(last) + p.x0[0] * in_double(m[2]) + p.x0[1] * in_double(m[1]);
-        break;
-      default:
-        prev_sample = p.start * in_double(last) + p.x0[0] * in_double(m[2]) +
-                      p.x0[1] * in_double(m[1]) + p.x0[2] * in_double(m[0]);
-    }
+    detail::assign_multistep(prev_sample, p.start * in_double(last), p.order, p.x0, state.x0);
   }
 
  private:
-  double sigma_at(std::size_t i) const {
-    if (i >= grid_.timesteps.size())
-      fail_expected("evaluation", "one of the sampler's " + std::to_string(grid_.timesteps.size()),
-                    i);
-    return grid_.sigmas[i];
-  }
-
   // The step from sigmas[s] to sigmas[t] with the x0 predictions of evaluations s, s - 1...
   // (order of them); a corrector also weighs the x0 prediction at t.
   UniPCUpdate update(std::size_t s, std::size_t t, int order, bool correct) const {
@@ -313,10 +262,6 @@ class UniPCMultistep {
     }
     return u;
   }
-
-  Schedule schedule_;
-  UniPCMultistepConfig config_;
-  MultistepGrid grid_;
 };
 
 }  // namespace ldm::diffusion

@@ -29,7 +29,9 @@
 // A field that the class does not read is refused, naming the class.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -60,127 +62,66 @@ inline constexpr std::string_view kSchedulerClasses[] = {
     "HeunDiscreteScheduler",  "DPMSolverMultistepScheduler",
     "UniPCMultistepScheduler"};
 
+namespace detail {
+
+// Lists of field names, one after the other.
+template <std::size_t... N>
+constexpr auto joined(const std::array<std::string_view, N>&... lists) {
+  std::array<std::string_view, (N + ...)> all{};
+  std::size_t k = 0;
+  for (const auto list : {std::span<const std::string_view>(lists)...})
+    for (std::string_view field : list)
+      all[k++] = field;
+  return all;
+}
+
+// The fields every class reads: the noise schedule, what the model predicts, the spacing.
+inline constexpr auto kEveryClassFields = std::to_array<std::string_view>(
+    {"num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas",
+     "prediction_type", "timestep_spacing", "steps_offset"});
+// The fields both multistep solvers read besides.
+inline constexpr auto kMultistepFields = std::to_array<std::string_view>(
+    {"solver_order", "thresholding", "dynamic_thresholding_ratio", "sample_max_value",
+     "solver_type", "lower_order_final", "use_karras_sigmas", "use_exponential_sigmas",
+     "use_beta_sigmas", "use_flow_sigmas", "flow_shift", "final_sigmas_type",
+     "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type"});
+
+}  // namespace detail
+
 /// The config fields (metadata aside) that diffusers' scheduler `class_name` reads and ldm
 /// honours or checks; empty for a class ldm does not implement.
 inline std::span<const std::string_view> scheduler_fields(std::string_view class_name) {
-  static constexpr std::string_view ddim[] = {"num_train_timesteps",
-                                              "beta_start",
-                                              "beta_end",
-                                              "beta_schedule",
-                                              "trained_betas",
-                                              "prediction_type",
-                                              "timestep_spacing",
-                                              "steps_offset",
-                                              "clip_sample",
-                                              "clip_sample_range",
-                                              "set_alpha_to_one",
-                                              "thresholding",
-                                              "dynamic_thresholding_ratio",
-                                              "sample_max_value",
-                                              "rescale_betas_zero_snr",
-                                              "eta"};
-  static constexpr std::string_view ddpm[] = {"num_train_timesteps",
-                                              "beta_start",
-                                              "beta_end",
-                                              "beta_schedule",
-                                              "trained_betas",
-                                              "prediction_type",
-                                              "timestep_spacing",
-                                              "steps_offset",
-                                              "clip_sample",
-                                              "clip_sample_range",
-                                              "variance_type",
-                                              "thresholding",
-                                              "dynamic_thresholding_ratio",
-                                              "sample_max_value",
-                                              "rescale_betas_zero_snr"};
-  static constexpr std::string_view euler[] = {"num_train_timesteps",
-                                               "beta_start",
-                                               "beta_end",
-                                               "beta_schedule",
-                                               "trained_betas",
-                                               "prediction_type",
-                                               "timestep_spacing",
-                                               "steps_offset",
-                                               "use_karras_sigmas",
-                                               "sigma_min",
-                                               "sigma_max",
-                                               "final_sigmas_type",
-                                               "interpolation_type",
-                                               "timestep_type",
-                                               "use_exponential_sigmas",
-                                               "use_beta_sigmas",
-                                               "rescale_betas_zero_snr",
-                                               "s_churn",
-                                               "s_tmin",
-                                               "s_tmax",
-                                               "s_noise"};
-  static constexpr std::string_view euler_ancestral[] = {
-      "num_train_timesteps", "beta_start",    "beta_end",
-      "beta_schedule",       "trained_betas", "prediction_type",
-      "timestep_spacing",    "steps_offset",  "rescale_betas_zero_snr"};
-  static constexpr std::string_view heun[] = {
-      "num_train_timesteps", "beta_start",      "beta_end",          "beta_schedule",
-      "trained_betas",       "prediction_type", "timestep_spacing",  "steps_offset",
-      "use_karras_sigmas",   "clip_sample",     "clip_sample_range", "use_exponential_sigmas",
-      "use_beta_sigmas"};
-  static constexpr std::string_view dpm_solver_multistep[] = {"num_train_timesteps",
-                                                              "beta_start",
-                                                              "beta_end",
-                                                              "beta_schedule",
-                                                              "trained_betas",
-                                                              "solver_order",
-                                                              "prediction_type",
-                                                              "thresholding",
-                                                              "dynamic_thresholding_ratio",
-                                                              "sample_max_value",
-                                                              "algorithm_type",
-                                                              "solver_type",
-                                                              "lower_order_final",
-                                                              "euler_at_final",
-                                                              "use_karras_sigmas",
-                                                              "use_exponential_sigmas",
-                                                              "use_beta_sigmas",
-                                                              "use_lu_lambdas",
-                                                              "use_flow_sigmas",
-                                                              "flow_shift",
-                                                              "final_sigmas_type",
-                                                              "lambda_min_clipped",
-                                                              "variance_type",
-                                                              "timestep_spacing",
-                                                              "steps_offset",
-                                                              "rescale_betas_zero_snr",
-                                                              "use_dynamic_shifting",
-                                                              "time_shift_type"};
-  static constexpr std::string_view unipc_multistep[] = {"num_train_timesteps",
-                                                         "beta_start",
-                                                         "beta_end",
-                                                         "beta_schedule",
-                                                         "trained_betas",
-                                                         "solver_order",
-                                                         "prediction_type",
-                                                         "thresholding",
-                                                         "dynamic_thresholding_ratio",
-                                                         "sample_max_value",
-                                                         "predict_x0",
-                                                         "solver_type",
-                                                         "lower_order_final",
-                                                         "disable_corrector",
-                                                         "solver_p",
-                                                         "use_karras_sigmas",
-                                                         "use_exponential_sigmas",
-                                                         "use_beta_sigmas",
-                                                         "use_flow_sigmas",
-                                                         "flow_shift",
-                                                         "timestep_spacing",
-                                                         "steps_offset",
-                                                         "final_sigmas_type",
-                                                         "rescale_betas_zero_snr",
-                                                         "use_dynamic_shifting",
-                                                         "time_shift_type",
-                                                         "sigma_min",
-                                                         "sigma_max",
-                                                         "shift_terminal"};
+  using detail::joined, detail::kEveryClassFields, detail::kMultistepFields;
+  static constexpr auto ddim = joined(
+      kEveryClassFields,
+      std::to_array<std::string_view>({"clip_sample", "clip_sample_range", "set_alpha_to_one",
+                                       "thresholding", "dynamic_thresholding_ratio",
+                                       "sample_max_value", "rescale_betas_zero_snr", "eta"}));
+  static constexpr auto ddpm =
+      joined(kEveryClassFields,
+             std::to_array<std::string_view>({"clip_sample", "clip_sample_range", "variance_type",
+                                              "thresholding", "dynamic_thresholding_ratio",
+                                              "sample_max_value", "rescale_betas_zero_snr"}));
+  static constexpr auto euler = joined(
+      kEveryClassFields,
+      std::to_array<std::string_view>(
+          {"use_karras_sigmas", "sigma_min", "sigma_max", "final_sigmas_type", "interpolation_type",
+           "timestep_type", "use_exponential_sigmas", "use_beta_sigmas", "rescale_betas_zero_snr",
+           "s_churn", "s_tmin", "s_tmax", "s_noise"}));
+  static constexpr auto euler_ancestral =
+      joined(kEveryClassFields, std::to_array<std::string_view>({"rescale_betas_zero_snr"}));
+  static constexpr auto heun = joined(
+      kEveryClassFields,
+      std::to_array<std::string_view>({"use_karras_sigmas", "clip_sample", "clip_sample_range",
+                                       "use_exponential_sigmas", "use_beta_sigmas"}));
+  static constexpr auto dpm_solver_multistep =
+      joined(kEveryClassFields, kMultistepFields,
+             std::to_array<std::string_view>({"algorithm_type", "euler_at_final", "use_lu_lambdas",
+                                              "lambda_min_clipped", "variance_type"}));
+  static constexpr auto unipc_multistep =
+      joined(kEveryClassFields, kMultistepFields,
+             std::to_array<std::string_view>({"predict_x0", "disable_corrector", "solver_p",
+                                              "sigma_min", "sigma_max", "shift_terminal"}));
   if (class_name == "DDIMScheduler") return ddim;
   if (class_name == "DDPMScheduler") return ddpm;
   if (class_name == "EulerDiscreteScheduler") return euler;
@@ -245,79 +186,71 @@ struct SchedulerSettings {
   /// The betas these settings name.
   /// @throws ldm::Error when they are out of range (see diffusion::Schedule).
   diffusion::Schedule make_schedule() const { return diffusion::Schedule(schedule, trained_betas); }
+  /// The settings of a sampler, as diffusers' classes read a config: each field of Config (the
+  /// sampler's settings type, diffusion::DDIMConfig...) takes the setting of its name.
+  /// @throws ldm::Error when Config has a solver_type and solver_type is not one of its names
+  ///         ("midpoint" or "heun" for DPM-Solver++, "bh1" or "bh2" for UniPC)
+  template <class Config>
+  Config sampler_config() const {
+    Config c{};
+    c.prediction_type = prediction_type;
+    c.timestep_spacing = timestep_spacing;
+    c.steps_offset = steps_offset;
+    if constexpr (requires { c.clip_sample; }) {
+      c.clip_sample = clip_sample;
+      c.clip_sample_range = clip_sample_range;
+    }
+    if constexpr (requires { c.set_alpha_to_one; }) c.set_alpha_to_one = set_alpha_to_one;
+    if constexpr (requires { c.eta; }) c.eta = eta;
+    if constexpr (requires { c.use_karras_sigmas; }) c.use_karras_sigmas = use_karras_sigmas;
+    if constexpr (requires { c.sigma_min; }) {
+      c.sigma_min = sigma_min;
+      c.sigma_max = sigma_max;
+    }
+    if constexpr (requires { c.final_sigmas_type; }) c.final_sigmas_type = final_sigmas_type;
+    if constexpr (requires { c.s_churn; }) {
+      c.s_churn = s_churn;
+      c.s_tmin = s_tmin;
+      c.s_tmax = s_tmax;
+      c.s_noise = s_noise;
+    }
+    if constexpr (requires { c.solver_order; }) c.solver_order = solver_order;
+    // Each multistep class names its own solver types.
+    if constexpr (requires { c.solver_type = diffusion::DPMSolverType{}; })
+      c.solver_type = diffusion::parse_dpm_solver_type(solver_type);
+    if constexpr (requires { c.solver_type = diffusion::UniPCSolverType{}; })
+      c.solver_type = diffusion::parse_unipc_solver_type(solver_type);
+    if constexpr (requires { c.lower_order_final; }) c.lower_order_final = lower_order_final;
+    if constexpr (requires { c.euler_at_final; }) c.euler_at_final = euler_at_final;
+    if constexpr (requires { c.lambda_min_clipped; }) c.lambda_min_clipped = lambda_min_clipped;
+    if constexpr (requires { c.disable_corrector; }) c.disable_corrector = disable_corrector;
+    return c;
+  }
   /// The DDIM sampler's settings.
-  diffusion::DDIMConfig ddim() const {
-    return {.prediction_type = prediction_type,
-            .clip_sample = clip_sample,
-            .clip_sample_range = clip_sample_range,
-            .set_alpha_to_one = set_alpha_to_one,
-            .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset,
-            .eta = eta};
-  }
+  diffusion::DDIMConfig ddim() const { return sampler_config<diffusion::DDIMConfig>(); }
   /// The DDPM sampler's settings.
-  diffusion::DDPMConfig ddpm() const {
-    return {.prediction_type = prediction_type,
-            .clip_sample = clip_sample,
-            .clip_sample_range = clip_sample_range,
-            .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset};
-  }
+  diffusion::DDPMConfig ddpm() const { return sampler_config<diffusion::DDPMConfig>(); }
   /// The Euler sampler's settings.
   diffusion::EulerDiscreteConfig euler() const {
-    return {.prediction_type = prediction_type,
-            .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset,
-            .use_karras_sigmas = use_karras_sigmas,
-            .sigma_min = sigma_min,
-            .sigma_max = sigma_max,
-            .final_sigmas_type = final_sigmas_type,
-            .s_churn = s_churn,
-            .s_tmin = s_tmin,
-            .s_tmax = s_tmax,
-            .s_noise = s_noise};
+    return sampler_config<diffusion::EulerDiscreteConfig>();
   }
   /// The Euler ancestral sampler's settings.
   diffusion::EulerAncestralDiscreteConfig euler_ancestral() const {
-    return {.prediction_type = prediction_type,
-            .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset};
+    return sampler_config<diffusion::EulerAncestralDiscreteConfig>();
   }
   /// The Heun sampler's settings.
   diffusion::HeunDiscreteConfig heun() const {
-    return {.prediction_type = prediction_type,
-            .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset,
-            .use_karras_sigmas = use_karras_sigmas,
-            .clip_sample = clip_sample,
-            .clip_sample_range = clip_sample_range};
+    return sampler_config<diffusion::HeunDiscreteConfig>();
   }
   /// The DPM-Solver++ sampler's settings.
   /// @throws ldm::Error when solver_type is not "midpoint" or "heun"
   diffusion::DPMSolverMultistepConfig dpm_solver_multistep() const {
-    return {.prediction_type = prediction_type,
-            .solver_order = solver_order,
-            .solver_type = diffusion::parse_dpm_solver_type(solver_type),
-            .lower_order_final = lower_order_final,
-            .euler_at_final = euler_at_final,
-            .use_karras_sigmas = use_karras_sigmas,
-            .final_sigmas_type = final_sigmas_type,
-            .lambda_min_clipped = lambda_min_clipped,
-            .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset};
+    return sampler_config<diffusion::DPMSolverMultistepConfig>();
   }
   /// The UniPC sampler's settings.
   /// @throws ldm::Error when solver_type is not "bh1" or "bh2"
   diffusion::UniPCMultistepConfig unipc_multistep() const {
-    return {.prediction_type = prediction_type,
-            .solver_order = solver_order,
-            .solver_type = diffusion::parse_unipc_solver_type(solver_type),
-            .lower_order_final = lower_order_final,
-            .disable_corrector = disable_corrector,
-            .use_karras_sigmas = use_karras_sigmas,
-            .final_sigmas_type = final_sigmas_type,
-            .timestep_spacing = timestep_spacing,
-            .steps_offset = steps_offset};
+    return sampler_config<diffusion::UniPCMultistepConfig>();
   }
 };
 
