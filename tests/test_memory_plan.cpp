@@ -135,3 +135,21 @@ TEST_CASE("the memory plans match the measured peak: tiny configuration") {
 TEST_CASE("the memory plans match the measured peak: a custom configuration") {
   check_pipeline<test::Small, 8>("small");
 }
+
+namespace {
+// test::Small conditioned on 3 classes (and the null class).
+struct SmallClasses : test::Small {
+  using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4, 4>;
+};
+}  // namespace
+
+TEST_CASE("the guided sampling plan matches the measured peak: a class-conditional model") {
+  using Model = LatentDiffusion<SmallClasses>;
+  constexpr index_t N = 8;
+  Tensor<float, Model::images<N>> out;
+  const pipeline::ClassConditioning condition{.labels = {0, 1, 2, 0, 1, 2, 3, 0},
+                                              .guidance_scale = 3};
+  check_plan("small, 3 classes N=8 guided sampling", Model::guided_sampling_memory<N>(this_host()),
+             measure<Model>([&](Model& m) { m.sample<N>(m.sampler(2), 7, condition, out.view()); }),
+             false);
+}

@@ -833,6 +833,23 @@ class LatentDiffusion {
     return m;
   }
 
+  /// sample<N>()'s peak with a sampler of type S and guidance (a condition with labels and a
+  /// guidance scale other than 1), counted as sampling_memory() counts: its buffers and the
+  /// guided pass's, the UNet's activations and temporaries on 2N.
+  template <index_t N, diffusion::Sampler S = diffusion::DDIM>
+  static constexpr models::PeakMemory guided_sampling_memory(const ops::HostScratch& host = {}) {
+    static_assert(class_conditional,
+                  "ldm::LatentDiffusion::guided_sampling_memory: guidance needs a "
+                  "class-conditional configuration");
+    models::PeakMemory m = sampling_memory<N, S>(host);
+    constexpr std::size_t guided_saved = nn::saved_bytes<typename UNet::template Saved<2 * N>>;
+    m.saved_activations += guided_saved;
+    m.workspaces += nn::saved_bytes<GuidedWork<N>> - guided_saved;
+    m.temporaries = nn::peak(nn::scratch_of<UNet, 2 * N>(host).forward,
+                             AE::template decode_scratch<N>(host).forward);
+    return m;
+  }
+
   /// img2img<N>()'s and inpaint<N>()'s peak with a sampler of type S, counted as
   /// autoencoder_step_memory() counts: sampling_memory()'s, plus the encode's saved activations,
   /// workspaces and temporaries, the image latents and the latent mask, and the host copies that
