@@ -16,7 +16,6 @@
 
 #include <array>
 #include <bit>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -39,8 +38,10 @@
 #include "ldm/pipeline/checkpoint_store.hpp"
 #include "ldm/pipeline/class_conditioning.hpp"
 #include "ldm/pipeline/inpainting_mask.hpp"
+#include "ldm/pipeline/lr_schedule_metadata.hpp"
 #include "ldm/pipeline/samplers.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
+#include "ldm/pipeline/training_options.hpp"
 #include "ldm/pipeline/workspaces.hpp"
 #include "ldm/train/adamw.hpp"
 #include "ldm/train/autoencoder_loss.hpp"
@@ -55,39 +56,6 @@
 
 namespace ldm {
 
-/// How LatentDiffusion trains: the optimisers, the losses, clipping, dropout, the prediction
-/// type and the EMA. Fixed at construction.
-struct TrainingOptions {
-  train::AdamWConfig autoencoder_optimizer{.lr = 4e-4};  ///< AdamW of the autoencoder.
-  train::AdamWConfig unet_optimizer{.lr = 4e-4};         ///< AdamW of the UNet.
-  train::AutoencoderLossConfig autoencoder_loss{};  ///< The autoencoder loss's terms and weights.
-  /// Both models' gradients are clipped to this global L2 norm before each step.
-  double max_grad_norm = 1.0;
-  float dropout = 0;  ///< The UNet's dropout probability in its ResNet blocks.
-  /// What the UNet learns to predict (the noise, or v); samplers read its output the same way.
-  diffusion::PredictionType prediction_type = diffusion::PredictionType::epsilon;
-  /// The UNet's EMA. diffusers' train_unconditional.py: warm-up with power 3/4 up to 0.9999.
-  train::EMAConfig ema{.decay = 0.9999, .use_ema_warmup = true, .power = 0.75};
-  /// How many training steps of one model in a row may have a loss or gradient norm that is not
-  /// finite before training stops with an ldm::Error (at least 1). Such steps are not applied.
-  int max_nonfinite_steps_in_a_row = 3;
-  /// Min-SNR-gamma weighting of the diffusion loss (train/min_snr.hpp), as diffusers'
-  /// --snr_gamma (5 is the paper's choice); 0 leaves it off. Finite and >= 0.
-  double snr_gamma = 0;
-  /// Offset noise (train/offset_noise.hpp), as diffusers' --noise_offset (0.1 is common); 0
-  /// leaves it off. Finite and >= 0.
-  double noise_offset = 0;
-  /// Classifier-free guidance training (pipeline/class_conditioning.hpp): the probability that a
-  /// sample's class label is replaced by the null class. A class-conditional configuration only;
-  /// 0.1 is common. In [0, 1].
-  double label_dropout = 0;
-  /// @{
-  /// The learning-rate schedules (train/lr_schedule.hpp): each step uses the optimiser's lr
-  /// times factor(optimiser steps taken). Constant schedules leave the optimisers' rates alone.
-  train::LRSchedule autoencoder_lr_schedule{}, unet_lr_schedule{};
-  /// @}
-};
-
 /// The after-step hook of LatentDiffusion::denoise() that does nothing.
 struct NoStepHook {
   /// Does nothing with the evaluation's index and the latents.
@@ -95,32 +63,8 @@ struct NoStepHook {
   void operator()(std::size_t, const Latents&) const {}
 };
 
-/// What LatentDiffusion::autoencoder_step() measured.
-struct AutoencoderStepResult {
-  train::AutoencoderLosses losses;  ///< The loss and its terms, before the step.
-  double grad_norm = 0;             ///< The gradients' global L2 norm before clipping.
-  /// True when a loss or the gradient norm was not finite, so that the step was not applied: the
-  /// weights, the optimiser, the EMA and the step count are as before it.
-  bool skipped = false;
-  /// The autoencoder's skipped steps so far, this one included.
-  train::SkippedSteps skipped_steps;
-};
 /// A caller's own key/value state saved with a checkpoint.
 using RunInfo = std::map<std::string, std::string>;
-
-/// What LatentDiffusion::diffusion_step() measured.
-struct DiffusionStepResult {
-  /// @{
-  /// The mean squared error of the UNet's prediction before the step; the gradients' global L2
-  /// norm before clipping.
-  double loss = 0, grad_norm = 0;
-  /// @}
-  /// True when the loss or the gradient norm was not finite, so that the step was not applied:
-  /// the UNet's weights, its optimiser, the EMA and the step count are as before it.
-  bool skipped = false;
-  /// The UNet's skipped steps so far, this one included.
-  train::SkippedSteps skipped_steps;
-};
 
 /// A latent diffusion model: the autoencoder, the UNet, the noise schedule, both optimisers and
 /// the UNet's EMA, with the two training steps, sampling, and diffusers-format checkpoints.
@@ -1489,8 +1433,8 @@ class LatentDiffusion {
     out.set_metadata("unet_optimizer_steps", std::to_string(unet_optimizer_.steps()));
     out.set_metadata("ema_optimization_step", std::to_string(ema_.optimization_step()));
     out.set_metadata("scaling_factor_measured", scaling_measured_ ? "1" : "0");
-    write_lr_schedule(out, "autoencoder_lr_schedule", options_.autoencoder_lr_schedule);
-    write_lr_schedule(out, "unet_lr_schedule", options_.unet_lr_schedule);
+    pipeline::write_lr_schedule(out, "autoencoder_lr_schedule", options_.autoencoder_lr_schedule);
+    pipeline::write_lr_schedule(out, "unet_lr_schedule", options_.unet_lr_schedule);
     for (const auto& [key, value] : run_info)
       out.set_metadata(std::string(run_info_prefix) + key, value);
     out.write(path);
@@ -1538,80 +1482,11 @@ class LatentDiffusion {
 
   void require_same_lr_schedules(const std::filesystem::path& path) const {
     const auto file = io::SafetensorsFile::open(path);
-    require_same_lr_schedule(file, path, "autoencoder_lr_schedule", "the autoencoder",
-                             options_.autoencoder_lr_schedule);
-    require_same_lr_schedule(file, path, "unet_lr_schedule", "the UNet", options_.unet_lr_schedule);
+    pipeline::require_same_lr_schedule(file, path, "autoencoder_lr_schedule", "the autoencoder",
+                                       options_.autoencoder_lr_schedule);
+    pipeline::require_same_lr_schedule(file, path, "unet_lr_schedule", "the UNet",
+                                       options_.unet_lr_schedule);
   }
-  // A schedule as training-state metadata: <key>.type, .warmup_steps, .total_steps, .num_cycles.
-  static void write_lr_schedule(io::SafetensorsWriter& out, const std::string& key,
-                                const train::LRSchedule& schedule) {
-    out.set_metadata(key + ".type", std::string(train::to_string(schedule.type)));
-    out.set_metadata(key + ".warmup_steps", std::to_string(schedule.warmup_steps));
-    out.set_metadata(key + ".total_steps", std::to_string(schedule.total_steps));
-    out.set_metadata(key + ".num_cycles", shortest(schedule.num_cycles));
-  }
-  // The number's shortest decimal form that reads back as the same double.
-  static std::string shortest(double value) {
-    char text[32];
-    const auto end = std::to_chars(text, text + sizeof text, value).ptr;
-    return std::string(text, end);
-  }
-  // A resumed run must keep the schedule it was saved with, or its learning rates would jump.
-  // A state without one was saved before schedules existed: its run had a constant rate. Only the
-  // numbers the type uses are compared.
-  static void require_same_lr_schedule(const io::SafetensorsFile& file,
-                                       const std::filesystem::path& path, const std::string& key,
-                                       const char* model, const train::LRSchedule& options) {
-    const auto& metadata = file.metadata();
-    auto text = [&](const std::string& field) -> std::optional<std::string> {
-      const auto it = metadata.find(key + "." + field);
-      if (it == metadata.end()) return std::nullopt;
-      return it->second;
-    };
-    const std::string where = path.string() + ": metadata '" + key + ".";
-    train::LRSchedule saved;
-    if (const auto type = text("type")) {
-      saved.type = train::lr_schedule_type(*type, where + "type'");
-      saved.warmup_steps =
-          std::int64_t(whole_number(text("warmup_steps"), where + "warmup_steps'"));
-      saved.total_steps = std::int64_t(whole_number(text("total_steps"), where + "total_steps'"));
-      const std::string cycles = text("num_cycles").value_or("");
-      double value = 0;
-      const auto [end, error] =
-          std::from_chars(cycles.data(), cycles.data() + cycles.size(), value);
-      if (error != std::errc() || end != cycles.data() + cycles.size())
-        fail_expected(where + "num_cycles'", "a number", "'" + cycles + "'");
-      saved.num_cycles = value;
-    }
-    auto differ = [&](const char* field, const auto& in_checkpoint, const auto& in_options) {
-      fail(path.string(), ": ", model, "'s learning-rate schedule differs from the options' (", key,
-           "): ", field, " is ", in_checkpoint, " in the checkpoint and ", in_options,
-           " in the options; resume with the schedule the run was saved with");
-    };
-    using train::LRScheduleType;
-    if (saved.type != options.type)
-      differ("type", train::to_string(saved.type), train::to_string(options.type));
-    if (saved.type == LRScheduleType::constant) return;
-    if (saved.warmup_steps != options.warmup_steps)
-      differ("warmup_steps", saved.warmup_steps, options.warmup_steps);
-    if (saved.type == LRScheduleType::constant_with_warmup) return;
-    if (saved.total_steps != options.total_steps)
-      differ("total_steps", saved.total_steps, options.total_steps);
-    if (saved.type == LRScheduleType::cosine && saved.num_cycles != options.num_cycles)
-      differ("num_cycles", shortest(saved.num_cycles), shortest(options.num_cycles));
-  }
-  static std::uint64_t whole_number(const std::optional<std::string>& text,
-                                    const std::string& where) {
-    if (!text) fail(where, " is missing");
-    try {
-      std::size_t used = 0;
-      const auto value = std::stoull(*text, &used);
-      if (used == text->size() && value <= std::uint64_t(INT64_MAX)) return value;
-    } catch (const std::exception&) {
-    }
-    fail_expected(where, "a whole number", "'" + *text + "'");
-  }
-
   // save() writes the same EMA to unet/ and to the training state. Where they differ, unet/ was
   // changed since, and diffusers (which reads unet/) and ema_unet() would disagree: refused.
   // ema_unet_ holds unet/'s weights here.
