@@ -82,7 +82,9 @@ struct Cell {
   double distance = 0, seconds = 0;
 };
 
-// Measures cells one after another; its progress counts the batches of the whole table.
+// Measures cells one after another; its progress counts the batches of the whole table. A
+// class-conditional model draws the classes in turn, guided as SamplingFlags says.
+template <class Model>
 class CellMeasure {
  public:
   CellMeasure(Model& model, const Classifier& classifier, const ldm::eval::FeatureStatistics& real,
@@ -98,7 +100,8 @@ class CellMeasure {
     double seconds = 0;
     for (std::int64_t b = 0; b < batches_; ++b) {
       const auto start = Clock::now();
-      const auto images = draw_samples(model_, sampling, seed + std::uint64_t(b), preview_batch);
+      const auto images = draw_samples(model_, sampling, seed + std::uint64_t(b), preview_batch,
+                                       ldm::train::labels_in_turn<Model>(preview_batch, 1));
       seconds += std::chrono::duration<double>(Clock::now() - start).count();
       add_features(classifier_, images, generated);
       progress_.update(++done_);
@@ -122,25 +125,10 @@ inline std::string fixed(double value, int digits) {
   return text;
 }
 
-inline int samplers_command(int argc, char** argv) {
-  SamplerTableFlags flags;
-  ldm::cli::Options options(
-      "fashion samplers [options]",
-      "Measures each sampler on one model: the Frechet distance of --samples images (as `fashion\n"
-      "eval` computes it) and the wall time of their sampling, for each number of --steps, plus\n"
-      "the fewest steps at which each sampler matches DDIM with 50 steps. Prints a Markdown\n"
-      "table (and writes it to --out).");
-  options.add("model", &flags.model, "the model folder (vae/, unet/, scheduler/)");
-  options.add("classifier", &flags.classifier,
-              "the feature network's weights (examples/train_classifier.cpp)");
-  options.add("samplers", &flags.samplers, "comma-separated sampler names, or all");
-  options.add("steps", &flags.steps, "comma-separated step counts");
-  options.add("samples", &flags.samples, "generated images per cell (whole batches of 16)");
-  options.add("seed", &flags.seed, "seed of the initial noise (batch b: seed + b)");
-  options.add("out", &flags.out, "also write the table to this Markdown file");
-  if (!options.parse(argc, argv, 2)) return 0;
-  const SamplerTablePlan plan = validate(flags);
-
+// The table for a model of configuration C (fashion::Config or ClassConfig).
+template <class C>
+int sampler_table(const SamplerTableFlags& flags, const SamplerTablePlan& plan) {
+  using Model = ModelOn<ldm::host, C>;
   Model model(0);
   model.load(flags.model);
   auto classifier = std::make_unique<Classifier>();
@@ -154,7 +142,7 @@ inline int samplers_command(int argc, char** argv) {
   const auto cells_to_measure =
       std::int64_t(plan.samplers.size() * plan.steps.size()) + 2 -
       std::int64_t(std::ranges::count(plan.samplers, "ddim") * std::ranges::count(plan.steps, 50));
-  CellMeasure measure(model, *classifier, real, flags.samples, cells_to_measure);
+  CellMeasure<Model> measure(model, *classifier, real, flags.samples, cells_to_measure);
   const SamplingFlags reference{.sampler = "ddim", .steps = 50};
   const Cell ddim50 = measure(reference, seed);
   const Cell again = measure(reference, seed + std::uint64_t(max_eval_samples));
@@ -204,6 +192,28 @@ inline int samplers_command(int argc, char** argv) {
     std::printf("wrote %s\n", flags.out.c_str());
   }
   return 0;
+}
+
+inline int samplers_command(int argc, char** argv) {
+  SamplerTableFlags flags;
+  ldm::cli::Options options(
+      "fashion samplers [options]",
+      "Measures each sampler on one model: the Frechet distance of --samples images (as `fashion\n"
+      "eval` computes it) and the wall time of their sampling, for each number of --steps, plus\n"
+      "the fewest steps at which each sampler matches DDIM with 50 steps. Prints a Markdown\n"
+      "table (and writes it to --out). A class-conditional model draws the 10 classes in turn,\n"
+      "with guidance 3.");
+  options.add("model", &flags.model, "the model folder (vae/, unet/, scheduler/)");
+  options.add("classifier", &flags.classifier,
+              "the feature network's weights (examples/train_classifier.cpp)");
+  options.add("samplers", &flags.samplers, "comma-separated sampler names, or all");
+  options.add("steps", &flags.steps, "comma-separated step counts");
+  options.add("samples", &flags.samples, "generated images per cell (whole batches of 16)");
+  options.add("seed", &flags.seed, "seed of the initial noise (batch b: seed + b)");
+  options.add("out", &flags.out, "also write the table to this Markdown file");
+  if (!options.parse(argc, argv, 2)) return 0;
+  const SamplerTablePlan plan = validate(flags);
+  return with_folder_config(flags.model, [&]<class C>() { return sampler_table<C>(flags, plan); });
 }
 
 }  // namespace fashion
