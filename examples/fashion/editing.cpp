@@ -164,7 +164,8 @@ struct EditFlags {
                 "outputs per input (at most " + std::to_string(max_edit_count) + ")");
     options.add("seed", &seed, "seed of the noise (output j: image j of `fashion sample --seed`)");
     options.add("out", &out, "the PNG file to write");
-    sampling.add_to(options);
+    // The editing commands take unconditional models, which have no guidance.
+    sampling.add_to(options, false);
   }
   // Everything but the inputs' contents, before anything is read.
   std::vector<std::int64_t> validate() const {
@@ -371,7 +372,7 @@ int interpolate_command(int argc, char** argv) {
   options.add("strength", &strength, "with images: how far the frames may go from them");
   options.add("seed", &seed, "with images: seed of the noise");
   options.add("out", &out, "the PNG file to write");
-  sampling.add_to(options);
+  sampling.add_to(options, false);
   if (!options.parse(argc, argv, 2)) return 0;
   validate(sampling);
   const int sources = int(!seeds.empty()) + int(!images.empty()) + int(!test_images.empty());

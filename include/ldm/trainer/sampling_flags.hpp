@@ -23,8 +23,9 @@ struct SamplingFlags {
   /// alone).
   double guidance = 3;
 
-  /// Registers the four flags.
-  void add_to(cli::Options& options) {
+  /// Registers the flags: --sampler, --sample-steps, --eta, --karras and, unless told not to (a
+  /// command for unconditional models only), --guidance.
+  void add_to(cli::Options& options, bool with_guidance = true) {
     std::string names;
     for (const pipeline::SamplerName& s : pipeline::kSamplerNames)
       names += (names.empty() ? "" : ", ") + std::string(s.name);
@@ -34,8 +35,9 @@ struct SamplingFlags {
     options.add("eta", &eta, "DDIM's eta: 0 is deterministic, 1 is DDPM-like noise");
     options.add_switch("karras", &karras,
                        "Karras et al.'s sigmas (use_karras_sigmas): euler, heun, dpm++2m, unipc");
-    options.add("guidance", &guidance,
-                "class-conditional models: the classifier-free guidance scale (1: none)");
+    if (with_guidance)
+      options.add("guidance", &guidance,
+                  "class-conditional models: the classifier-free guidance scale (1: none)");
   }
 
   /// The sampler as LatentDiffusion::sampler() takes it: diffusers' from_config options.
