@@ -200,8 +200,8 @@ void check_gradients() {
   auto check = [&](const char* what, const std::vector<double>& analytic,
                    const std::vector<double>& numeric) {
     const double error = test::max_relative_error(analytic.data(), numeric);
-    MESSAGE(std::string(what) << (Linear ? " (Linear)" : " (1x1)") << ": largest relative error "
-                              << error);
+    const std::string label = std::string(what) + (Linear ? " (Linear)" : " (1x1)");
+    MESSAGE(label << ": largest relative error " << error);
     CHECK(error < 1e-6);
   };
   check("context", std::vector<double>(dcontext.data(), dcontext.data() + dcontext.size),

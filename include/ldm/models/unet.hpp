@@ -213,7 +213,7 @@ class UNet {
   /// (UNet2DConditionModel's encoder_hidden_states); labels only when class-conditional.
   /// @param x noisy latents
   /// @param timesteps each sample's timestep (as a float, as diffusers passes it)
-  /// @param context each sample's Tokens tokens of cross_attention_dim channels
+  /// @param context_states each sample's Tokens tokens of cross_attention_dim channels
   /// @param s receives the activations backward() needs
   /// @param y receives the prediction
   /// @param mode training (dropout on, with its seed) or inference
