@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <ldm/ldm.hpp>
 #include <ldm/pipeline/checkpoint.hpp>
@@ -168,9 +169,119 @@ TEST_CASE(
                        doctest::Contains("'attention_head_dim'"), Error);
 }
 
+TEST_CASE(
+    "UNetCondition config.json: the short files older diffusers wrote match through the "
+    "defaults; upcast_attention is not checked") {
+  // The fields a diffusers 0.6 config.json of Stable Diffusion 1.5's form states; the others take
+  // UNet2DConditionModel's defaults.
+  auto sd15 = nlohmann::json::parse(R"({
+    "_class_name": "UNet2DConditionModel", "_diffusers_version": "0.6.0", "act_fn": "silu",
+    "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
+    "center_input_sample": false, "cross_attention_dim": 768,
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
+                         "DownBlock2D"],
+    "downsample_padding": 1, "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4,
+    "layers_per_block": 2, "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32,
+    "out_channels": 4, "sample_size": 64,
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+                       "CrossAttnUpBlock2D"]})");
+  const auto check = [](const nlohmann::json& file, const nlohmann::json& expected) {
+    pipeline::require_matching_config("config.json", file, expected,
+                                      pipeline::unet_condition_defaults(),
+                                      pipeline::unet_condition_unchecked_fields());
+  };
+  using SD15Config = configs::StableDiffusion15UNet;
+  using SD21Config = configs::StableDiffusion21UNet;
+  CHECK_NOTHROW(check(sd15, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)));
+  // Stable Diffusion 2's form: heads per level, Linear projections, float32 attention asked for.
+  auto sd21 = sd15;
+  sd21["attention_head_dim"] = {5, 10, 20, 20};
+  sd21["cross_attention_dim"] = 1024;
+  sd21["use_linear_projection"] = true;
+  sd21["upcast_attention"] = true;
+  CHECK_NOTHROW(check(sd21, pipeline::unet_condition_config<SD21Config>(4, 64, 0.0)));
+  CHECK_THROWS_WITH_AS(check(sd21, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)),
+                       doctest::Contains("'attention_head_dim'"), Error);
+  sd15.erase("cross_attention_dim");  // so diffusers' default, 1280, applies
+  CHECK_THROWS_WITH_AS(check(sd15, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)),
+                       doctest::Contains("'cross_attention_dim' is missing"), Error);
+}
+
+namespace {
+// NHWC (or any other rank as is) to PyTorch's NCHW, for a file python reads.
+template <class T, ShapeType S>
+std::vector<float> torch_order(View<const T, S> a) {
+  std::vector<float> v(std::size_t(S::size));
+  if constexpr (S::rank == 4) {
+    constexpr index_t B = S::extents[0], H = S::extents[1], W = S::extents[2], C = S::extents[3];
+    for (index_t n = 0; n < B; ++n)
+      for (index_t c = 0; c < C; ++c)
+        for (index_t h = 0; h < H; ++h)
+          for (index_t w = 0; w < W; ++w)
+            v[std::size_t(((n * C + c) * H + h) * W + w)] = float(a(n, h, w, c));
+  } else {
+    for (index_t i = 0; i < S::size; ++i)
+      v[std::size_t(i)] = float(a[i]);
+  }
+  return v;
+}
+
+// Writes U's folder (weights moved off PyTorch's initialisation, so that no norm is the identity
+// and no bias zero) and <folder>_io.safetensors (x, t, context, labels, ldm's output y), and
+// checks that the folder reads back to the same output.
+template <class U>
+void export_for_diffusers(const std::filesystem::path& folder) {
+  nn::Owned<U> unet(7), reloaded(8);
+  for (index_t i = 0; i < U::parameter_count; ++i)
+    unet.values()[i] += 0.05f * float(std::sin(0.7 * double(i)));
+  pipeline::save_model_folder(folder, config_of<U>(), unet.infos(), unet.values().data());
+  Tensor<float, typename U::template sample<N>> x, y, y_reloaded;
+  Tensor<float, typename U::template context<N>> context;
+  Tensor<float, Shape<N>> t, labels_as_float;
+  Tensor<std::int32_t, Shape<N>> labels;
+  x = randn<typename U::template sample<N>>(1);
+  context = randn<typename U::template context<N>>(2);
+  t[0] = 17, t[1] = 640;
+  labels[0] = 2, labels[1] = 0;
+  labels_as_float = labels;
+  typename U::template Saved<N> saved;
+  unet->forward(x, t, context, saved, y.view(), nn::inference, labels);
+  io::SafetensorsWriter io;
+  const auto add = [&](const char* name, const auto& tensor, std::vector<std::int64_t> shape) {
+    using Tn = std::remove_cvref_t<decltype(tensor)>;
+    const auto values = torch_order(View<const float, typename Tn::shape>(tensor));
+    io.add(name, values, std::move(shape));
+  };
+  add("x", x, {N, U::channels, U::resolution, U::resolution});
+  add("y", y, {N, U::channels, U::resolution, U::resolution});
+  add("context", context, {N, U::context_tokens, U::context_channels});
+  add("t", t, {N});
+  if constexpr (U::config::num_class_embeds > 0) add("labels", labels_as_float, {N});
+  io.write(folder.string() + "_io.safetensors");
+
+  load_folder(reloaded, folder);
+  reloaded->forward(x, t, context, saved, y_reloaded.view(), nn::inference, labels);
+  CHECK(std::equal(y.data(), y.data() + y.size, y_reloaded.data()));
+}
+}  // namespace
+
+// tools/golden/check_unet_condition_folder.py runs diffusers' from_pretrained on these folders and
+// compares its output with ldm's. By hand (it needs python):
+//   LDM_EXPORT_UNET_CONDITION=/tmp/x build/host/tests/test_models_unet_condition
+//   -tc='*from_pretrained*' python tools/golden/check_unet_condition_folder.py /tmp/x
+TEST_CASE("UNetCondition: folders for diffusers' from_pretrained, with inputs and ldm's output") {
+  test::TempFolder temp;
+  const char* named = std::getenv("LDM_EXPORT_UNET_CONDITION");
+  const std::filesystem::path folder = named ? std::filesystem::path(named) : temp.path;
+  export_for_diffusers<ConvUNet>(folder / "conv");
+  export_for_diffusers<LinearUNet>(folder / "linear");
+}
+
 namespace {
 // Both projections, a cross-attention level at each resolution, per-level heads and transformer
-// layers, a class embedding, dropout in training.
+// layers, a class embedding, dropout in training. A 1x1 convolution and a Linear compute the same
+// function from the same flat buffer, so the two report the same errors, each through its own
+// ops.
 template <bool Linear>
 void check_gradients() {
   using Config = UNetConditionConfig<channels<4, 8>, 1, cross_attention_at<0, 1>, per_level<2, 4>,

@@ -243,7 +243,8 @@ class UNet {
   }
 
   /// Accumulates every parameter gradient; overwrites dx and dcontext, each when given (training
-  /// the UNet on a frozen text encoder's output needs neither). `x`, `context`, `s` and `labels`
+  /// the UNet on a frozen text encoder's output needs neither). `x`, `context_states`, `s` and
+  /// `labels`
   /// must be what forward() was given and filled.
   /// @param dcontext receives the gradient of the context (encoder_hidden_states)
   template <index_t N>
