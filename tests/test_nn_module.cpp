@@ -35,6 +35,10 @@ using OddAE =
 using UNet = models::UNet<float, host, 4, 8, configs::Tiny::unet>;
 using OneLevelUNet =
     models::UNet<float, host, 3, 4, UNetConfig<channels<8>, 1, attention_at<0>, 4, 4>>;
+using ConditionUNet =
+    models::UNetCondition<float, host, 4, 8, 3,
+                          UNetConditionConfig<channels<8, 16>, 1, cross_attention_at<0>,
+                                              per_level<2, 4>, 12, false, per_level<2, 1>, 4>>;
 
 }  // namespace
 
@@ -85,6 +89,7 @@ TEST_CASE("saved_bytes: the models' Saved, as constructing them allocates") {
   check_saved_bytes<OddAE::Saved<3>>("AutoencoderKL 3x16x16, two levels of 4 and 8 channels");
   check_saved_bytes<UNet::Saved<2>>("UNet tiny");
   check_saved_bytes<OneLevelUNet::Saved<2>>("UNet with one level");
+  check_saved_bytes<ConditionUNet::Saved<2>>("UNetCondition");
   check_saved_bytes<train::LPIPS<float, 32, 32, 1>::Saved<2>>("LPIPS");
   check_saved_bytes<eval::FashionClassifier<32>::Saved<4>>("FashionClassifier");
 }

@@ -1,12 +1,15 @@
 #pragma once
 /// @file
-/// diffusers' UNet2DModel (positional time embedding, flip_sin_to_cos, freq_shift 0):
+/// diffusers' UNet2DModel and UNet2DConditionModel (positional time embedding, flip_sin_to_cos,
+/// freq_shift 0):
 /// @verbatim
 ///   emb = time_embedding(sinusoid(t)) [+ class_embedding(label)]
 ///   h = conv_in(x); down levels (skips kept); mid (resnet, attention, resnet); up levels (skips
 ///   concatenated, second); y = conv_out(silu(conv_norm_out(h)))
 /// @endverbatim
-/// over latents Shape<N, Res, Res, C>, predicting a tensor of the same shape.
+/// over latents Shape<N, Res, Res, C>, predicting a tensor of the same shape. The two differ only
+/// in their attention: UNet2DModel's attends within the image; UNet2DConditionModel's is a
+/// Transformer2DModel that also attends to a context of Tokens tokens (encoder_hidden_states).
 
 #include <cstdint>
 #include <tuple>
@@ -15,8 +18,9 @@
 
 namespace ldm::models {
 
-/// diffusers' UNet2DModel over latents Shape<N, Res, Res, C>, predicting a tensor of the same
-/// shape (the noise, or v).
+/// diffusers' UNet2DModel (Cfg an ldm::UNetConfig, no Tokens) or UNet2DConditionModel (Cfg an
+/// ldm::UNetConditionConfig, Tokens context tokens; see models::UNetCondition) over latents
+/// Shape<N, Res, Res, C>, predicting a tensor of the same shape (the noise, or v).
 ///
 /// Like AutoencoderKL, the model is bound to a flat parameter buffer (nn::Owned<UNet, Space>
 /// owns one) under diffusers' names, and activations live in the caller's Saved<N>.
@@ -25,8 +29,10 @@ namespace ldm::models {
 /// @tparam C the latents' channels (in and out)
 /// @tparam Res the latents' height and width: a multiple of Cfg::downsample_factor (a compile
 ///         error otherwise)
-/// @tparam Cfg an ldm::UNetConfig
-template <class T, class Space, index_t C, index_t Res, class Cfg>
+/// @tparam Cfg an ldm::UNetConfig or an ldm::UNetConditionConfig
+/// @tparam Tokens the context's tokens (sequence length): positive with a UNetConditionConfig,
+///         0 with a UNetConfig (compile errors otherwise)
+template <class T, class Space, index_t C, index_t Res, class Cfg, index_t Tokens = 0>
 class UNet {
   using Ch = typename Cfg::block_out_channels;
   static constexpr int levels = Cfg::levels;
@@ -34,11 +40,18 @@ class UNet {
   static_assert(Res % Cfg::downsample_factor == 0,
                 "ldm::UNet: the latent resolution must be divisible by 2^(levels - 1) of the "
                 "UNet's block_out_channels");
+  static constexpr bool with_context = requires { Cfg::cross_attention_dim; };
+  static_assert(!with_context || Tokens > 0,
+                "ldm::UNet: a UNetConditionConfig needs the context's token count, positive "
+                "(models::UNetCondition<T, Space, C, Res, Tokens, Cfg>)");
+  static_assert(with_context || Tokens == 0,
+                "ldm::UNet: a UNetConfig (UNet2DModel) takes no context; give a "
+                "UNetConditionConfig for cross-attention on Tokens tokens");
   using Skips = SkipLayout<Cfg, Res>;
   template <std::size_t L>
-  using Down = UNetDownLevel<T, Space, Cfg, Res, int(L)>;
+  using Down = UNetDownLevel<T, Space, Cfg, Res, int(L), Tokens>;
   template <std::size_t I>
-  using Up = UNetUpLevel<T, Space, Cfg, Res, int(I)>;
+  using Up = UNetUpLevel<T, Space, Cfg, Res, int(I), Tokens>;
   template <std::size_t... L>
   static auto down_types(std::index_sequence<L...>) -> std::tuple<Down<L>...>;
   template <std::size_t... I>
@@ -47,8 +60,9 @@ class UNet {
   using Ups = decltype(up_types(std::make_index_sequence<levels>{}));
   static constexpr index_t mid_res = Res >> (levels - 1);
   using MidResnet = nn::ResnetBlock2D<T, Space, mid_res, mid_res, Ch::last, Ch::last, E, G>;
-  using MidAttention =
-      nn::Attention<T, Space, mid_res, mid_res, Ch::last, Cfg::attention_head_dim, G>;
+  using MidAttention = LevelAttention<T, Space, Cfg, Tokens, mid_res, levels - 1, true>;
+  template <index_t N>
+  using Context = LevelContext<T, Space, Cfg, Tokens, N>;
   static constexpr bool class_conditional = Cfg::num_class_embeds > 0;
   using ClassEmbedding = std::conditional_t<
       class_conditional,
@@ -62,6 +76,17 @@ class UNet {
   /// The latents' channels, height and width.
   static constexpr index_t channels = C, resolution = Res;
   /// @}
+  /// Whether the attention reads a context (UNet2DConditionModel).
+  static constexpr bool conditional = with_context;
+  /// The context's tokens (0 without one).
+  static constexpr index_t context_tokens = Tokens;
+  /// The context's channels, cross_attention_dim (0 without one).
+  static constexpr index_t context_channels = [] {
+    if constexpr (with_context)
+      return Cfg::cross_attention_dim;
+    else
+      return index_t(0);
+  }();
   using TimeEmbedding = nn::TimestepEmbedding<T, Space, Ch::first, E>;  ///< sinusoid -> MLP.
   using ConvIn = nn::Conv2d<T, Space, Res, Res, C, Ch::first>;          ///< The first convolution.
   /// The last normalisation (GroupNorm, then SiLU).
@@ -78,6 +103,10 @@ class UNet {
   /// A batch of N latents: Shape<N, Res, Res, C>.
   template <index_t N>
   using sample = Shape<N, Res, Res, C>;
+  /// A batch of N contexts (encoder_hidden_states): Shape<N, Tokens, cross_attention_dim> (for a
+  /// model without one, a placeholder shape).
+  template <index_t N>
+  using context = Shape<N, (with_context ? Tokens : 1), (with_context ? context_channels : 1)>;
 
   /// What forward() keeps for backward() (the layers' activations).
   template <index_t N>
@@ -114,7 +143,8 @@ class UNet {
   /// @param host what the host ops choose at run time (ops/host_scratch.hpp)
   // forward: a class embedding's; backward: demb, the skip gradients (grads), the up levels'
   // gradients (up_grads) and d_norm_out throughout; d_mid, d_attn and d_res0 from the up levels
-  // on; demb_part from the mid block on; d_mid_in from its first resnet on.
+  // on; demb_part from the mid block on (and the mid attention's context gradient beside its
+  // backward); d_mid_in from its first resnet on.
   template <index_t N>
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
     using Emb = Tensor<T, Shape<N, E>, Space>;
@@ -130,7 +160,7 @@ class UNet {
         nn::peak(class_conditional ? nn::bytes_of<Emb> : 0, conv_in.forward, downs.forward,
                  resnet.forward, attention.forward, ups.forward, conv_out.forward);
     const std::size_t mid_backward =
-        nn::bytes_of<Emb> + nn::peak(resnet.backward, attention.backward,
+        nn::bytes_of<Emb> + nn::peak(resnet.backward, Context<N>::bytes + attention.backward,
                                      nn::bytes_of<Mid> + nn::peak(resnet.backward, downs.backward,
                                                                   conv_in.backward, time.backward));
     const std::size_t backward =
@@ -152,14 +182,16 @@ class UNet {
           return Down<l>(b.scope("down_blocks").scope(std::to_string(l)), dropout);
         })),
         mid_res0(b.scope("mid_block").scope("resnets").scope("0"), Cfg::norm_eps, dropout),
-        mid_attention(b.scope("mid_block").scope("attentions").scope("0"), Cfg::norm_eps),
+        mid_attention(make_level_attention<MidAttention, Cfg, Tokens>(
+            b.scope("mid_block").scope("attentions").scope("0"))),
         mid_res1(b.scope("mid_block").scope("resnets").scope("1"), Cfg::norm_eps, dropout),
         up_blocks(make_tuple<levels>(
             [&](auto i) { return Up<i>(b.scope("up_blocks").scope(std::to_string(i)), dropout); })),
         conv_norm_out(b.scope("conv_norm_out"), Cfg::norm_eps),
         conv_out(b.scope("conv_out")) {}
 
-  /// eps (or v) prediction for noisy latents x at timesteps t; labels only when class-conditional.
+  /// eps (or v) prediction for noisy latents x at timesteps t (UNet2DModel); labels only when
+  /// class-conditional.
   /// @param x noisy latents
   /// @param timesteps each sample's timestep (as a float, as diffusers passes it)
   /// @param s receives the activations backward() needs
@@ -169,87 +201,62 @@ class UNet {
   ///        UNet
   /// @throws ldm::Error when the UNet is class-conditional and no labels are given
   template <index_t N>
-  void forward(View<const T, sample<N>, Space> x, View<const float, Shape<N>, Space> timesteps,
-               Saved<N>& s, View<T, sample<N>, Space> y, const nn::Mode& mode = nn::inference,
-               View<const std::int32_t, Shape<N>, Space> labels =
-                   View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
-    time_embedding.forward(timesteps, s.time, s.emb.view());
-    if constexpr (class_conditional) {
-      if (!labels.data()) fail("ldm::UNet: this UNet is class-conditional; pass class labels");
-      Tensor<T, Shape<N, E>, Space> class_emb;
-      class_embedding.forward(labels, {}, class_emb.view());
-      s.emb += class_emb;
-    }
-    auto emb = View<const T, Shape<N, E>, Space>(s.emb);
-    conv_in.forward(x, {}, std::get<0>(s.skips).view());
-    static_for<levels>(
-        [&](auto l) { std::get<l>(down_blocks).forward(emb, s.skips, std::get<l>(s.down), mode); });
-    mid_res0.forward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, s.after_mid_res0.view(),
-                     mode);
-    mid_attention.forward(s.after_mid_res0, s.mid_attn, s.after_mid_attn.view(), mode);
-    mid_res1.forward(s.after_mid_attn, emb, s.mid_res1, s.after_mid.view(), mode);
-    static_for<levels>([&](auto i) {
-      auto& out = std::get<i>(s.after_up);
-      if constexpr (i == 0)
-        std::get<0>(up_blocks).forward(s.after_mid, emb, s.skips, std::get<0>(s.up), out.view(),
-                                       mode);
-      else
-        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_up), emb, s.skips, std::get<i>(s.up),
-                                       out.view(), mode);
-    });
-    conv_norm_out.forward(std::get<levels - 1>(s.after_up), s.norm_out, s.after_norm_out.view(),
-                          mode);
-    conv_out.forward(s.after_norm_out, {}, y);
+  requires(!with_context) void forward(
+      View<const T, sample<N>, Space> x, View<const float, Shape<N>, Space> timesteps, Saved<N>& s,
+      View<T, sample<N>, Space> y, const nn::Mode& mode = nn::inference,
+      View<const std::int32_t, Shape<N>, Space> labels =
+          View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+    run_forward(x, timesteps, NoContext{}, s, y, mode, labels);
+  }
+
+  /// eps (or v) prediction for noisy latents x at timesteps t given a context
+  /// (UNet2DConditionModel's encoder_hidden_states); labels only when class-conditional.
+  /// @param x noisy latents
+  /// @param timesteps each sample's timestep (as a float, as diffusers passes it)
+  /// @param context_states each sample's Tokens tokens of cross_attention_dim channels
+  /// @param s receives the activations backward() needs
+  /// @param y receives the prediction
+  /// @param mode training (dropout on, with its seed) or inference
+  /// @param labels each sample's class, in [0, num_class_embeds); only for a class-conditional
+  ///        UNet
+  /// @throws ldm::Error when the UNet is class-conditional and no labels are given
+  template <index_t N>
+  requires with_context void forward(View<const T, sample<N>, Space> x,
+                                     View<const float, Shape<N>, Space> timesteps,
+                                     View<const T, context<N>, Space> context_states, Saved<N>& s,
+                                     View<T, sample<N>, Space> y,
+                                     const nn::Mode& mode = nn::inference,
+                                     View<const std::int32_t, Shape<N>, Space> labels =
+                                         View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+    run_forward(x, timesteps, context_states, s, y, mode, labels);
   }
 
   /// Accumulates every parameter gradient; overwrites dx when given (the diffusion step does not
   /// need it). `x`, `s` and `labels` must be what forward() was given and filled.
   template <index_t N>
-  void backward(View<const T, sample<N>, Space> x, const Saved<N>& s,
-                View<const T, sample<N>, Space> dy,
-                View<T, sample<N>, Space> dx = View<T, sample<N>, Space>(nullptr),
-                View<const std::int32_t, Shape<N>, Space> labels =
-                    View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
-    auto emb = View<const T, Shape<N, E>, Space>(s.emb);
-    Tensor<T, Shape<N, E>, Space> demb;
-    typename Saved<N>::SkipTuple grads;
-    typename Saved<N>::UpOutputs up_grads;
+  requires(!with_context) void backward(
+      View<const T, sample<N>, Space> x, const Saved<N>& s, View<const T, sample<N>, Space> dy,
+      View<T, sample<N>, Space> dx = View<T, sample<N>, Space>(nullptr),
+      View<const std::int32_t, Shape<N>, Space> labels =
+          View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+    run_backward(x, NoContext{}, s, dy, dx, NoContext{}, labels);
+  }
 
-    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out;
-    conv_out.backward(s.after_norm_out, {}, dy, d_norm_out.view());
-    conv_norm_out.backward(std::get<levels - 1>(s.after_up), s.norm_out, d_norm_out,
-                           std::get<levels - 1>(up_grads).view());
-    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid, d_attn, d_res0;
-    static_for_reverse<levels>([&](auto i) {
-      // Up level i reads the mid block's output (i = 0) or level i - 1's, and sends its input
-      // gradient there.
-      const auto up = [&](const auto& in, auto& din) {
-        std::get<i>(up_blocks).backward(in, emb, grads, std::get<i>(s.up), std::get<i>(up_grads),
-                                        din.view(), demb.view());
-      };
-      if constexpr (i == 0)
-        up(s.after_mid, d_mid);
-      else
-        up(std::get<i - 1>(s.after_up), std::get<i - 1>(up_grads));
-    });
-    Tensor<T, Shape<N, E>, Space> demb_part;
-    mid_res1.backward(s.after_mid_attn, emb, s.mid_res1, d_mid, d_attn.view(), demb_part.view());
-    demb += demb_part;
-    mid_attention.backward(s.after_mid_res0, s.mid_attn, d_attn, d_res0.view());
-    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid_in;
-    mid_res0.backward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, d_res0, d_mid_in.view(),
-                      demb_part.view());
-    demb += demb_part;
-    std::get<Skips::count - 1>(grads) += d_mid_in;
-    static_for_reverse<levels>([&](auto l) {
-      std::get<l>(down_blocks).backward(emb, s.skips, grads, std::get<l>(s.down), demb.view());
-    });
-    if (dx.data())
-      conv_in.backward(x, {}, std::get<0>(grads), dx);
-    else
-      conv_in.backward_params(x, std::get<0>(grads));
-    time_embedding.backward(s.time, demb);
-    if constexpr (class_conditional) class_embedding.backward(labels, {}, demb);
+  /// Accumulates every parameter gradient; overwrites dx and dcontext, each when given (training
+  /// the UNet on a frozen text encoder's output needs neither). `x`, `context_states`, `s` and
+  /// `labels`
+  /// must be what forward() was given and filled.
+  /// @param dcontext receives the gradient of the context (encoder_hidden_states)
+  template <index_t N>
+  requires with_context void backward(
+      View<const T, sample<N>, Space> x, View<const T, context<N>, Space> context_states,
+      const Saved<N>& s, View<const T, sample<N>, Space> dy,
+      View<T, sample<N>, Space> dx = View<T, sample<N>, Space>(nullptr),
+      View<T, context<N>, Space> dcontext = View<T, context<N>, Space>(nullptr),
+      View<const std::int32_t, Shape<N>, Space> labels =
+          View<const std::int32_t, Shape<N>, Space>(nullptr)) const {
+    if (dcontext.data()) dcontext = T(0);
+    run_backward(x, context_states, s, dy, dx, dcontext, labels);
   }
 
   /// @{
@@ -270,6 +277,89 @@ class UNet {
   /// @}
 
  private:
+  template <index_t N, class ContextView>
+  void run_forward(View<const T, sample<N>, Space> x, View<const float, Shape<N>, Space> timesteps,
+                   ContextView context, Saved<N>& s, View<T, sample<N>, Space> y,
+                   const nn::Mode& mode, View<const std::int32_t, Shape<N>, Space> labels) const {
+    time_embedding.forward(timesteps, s.time, s.emb.view());
+    if constexpr (class_conditional) {
+      if (!labels.data()) fail("ldm::UNet: this UNet is class-conditional; pass class labels");
+      Tensor<T, Shape<N, E>, Space> class_emb;
+      class_embedding.forward(labels, {}, class_emb.view());
+      s.emb += class_emb;
+    }
+    auto emb = View<const T, Shape<N, E>, Space>(s.emb);
+    conv_in.forward(x, {}, std::get<0>(s.skips).view());
+    static_for<levels>([&](auto l) {
+      std::get<l>(down_blocks).forward(emb, context, s.skips, std::get<l>(s.down), mode);
+    });
+    mid_res0.forward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, s.after_mid_res0.view(),
+                     mode);
+    attention_forward(mid_attention, s.after_mid_res0, context, s.mid_attn, s.after_mid_attn.view(),
+                      mode);
+    mid_res1.forward(s.after_mid_attn, emb, s.mid_res1, s.after_mid.view(), mode);
+    static_for<levels>([&](auto i) {
+      auto& out = std::get<i>(s.after_up);
+      if constexpr (i == 0)
+        std::get<0>(up_blocks).forward(s.after_mid, emb, context, s.skips, std::get<0>(s.up),
+                                       out.view(), mode);
+      else
+        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_up), emb, context, s.skips,
+                                       std::get<i>(s.up), out.view(), mode);
+    });
+    conv_norm_out.forward(std::get<levels - 1>(s.after_up), s.norm_out, s.after_norm_out.view(),
+                          mode);
+    conv_out.forward(s.after_norm_out, {}, y);
+  }
+
+  template <index_t N, class ContextView, class ContextGrad>
+  void run_backward(View<const T, sample<N>, Space> x, ContextView context, const Saved<N>& s,
+                    View<const T, sample<N>, Space> dy, View<T, sample<N>, Space> dx,
+                    ContextGrad dcontext, View<const std::int32_t, Shape<N>, Space> labels) const {
+    auto emb = View<const T, Shape<N, E>, Space>(s.emb);
+    Tensor<T, Shape<N, E>, Space> demb;
+    typename Saved<N>::SkipTuple grads;
+    typename Saved<N>::UpOutputs up_grads;
+
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out;
+    conv_out.backward(s.after_norm_out, {}, dy, d_norm_out.view());
+    conv_norm_out.backward(std::get<levels - 1>(s.after_up), s.norm_out, d_norm_out,
+                           std::get<levels - 1>(up_grads).view());
+    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid, d_attn, d_res0;
+    static_for_reverse<levels>([&](auto i) {
+      // Up level i reads the mid block's output (i = 0) or level i - 1's, and sends its input
+      // gradient there.
+      const auto up = [&](const auto& in, auto& din) {
+        std::get<i>(up_blocks).backward(in, emb, context, grads, std::get<i>(s.up),
+                                        std::get<i>(up_grads), din.view(), demb.view(), dcontext);
+      };
+      if constexpr (i == 0)
+        up(s.after_mid, d_mid);
+      else
+        up(std::get<i - 1>(s.after_up), std::get<i - 1>(up_grads));
+    });
+    Tensor<T, Shape<N, E>, Space> demb_part;
+    mid_res1.backward(s.after_mid_attn, emb, s.mid_res1, d_mid, d_attn.view(), demb_part.view());
+    demb += demb_part;
+    attention_backward(mid_attention, s.after_mid_res0, context, s.mid_attn, d_attn, d_res0.view(),
+                       dcontext);
+    Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid_in;
+    mid_res0.backward(std::get<Skips::count - 1>(s.skips), emb, s.mid_res0, d_res0, d_mid_in.view(),
+                      demb_part.view());
+    demb += demb_part;
+    std::get<Skips::count - 1>(grads) += d_mid_in;
+    static_for_reverse<levels>([&](auto l) {
+      std::get<l>(down_blocks)
+          .backward(emb, context, s.skips, grads, std::get<l>(s.down), demb.view(), dcontext);
+    });
+    if (dx.data())
+      conv_in.backward(x, {}, std::get<0>(grads), dx);
+    else
+      conv_in.backward_params(x, std::get<0>(grads));
+    time_embedding.backward(s.time, demb);
+    if constexpr (class_conditional) class_embedding.backward(labels, {}, demb);
+  }
+
   static ClassEmbedding make_class_embedding(nn::ParameterBinder<T, Space> b) {
     if constexpr (class_conditional)
       return ClassEmbedding(b.scope("class_embedding"));
@@ -277,5 +367,20 @@ class UNet {
       return ClassEmbedding{};
   }
 };
+
+/// diffusers' UNet2DConditionModel: a models::UNet whose attention is a Transformer2DModel that
+/// reads a context of Tokens tokens of Cfg::cross_attention_dim channels (encoder_hidden_states,
+/// e.g. a text encoder's hidden states):
+/// @code{.cpp}
+///   using U = models::UNetCondition<float, host, 4, 64, /*Tokens*/ 77,
+///                                   configs::StableDiffusion15UNet>;
+///   nn::Owned<U> unet(seed);
+///   unet->forward(x, timesteps, context, saved, y);       // context: U::context<N>
+///   unet->backward(x, context, saved, dy, dx, dcontext);  // dx, dcontext optional
+/// @endcode
+/// @tparam Tokens the context's length (positive)
+/// @tparam Cfg an ldm::UNetConditionConfig
+template <class T, class Space, index_t C, index_t Res, index_t Tokens, class Cfg>
+using UNetCondition = UNet<T, Space, C, Res, Cfg, Tokens>;
 
 }  // namespace ldm::models

@@ -1,5 +1,6 @@
 #pragma once
-// The UNet's levels, as diffusers' DownBlock2D / AttnDownBlock2D and UpBlock2D / AttnUpBlock2D.
+// The UNet's levels, as diffusers' DownBlock2D / AttnDownBlock2D / CrossAttnDownBlock2D and
+// UpBlock2D / AttnUpBlock2D / CrossAttnUpBlock2D.
 //
 // Skip connections: every tensor a down level hands to the up path (each resnet's output, after
 // its attention, and the downsampler's output) lives in one tuple of skip tensors owned by the
@@ -7,9 +8,15 @@
 // reads them and adds their gradients; a down level's backward starts from those gradients plus
 // what the next stage sent back. So every consumer of a tensor adds to one accumulator, and the
 // fork of a skip needs no special case.
+//
+// UNet2DModel and UNet2DConditionModel share these levels; only the attention after each resnet
+// differs (diffusers' Attention, or a Transformer2DModel reading a context). A level of a model
+// with a context (Tokens > 0) passes the context to its attentions and adds their context
+// gradients up; one without passes NoContext around.
 
 #include <array>
 #include <string>
+#include <type_traits>
 
 #include "ldm/models/config.hpp"
 #include "ldm/models/static_for.hpp"
@@ -49,13 +56,90 @@ struct SkipTensors {
   using type = decltype(make(std::make_index_sequence<Layout::count>{}));
 };
 
-// The optional attention after each resnet of a level.
-template <class T, class Space, index_t R, index_t C, class Cfg, bool With>
-using LevelAttention = std::conditional_t<
-    With, nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, Cfg::norm_num_groups>,
-    nn::Absent>;
+struct NoContext {};
 
-template <class T, class Space, class Cfg, index_t Res, int L>
+// What a level's attentions read besides the image: nothing (Tokens = 0), or a [N, Tokens,
+// cross_attention_dim] context whose gradient backward adds into a view (which may be null: the
+// caller does not want it), holding a temporary of `bytes` beside an attention's backward.
+template <class T, class Space, class Cfg, index_t Tokens, index_t N>
+struct LevelContext {
+  using view = NoContext;
+  using grad = NoContext;
+  static constexpr std::size_t bytes = 0;
+};
+template <class T, class Space, class Cfg, index_t Tokens, index_t N>
+requires(Tokens > 0) struct LevelContext<T, Space, Cfg, Tokens, N> {
+  using shape = Shape<N, Tokens, Cfg::cross_attention_dim>;
+  using view = View<const T, shape, Space>;
+  using grad = View<T, shape, Space>;
+  static constexpr std::size_t bytes = nn::bytes_of<Tensor<T, shape, Space>>;
+};
+
+// The attention after each resnet of level L at resolution R (With false: none): diffusers'
+// Attention with heads of attention_head_dim channels (UNet2DModel), or a Transformer2DModel of
+// heads(L) heads over the context (UNet2DConditionModel). The mid block's is level levels - 1's.
+template <class T, class Space, class Cfg, index_t Tokens, index_t R, int L, bool With>
+constexpr auto level_attention() {
+  constexpr index_t C = Cfg::block_out_channels::at(L), G = Cfg::norm_num_groups;
+  if constexpr (!With)
+    return std::type_identity<nn::Absent>{};
+  else if constexpr (Tokens == 0)
+    return std::type_identity<nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim, G>>{};
+  else
+    return std::type_identity<nn::Transformer2DModel<
+        T, Space, R, R, C, Cfg::heads(L), Cfg::head_dim(L), Tokens, Cfg::cross_attention_dim,
+        Cfg::transformer_layers(L), G,
+        Cfg::use_linear_projection ? nn::TokenProjection::linear : nn::TokenProjection::conv1x1>>{};
+}
+template <class T, class Space, class Cfg, index_t Tokens, index_t R, int L, bool With>
+using LevelAttention =
+    typename decltype(level_attention<T, Space, Cfg, Tokens, R, L, With>())::type;
+
+// Binds one: Attention's GroupNorm takes the UNet's norm_eps, a Transformer2DModel the
+// transformers' LayerNorm eps.
+template <class Attn, class Cfg, index_t Tokens, class T, class Space>
+Attn make_level_attention(nn::ParameterBinder<T, Space> b) {
+  if constexpr (std::is_same_v<Attn, nn::Absent>)
+    return Attn{};
+  else if constexpr (Tokens == 0)
+    return Attn(b, Cfg::norm_eps);
+  else
+    return Attn(b, Cfg::transformer_norm_eps);
+}
+
+// The Saved<N> of a level's K attentions, or a placeholder where it has none.
+template <class Attn, index_t N, std::size_t K>
+struct AttentionSaved {
+  using type = std::array<typename Attn::template Saved<N>, K>;
+};
+template <index_t N, std::size_t K>
+struct AttentionSaved<nn::Absent, N, K> {
+  using type = char;
+};
+
+template <class Attn, class X, class Context, class S, class Y>
+void attention_forward(const Attn& attention, const X& x, Context context, S& saved, Y y,
+                       const nn::Mode& mode) {
+  if constexpr (std::is_same_v<Context, NoContext>)
+    attention.forward(x, saved, y, mode);
+  else
+    attention.forward(x, context, saved, y, mode);
+}
+
+// Overwrites dx; adds the context's gradient into dcontext unless that is null.
+template <class Attn, class X, class Context, class S, class DY, class DX, class DContext>
+void attention_backward(const Attn& attention, const X& x, Context context, const S& saved,
+                        const DY& dy, DX dx, DContext dcontext) {
+  if constexpr (std::is_same_v<Context, NoContext>) {
+    attention.backward(x, saved, dy, dx);
+  } else {
+    Tensor<typename DContext::value_type, typename DContext::shape, typename DContext::space> d;
+    attention.backward(x, context, saved, dy, dx, d.view());
+    if (dcontext.data()) dcontext += d;
+  }
+}
+
+template <class T, class Space, class Cfg, index_t Res, int L, index_t Tokens>
 class UNetDownLevel {
   using Ch = typename Cfg::block_out_channels;
   using Skips = SkipLayout<Cfg, Res>;
@@ -67,7 +151,7 @@ class UNetDownLevel {
   static constexpr std::size_t j0 = Skips::first_of_level(L);
   using First = nn::ResnetBlock2D<T, Space, R, R, Cin, C, E, G>;
   using Rest = nn::ResnetBlock2D<T, Space, R, R, C, C, E, G>;
-  using Attn = LevelAttention<T, Space, R, C, Cfg, with_attention>;
+  using Attn = LevelAttention<T, Space, Cfg, Tokens, R, L, with_attention>;
   using Down = std::conditional_t<with_downsample, nn::Downsample2D<T, Space, R, R, C>, nn::Absent>;
 
  public:
@@ -82,27 +166,24 @@ class UNetDownLevel {
   struct Saved {
     typename First::template Saved<N> first;
     std::array<typename Rest::template Saved<N>, K - 1> rest;
-    std::conditional_t<with_attention,
-                       std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim,
-                                                         G>::template Saved<N>,
-                                  K>,
-                       char>
-        attn;
+    typename AttentionSaved<Attn, N, K>::type attn;
     std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char>
         before_attn;
   };
 
   // backward: the downsampler's dx; then dtemb_k, and per resnet dresnet_out beside the
-  // attention's, then din beside the resnet's.
+  // attention's (and its context gradient), then din beside the resnet's.
   template <index_t N>
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
     using Out = Tensor<T, Shape<N, R, R, C>, Space>;
     const auto first = nn::scratch_of<First, N>(host), rest = nn::scratch_of<Rest, N>(host),
                attn = nn::scratch_of<Attn, N>(host), down = nn::scratch_of<Down, N>(host);
+    const std::size_t attn_backward =
+        with_attention ? LevelContext<T, Space, Cfg, Tokens, N>::bytes + attn.backward : 0;
     const std::size_t first_backward = nn::peak(
-        attn.backward, nn::bytes_of<Tensor<T, Shape<N, R, R, Cin>, Space>> + first.backward);
+        attn_backward, nn::bytes_of<Tensor<T, Shape<N, R, R, Cin>, Space>> + first.backward);
     const std::size_t rest_backward =
-        K > 1 ? nn::peak(attn.backward, nn::bytes_of<Out> + rest.backward) : 0;
+        K > 1 ? nn::peak(attn_backward, nn::bytes_of<Out> + rest.backward) : 0;
     return {nn::peak(first.forward, K > 1 ? rest.forward : 0, attn.forward, down.forward),
             nn::peak(with_downsample ? nn::bytes_of<Out> + down.backward : 0,
                      nn::bytes_of<Tensor<T, Shape<N, E>, Space>> + nn::bytes_of<Out> +
@@ -115,16 +196,15 @@ class UNetDownLevel {
           return Rest(b.scope("resnets").scope(std::to_string(k + 1)), Cfg::norm_eps, dropout);
         })),
         attentions(make_array<K>([&](auto k) {
-          if constexpr (with_attention)
-            return Attn(b.scope("attentions").scope(std::to_string(k)), Cfg::norm_eps);
-          else
-            return Attn{};
+          return make_level_attention<Attn, Cfg, Tokens>(
+              b.scope("attentions").scope(std::to_string(k)));
         })),
         downsampler(make_down(b)) {}
 
   template <index_t N, class SkipTuple>
-  void forward(View<const T, Shape<N, E>, Space> temb, SkipTuple& skips, Saved<N>& s,
-               const nn::Mode& mode) const {
+  void forward(View<const T, Shape<N, E>, Space> temb,
+               typename LevelContext<T, Space, Cfg, Tokens, N>::view context, SkipTuple& skips,
+               Saved<N>& s, const nn::Mode& mode) const {
     static_for<K>([&](auto k) {
       auto& out = std::get<j0 + k>(skips);
       auto& in = std::get<j0 + k - 1>(skips);
@@ -139,17 +219,21 @@ class UNetDownLevel {
       else
         rest[k - 1].forward(in, temb, s.rest[k - 1], target().view(), mode);
       if constexpr (with_attention)
-        attentions[k].forward(s.before_attn[k], s.attn[k], out.view(), mode);
+        attention_forward(attentions[k], s.before_attn[k], context, s.attn[k], out.view(), mode);
     });
     if constexpr (with_downsample)
       downsampler.forward(std::get<j0 + K - 1>(skips), {}, std::get<j0 + K>(skips).view(), mode);
   }
 
   // Starts from the gradients accumulated in `grads` for this level's skips; adds the gradient
-  // of the level's input into grads[input_skip] and the time-embedding gradient into dtemb.
+  // of the level's input into grads[input_skip], the time-embedding gradient into dtemb and the
+  // context gradient into dcontext.
   template <index_t N, class SkipTuple>
-  void backward(View<const T, Shape<N, E>, Space> temb, const SkipTuple& skips, SkipTuple& grads,
-                const Saved<N>& s, View<T, Shape<N, E>, Space> dtemb) const {
+  void backward(View<const T, Shape<N, E>, Space> temb,
+                typename LevelContext<T, Space, Cfg, Tokens, N>::view context,
+                const SkipTuple& skips, SkipTuple& grads, const Saved<N>& s,
+                View<T, Shape<N, E>, Space> dtemb,
+                typename LevelContext<T, Space, Cfg, Tokens, N>::grad dcontext) const {
     if constexpr (with_downsample) {
       Tensor<T, Shape<N, R, R, C>, Space> dx;
       downsampler.backward(std::get<j0 + K - 1>(skips), {}, std::get<j0 + K>(grads), dx.view());
@@ -160,8 +244,8 @@ class UNetDownLevel {
       const auto& in = std::get<j0 + k - 1>(skips);
       Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
       if constexpr (with_attention)
-        attentions[k].backward(s.before_attn[k], s.attn[k], std::get<j0 + k>(grads),
-                               dresnet_out.view());
+        attention_backward(attentions[k], s.before_attn[k], context, s.attn[k],
+                           std::get<j0 + k>(grads), dresnet_out.view(), dcontext);
       else
         dresnet_out = std::get<j0 + k>(grads);
       Tensor<T, typename std::remove_cvref_t<decltype(in)>::shape, Space> din;
@@ -191,7 +275,7 @@ class UNetDownLevel {
 // Up level I works at the resolution and channels of down level L = levels - 1 - I. Its
 // layers_per_block + 1 resnets each take the running tensor concatenated with one skip, popped
 // from the end of the skip stack.
-template <class T, class Space, class Cfg, index_t Res, int I>
+template <class T, class Space, class Cfg, index_t Res, int I, index_t Tokens>
 class UNetUpLevel {
   using Ch = typename Cfg::block_out_channels;
   using Skips = SkipLayout<Cfg, Res>;
@@ -211,7 +295,7 @@ class UNetUpLevel {
   template <std::size_t... k>
   static auto resnet_types(std::index_sequence<k...>) -> std::tuple<Resnet<k>...>;
   using Resnets = decltype(resnet_types(std::make_index_sequence<K>{}));
-  using Attn = LevelAttention<T, Space, R, C, Cfg, with_attention>;
+  using Attn = LevelAttention<T, Space, Cfg, Tokens, R, L, with_attention>;
   using Up = std::conditional_t<with_upsample, nn::Upsample2D<T, Space, R, R, C>,
                                 nn::Identity<T, Space, R, R, C>>;
 
@@ -237,12 +321,7 @@ class UNetUpLevel {
         -> std::tuple<typename Resnet<k>::template Saved<N>...>;
     decltype(concat_types(std::make_index_sequence<K>{})) concat;
     decltype(resnet_saved(std::make_index_sequence<K>{})) resnet;
-    std::conditional_t<with_attention,
-                       std::array<typename nn::Attention<T, Space, R, R, C, Cfg::attention_head_dim,
-                                                         G>::template Saved<N>,
-                                  K>,
-                       char>
-        attn;
+    typename AttentionSaved<Attn, N, K>::type attn;
     std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char>
         before_attn;
     std::array<Tensor<T, Shape<N, R, R, C>, Space>, K> outs;
@@ -250,11 +329,13 @@ class UNetUpLevel {
   };
 
   // backward: grad beside the upsampler's; then dtemb_k, and per resnet dresnet_out beside the
-  // attention's, then dcat beside the resnet's, then dskip.
+  // attention's (and its context gradient), then dcat beside the resnet's, then dskip.
   template <index_t N>
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
     using Out = Tensor<T, Shape<N, R, R, C>, Space>;
     const auto attn = nn::scratch_of<Attn, N>(host), up = nn::scratch_of<Up, N>(host);
+    const std::size_t attn_backward =
+        with_attention ? LevelContext<T, Space, Cfg, Tokens, N>::bytes + attn.backward : 0;
     std::size_t forward = nn::peak(attn.forward, up.forward), resnets_backward = 0;
     static_for<K>([&](auto k) {
       const auto resnet = nn::scratch_of<Resnet<k>, N>(host);
@@ -262,7 +343,7 @@ class UNetUpLevel {
       forward = nn::peak(forward, resnet.forward);
       resnets_backward =
           nn::peak(resnets_backward,
-                   nn::peak(attn.backward,
+                   nn::peak(attn_backward,
                             nn::bytes_of<Tensor<T, typename Resnet<k>::template input<N>, Space>> +
                                 nn::peak(resnet.backward, nn::bytes_of<Skip>)));
     });
@@ -276,15 +357,14 @@ class UNetUpLevel {
           return Resnet<k>(b.scope("resnets").scope(std::to_string(k)), Cfg::norm_eps, dropout);
         })),
         attentions(make_array<K>([&](auto k) {
-          if constexpr (with_attention)
-            return Attn(b.scope("attentions").scope(std::to_string(k)), Cfg::norm_eps);
-          else
-            return Attn{};
+          return make_level_attention<Attn, Cfg, Tokens>(
+              b.scope("attentions").scope(std::to_string(k)));
         })),
         upsampler(make_up(b)) {}
 
   template <index_t N, class SkipTuple>
   void forward(View<const T, input<N>, Space> x, View<const T, Shape<N, E>, Space> temb,
+               typename LevelContext<T, Space, Cfg, Tokens, N>::view context,
                const SkipTuple& skips, Saved<N>& s, View<T, output<N>, Space> y,
                const nn::Mode& mode) const {
     static_for<K>([&](auto k) {
@@ -301,17 +381,20 @@ class UNetUpLevel {
       }();
       std::get<k>(resnets).forward(cat, temb, std::get<k>(s.resnet), target.view(), mode);
       if constexpr (with_attention)
-        attentions[k].forward(s.before_attn[k], s.attn[k], s.outs[k].view(), mode);
+        attention_forward(attentions[k], s.before_attn[k], context, s.attn[k], s.outs[k].view(),
+                          mode);
     });
     upsampler.forward(s.outs[K - 1], s.up, y, mode);
   }
 
-  // Accumulates parameter gradients, adds skip gradients into `grads` and the time-embedding
-  // gradient into dtemb, and overwrites dx.
+  // Accumulates parameter gradients, adds skip gradients into `grads`, the time-embedding
+  // gradient into dtemb and the context gradient into dcontext, and overwrites dx.
   template <index_t N, class SkipTuple>
   void backward(View<const T, input<N>, Space> x, View<const T, Shape<N, E>, Space> temb,
-                SkipTuple& grads, const Saved<N>& s, View<const T, output<N>, Space> dy,
-                View<T, input<N>, Space> dx, View<T, Shape<N, E>, Space> dtemb) const {
+                typename LevelContext<T, Space, Cfg, Tokens, N>::view context, SkipTuple& grads,
+                const Saved<N>& s, View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx,
+                View<T, Shape<N, E>, Space> dtemb,
+                typename LevelContext<T, Space, Cfg, Tokens, N>::grad dcontext) const {
     (void)x;
     Tensor<T, Shape<N, R, R, C>, Space> grad;
     upsampler.backward(s.outs[K - 1], s.up, dy, grad.view());
@@ -319,7 +402,8 @@ class UNetUpLevel {
     static_for_reverse<K>([&](auto k) {
       Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
       if constexpr (with_attention)
-        attentions[k].backward(s.before_attn[k], s.attn[k], grad, dresnet_out.view());
+        attention_backward(attentions[k], s.before_attn[k], context, s.attn[k], grad,
+                           dresnet_out.view(), dcontext);
       else
         dresnet_out = grad;
       auto& cat = std::get<k>(s.concat);

@@ -40,6 +40,23 @@ struct UNetBench {
   using schedule = diffusion::LinearBetas<1000>;  ///< 1000 linear betas, diffusers' default.
 };
 
+/// Stable Diffusion 1.5's UNet2DConditionModel (runwayml/stable-diffusion-v1-5's unet/config.json):
+/// 8 heads at every level (its attention_head_dim 8, read as heads: 40, 80 and 160 channels per
+/// head), CLIP ViT-L/14's 768-channel context, 1x1 projections; 859,520,964 parameters. Use it as
+/// models::UNetCondition<float, Space, 4, 64, 77, StableDiffusion15UNet> for 512x512 images.
+using StableDiffusion15UNet =
+    UNetConditionConfig<ldm::channels<320, 640, 1280, 1280>, 2, cross_attention_at<0, 1, 2>,
+                        per_level<8>, /*cross_attention_dim*/ 768>;
+
+/// Stable Diffusion 2.1's UNet2DConditionModel (stabilityai/stable-diffusion-2-1's
+/// unet/config.json): attention_head_dim [5, 10, 20, 20] read as heads, all of 64 channels,
+/// OpenCLIP ViT-H/14's 1024-channel context, Linear projections (use_linear_projection);
+/// 865,910,724 parameters. Its upcast_attention only changes float16 inference.
+using StableDiffusion21UNet =
+    UNetConditionConfig<ldm::channels<320, 640, 1280, 1280>, 2, cross_attention_at<0, 1, 2>,
+                        per_level<5, 10, 20, 20>, /*cross_attention_dim*/ 1024,
+                        /*use_linear_projection*/ true>;
+
 /// docs/models.md's `vae-bench`: the same autoencoder, timed alone (the UNet is unet-bench's, so a
 /// LatentDiffusion over either configuration has the same types).
 struct VaeBench : UNetBench {};
