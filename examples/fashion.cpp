@@ -93,7 +93,7 @@ int train_command(int argc, char** argv) {
 // --------------------------------------------------------------------------------------- sample
 
 int sample_command(int argc, char** argv) {
-  SampleRequest request{.model_folder = "models/fashion-tiny", .out = "samples.png"};
+  SampleRequest request{.model_folder = "models/fashion-tiny-classes", .out = "samples.png"};
   std::string device = "host";
   ldm::cli::Options options("fashion sample --model FOLDER [options]",
                             "Draws a grid of samples from a trained model folder (written by "
@@ -124,7 +124,7 @@ int sample_command(int argc, char** argv) {
 // ----------------------------------------------------------------------------------------- eval
 
 struct EvalRequest {
-  std::string model_folder = "models/fashion-tiny",
+  std::string model_folder = "models/fashion-tiny-classes",
               classifier_path = "models/fashion_classifier.safetensors", json_path;
   std::int64_t seed = 0, samples = 5000;
   bool sweep = false;  // also the guidance sweep (class-conditional models)

@@ -22,8 +22,8 @@ inline std::string shortest_decimal(double value) {
   return std::string(text, end);
 }
 
-/// A learning-rate schedule as training-state metadata: <key>.type, .warmup_steps, .total_steps,
-/// .num_cycles.
+/// A learning-rate schedule as training-state metadata under `key`: its type, warm-up steps,
+/// total steps and cycles (`key + ".type"`, `".warmup_steps"`, `".total_steps"`, `".num_cycles"`).
 inline void write_lr_schedule(io::SafetensorsWriter& out, const std::string& key,
                               const train::LRSchedule& schedule) {
   out.set_metadata(key + ".type", std::string(train::to_string(schedule.type)));
