@@ -86,6 +86,7 @@ TEST_CASE("the context reaches the UNet in training; a context that is not finit
   Model guarded(7);
   const auto result = guarded.diffusion_step<4>(x, bad);
   CHECK(result.skipped);
+  CHECK(std::string(result.skipped_steps.cause) == "input (the context)");
   CHECK(guarded.diffusion_steps() == 0);
 }
 
