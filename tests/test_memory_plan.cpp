@@ -153,3 +153,43 @@ TEST_CASE("the guided sampling plan matches the measured peak: a class-condition
              measure<Model>([&](Model& m) { m.sample<N>(m.sampler(2), 7, condition, out.view()); }),
              false);
 }
+
+namespace {
+// test::Small whose UNet attends to 3 tokens of 6 channels (a UNetConditionConfig).
+struct SmallContext : test::Small {
+  using unet = UNetConditionConfig<ldm::channels<8, 16>, 1, cross_attention_at<1>, per_level<2>,
+                                   /*cross_attention_dim*/ 6, false, per_level<1>, 4>;
+  static constexpr index_t context_tokens = 3;
+};
+}  // namespace
+
+TEST_CASE("the plans match the measured peak: a context-conditioned model") {
+  using Model = LatentDiffusion<SmallContext>;
+  constexpr index_t N = 8;
+  Tensor<float, Model::images<N>> x, out;
+  x = clamp(randn<Model::images<N>>(100, 1) * 0.5f, -1.0, 1.0);
+  Tensor<float, Model::context<N>> context;
+  context = randn<Model::context<N>>(200, 1);
+  // The contexts' buffers are far below the 10% tolerance: a plan that left them out would also
+  // fall below the measured peak, which the plans (counting every allocation) never do.
+  auto check_context_plan = [](const char* what, const models::PeakMemory& plan,
+                               const Measured& measured, bool training) {
+    check_plan(what, plan, measured, training);
+    CHECK(plan.total() >= measured.peak);
+  };
+  check_context_plan("small, context N=8 diffusion step",
+                     Model::diffusion_step_memory<N>(this_host()),
+                     measure<Model>([&](Model& m) { m.diffusion_step<N>(x, context); }), true);
+  check_context_plan("small, context N=8 sampling", Model::sampling_memory<N>(this_host()),
+                     measure<Model>([&](Model& m) {
+                       m.sample<N>(m.sampler(2), 7, pipeline::ContextConditioning{context.view()},
+                                   out.view());
+                     }),
+                     false);
+  check_context_plan("small, context N=8 guided sampling",
+                     Model::guided_sampling_memory<N>(this_host()), measure<Model>([&](Model& m) {
+                       m.sample<N>(m.sampler(2), 7,
+                                   pipeline::ContextConditioning{context.view(), 3.0}, out.view());
+                     }),
+                     false);
+}

@@ -20,6 +20,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "ldm/pipeline/context_conditioning.hpp"
+
 namespace ldm::pipeline {
 
 /// A training micro-batch of images with each image's class, for a class-conditional model.
@@ -37,10 +39,10 @@ inline constexpr bool is_labelled_batch = false;
 template <class ImagesView>
 inline constexpr bool is_labelled_batch<LabelledBatch<ImagesView>> = true;
 
-/// The images of a training micro-batch, labelled or not.
+/// The images of a training micro-batch, labelled, with contexts, or bare.
 template <class Batch>
 auto images_of(const Batch& batch) {
-  if constexpr (is_labelled_batch<Batch>)
+  if constexpr (is_labelled_batch<Batch> || is_context_batch<Batch>)
     return batch.images;
   else
     return batch;

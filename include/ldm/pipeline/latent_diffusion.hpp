@@ -66,13 +66,31 @@ struct NoStepHook {
 /// A caller's own key/value state saved with a checkpoint.
 using RunInfo = std::map<std::string, std::string>;
 
+namespace detail {
+// The context's tokens of a configuration: its context_tokens when its unet is a
+// UNetConditionConfig (cross-attention), else 0.
+template <class Config>
+constexpr index_t context_tokens_of() {
+  if constexpr (requires { Config::unet::cross_attention_dim; }) {
+    static_assert(
+        requires { Config::context_tokens; },
+        "ldm::LatentDiffusion: a configuration whose unet is a UNetConditionConfig "
+        "states its context's length: static constexpr index_t context_tokens = 77;");
+    return Config::context_tokens;
+  } else {
+    return 0;
+  }
+}
+}  // namespace detail
+
 /// A latent diffusion model: the autoencoder, the UNet, the noise schedule, both optimisers and
 /// the UNet's EMA, with the two training steps, sampling, and diffusers-format checkpoints.
 ///
 /// Batches are template arguments (`autoencoder_step<32>(x)`), so one object trains and samples
 /// at any batch size; the buffers of each batch size are kept after its first call.
 /// @tparam Config a configuration (see ldm::configs): image_channels, resolution,
-///         latent_channels, autoencoder (an AutoencoderKLConfig), unet (a UNetConfig) and
+///         latent_channels, autoencoder (an AutoencoderKLConfig), unet (a UNetConfig, or a
+///         UNetConditionConfig with context_tokens, pipeline/context_conditioning.hpp) and
 ///         schedule (such as diffusion::LinearBetas<1000>)
 /// @tparam Space ldm::host, or ldm::cuda in a .cu unit that links ldm::cuda
 template <class Config, class Space = host>
@@ -84,9 +102,10 @@ class LatentDiffusion {
   using AE = models::AutoencoderKL<float, Space, Config::image_channels, Config::resolution,
                                    typename Config::autoencoder>;
   static constexpr index_t latent_res = AE::latent_res;  ///< The latents' height and width.
-  /// The UNet's type.
-  using UNet =
-      models::UNet<float, Space, Config::latent_channels, latent_res, typename Config::unet>;
+  /// The UNet's type: a models::UNetCondition on context_tokens tokens when Config::unet is a
+  /// UNetConditionConfig.
+  using UNet = models::UNet<float, Space, Config::latent_channels, latent_res,
+                            typename Config::unet, detail::context_tokens_of<Config>()>;
   static_assert(Config::latent_channels == Config::autoencoder::latent_channels,
                 "ldm::LatentDiffusion: latent_channels differs between the configuration and its "
                 "autoencoder");
@@ -111,6 +130,21 @@ class LatentDiffusion {
   template <index_t N>
   using labelled_images = pipeline::LabelledBatch<View<const float, images<N>, Space>>;
 
+  /// Whether the UNet attends to a context by cross-attention (a UNetConditionConfig).
+  static constexpr bool context_conditional = UNet::conditional;
+  /// The context's tokens (Config::context_tokens; 0 without cross-attention).
+  static constexpr index_t context_tokens = UNet::context_tokens;
+  /// A batch of N contexts: Shape<N, context_tokens, cross_attention_dim>.
+  template <index_t N>
+  using context = typename UNet::template context<N>;
+  /// A training micro-batch of N images with their contexts, for a context-conditioned model.
+  template <index_t N>
+  using context_batch = pipeline::ContextBatch<View<const float, images<N>, Space>,
+                                               View<const float, context<N>, Space>>;
+  static_assert(!(context_conditional && class_conditional),
+                "ldm::LatentDiffusion: a UNetConditionConfig with num_class_embeds (classes and a "
+                "context together) is not supported by the pipeline");
+
   /// New models with PyTorch's default initialisations, drawn from `seed`.
   /// @param seed every random draw of the run (initial weights, noise, timesteps, dropout) comes
   ///        from it
@@ -132,7 +166,8 @@ class LatentDiffusion {
                    .clip_sample = false},
         schedule_(scheduler_.make_schedule()),
         autoencoder_guard_("the autoencoder", options.max_nonfinite_steps_in_a_row),
-        unet_guard_("the UNet", options.max_nonfinite_steps_in_a_row) {}
+        unet_guard_("the UNet", options.max_nonfinite_steps_in_a_row),
+        null_context_(context_conditional ? std::size_t(context<1>::size) : 0, 0.0f) {}
 
   /// LPIPS weights (the lpips package's VGG16 variant, tools/convert_lpips_weights.py) make LPIPS
   /// the perceptual term; without them the term is 1 - SSIM.
@@ -310,6 +345,17 @@ class LatentDiffusion {
     return diffusion_step<N>(1, [&](index_t) { return labelled_images<N>{x, labels}; });
   }
 
+  /// The same for a context-conditioned model, with each image's context (say, a frozen text
+  /// encoder's embeddings of its caption). TrainingOptions::context_dropout replaces contexts by
+  /// the null context, each sample by its own draw. A context that is not finite makes the step
+  /// one the non-finite guard skips.
+  /// @throws ldm::Error as the step without a context
+  template <index_t N>
+  DiffusionStepResult diffusion_step(View<const float, images<N>, Space> x,
+                                     View<const float, context<N>, Space> context_states) {
+    return diffusion_step<N>(1, [&](index_t) { return context_batch<N>{x, context_states}; });
+  }
+
   /// One optimisation step of the UNet (and its EMA) over an effective batch of micro_batches * N
   /// images, accumulated as autoencoder_step(micro_batches, batch_of) accumulates: sample n of
   /// micro-batch j draws the noise, offset noise, timestep and dropout masks sample j * N + n
@@ -318,7 +364,8 @@ class LatentDiffusion {
   /// @param micro_batches how many batches of N make the step (>= 1)
   /// @param batch_of batch_of(j) for j = 0, 1, ... micro_batches - 1 in that order returns
   ///        micro-batch j as a View<const float, images<N>, Space>, valid until the next call;
-  ///        for a class-conditional model, as a labelled_images<N> (the labels too)
+  ///        for a class-conditional model, as a labelled_images<N> (the labels too); for a
+  ///        context-conditioned one, as a context_batch<N> (the contexts too)
   /// @return the loss is its mean over the effective batch
   /// @throws ldm::Error when micro_batches < 1; as the single-batch step
   template <index_t N, class MicroBatches>
@@ -403,6 +450,33 @@ class LatentDiffusion {
     decode<N>(w.x, out);
   }
 
+  /// Images of the contexts `condition` gives (pipeline/context_conditioning.hpp), with its
+  /// guidance: one UNet pass on N with guidance 1, else one on 2N ([context, null context]).
+  /// Otherwise as sample(sampler, seed, out, use_ema), which draws a context-conditioned model's
+  /// images with the null context; the initial noise does not depend on the condition.
+  /// @param condition its context converts to a View<const float, context<N>, Space>
+  /// @throws ldm::Error when the guidance scale or a context value is not finite; as
+  ///         sample(sampler, seed, out)
+  template <index_t N, diffusion::Sampler S, class ContextView>
+  void sample(const S& sampler, std::uint64_t seed,
+              const pipeline::ContextConditioning<ContextView>& condition,
+              View<float, images<N>, Space> out, bool use_ema = true) {
+    require_usable_scaling_factor("sample");
+    require_finite_autoencoder("sample");
+    auto& w = workspaces_.get<SampleWork<N>>();
+    w.x = sampler.init_noise_sigma() * initial_noise<latents<N>>(seed);
+    denoise<N>(sampler, 0, seed, use_ema, condition, w.x.view());
+    decode<N>(w.x, out);
+  }
+
+  /// The same with whichever sampler `sampler` holds.
+  template <index_t N, class ContextView, class... Samplers>
+  void sample(const std::variant<Samplers...>& sampler, std::uint64_t seed,
+              const pipeline::ContextConditioning<ContextView>& condition,
+              View<float, images<N>, Space> out, bool use_ema = true) {
+    std::visit([&](const auto& s) { sample<N>(s, seed, condition, out, use_ema); }, sampler);
+  }
+
   /// The same with whichever sampler `sampler` holds.
   template <index_t N, class... Samplers>
   void sample(const std::variant<Samplers...>& sampler, std::uint64_t seed,
@@ -445,6 +519,44 @@ class LatentDiffusion {
   void denoise(const S& sampler, std::size_t first, std::uint64_t seed, bool use_ema,
                const pipeline::ClassConditioning& condition, View<float, latents<N>, Space> x,
                const AfterStep& after_step = {}) {
+    denoise_conditioned<N>(sampler, first, seed, use_ema, condition, x, after_step);
+  }
+
+  /// The same towards the contexts `condition` gives, with its guidance, as sample() with a
+  /// context condition denoises.
+  /// @throws ldm::Error as denoise() without a condition, and for a condition sample() refuses
+  template <index_t N, diffusion::Sampler S, class ContextView, class AfterStep = NoStepHook>
+  void denoise(const S& sampler, std::size_t first, std::uint64_t seed, bool use_ema,
+               const pipeline::ContextConditioning<ContextView>& condition,
+               View<float, latents<N>, Space> x, const AfterStep& after_step = {}) {
+    denoise_conditioned<N>(sampler, first, seed, use_ema, condition, x, after_step);
+  }
+
+  /// The null context of a context-conditioned model: what context dropout trains in place of a
+  /// sample's context, the second half of guided sampling, and what the calls without a
+  /// condition use. Zeros until set; save() writes it (null_context.safetensors) and load()
+  /// reads it back (zeros for a folder without that file, such as diffusers').
+  /// @param null_context one context (e.g. the text encoder's embedding of "")
+  /// @throws ldm::Error when a value is not finite
+  void set_null_context(View<const float, context<1>, Space> null_context) {
+    static_assert(context_conditional,
+                  "ldm::LatentDiffusion::set_null_context: the configuration's UNet has no "
+                  "cross-attention (its unet is not a UNetConditionConfig)");
+    auto values = host_vector<Space>(null_context.data(), std::size_t(context<1>::size));
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i]))
+        fail_expected("set_null_context: value " + std::to_string(i), "a finite number", values[i]);
+    null_context_ = std::move(values);
+  }
+  /// The null context in host memory (context_tokens x cross_attention_dim values, token-major;
+  /// empty without cross-attention).
+  const std::vector<float>& null_context() const { return null_context_; }
+
+ private:
+  template <index_t N, diffusion::Sampler S, class Condition, class AfterStep>
+  void denoise_conditioned(const S& sampler, std::size_t first, std::uint64_t seed, bool use_ema,
+                           const Condition& condition, View<float, latents<N>, Space> x,
+                           const AfterStep& after_step) {
     denoise_with<N>(
         sampler, first, use_ema, x,
         [&](std::size_t i) {
@@ -453,6 +565,7 @@ class LatentDiffusion {
         after_step, condition);
   }
 
+ public:
   /// A batch of mask images: Shape<N, resolution, resolution, 1>, 1 repaints and 0 keeps.
   template <index_t N>
   using masks = Shape<N, Config::resolution, Config::resolution, 1>;
@@ -685,6 +798,7 @@ class LatentDiffusion {
           to / "scheduler" / "scheduler_config.json",
           pipeline::scheduler_config(scheduler_, pipeline::diffusers_version).dump(2) + "\n");
       write_training_state(to / "training_state.safetensors", run_info);
+      if constexpr (context_conditional) write_null_context(to / null_context_file);
     });
   }
 
@@ -712,8 +826,9 @@ class LatentDiffusion {
     const pipeline::LatentScaling scaling =
         pipeline::read_latent_scaling(vae, (folder / "vae" / pipeline::config_file).string());
     Tensor<float, Shape<UNet::parameter_count>> unet_values;
-    pipeline::load_model_folder(folder / "unet", unet_json(), pipeline::unet_defaults(),
-                                {"dropout"}, ema_unet_.infos(), unet_values.data());
+    pipeline::load_model_folder(folder / "unet", unet_json(), unet_defaults(), unet_unchecked(),
+                                ema_unet_.infos(), unet_values.data());
+    const std::vector<float> null_context = read_null_context(folder / null_context_file);
     const auto state = folder / "training_state.safetensors";
     const bool has_state = std::filesystem::exists(state);
     // Checked before anything changes, so that a refused checkpoint leaves the pipeline as it was.
@@ -722,6 +837,7 @@ class LatentDiffusion {
     schedule_ = scheduler.make_schedule();
     latent_scaling_ = scaling;
     scaling_measured_ = true;
+    null_context_ = null_context;
     copy(vae_values.view(), autoencoder_.values());
     copy(unet_values.view(), ema_unet_.values());
     unet_.values() = ema_unet_.values();
@@ -756,6 +872,7 @@ class LatentDiffusion {
                           nn::saved_bytes<typename AE::template EncodeSaved<N>>;
     m.workspaces =
         nn::saved_bytes<EncodeWork<N>> + nn::saved_bytes<DiffusionWork<N>> - m.saved_activations;
+    if constexpr (context_conditional) m.workspaces += nn::saved_bytes<ContextWork<N>>;
     const std::size_t encode = AE::template encode_scratch<N>(host).forward;
     m.temporaries = nn::peak(nn::bytes_of<Tensor<float, latents<N>, Space>> + encode,
                              nn::bytes_of<Tensor<std::int32_t, Shape<N>>> +
@@ -772,23 +889,26 @@ class LatentDiffusion {
     m.workspaces = nn::saved_bytes<SampleWork<N>> + nn::saved_bytes<DecodeWork<N>> +
                    nn::saved_bytes<typename S::template State<latents<N>, Space>> -
                    m.saved_activations;
+    if constexpr (context_conditional) m.workspaces += nn::saved_bytes<ContextWork<N>>;
     m.temporaries = nn::peak(nn::scratch_of<UNet, N>(host).forward,
                              AE::template decode_scratch<N>(host).forward);
     return m;
   }
 
-  /// sample<N>()'s peak with a sampler of type S and guidance (a condition with labels and a
-  /// guidance scale other than 1), counted as sampling_memory() counts: its buffers and the
-  /// guided pass's, the UNet's activations and temporaries on 2N.
+  /// sample<N>()'s peak with a sampler of type S and guidance (a condition with labels or
+  /// contexts and a guidance scale other than 1), counted as sampling_memory() counts: its
+  /// buffers and the guided pass's (with the 2N contexts of a context-conditioned model), the
+  /// UNet's activations and temporaries on 2N.
   template <index_t N, diffusion::Sampler S = diffusion::DDIM>
   static constexpr models::PeakMemory guided_sampling_memory(const ops::HostScratch& host = {}) {
-    static_assert(class_conditional,
+    static_assert(class_conditional || context_conditional,
                   "ldm::LatentDiffusion::guided_sampling_memory: guidance needs a "
-                  "class-conditional configuration");
+                  "class-conditional or context-conditioned configuration");
     models::PeakMemory m = sampling_memory<N, S>(host);
     constexpr std::size_t guided_saved = nn::saved_bytes<typename UNet::template Saved<2 * N>>;
     m.saved_activations += guided_saved;
     m.workspaces += nn::saved_bytes<GuidedWork<N>> - guided_saved;
+    if constexpr (context_conditional) m.workspaces += nn::saved_bytes<ContextWork<2 * N>>;
     m.temporaries = nn::peak(nn::scratch_of<UNet, 2 * N>(host).forward,
                              AE::template decode_scratch<N>(host).forward);
     return m;
@@ -880,7 +1000,8 @@ class LatentDiffusion {
     timesteps,
     sampling_noise,
     offset_noise,
-    label_dropout
+    label_dropout,
+    context_dropout
   };
   static std::uint64_t stream(Purpose purpose, std::uint64_t step) {
     return (std::uint64_t(purpose) << 40) | step;
@@ -899,6 +1020,12 @@ class LatentDiffusion {
     if (options.label_dropout > 0 && !class_conditional)
       fail("TrainingOptions: label_dropout is ", options.label_dropout,
            ", but the configuration's UNet is not class-conditional (num_class_embeds 0)");
+    if (!(options.context_dropout >= 0 && options.context_dropout <= 1))
+      fail_expected("TrainingOptions: context_dropout", "a probability in [0, 1]",
+                    options.context_dropout);
+    if (options.context_dropout > 0 && !context_conditional)
+      fail("TrainingOptions: context_dropout is ", options.context_dropout,
+           ", but the configuration's UNet has no cross-attention (not a UNetConditionConfig)");
     options.autoencoder_lr_schedule.validate("TrainingOptions: autoencoder_lr_schedule");
     options.unet_lr_schedule.validate("TrainingOptions: unet_lr_schedule");
     return options;
@@ -981,8 +1108,9 @@ class LatentDiffusion {
     const train::DiffusionLossWeighting weighting{
         .snr_gamma = options_.snr_gamma,
         .gradient_scale = 1.0 / (double(comm.size()) * double(micro_batches))};
-    // The loss's sum over this rank's micro-batches, and 0 (NaN when a latent was not finite).
-    std::array<double, 2> sums{};
+    // The loss's sum over this rank's micro-batches, and two 0s (NaN when a latent, or a context
+    // value, was not finite).
+    std::array<double, 3> sums{};
     auto gradients = gradient_sum(unet_.grads(), micro_batches);
     for (index_t j = 0; j < micro_batches; ++j) {
       gradients.start();
@@ -1010,10 +1138,22 @@ class LatentDiffusion {
             T - 1,
             int(uniform(seed_, stream(Purpose::timesteps, step), first + std::uint64_t(n)) * T));
       copy(View<const std::int32_t, Shape<N>>(timesteps), w.timesteps.view());
-      sums[0] += train::diffusion_loss_and_gradients<N>(
-          *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
-          nn::Mode{true, seed_, step, first}, training_labels<N>(batch, step, first, w.labels),
-          weighting);
+      if constexpr (context_conditional) {
+        const auto context_states = training_context<N>(batch, step, first);
+        if (!finite(context_states)) sums[2] = NAN;
+        sums[0] += train::diffusion_loss_and_gradients<N>(
+            *unet_, w.saved, w.z0, w.noise, w.timesteps, context_states, schedule_,
+            scheduler_.prediction_type, nn::Mode{true, seed_, step, first},
+            View<const std::int32_t, Shape<N>, Space>(nullptr), weighting);
+      } else {
+        static_assert(!pipeline::is_context_batch<std::remove_cvref_t<decltype(batch)>>,
+                      "ldm::LatentDiffusion::diffusion_step: contexts given to a model whose UNet "
+                      "has no cross-attention (its unet is not a UNetConditionConfig)");
+        sums[0] += train::diffusion_loss_and_gradients<N>(
+            *unet_, w.saved, w.z0, w.noise, w.timesteps, schedule_, scheduler_.prediction_type,
+            nn::Mode{true, seed_, step, first}, training_labels<N>(batch, step, first, w.labels),
+            weighting);
+      }
       gradients.add(j);
     }
     gradients.finish();
@@ -1022,10 +1162,17 @@ class LatentDiffusion {
     DiffusionStepResult result;
     result.loss = sums[0] / (double(comm.size()) * double(micro_batches));
     result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
-    result.skipped = !unet_guard_.admit({{"input (the frozen autoencoder's latents)", sums[1]},
-                                         {loss_name(), result.loss},
-                                         {"gradient norm", result.grad_norm}},
-                                        step + 1);
+    if constexpr (context_conditional)
+      result.skipped = !unet_guard_.admit({{"input (the frozen autoencoder's latents)", sums[1]},
+                                           {"input (the context)", sums[2]},
+                                           {loss_name(), result.loss},
+                                           {"gradient norm", result.grad_norm}},
+                                          step + 1);
+    else
+      result.skipped = !unet_guard_.admit({{"input (the frozen autoencoder's latents)", sums[1]},
+                                           {loss_name(), result.loss},
+                                           {"gradient norm", result.grad_norm}},
+                                          step + 1);
     result.skipped_steps = unet_guard_.skipped();
     if (result.skipped) return result;
     schedule_lr(unet_optimizer_, options_.unet_optimizer, options_.unet_lr_schedule);
@@ -1118,6 +1265,31 @@ class LatentDiffusion {
       }
     }
   }
+  // A micro-batch's contexts where the UNet reads them, after context dropout (sample
+  // `first + n` draws its own): the null context in place of a dropped sample's.
+  template <index_t N, class Batch>
+  View<const float, context<N>, Space> training_context(const Batch& batch, std::uint64_t step,
+                                                        std::uint64_t first) {
+    static_assert(pipeline::is_context_batch<Batch>,
+                  "ldm::LatentDiffusion::diffusion_step: this model's UNet attends to a context: "
+                  "give each image's context (diffusion_step(x, context), or micro-batches as "
+                  "context_batch)");
+    auto& c = workspaces_.get<ContextWork<N>>();
+    c.states = View<const float, context<N>, Space>(batch.context);
+    if (options_.context_dropout > 0)
+      for (index_t n = 0; n < N; ++n)
+        if (uniform(seed_, stream(Purpose::context_dropout, step), first + std::uint64_t(n)) <
+            options_.context_dropout)
+          put_null_context(c.states.data() + n * context<1>::size, 1);
+    return c.states;
+  }
+  // `count` copies of the null context, one after another from `to` (in Space).
+  void put_null_context(float* to, index_t count) const {
+    for (index_t k = 0; k < count; ++k)
+      copy_elements<host, Space>(null_context_.data(), to + k * context<1>::size,
+                                 null_context_.size());
+  }
+
   // A class label as given: a class, or the null class.
   static std::int32_t require_label(const char* call, index_t n, std::int32_t label) {
     if (label < 0 || label > null_class)
@@ -1145,11 +1317,11 @@ class LatentDiffusion {
   }
 
   // denoise() with the noise of evaluation i given by noise_of(i) (an operand of latents<N>).
-  template <index_t N, diffusion::Sampler S, class NoiseOf, class AfterStep>
+  template <index_t N, diffusion::Sampler S, class NoiseOf, class AfterStep,
+            class Condition = pipeline::ClassConditioning>
   void denoise_with(const S& sampler, std::size_t first, bool use_ema,
                     View<float, latents<N>, Space> x, const NoiseOf& noise_of,
-                    const AfterStep& after_step,
-                    const pipeline::ClassConditioning& condition = {}) {
+                    const AfterStep& after_step, const Condition& condition = {}) {
     const std::size_t evaluations = sampler.timesteps().size();
     if (first >= evaluations)
       fail_expected("denoise: first evaluation",
@@ -1183,6 +1355,9 @@ class LatentDiffusion {
             "sample: this model's UNet is not class-conditional (num_class_embeds 0): it takes "
             "no labels and no guidance scale (found ",
             condition.labels.size(), " labels and guidance scale ", condition.guidance_scale, ")");
+      // A context-conditioned model draws without a condition from its null context.
+      if constexpr (context_conditional)
+        put_null_context(workspaces_.get<ContextWork<N>>().states.data(), N);
       return 1;
     } else {
       if (!std::isfinite(condition.guidance_scale))
@@ -1208,6 +1383,43 @@ class LatentDiffusion {
     }
   }
 
+  // Checks a context condition and puts its contexts where predict() reads them: in ContextWork<N>
+  // for one UNet pass, in ContextWork<2N> as [contexts, null contexts] for guidance. Returns the
+  // guidance scale predict() applies, 1 for one pass.
+  template <index_t N, class ContextView>
+  double prepare_condition(const pipeline::ContextConditioning<ContextView>& condition) {
+    static_assert(context_conditional,
+                  "ldm::LatentDiffusion::sample: a context given to a model whose UNet has no "
+                  "cross-attention (its unet is not a UNetConditionConfig)");
+    if (!std::isfinite(condition.guidance_scale))
+      fail_expected("sample: guidance_scale", "a finite number", condition.guidance_scale);
+    const View<const float, context<N>, Space> given(condition.context);
+    if (!finite(given)) fail("sample: the context holds a NaN or an infinity");
+    if (condition.guidance_scale == 1) {
+      workspaces_.get<ContextWork<N>>().states = given;
+      return 1;
+    }
+    auto& both = workspaces_.get<ContextWork<2 * N>>().states;
+    both.template batch<N>(0) = given;
+    put_null_context(both.data() + N * context<1>::size, N);
+    return condition.guidance_scale;
+  }
+
+  // One inference pass of the UNet on M samples, with the contexts at `context_states` (in
+  // Space) when it attends to one.
+  template <index_t M>
+  static void unet_forward(const UNet& unet, View<const float, latents<M>, Space> x,
+                           View<const float, Shape<M>, Space> t, const float* context_states,
+                           typename UNet::template Saved<M>& saved,
+                           View<float, latents<M>, Space> y,
+                           View<const std::int32_t, Shape<M>, Space> labels) {
+    if constexpr (context_conditional)
+      unet.forward(x, t, View<const float, context<M>, Space>(context_states), saved, y,
+                   nn::inference, labels);
+    else
+      unet.forward(x, t, saved, y, nn::inference, labels);
+  }
+
   // The UNet's prediction for the latents x at timestep t (its input scaled by input_scale, as
   // the sampler asks) into w.eps: one pass on N, or with guidance one pass on 2N whose first half
   // has the classes and second the null class, combined as diffusers' pipelines combine them.
@@ -1218,21 +1430,29 @@ class LatentDiffusion {
     const auto labels =
         View<const std::int32_t, Shape<N>, Space>(class_conditional ? w.labels.data() : nullptr);
     if (guidance == 1) {
+      const float* context_states = nullptr;
+      if constexpr (context_conditional)
+        context_states = workspaces_.get<ContextWork<N>>().states.data();
       w.t = t;
       if (input_scale == 1) {
-        unet.forward(x, w.t, w.saved, w.eps.view(), nn::inference, labels);
+        unet_forward<N>(unet, x, w.t, context_states, w.saved, w.eps.view(), labels);
       } else {
         w.input = input_scale * x;
-        unet.forward(w.input, w.t, w.saved, w.eps.view(), nn::inference, labels);
+        unet_forward<N>(unet, w.input, w.t, context_states, w.saved, w.eps.view(), labels);
       }
       return;
     }
-    if constexpr (class_conditional) {
+    if constexpr (class_conditional || context_conditional) {
       auto& g = workspaces_.get<GuidedWork<N>>();
       g.input.template batch<N>(0) = input_scale * x;
       g.input.template batch<N>(N) = input_scale * x;
       g.t = t;
-      unet.forward(g.input, g.t, g.saved, g.output.view(), nn::inference, g.labels);
+      const float* context_states = nullptr;
+      if constexpr (context_conditional)
+        context_states = workspaces_.get<ContextWork<2 * N>>().states.data();
+      unet_forward<2 * N>(unet, g.input, g.t, context_states, g.saved, g.output.view(),
+                          View<const std::int32_t, Shape<2 * N>, Space>(
+                              class_conditional ? g.labels.data() : nullptr));
       const auto with_class = View<const float, latents<N>, Space>(g.output.template batch<N>(0));
       const auto without = View<const float, latents<N>, Space>(g.output.template batch<N>(N));
       w.eps = without + float(guidance) * (with_class - without);
@@ -1395,6 +1615,12 @@ class LatentDiffusion {
     Tensor<float, Shape<N>, Space> t;
     Tensor<std::int32_t, Shape<N>, Space> labels;
   };
+  // The contexts of M samples where the UNet reads them: a training micro-batch's (after context
+  // dropout), sampling's, or guided sampling's [contexts, null contexts] (M = 2N).
+  template <index_t M>
+  struct ContextWork {
+    Tensor<float, context<M>, Space> states;
+  };
   // Guided sampling's one UNet pass on both halves: with the classes, then with the null class.
   template <index_t N>
   struct GuidedWork {
@@ -1409,8 +1635,49 @@ class LatentDiffusion {
         Config::image_channels, Config::resolution, latent_scaling_);
   }
   pipeline::json unet_json() const {
-    return pipeline::unet_config<typename Config::unet>(Config::latent_channels, latent_res,
-                                                        options_.dropout);
+    if constexpr (context_conditional)
+      return pipeline::unet_condition_config<typename Config::unet>(Config::latent_channels,
+                                                                    latent_res, options_.dropout);
+    else
+      return pipeline::unet_config<typename Config::unet>(Config::latent_channels, latent_res,
+                                                          options_.dropout);
+  }
+  static pipeline::json unet_defaults() {
+    return context_conditional ? pipeline::unet_condition_defaults() : pipeline::unet_defaults();
+  }
+  // The unet/config.json fields that change no weight: the dropout (a training setting) and, for
+  // UNet2DConditionModel, its own.
+  static std::vector<std::string> unet_unchecked() {
+    std::vector<std::string> fields{"dropout"};
+    if constexpr (context_conditional)
+      for (const auto& field : pipeline::unet_condition_unchecked_fields())
+        fields.push_back(field);
+    return fields;
+  }
+
+  // Beside the weights, not in the training state: a folder without a training state (a
+  // released model) must sample as the model that saved it.
+  static constexpr const char* null_context_file = "null_context.safetensors";
+  void write_null_context(const std::filesystem::path& path) const {
+    io::SafetensorsWriter out;
+    out.add("null_context", std::span<const float>(null_context_),
+            {std::int64_t(context_tokens), std::int64_t(context<1>::extent(2))});
+    out.set_metadata("format", "ldm null context 1 (what guidance and context dropout use)");
+    out.write(path);
+  }
+  // The null context saved at `path`; zeros where there is none (diffusers' folders).
+  std::vector<float> read_null_context(const std::filesystem::path& path) const {
+    std::vector<float> values(null_context_.size(), 0.0f);
+    if (!context_conditional || !std::filesystem::exists(path)) return values;
+    const auto file = io::SafetensorsFile::open(path);
+    const std::int64_t shape[] = {std::int64_t(context_tokens),
+                                  std::int64_t(context<1>::extent(2))};
+    file.read<float>("null_context", values, shape);
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i]))
+        fail_expected(path.string() + ": null_context value " + std::to_string(i),
+                      "a finite number", values[i]);
+    return values;
   }
 
   void write_training_state(const std::filesystem::path& path, const RunInfo& run_info) const {
@@ -1531,6 +1798,8 @@ class LatentDiffusion {
   std::uint64_t autoencoder_steps_ = 0, diffusion_steps_ = 0;
   train::NonFiniteGuard autoencoder_guard_, unet_guard_;
   RunInfo run_info_;
+  // The null context, context_tokens x cross_attention_dim values (none without cross-attention).
+  std::vector<float> null_context_;
   pipeline::Workspaces workspaces_;
 };
 

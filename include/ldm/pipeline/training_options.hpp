@@ -38,6 +38,11 @@ struct TrainingOptions {
   /// sample's class label is replaced by the null class. A class-conditional configuration only;
   /// 0.1 is common. In [0, 1].
   double label_dropout = 0;
+  /// Classifier-free guidance training for a context-conditioned model
+  /// (pipeline/context_conditioning.hpp): the probability that a sample's context is replaced by
+  /// the model's null context. A configuration with a UNetConditionConfig only; 0.1 is common.
+  /// In [0, 1].
+  double context_dropout = 0;
   /// @{
   /// The learning-rate schedules (train/lr_schedule.hpp): each step uses the optimiser's lr
   /// times factor(optimiser steps taken). Constant schedules leave the optimisers' rates alone.

@@ -8,7 +8,8 @@
 /// scaled by the autoencoder's scaling_factor; noise and timesteps come from the caller, so that
 /// the pipeline draws them from its Philox streams and tests can pass PyTorch's. With
 /// DiffusionLossWeighting::snr_gamma > 0 each sample's squared error is weighted as min_snr.hpp
-/// describes (diffusers' train_text_to_image.py with --snr_gamma).
+/// describes (diffusers' train_text_to_image.py with --snr_gamma). A UNet conditioned by
+/// cross-attention also takes each sample's context.
 
 #include <cstdint>
 
@@ -44,8 +45,55 @@ struct DiffusionLossWeighting {
   double gradient_scale = 1;
 };
 
+namespace detail {
+
+// The loss and gradients, with the context (a View of the UNet's context<N>) read by the UNet's
+// cross-attention when it has one.
+template <index_t N, class UNet, class ContextView>
+double diffusion_loss_and_gradients(
+    const UNet& unet, typename UNet::template Saved<N>& saved,
+    View<const float, typename UNet::template sample<N>, typename UNet::space> x0,
+    View<const float, typename UNet::template sample<N>, typename UNet::space> noise,
+    View<const std::int32_t, Shape<N>, typename UNet::space> timesteps,
+    const diffusion::Schedule& schedule, diffusion::PredictionType prediction_type,
+    const nn::Mode& mode, View<const std::int32_t, Shape<N>, typename UNet::space> labels,
+    const DiffusionLossWeighting& weighting, ContextView context) {
+  using Space = typename UNet::space;
+  using Sample = typename UNet::template sample<N>;
+  Tensor<float, Sample, Space> xt, target, prediction, d_prediction;
+  diffusion::add_noise(schedule, x0, noise, timesteps, xt.view());
+  diffusion::training_target(prediction_type, schedule, x0, noise, timesteps, target.view());
+  Tensor<float, Shape<N>, Space> t;
+  t = timesteps;
+  if constexpr (UNet::conditional)
+    unet.forward(xt, t, context, saved, prediction.view(), mode, labels);
+  else
+    unet.forward(xt, t, saved, prediction.view(), mode, labels);
+  const View<const float, Sample, Space> p = prediction, y = target;
+  double loss;
+  if (weighting.snr_gamma > 0) {
+    const auto weights = min_snr_weights(schedule, prediction_type, weighting.snr_gamma, timesteps);
+    loss = weighted_mse_forward(p, y, View<const double, Shape<N>, Space>(weights));
+    weighted_mse_backward(p, y, View<const double, Shape<N>, Space>(weights),
+                          weighting.gradient_scale, d_prediction.view());
+  } else {
+    loss = ops::mse_forward(p, y);
+    ops::mse_backward(p, y, weighting.gradient_scale, d_prediction.view());
+  }
+  if constexpr (UNet::conditional)
+    unet.backward(xt, context, saved, d_prediction, View<float, Sample, Space>(nullptr),
+                  View<float, typename UNet::template context<N>, Space>(nullptr), labels);
+  else
+    unet.backward(xt, saved, d_prediction, View<float, Sample, Space>(nullptr), labels);
+  return loss;
+}
+
+struct NoContext {};
+
+}  // namespace detail
+
 /// Accumulates the gradients of every UNet parameter; returns the loss.
-/// @param unet the denoiser (a models::UNet)
+/// @param unet the denoiser (a models::UNet without a context)
 /// @param saved its activations for this batch size
 /// @param x0 clean latents, already scaled by the scaling factor
 /// @param noise standard normal noise of the same shape
@@ -58,7 +106,7 @@ struct DiffusionLossWeighting {
 /// @throws ldm::Error when a timestep is not in [0, T), or the UNet is class-conditional and no
 ///         labels are given
 template <index_t N, class UNet>
-double diffusion_loss_and_gradients(
+requires(!UNet::conditional) double diffusion_loss_and_gradients(
     const UNet& unet, typename UNet::template Saved<N>& saved,
     View<const float, typename UNet::template sample<N>, typename UNet::space> x0,
     View<const float, typename UNet::template sample<N>, typename UNet::space> noise,
@@ -68,27 +116,29 @@ double diffusion_loss_and_gradients(
     View<const std::int32_t, Shape<N>, typename UNet::space> labels =
         View<const std::int32_t, Shape<N>, typename UNet::space>(nullptr),
     const DiffusionLossWeighting& weighting = {}) {
-  using Space = typename UNet::space;
-  using Sample = typename UNet::template sample<N>;
-  Tensor<float, Sample, Space> xt, target, prediction, d_prediction;
-  diffusion::add_noise(schedule, x0, noise, timesteps, xt.view());
-  diffusion::training_target(prediction_type, schedule, x0, noise, timesteps, target.view());
-  Tensor<float, Shape<N>, Space> t;
-  t = timesteps;
-  unet.forward(xt, t, saved, prediction.view(), mode, labels);
-  const View<const float, Sample, Space> p = prediction, y = target;
-  double loss;
-  if (weighting.snr_gamma > 0) {
-    const auto weights = min_snr_weights(schedule, prediction_type, weighting.snr_gamma, timesteps);
-    loss = weighted_mse_forward(p, y, View<const double, Shape<N>, Space>(weights));
-    weighted_mse_backward(p, y, View<const double, Shape<N>, Space>(weights),
-                          weighting.gradient_scale, d_prediction.view());
-  } else {
-    loss = ops::mse_forward(p, y);
-    ops::mse_backward(p, y, weighting.gradient_scale, d_prediction.view());
-  }
-  unet.backward(xt, saved, d_prediction, View<float, Sample, Space>(nullptr), labels);
-  return loss;
+  return detail::diffusion_loss_and_gradients<N>(unet, saved, x0, noise, timesteps, schedule,
+                                                 prediction_type, mode, labels, weighting,
+                                                 detail::NoContext{});
+}
+
+/// The same for a UNet conditioned by cross-attention (models::UNetCondition), on each sample's
+/// context (encoder_hidden_states); the context gets no gradient (a frozen encoder's output).
+/// @param context each sample's tokens, of the UNet's cross_attention_dim channels
+/// @throws ldm::Error as the overload without a context
+template <index_t N, class UNet>
+requires UNet::conditional double diffusion_loss_and_gradients(
+    const UNet& unet, typename UNet::template Saved<N>& saved,
+    View<const float, typename UNet::template sample<N>, typename UNet::space> x0,
+    View<const float, typename UNet::template sample<N>, typename UNet::space> noise,
+    View<const std::int32_t, Shape<N>, typename UNet::space> timesteps,
+    View<const float, typename UNet::template context<N>, typename UNet::space> context,
+    const diffusion::Schedule& schedule, diffusion::PredictionType prediction_type,
+    const nn::Mode& mode = {true},
+    View<const std::int32_t, Shape<N>, typename UNet::space> labels =
+        View<const std::int32_t, Shape<N>, typename UNet::space>(nullptr),
+    const DiffusionLossWeighting& weighting = {}) {
+  return detail::diffusion_loss_and_gradients<N>(unet, saved, x0, noise, timesteps, schedule,
+                                                 prediction_type, mode, labels, weighting, context);
 }
 
 }  // namespace ldm::train
