@@ -59,31 +59,41 @@ int on_device(const std::string& device, const OnHost& on_host,
 // ---------------------------------------------------------------------------------------- train
 
 // --conditioning picks the compiled configuration, so it is taken out of the arguments before
-// the trainer reads the rest.
+// the trainer reads the rest. Without it, Fashion-MNIST trains class-conditional and a folder of
+// images (--data), which has no labels, unconditional.
 int train_command(int argc, char** argv) {
-  std::string conditioning = "class";
+  std::optional<std::string> conditioning;
+  bool folder = false;
   std::vector<char*> rest(argv, argv + argc);
-  for (auto it = rest.begin() + 2; it != rest.end(); ++it) {
+  for (auto it = rest.begin() + 2; it != rest.end();) {
     const std::string_view arg = *it;
+    folder = folder || arg == "--data" || arg.starts_with("--data=");
     if (arg.starts_with("--conditioning=")) {
       conditioning = arg.substr(std::string_view("--conditioning=").size());
-      rest.erase(it);
-      break;
-    }
-    if (arg == "--conditioning") {
+      it = rest.erase(it);
+    } else if (arg == "--conditioning") {
       if (it + 1 == rest.end()) ldm::fail_expected("--conditioning", "none or class", "nothing");
       conditioning = *(it + 1);
-      rest.erase(it, it + 2);
-      break;
+      it = rest.erase(it, it + 2);
+    } else {
+      ++it;
     }
   }
-  if (conditioning == "cross-attention")
+  if (!conditioning) {
+    conditioning = folder ? "none" : "class";
+    if (folder)
+      std::printf(
+          "conditioning: none (a folder of images has no class labels; "
+          "--conditioning class needs Fashion-MNIST)\n");
+  }
+  if (*conditioning == "cross-attention")
     ldm::fail(
-        "--conditioning cross-attention: the cross-attention UNet (UNet2DConditionModel) "
-        "is not in ldm yet; use class or none");
-  ldm::cli::require_one_of("--conditioning", conditioning, "none", "class");
+        "--conditioning cross-attention: fashion has no label-token table yet to make the "
+        "contexts of the cross-attention UNet (the library trains UNet2DConditionModel on "
+        "contexts the caller gives); use class or none");
+  ldm::cli::require_one_of("--conditioning", *conditioning, "none", "class");
   const int count = int(rest.size());
-  if (conditioning == "class")
+  if (*conditioning == "class")
     return ldm::train::train_from_command_line<ClassConfig, micro_batch>(
         count, rest.data(), train_program<ClassConfig>(), 2);
   return ldm::train::train_from_command_line<Config, micro_batch>(count, rest.data(),

@@ -77,7 +77,7 @@ Program<C> train_program() {
       "Trains the `tiny` latent diffusion model on Fashion-MNIST (Debian: dataset-fashion-mnist)\n"
       "or on a folder of images (--data). --conditioning class (the default) conditions the UNet\n"
       "on Fashion-MNIST's 10 classes with classifier-free guidance; --conditioning none trains\n"
-      "an unconditional model (the only kind a folder of images, which has no labels, allows).";
+      "an unconditional model (the default with --data: a folder of images has no labels).";
   // The shipped model's settings (docs/fashion.md).
   ldm::train::TrainerSettings& d = program.defaults;
   d.out = "runs/fashion";
