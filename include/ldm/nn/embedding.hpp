@@ -13,6 +13,33 @@
 
 namespace ldm::nn {
 
+namespace detail {
+
+// The kernels' functors live at namespace scope: nvcc refuses a class's private types as a
+// __global__ function's template arguments.
+template <class T, index_t Dim>
+struct EmbeddingGather {
+  const std::int32_t* labels;
+  const T* table;
+  T* y;
+  LDM_HD void operator()(index_t i) const { y[i] = table[labels[i / Dim] * Dim + i % Dim]; }
+};
+template <class T, index_t Dim, index_t N>
+struct EmbeddingScatterAdd {
+  const std::int32_t* labels;
+  const T* dy;
+  T* grad;
+  LDM_HD void operator()(index_t i) const {
+    const index_t row = i / Dim, d = i % Dim;
+    T total = grad[i];
+    for (index_t n = 0; n < N; ++n)
+      if (labels[n] == row) total += dy[n * Dim + d];
+    grad[i] = total;
+  }
+};
+
+}  // namespace detail
+
 template <class T, class Space, index_t Count, index_t Dim>
 class Embedding {
  public:
@@ -33,8 +60,8 @@ class Embedding {
     if (lowest < 0 || highest >= Count)
       fail_expected("class labels", "0 <= label < " + std::to_string(Count),
                     "labels from " + std::to_string(lowest) + " to " + std::to_string(highest));
-    expr::executor<Space>::for_each(N * Dim,
-                                    Gather<N>{labels.data(), weight.value.data(), y.data()});
+    expr::executor<Space>::for_each(
+        N * Dim, detail::EmbeddingGather<T, Dim>{labels.data(), weight.value.data(), y.data()});
   }
 
   // Accumulates into the rows that were used (labels get no gradient). Each row sums its samples
@@ -43,33 +70,11 @@ class Embedding {
   template <index_t N>
   void backward(View<const std::int32_t, Shape<N>, Space> labels, const Saved<N>&,
                 View<const T, Shape<N, Dim>, Space> dy) const {
-    expr::executor<Space>::for_each(Count * Dim,
-                                    ScatterAdd<N>{labels.data(), dy.data(), weight.grad.data()});
+    expr::executor<Space>::for_each(Count * Dim, detail::EmbeddingScatterAdd<T, Dim, N>{
+                                                     labels.data(), dy.data(), weight.grad.data()});
   }
 
   Param<T, Shape<Count, Dim>, Space> weight;
-
- private:
-  template <index_t N>
-  struct Gather {
-    const std::int32_t* labels;
-    const T* table;
-    T* y;
-    LDM_HD void operator()(index_t i) const { y[i] = table[labels[i / Dim] * Dim + i % Dim]; }
-  };
-  template <index_t N>
-  struct ScatterAdd {
-    const std::int32_t* labels;
-    const T* dy;
-    T* grad;
-    LDM_HD void operator()(index_t i) const {
-      const index_t row = i / Dim, d = i % Dim;
-      T total = grad[i];
-      for (index_t n = 0; n < N; ++n)
-        if (labels[n] == row) total += dy[n * Dim + d];
-      grad[i] = total;
-    }
-  };
 };
 
 }  // namespace ldm::nn

@@ -131,58 +131,42 @@ json per_level_json() {
   return list;
 }
 
-/// The config.json diffusers writes for a UNet2DConditionModel of configuration Cfg (a
-/// UNetConditionConfig). attention_head_dim keeps diffusers' meaning (heads per level; see
-/// UNetConditionConfig). A per-level field is written as an int when Cfg gives one value, so a
-/// file that lists the same value for every level does not match it: give per_level the form the
-/// file uses.
-/// @param channels in_channels and out_channels: the latents' channels
-/// @param resolution sample_size: the latents' height and width
-/// @param dropout the ResNet blocks' dropout
-template <class Cfg>
-json unet_condition_config(index_t channels, index_t resolution, double dropout) {
-  json down = json::array(), up = json::array();
-  for (int l = 0; l < Cfg::levels; ++l) {
-    down.push_back(Cfg::attention_levels::contains(l) ? "CrossAttnDownBlock2D" : "DownBlock2D");
-    const int mirrored = Cfg::levels - 1 - l;
-    up.push_back(Cfg::attention_levels::contains(mirrored) ? "CrossAttnUpBlock2D" : "UpBlock2D");
-  }
+/// The defaults of diffusers' UNet2DConditionModel constructor (`sample_size` left out, as in
+/// autoencoder_defaults()): what the older config.json files, which state fewer fields, get.
+inline json unet_condition_defaults() {
   return json{
-      {"_class_name", "UNet2DConditionModel"},
-      {"_diffusers_version", diffusers_version},
-      {"_ldm_version", version.string},
-      {"sample_size", resolution},
-      {"in_channels", channels},
-      {"out_channels", channels},
+      {"in_channels", 4},
+      {"out_channels", 4},
       {"center_input_sample", false},
-      {"flip_sin_to_cos", Cfg::flip_sin_to_cos},
-      {"freq_shift", Cfg::freq_shift},
-      {"down_block_types", down},
+      {"flip_sin_to_cos", true},
+      {"freq_shift", 0},
+      {"down_block_types",
+       {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
       {"mid_block_type", "UNetMidBlock2DCrossAttn"},
-      {"up_block_types", up},
+      {"up_block_types",
+       {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
       {"only_cross_attention", false},
-      {"block_out_channels", channel_list<typename Cfg::block_out_channels>()},
-      {"layers_per_block", Cfg::layers_per_block},
+      {"block_out_channels", {320, 640, 1280, 1280}},
+      {"layers_per_block", 2},
       {"downsample_padding", 1},
       {"mid_block_scale_factor", 1},
-      {"dropout", dropout},
+      {"dropout", 0.0},
       {"act_fn", "silu"},
-      {"norm_num_groups", Cfg::norm_num_groups},
-      {"norm_eps", Cfg::norm_eps},
-      {"cross_attention_dim", Cfg::cross_attention_dim},
-      {"transformer_layers_per_block",
-       per_level_json<typename Cfg::transformer_layers_per_block>()},
+      {"norm_num_groups", 32},
+      {"norm_eps", 1e-5},
+      {"cross_attention_dim", 1280},
+      {"transformer_layers_per_block", 1},
       {"reverse_transformer_layers_per_block", nullptr},
       {"encoder_hid_dim", nullptr},
       {"encoder_hid_dim_type", nullptr},
-      {"attention_head_dim", per_level_json<typename Cfg::attention_head_dim>()},
+      {"attention_head_dim", 8},
       {"num_attention_heads", nullptr},
       {"dual_cross_attention", false},
-      {"use_linear_projection", Cfg::use_linear_projection},
+      {"use_linear_projection", false},
       {"class_embed_type", nullptr},
       {"addition_embed_type", nullptr},
       {"addition_time_embed_dim", nullptr},
-      {"num_class_embeds", Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)},
+      {"num_class_embeds", nullptr},
       {"upcast_attention", false},
       {"resnet_time_scale_shift", "default"},
       {"resnet_skip_time_act", false},
@@ -200,6 +184,49 @@ json unet_condition_config(index_t channels, index_t resolution, double dropout)
       {"mid_block_only_cross_attention", nullptr},
       {"cross_attention_norm", nullptr},
       {"addition_embed_type_num_heads", 64}};
+}
+
+/// The config.json diffusers writes for a UNet2DConditionModel of configuration Cfg (a
+/// UNetConditionConfig). attention_head_dim keeps diffusers' meaning (heads per level; see
+/// UNetConditionConfig). A per-level field is written as an int when Cfg gives one value, so a
+/// file that lists the same value for every level does not match it: give per_level the form the
+/// file uses.
+/// @param channels in_channels and out_channels: the latents' channels
+/// @param resolution sample_size: the latents' height and width
+/// @param dropout the ResNet blocks' dropout
+template <class Cfg>
+json unet_condition_config(index_t channels, index_t resolution, double dropout) {
+  json down = json::array(), up = json::array();
+  for (int l = 0; l < Cfg::levels; ++l) {
+    down.push_back(Cfg::attention_levels::contains(l) ? "CrossAttnDownBlock2D" : "DownBlock2D");
+    const int mirrored = Cfg::levels - 1 - l;
+    up.push_back(Cfg::attention_levels::contains(mirrored) ? "CrossAttnUpBlock2D" : "UpBlock2D");
+  }
+  // Every field ldm does not vary is diffusers' default: the architecture ldm implements.
+  json config = unet_condition_defaults();
+  config.update(json{{"_class_name", "UNet2DConditionModel"},
+                     {"_diffusers_version", diffusers_version},
+                     {"_ldm_version", version.string},
+                     {"sample_size", resolution},
+                     {"in_channels", channels},
+                     {"out_channels", channels},
+                     {"flip_sin_to_cos", Cfg::flip_sin_to_cos},
+                     {"freq_shift", Cfg::freq_shift},
+                     {"down_block_types", down},
+                     {"up_block_types", up},
+                     {"block_out_channels", channel_list<typename Cfg::block_out_channels>()},
+                     {"layers_per_block", Cfg::layers_per_block},
+                     {"dropout", dropout},
+                     {"norm_num_groups", Cfg::norm_num_groups},
+                     {"norm_eps", Cfg::norm_eps},
+                     {"cross_attention_dim", Cfg::cross_attention_dim},
+                     {"transformer_layers_per_block",
+                      per_level_json<typename Cfg::transformer_layers_per_block>()},
+                     {"attention_head_dim", per_level_json<typename Cfg::attention_head_dim>()},
+                     {"use_linear_projection", Cfg::use_linear_projection},
+                     {"num_class_embeds",
+                      Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)}});
+  return config;
 }
 
 /// The defaults of diffusers' AutoencoderKL constructor: what a config.json that leaves a field
@@ -256,61 +283,6 @@ inline json unet_defaults() {
               {"num_class_embeds", nullptr},
               // Sizes the learned time embedding only, which time_embedding_type rules out.
               {"num_train_timesteps", nullptr}};
-}
-
-/// The defaults of diffusers' UNet2DConditionModel constructor (`sample_size` left out, as above):
-/// what the older config.json files, which state fewer fields, get.
-inline json unet_condition_defaults() {
-  return json{
-      {"in_channels", 4},
-      {"out_channels", 4},
-      {"center_input_sample", false},
-      {"flip_sin_to_cos", true},
-      {"freq_shift", 0},
-      {"down_block_types",
-       {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
-      {"mid_block_type", "UNetMidBlock2DCrossAttn"},
-      {"up_block_types",
-       {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
-      {"only_cross_attention", false},
-      {"block_out_channels", {320, 640, 1280, 1280}},
-      {"layers_per_block", 2},
-      {"downsample_padding", 1},
-      {"mid_block_scale_factor", 1},
-      {"dropout", 0.0},
-      {"act_fn", "silu"},
-      {"norm_num_groups", 32},
-      {"norm_eps", 1e-5},
-      {"cross_attention_dim", 1280},
-      {"transformer_layers_per_block", 1},
-      {"reverse_transformer_layers_per_block", nullptr},
-      {"encoder_hid_dim", nullptr},
-      {"encoder_hid_dim_type", nullptr},
-      {"attention_head_dim", 8},
-      {"num_attention_heads", nullptr},
-      {"dual_cross_attention", false},
-      {"use_linear_projection", false},
-      {"class_embed_type", nullptr},
-      {"addition_embed_type", nullptr},
-      {"addition_time_embed_dim", nullptr},
-      {"num_class_embeds", nullptr},
-      {"upcast_attention", false},
-      {"resnet_time_scale_shift", "default"},
-      {"resnet_skip_time_act", false},
-      {"resnet_out_scale_factor", 1.0},
-      {"time_embedding_type", "positional"},
-      {"time_embedding_dim", nullptr},
-      {"time_embedding_act_fn", nullptr},
-      {"timestep_post_act", nullptr},
-      {"time_cond_proj_dim", nullptr},
-      {"conv_in_kernel", 3},
-      {"conv_out_kernel", 3},
-      {"projection_class_embeddings_input_dim", nullptr},
-      {"attention_type", "default"},
-      {"class_embeddings_concat", false},
-      {"mid_block_only_cross_attention", nullptr},
-      {"cross_attention_norm", nullptr},
-      {"addition_embed_type_num_heads", 64}};
 }
 
 /// The UNet2DConditionModel fields that change no layer and no weight: `upcast_attention`
