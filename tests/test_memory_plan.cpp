@@ -17,22 +17,11 @@
 #include <ldm/ldm.hpp>
 
 #include "support/small_pipeline.hpp"
+#include "support/this_host.hpp"
 
 using namespace ldm;
 
 namespace {
-
-// What the host ops will choose on this machine.
-ops::HostScratch this_host() {
-  ops::HostScratch host;
-  host.threads = omp_get_max_threads();
-#if LDM_CONV2D_DIRECT
-  host.direct_conv = ops::detail::direct::isa() != ops::detail::direct::Isa::none;
-#else
-  host.direct_conv = false;
-#endif
-  return host;
-}
 
 struct Measured {
   std::size_t resident = 0;  // after construction
@@ -87,7 +76,7 @@ void check_plan(const char* what, const models::PeakMemory& plan, const Measured
 template <class Config, index_t N>
 void check_pipeline(const char* name) {
   using Model = LatentDiffusion<Config>;
-  const ops::HostScratch host = this_host();
+  const ops::HostScratch host = test::this_host();
   using Images = typename Model::template images<N>;
   Tensor<float, Images> x, out;
   x = clamp(randn<Images>(100, 1) * 0.5f, -1.0, 1.0);
@@ -149,7 +138,8 @@ TEST_CASE("the guided sampling plan matches the measured peak: a class-condition
   Tensor<float, Model::images<N>> out;
   const pipeline::ClassConditioning condition{.labels = {0, 1, 2, 0, 1, 2, 3, 0},
                                               .guidance_scale = 3};
-  check_plan("small, 3 classes N=8 guided sampling", Model::guided_sampling_memory<N>(this_host()),
+  check_plan("small, 3 classes N=8 guided sampling",
+             Model::guided_sampling_memory<N>(test::this_host()),
              measure<Model>([&](Model& m) { m.sample<N>(m.sampler(2), 7, condition, out.view()); }),
              false);
 }
@@ -178,16 +168,17 @@ TEST_CASE("the plans match the measured peak: a context-conditioned model") {
     CHECK(plan.total() >= measured.peak);
   };
   check_context_plan("small, context N=8 diffusion step",
-                     Model::diffusion_step_memory<N>(this_host()),
+                     Model::diffusion_step_memory<N>(test::this_host()),
                      measure<Model>([&](Model& m) { m.diffusion_step<N>(x, context); }), true);
-  check_context_plan("small, context N=8 sampling", Model::sampling_memory<N>(this_host()),
+  check_context_plan("small, context N=8 sampling", Model::sampling_memory<N>(test::this_host()),
                      measure<Model>([&](Model& m) {
                        m.sample<N>(m.sampler(2), 7, pipeline::ContextConditioning{context.view()},
                                    out.view());
                      }),
                      false);
   check_context_plan("small, context N=8 guided sampling",
-                     Model::guided_sampling_memory<N>(this_host()), measure<Model>([&](Model& m) {
+                     Model::guided_sampling_memory<N>(test::this_host()),
+                     measure<Model>([&](Model& m) {
                        m.sample<N>(m.sampler(2), 7,
                                    pipeline::ContextConditioning{context.view(), 3.0}, out.view());
                      }),

@@ -19,6 +19,7 @@
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
 #include "support/temp_folder.hpp"
+#include "support/this_host.hpp"
 
 using namespace ldm;
 
@@ -337,19 +338,6 @@ TEST_CASE(
   check_gradients<true>();
 }
 
-namespace {
-ops::HostScratch this_host() {
-  ops::HostScratch host;
-  host.threads = omp_get_max_threads();
-#if LDM_CONV2D_DIRECT
-  host.direct_conv = ops::detail::direct::isa() != ops::detail::direct::Isa::none;
-#else
-  host.direct_conv = false;
-#endif
-  return host;
-}
-}  // namespace
-
 TEST_CASE("UNetCondition: what forward and backward allocate is within the declared Scratch") {
   nn::Owned<ConvUNet> unet(1);
   Tensor<float, ConvUNet::sample<N>> x, y, dy, dx;
@@ -360,7 +348,7 @@ TEST_CASE("UNetCondition: what forward and backward allocate is within the decla
   context = randn<ConvUNet::context<N>>(2);
   dy = randn<ConvUNet::sample<N>>(3);
   t = 10.0f;
-  const auto declared = ConvUNet::scratch<N>(this_host());
+  const auto declared = ConvUNet::scratch<N>(test::this_host());
   std::size_t before = memory<host>::stats().in_use;
   memory<host>::reset_peak();
   unet->forward(x, t, context, saved, y.view());

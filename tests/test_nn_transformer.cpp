@@ -15,6 +15,7 @@
 
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
+#include "support/this_host.hpp"
 
 using namespace ldm;
 
@@ -214,18 +215,6 @@ TEST_CASE("golden: Transformer2DModel, 1x1-conv projections (one layer) and line
 namespace {
 // What forward and backward allocate beyond their arguments and Saved, measured by the host
 // allocator, against the Scratch the module declares for the memory plans.
-// What the host ops choose on this machine (as tests/test_memory_plan.cpp).
-ops::HostScratch this_host() {
-  ops::HostScratch host;
-  host.threads = omp_get_max_threads();
-#if LDM_CONV2D_DIRECT
-  host.direct_conv = ops::detail::direct::isa() != ops::detail::direct::Isa::none;
-#else
-  host.direct_conv = false;
-#endif
-  return host;
-}
-
 // exact: whether the declaration must equal the measurement; a convolution's declared band
 // buffers assume every thread takes one, so it may only bound it.
 template <class M, index_t N, class... Args>
@@ -238,7 +227,7 @@ void check_scratch(const std::string& name, bool exact, Args... args) {
   x = randn<typename M::template input<N>>(1);
   context = randn<typename M::template context<N>>(2);
   dy = randn<typename M::template output<N>>(3);
-  const auto declared = M::template scratch<N>(this_host());
+  const auto declared = M::template scratch<N>(test::this_host());
 
   std::size_t before = memory<host>::stats().in_use;
   memory<host>::reset_peak();
