@@ -2,18 +2,17 @@
 // which micro-batch to compile once (larger batches then come from gradient accumulation): the
 // tiny configuration at 16, 32 and 64, and the RGB example's (examples/train_rgb64.cpp) at 4, 8
 // and 16; and the accumulating steps (tiny: 2 and 4 micro-batches of 16, 2 of 32) beside the
-// compiled batch of the same size. Each step is the whole step a trainer runs with the default TrainingOptions (the
-// autoencoder's SSIM term on, clipping, AdamW; the diffusion step's frozen encode, UNet, AdamW,
-// EMA), after a few warm-up steps that allocate the batch's buffers. Counters: images per second,
-// and the step's memory plan (LatentDiffusion::*_step_memory<N>) for this thread count. CPU time
-// is the whole process's (all threads); repetitions add a "min" row.
-// The *_update benchmarks time what a step does once whatever its batch (zero and clip the
-// gradients, AdamW, the UNet's EMA), the part gradient accumulation pays once per effective batch.
+// compiled batch of the same size. Each step is the whole step a trainer runs with the default
+// TrainingOptions (the autoencoder's SSIM term on, clipping, AdamW; the diffusion step's frozen
+// encode, UNet, AdamW, EMA), after a few warm-up steps that allocate the batch's buffers. Counters:
+// images per second, and the step's memory plan (LatentDiffusion::*_step_memory<N>) for this thread
+// count. CPU time is the whole process's (all threads); repetitions add a "min" row. The *_update
+// benchmarks time what a step does once whatever its batch (zero and clip the gradients, AdamW, the
+// UNet's EMA), the part gradient accumulation pays once per effective batch.
 //   OMP_NUM_THREADS=2 ./build/host/benchmarks/bench_batch_sizes --benchmark_repetitions=5 \
 //       --benchmark_enable_random_interleaving=true
 // docs/performance.md ("Batch size: compiled micro-batch and accumulation") has the numbers.
 #include <benchmark/benchmark.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <ldm/ldm.hpp>
@@ -63,8 +62,7 @@ void BM_step(benchmark::State& state) {
 
   state.counters["images_per_second"] = benchmark::Counter(
       double(state.iterations()) * double(N * MicroBatches), benchmark::Counter::kIsRate);
-  ldm::ops::HostScratch host;
-  host.threads = omp_get_max_threads();
+  const auto host = ldm::ops::this_host();
   const auto plan = Which == Step::autoencoder ? Model::template autoencoder_step_memory<N>(host)
                                                : Model::template diffusion_step_memory<N>(host);
   state.counters["plan_MiB"] = double(plan.total()) / double(1 << 20);
@@ -92,9 +90,9 @@ void BM_update(benchmark::State& state) {
 
 template <class Config, ldm::index_t N, ldm::index_t MicroBatches = 1>
 void register_steps(const std::string& config) {
-  const std::string batch = MicroBatches == 1 ? std::to_string(N)
-                                              : std::to_string(MicroBatches) + "x" +
-                                                    std::to_string(N);
+  const std::string batch = MicroBatches == 1
+                                ? std::to_string(N)
+                                : std::to_string(MicroBatches) + "x" + std::to_string(N);
   for (auto [name, function] :
        {std::pair{"autoencoder_step", &BM_step<Config, N, Step::autoencoder, MicroBatches>},
         std::pair{"diffusion_step", &BM_step<Config, N, Step::diffusion, MicroBatches>}})
