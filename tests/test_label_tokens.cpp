@@ -11,6 +11,8 @@
 #include <fstream>
 #include <ldm/ldm.hpp>
 #include <numeric>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/small_pipeline.hpp"
@@ -77,7 +79,77 @@ Tensor<float, Model::context<N>> rows_of(const std::vector<float>& table,
   return c;
 }
 
+// Two ranks in one process: rank 0 records what it broadcasts, rank 1 then receives it in the same
+// order.
+struct Broadcasts {
+  std::vector<std::vector<float>> floats;
+  std::vector<std::string> texts;
+};
+class ReplayedRank {
+ public:
+  using buffer_space = host;
+  ReplayedRank(int rank, Broadcasts& record) : rank_(rank), record_(record) {}
+  int rank() const { return rank_; }
+  int size() const { return 2; }
+  void all_reduce_sum(std::span<float>) {}
+  void all_reduce_sum(std::span<double>) {}
+  std::int64_t all_reduce_max(std::int64_t value) { return value; }
+  void broadcast(std::span<float> values, int) {
+    if (rank_ == 0) {
+      record_.floats.emplace_back(values.begin(), values.end());
+    } else {
+      REQUIRE(record_.floats[floats_].size() == values.size());
+      std::copy(record_.floats[floats_].begin(), record_.floats[floats_].end(), values.begin());
+      ++floats_;
+    }
+  }
+  void broadcast(std::string& text, int) {
+    if (rank_ == 0)
+      record_.texts.push_back(text);
+    else
+      text = record_.texts[texts_++];
+  }
+  void barrier() {}
+  [[noreturn]] void abort(int, std::string_view message) {
+    FAIL(message);
+    std::abort();
+  }
+
+ private:
+  int rank_;
+  Broadcasts& record_;
+  std::size_t floats_ = 0, texts_ = 0;
+};
+
 }  // namespace
+
+TEST_CASE("broadcast_state gives every rank rank 0's table, and rank 0's null context") {
+  {
+    // Other seeds, the same counters and scaling factor (which broadcast_state compares).
+    Model zero(1), one(2);
+    zero.set_scaling_factor(0.8), one.set_scaling_factor(0.8);
+    train_a_little(zero);
+    train_a_little(one);
+    Broadcasts record;
+    ReplayedRank rank0(0, record), rank1(1, record);
+    zero.broadcast_state(rank0);
+    one.broadcast_state(rank1);
+    const auto& a = zero.label_token_table();
+    const auto& b = one.label_token_table();
+    CHECK(b.values_host() == a.values_host());
+    CHECK(b.ema_host() == a.ema_host());
+  }
+  LatentDiffusion<SameUNet> zero(1), one(1);
+  Tensor<float, LatentDiffusion<SameUNet>::context<1>> c;
+  c = randn<LatentDiffusion<SameUNet>::context<1>>(5, 0);
+  zero.set_null_context(c);
+  Broadcasts record;
+  ReplayedRank rank0(0, record), rank1(1, record);
+  zero.broadcast_state(rank0);
+  one.broadcast_state(rank1);
+  CHECK(one.null_context() == zero.null_context());
+  CHECK(one.null_context() != std::vector<float>(one.null_context().size(), 0.0f));
+}
 
 TEST_CASE("the configuration's classes, and its table of classes + 1 rows") {
   static_assert(Model::class_conditional && Model::label_tokens && !Model::class_embedding);

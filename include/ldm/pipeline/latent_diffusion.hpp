@@ -120,8 +120,9 @@ constexpr index_t label_classes_of() {
 /// at any batch size; the buffers of each batch size are kept after its first call.
 /// @tparam Config a configuration (see ldm::configs): image_channels, resolution,
 ///         latent_channels, autoencoder (an AutoencoderKLConfig), unet (a UNetConfig, or a
-///         UNetConditionConfig with context_tokens, pipeline/context_conditioning.hpp) and
-///         schedule (such as diffusion::LinearBetas<1000>)
+///         UNetConditionConfig with context_tokens, pipeline/context_conditioning.hpp, and
+///         optionally label_classes, pipeline/label_tokens.hpp) and schedule (such as
+///         diffusion::LinearBetas<1000>)
 /// @tparam Space ldm::host, or ldm::cuda in a .cu unit that links ldm::cuda
 template <class Config, class Space = host>
 class LatentDiffusion {
@@ -1332,7 +1333,9 @@ class LatentDiffusion {
   }
 
   // A flat buffer of Count floats in Space: the sum of micro-batches' gradients.
-  template <index_t Count>
+  // Owner tells apart the buffers of two modules of one step (the UNet's and the table's) that
+  // happen to hold as many values.
+  template <index_t Count, class Owner = void>
   struct GradientBuffer {
     Tensor<float, Shape<Count>, Space> sum;
   };
@@ -1341,10 +1344,10 @@ class LatentDiffusion {
   // added in order, g0 + g1 + ..., the order in which the ranks' gradients are summed: so the
   // gradient does not depend on whether the micro-batches ran in one process or in several.
   // With one micro-batch the gradients are formed in place, as they always were.
-  template <index_t Count>
+  template <index_t Count, class Owner = void>
   class GradientSum {
    public:
-    GradientSum(View<float, Shape<Count>, Space> grads, GradientBuffer<Count>* sum)
+    GradientSum(View<float, Shape<Count>, Space> grads, GradientBuffer<Count, Owner>* sum)
         : grads_(grads), sum_(sum) {}
     // Before micro-batch j's backward pass: the module's gradients start from zero.
     void start() { grads_ = 0.0f; }
@@ -1363,11 +1366,12 @@ class LatentDiffusion {
 
    private:
     View<float, Shape<Count>, Space> grads_;
-    GradientBuffer<Count>* sum_;
+    GradientBuffer<Count, Owner>* sum_;
   };
-  template <index_t Count>
-  GradientSum<Count> gradient_sum(View<float, Shape<Count>, Space> grads, index_t micro_batches) {
-    return {grads, micro_batches > 1 ? &workspaces_.get<GradientBuffer<Count>>() : nullptr};
+  template <class Owner = void, index_t Count>
+  GradientSum<Count, Owner> gradient_sum(View<float, Shape<Count>, Space> grads,
+                                         index_t micro_batches) {
+    return {grads, micro_batches > 1 ? &workspaces_.get<GradientBuffer<Count, Owner>>() : nullptr};
   }
 
   // The label-token table's GradientSum; one that does nothing without a table.
@@ -1378,7 +1382,7 @@ class LatentDiffusion {
   };
   auto label_token_gradients(index_t micro_batches) {
     if constexpr (label_tokens)
-      return gradient_sum(label_tokens_.grads_view(), micro_batches);
+      return gradient_sum<LabelTokens>(label_tokens_.grads_view(), micro_batches);
     else
       return NoGradientSum{};
   }
