@@ -2,13 +2,13 @@
 // which micro-batch to compile once (larger batches then come from gradient accumulation): the
 // tiny configuration at 16, 32 and 64, and the RGB example's (examples/train_rgb64.cpp) at 4, 8
 // and 16; and the accumulating steps (tiny: 2 and 4 micro-batches of 16, 2 of 32) beside the
-// compiled batch of the same size. Each step is the whole step a trainer runs with the default TrainingOptions (the
-// autoencoder's SSIM term on, clipping, AdamW; the diffusion step's frozen encode, UNet, AdamW,
-// EMA), after a few warm-up steps that allocate the batch's buffers. Counters: images per second,
-// and the step's memory plan (LatentDiffusion::*_step_memory<N>) for this thread count. CPU time
-// is the whole process's (all threads); repetitions add a "min" row.
-// The *_update benchmarks time what a step does once whatever its batch (zero and clip the
-// gradients, AdamW, the UNet's EMA), the part gradient accumulation pays once per effective batch.
+// compiled batch of the same size. Each step is the whole step a trainer runs with the default
+// TrainingOptions (the autoencoder's SSIM term on, clipping, AdamW; the diffusion step's frozen
+// encode, UNet, AdamW, EMA), after a few warm-up steps that allocate the batch's buffers. Counters:
+// images per second, and the step's memory plan (LatentDiffusion::*_step_memory<N>) for this thread
+// count. CPU time is the whole process's (all threads); repetitions add a "min" row. The *_update
+// benchmarks time what a step does once whatever its batch (zero and clip the gradients, AdamW, the
+// UNet's EMA), the part gradient accumulation pays once per effective batch.
 //   OMP_NUM_THREADS=2 ./build/host/benchmarks/bench_batch_sizes --benchmark_repetitions=5 \
 //       --benchmark_enable_random_interleaving=true
 // docs/performance.md ("Batch size: compiled micro-batch and accumulation") has the numbers.
@@ -30,9 +30,13 @@ namespace {
 // examples/train_rgb64.cpp's configuration, repeated here because that file is the README's whole
 // user program and has nothing to include.
 struct Rgb64Config {
-  static constexpr ldm::index_t image_channels = 3, resolution = 64, latent_channels = 4;
-  using autoencoder = ldm::AutoencoderKLConfig<ldm::channels<32, 64, 64>, 1, latent_channels>;
-  using unet = ldm::UNetConfig<ldm::channels<32, 64, 64>, 2, ldm::attention_at<1, 2>, 32>;
+  static constexpr ldm::index_t image_channels = 3, resolution = 64;
+  static constexpr ldm::AutoencoderKLConfig autoencoder{
+      .block_out_channels = {32, 64, 64}, .layers_per_block = 1, .latent_channels = 4};
+  static constexpr ldm::UNetConfig unet{.block_out_channels = {32, 64, 64},
+                                        .layers_per_block = 2,
+                                        .attention = {false, true, true},
+                                        .attention_head_dim = 32};
   using schedule = ldm::LinearBetas<1000>;
 };
 
@@ -92,9 +96,9 @@ void BM_update(benchmark::State& state) {
 
 template <class Config, ldm::index_t N, ldm::index_t MicroBatches = 1>
 void register_steps(const std::string& config) {
-  const std::string batch = MicroBatches == 1 ? std::to_string(N)
-                                              : std::to_string(MicroBatches) + "x" +
-                                                    std::to_string(N);
+  const std::string batch = MicroBatches == 1
+                                ? std::to_string(N)
+                                : std::to_string(MicroBatches) + "x" + std::to_string(N);
   for (auto [name, function] :
        {std::pair{"autoencoder_step", &BM_step<Config, N, Step::autoencoder, MicroBatches>},
         std::pair{"diffusion_step", &BM_step<Config, N, Step::diffusion, MicroBatches>}})

@@ -23,7 +23,11 @@ using Config = ldm::configs::Tiny;
 // is the null class of classifier-free guidance): what `fashion train` trains by default.
 struct ClassConfig : Config {
   /// Config's UNet with a class embedding.
-  using unet = ldm::UNetConfig<ldm::channels<32, 64>, 2, ldm::attention_at<1>, 32, 32, 11>;
+  static constexpr ldm::UNetConfig unet = [] {
+    ldm::UNetConfig with_classes = Config::unet;
+    with_classes.num_class_embeds = 11;
+    return with_classes;
+  }();
 };
 template <class Space, class C = Config>
 using ModelOn = ldm::LatentDiffusion<C, Space>;
@@ -64,10 +68,10 @@ inline bool class_conditional_folder(const fs::path& where) {
   const auto config = ldm::pipeline::read_json(file);
   const auto found = config.value("num_class_embeds", ldm::pipeline::json());
   if (found.is_null()) return false;
-  if (found == ClassConfig::unet::num_class_embeds) return true;
+  if (found == ClassConfig::unet.num_class_embeds) return true;
   ldm::fail_expected(file.string() + ": field 'num_class_embeds'",
                      "null (unconditional) or " +
-                         std::to_string(ClassConfig::unet::num_class_embeds) +
+                         std::to_string(ClassConfig::unet.num_class_embeds) +
                          " (Fashion-MNIST's 10 classes and the null class)",
                      found.dump());
 }
