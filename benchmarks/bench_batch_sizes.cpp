@@ -13,7 +13,6 @@
 //       --benchmark_enable_random_interleaving=true
 // docs/performance.md ("Batch size: compiled micro-batch and accumulation") has the numbers.
 #include <benchmark/benchmark.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <ldm/ldm.hpp>
@@ -67,8 +66,7 @@ void BM_step(benchmark::State& state) {
 
   state.counters["images_per_second"] = benchmark::Counter(
       double(state.iterations()) * double(N * MicroBatches), benchmark::Counter::kIsRate);
-  ldm::ops::HostScratch host;
-  host.threads = omp_get_max_threads();
+  const auto host = ldm::ops::this_host();
   const auto plan = Which == Step::autoencoder ? Model::template autoencoder_step_memory<N>(host)
                                                : Model::template diffusion_step_memory<N>(host);
   state.counters["plan_MiB"] = double(plan.total()) / double(1 << 20);

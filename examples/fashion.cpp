@@ -58,9 +58,9 @@ int on_device(const std::string& device, const OnHost& on_host,
 
 // ---------------------------------------------------------------------------------------- train
 
-// --conditioning picks the compiled configuration, so it is taken out of the arguments before
-// the trainer reads the rest. Without it, Fashion-MNIST trains class-conditional and a folder of
-// images (--data), which has no labels, unconditional.
+// --conditioning picks the compiled configuration (Config, ClassConfig or TokenConfig), so it is
+// taken out of the arguments before the trainer reads the rest. Without it, Fashion-MNIST trains
+// class-conditional and a folder of images (--data), which has no labels, unconditional.
 int train_command(int argc, char** argv) {
   std::optional<std::string> conditioning;
   bool folder = false;
@@ -72,7 +72,8 @@ int train_command(int argc, char** argv) {
       conditioning = arg.substr(std::string_view("--conditioning=").size());
       it = rest.erase(it);
     } else if (arg == "--conditioning") {
-      if (it + 1 == rest.end()) ldm::fail_expected("--conditioning", "none or class", "nothing");
+      if (it + 1 == rest.end())
+        ldm::fail_expected("--conditioning", "none, class or cross-attention", "nothing");
       conditioning = *(it + 1);
       it = rest.erase(it, it + 2);
     } else {
@@ -86,16 +87,16 @@ int train_command(int argc, char** argv) {
           "conditioning: none (a folder of images has no class labels; "
           "--conditioning class needs Fashion-MNIST)\n");
   }
-  if (*conditioning == "cross-attention")
-    ldm::fail(
-        "--conditioning cross-attention: fashion has no label-token table yet to make the "
-        "contexts of the cross-attention UNet (the library trains UNet2DConditionModel on "
-        "contexts the caller gives); use class or none");
-  ldm::cli::require_one_of("--conditioning", *conditioning, "none", "class");
+  if (*conditioning != "none" && *conditioning != "class" && *conditioning != "cross-attention")
+    ldm::fail_expected("--conditioning", "none, class or cross-attention",
+                       "'" + *conditioning + "'");
   const int count = int(rest.size());
   if (*conditioning == "class")
     return ldm::train::train_from_command_line<ClassConfig, micro_batch>(
         count, rest.data(), train_program<ClassConfig>(), 2);
+  if (*conditioning == "cross-attention")
+    return ldm::train::train_from_command_line<TokenConfig, micro_batch>(
+        count, rest.data(), train_program<TokenConfig>(), 2);
   return ldm::train::train_from_command_line<Config, micro_batch>(count, rest.data(),
                                                                   train_program<Config>(), 2);
 }

@@ -17,7 +17,6 @@
 #include <ldm/ldm.hpp>
 
 #include "support/small_pipeline.hpp"
-#include "support/this_host.hpp"
 
 using namespace ldm;
 
@@ -76,7 +75,7 @@ void check_plan(const char* what, const models::PeakMemory& plan, const Measured
 template <class Config, index_t N>
 void check_pipeline(const char* name) {
   using Model = LatentDiffusion<Config>;
-  const ops::HostScratch host = test::this_host();
+  const ops::HostScratch host = ops::this_host();
   using Images = typename Model::template images<N>;
   Tensor<float, Images> x, out;
   x = clamp(randn<Images>(100, 1) * 0.5f, -1.0, 1.0);
@@ -143,7 +142,7 @@ TEST_CASE("the guided sampling plan matches the measured peak: a class-condition
   const pipeline::ClassConditioning condition{.labels = {0, 1, 2, 0, 1, 2, 3, 0},
                                               .guidance_scale = 3};
   check_plan("small, 3 classes N=8 guided sampling",
-             Model::guided_sampling_memory<N>(test::this_host()),
+             Model::guided_sampling_memory<N>(ops::this_host()),
              measure<Model>([&](Model& m) { m.sample<N>(m.sampler(2), 7, condition, out.view()); }),
              false);
 }
@@ -176,16 +175,16 @@ TEST_CASE("the plans match the measured peak: a context-conditioned model") {
     CHECK(plan.total() >= measured.peak);
   };
   check_context_plan("small, context N=8 diffusion step",
-                     Model::diffusion_step_memory<N>(test::this_host()),
+                     Model::diffusion_step_memory<N>(ops::this_host()),
                      measure<Model>([&](Model& m) { m.diffusion_step<N>(x, context); }), true);
-  check_context_plan("small, context N=8 sampling", Model::sampling_memory<N>(test::this_host()),
+  check_context_plan("small, context N=8 sampling", Model::sampling_memory<N>(ops::this_host()),
                      measure<Model>([&](Model& m) {
                        m.sample<N>(m.sampler(2), 7, pipeline::ContextConditioning{context.view()},
                                    out.view());
                      }),
                      false);
   check_context_plan("small, context N=8 guided sampling",
-                     Model::guided_sampling_memory<N>(test::this_host()),
+                     Model::guided_sampling_memory<N>(ops::this_host()),
                      measure<Model>([&](Model& m) {
                        m.sample<N>(m.sampler(2), 7,
                                    pipeline::ContextConditioning{context.view(), 3.0}, out.view());

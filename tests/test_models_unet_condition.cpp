@@ -19,7 +19,6 @@
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
 #include "support/temp_folder.hpp"
-#include "support/this_host.hpp"
 
 using namespace ldm;
 
@@ -367,7 +366,7 @@ TEST_CASE("UNetCondition: what forward and backward allocate is within the decla
   context = randn<ConvUNet::context<N>>(2);
   dy = randn<ConvUNet::sample<N>>(3);
   t = 10.0f;
-  const auto declared = ConvUNet::scratch<N>(test::this_host());
+  const auto declared = ConvUNet::scratch<N>(ops::this_host());
   std::size_t before = memory<host>::stats().in_use;
   memory<host>::reset_peak();
   unet->forward(x, t, context, saved, y.view());

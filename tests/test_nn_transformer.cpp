@@ -15,7 +15,6 @@
 
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
-#include "support/this_host.hpp"
 
 using namespace ldm;
 
@@ -227,7 +226,7 @@ void check_scratch(const std::string& name, bool exact, Args... args) {
   x = randn<typename M::template input<N>>(1);
   context = randn<typename M::template context<N>>(2);
   dy = randn<typename M::template output<N>>(3);
-  const auto declared = M::template scratch<N>(test::this_host());
+  const auto declared = M::template scratch<N>(ops::this_host());
 
   std::size_t before = memory<host>::stats().in_use;
   memory<host>::reset_peak();

@@ -29,6 +29,27 @@ struct ClassConfig : Config {
     return with_classes;
   }();
 };
+// `tiny` with its UNet conditioned by cross-attention on a learned label-token table
+// (`fashion train --conditioning cross-attention`; ldm/pipeline/label_tokens.hpp): each of the 10
+// classes, and the null label of guidance, is a learned context of 4 tokens of 64 channels.
+// Cross-attention sits where `tiny` has its self-attention, at the coarser level (4x4 latents)
+// and in the mid block, with 2 heads of 32 channels as there: at 8x8 it would cost four times as
+// much for a 28x28 garment's class, which a few tokens at the coarse level carry. 64 channels is
+// the level's own width; 4 tokens give the attention something to choose between (one token
+// would make its softmax constant, a mere per-class bias) at a cost that is noise beside the
+// 16 query positions.
+struct TokenConfig : Config {
+  /// Config's UNet with cross-attention on 64-channel contexts.
+  static constexpr ldm::UNetConditionConfig unet{.block_out_channels = {32, 64},
+                                                 .layers_per_block = 2,
+                                                 .cross_attention = {false, true},
+                                                 .attention_head_dim = {2},
+                                                 .cross_attention_dim = 64};
+  /// Tokens per context.
+  static constexpr ldm::index_t context_tokens = 4;
+  /// Fashion-MNIST's classes: the label-token table has 11 rows.
+  static constexpr ldm::index_t label_classes = 10;
+};
 template <class Space, class C = Config>
 using ModelOn = ldm::LatentDiffusion<C, Space>;
 using Model = ModelOn<ldm::host>;
@@ -58,17 +79,31 @@ struct SampleRequest {
   SamplingFlags sampling;
 };
 
-// Whether a model folder holds a class-conditional UNet (ClassConfig) rather than an
-// unconditional one (Config), from its unet/config.json; loading then checks the rest (and says
-// what is missing from a folder that is not a checkpoint).
-inline bool class_conditional_folder(const fs::path& where) {
-  if (!ldm::pipeline::find_checkpoint(where)) return false;
-  const fs::path file = ldm::pipeline::existing_checkpoint(where) / "unet" / "config.json";
-  if (!fs::exists(file)) return false;
+// Which of fashion's configurations a model folder holds.
+enum class FolderKind {
+  unconditional,    // Config
+  class_embedding,  // ClassConfig
+  label_tokens,     // TokenConfig
+};
+
+// The configuration of a model folder, from its unet/config.json (the UNet's class, its
+// num_class_embeds) and its label_tokens.safetensors; loading then checks the rest (and says what
+// is missing from a folder that is not a checkpoint).
+inline FolderKind folder_kind(const fs::path& where) {
+  if (!ldm::pipeline::find_checkpoint(where)) return FolderKind::unconditional;
+  const fs::path folder = ldm::pipeline::existing_checkpoint(where);
+  const fs::path file = folder / "unet" / "config.json";
+  if (!fs::exists(file)) return FolderKind::unconditional;
   const auto config = ldm::pipeline::read_json(file);
+  if (config.value("_class_name", "") == "UNet2DConditionModel") {
+    if (fs::exists(folder / ldm::pipeline::label_tokens_file)) return FolderKind::label_tokens;
+    ldm::fail(file.string(), ": a UNet2DConditionModel without ", ldm::pipeline::label_tokens_file,
+              " beside it; fashion's cross-attention models (--conditioning cross-attention) "
+              "attend to their learned label tokens, and it has no other contexts to give");
+  }
   const auto found = config.value("num_class_embeds", ldm::pipeline::json());
-  if (found.is_null()) return false;
-  if (found == ClassConfig::unet.num_class_embeds) return true;
+  if (found.is_null()) return FolderKind::unconditional;
+  if (found == ClassConfig::unet.num_class_embeds) return FolderKind::class_embedding;
   ldm::fail_expected(file.string() + ": field 'num_class_embeds'",
                      "null (unconditional) or " +
                          std::to_string(ClassConfig::unet.num_class_embeds) +
@@ -79,7 +114,14 @@ inline bool class_conditional_folder(const fs::path& where) {
 // Runs run.template operator()<C>() with the configuration of the model in `folder`.
 template <class Run>
 int with_folder_config(const fs::path& folder, const Run& run) {
-  if (class_conditional_folder(folder)) return run.template operator()<ClassConfig>();
+  switch (folder_kind(folder)) {
+    case FolderKind::class_embedding:
+      return run.template operator()<ClassConfig>();
+    case FolderKind::label_tokens:
+      return run.template operator()<TokenConfig>();
+    case FolderKind::unconditional:
+      break;
+  }
   return run.template operator()<Config>();
 }
 
@@ -135,7 +177,7 @@ using Program = ldm::train::Program<C>;
 // `fashion train`: the library's trainer with the shipped model's settings (docs/fashion.md),
 // Fashion-MNIST when no --data is given, and the Frechet distance of a few samples in the
 // project classifier's feature space as a validation measure (fashion/train_program.cpp), for
-// Config and ClassConfig.
+// Config, ClassConfig and TokenConfig.
 template <class C>
 Program<C> train_program();
 
@@ -146,6 +188,8 @@ std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
                                  const Program<Config>& program);
 std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
                                  const Program<ClassConfig>& program);
+std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
+                                 const Program<TokenConfig>& program);
 int sample_on_cuda(const SampleRequest& request);
 
 }  // namespace fashion

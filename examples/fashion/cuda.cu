@@ -24,6 +24,10 @@ std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
                                  const Program<ClassConfig>& program) {
   return ldm::train::train_on_gpu<ClassConfig, micro_batch>(settings, program);
 }
+std::optional<int> train_on_cuda(const ldm::train::TrainerSettings& settings,
+                                 const Program<TokenConfig>& program) {
+  return ldm::train::train_on_gpu<TokenConfig, micro_batch>(settings, program);
+}
 int sample_on_cuda(const SampleRequest& request) {
   return with_folder_config(request.model_folder,
                             [&]<class C>() { return sample<ldm::cuda, C>(request); });

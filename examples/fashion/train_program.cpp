@@ -76,8 +76,10 @@ Program<C> train_program() {
   program.description =
       "Trains the `tiny` latent diffusion model on Fashion-MNIST (Debian: dataset-fashion-mnist)\n"
       "or on a folder of images (--data). --conditioning class (the default) conditions the UNet\n"
-      "on Fashion-MNIST's 10 classes with classifier-free guidance; --conditioning none trains\n"
-      "an unconditional model (the default with --data: a folder of images has no labels).";
+      "on Fashion-MNIST's 10 classes with classifier-free guidance; --conditioning\n"
+      "cross-attention does the same through cross-attention on a learned table of label\n"
+      "tokens; --conditioning none trains an unconditional model (the default with --data: a\n"
+      "folder of images has no labels).";
   // The shipped model's settings (docs/fashion.md).
   ldm::train::TrainerSettings& d = program.defaults;
   d.out = "runs/fashion";
@@ -103,5 +105,6 @@ Program<C> train_program() {
 
 template Program<Config> train_program<Config>();
 template Program<ClassConfig> train_program<ClassConfig>();
+template Program<TokenConfig> train_program<TokenConfig>();
 
 }  // namespace fashion

@@ -37,6 +37,7 @@
 #include "ldm/models/unet.hpp"
 #include "ldm/nn.hpp"
 #include "ldm/ops/gemm.hpp"
+#include "ldm/ops/this_host.hpp"
 #include "ldm/pipeline/configs.hpp"
 #include "ldm/pipeline/latent_diffusion.hpp"
 #include "ldm/train/adamw.hpp"

@@ -87,8 +87,9 @@ expect_error "--count|[1, 10000]|found -1" "${sample[@]}" --count -1
 expect_error "--class|[0, 10)|found 10" sample --model "$work/class-model" --class 10
 expect_error "is not class-conditional|--class" sample --model "$unconditional" --class 3
 expect_error "num_class_embeds|null (unconditional) or 11|12" sample --model "$work/twelve"
-expect_error "--conditioning|none or class|'text'" "${train[@]}" --conditioning text
-expect_error "--conditioning cross-attention|no label-token table" "${train[@]}" --conditioning cross-attention
+expect_error "--conditioning|none, class or cross-attention|'text'" "${train[@]}" --conditioning text
+# Accepted: the run gets as far as the data.
+expect_error "$work/no-such-data|no such folder" "${train[@]}" --conditioning cross-attention
 expect_error "--label-dropout|found 1.5" "${train[@]}" --label-dropout 1.5
 expect_error "--guidance|found -1" sample --model "$work/no-such-model" --guidance -1
 expect_error "--sampler|'foo'" "${sample[@]}" --sampler foo

@@ -167,6 +167,7 @@ class Owned {
   View<T, Shape<count>, Space> values() { return values_.view(); }
   View<const T, Shape<count>, Space> values() const { return values_.view(); }
   View<T, Shape<count>, Space> grads() { return grads_.view(); }
+  View<const T, Shape<count>, Space> grads() const { return grads_.view(); }
   const std::vector<ParameterInfo>& infos() const { return store_.infos; }
 
  private:

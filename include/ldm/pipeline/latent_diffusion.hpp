@@ -39,6 +39,7 @@
 #include "ldm/pipeline/checkpoint_store.hpp"
 #include "ldm/pipeline/class_conditioning.hpp"
 #include "ldm/pipeline/inpainting_mask.hpp"
+#include "ldm/pipeline/label_tokens.hpp"
 #include "ldm/pipeline/lr_schedule_metadata.hpp"
 #include "ldm/pipeline/samplers.hpp"
 #include "ldm/pipeline/scheduler_config.hpp"
@@ -68,16 +69,49 @@ struct NoStepHook {
 using RunInfo = std::map<std::string, std::string>;
 
 namespace detail {
+// Whether a configuration's unet is a UNetConditionConfig (cross-attention on a context).
+template <class Config>
+inline constexpr bool cross_attention_unet =
+    std::is_same_v<std::remove_cv_t<decltype(Config::unet)>, UNetConditionConfig>;
 // The context's tokens of a configuration: its context_tokens when its unet is a
 // UNetConditionConfig (cross-attention), else 0.
 template <class Config>
 constexpr index_t context_tokens_of() {
-  if constexpr (std::is_same_v<std::remove_cv_t<decltype(Config::unet)>, UNetConditionConfig>) {
+  if constexpr (cross_attention_unet<Config>) {
     static_assert(
         requires { Config::context_tokens; },
         "ldm::LatentDiffusion: a configuration whose unet is a UNetConditionConfig "
         "states its context's length: static constexpr index_t context_tokens = 77;");
     return Config::context_tokens;
+  } else {
+    return 0;
+  }
+}
+// The channels of a configuration's context tokens: its UNet's cross_attention_dim, else 0.
+template <class Config>
+constexpr index_t cross_attention_dim_of() {
+  if constexpr (cross_attention_unet<Config>)
+    return Config::unet.cross_attention_dim;
+  else
+    return 0;
+}
+// The classes of a configuration's learned label-token table (pipeline/label_tokens.hpp): its
+// label_classes, 0 when it states none.
+template <class Config>
+constexpr index_t label_classes_of() {
+  if constexpr (requires { Config::label_classes; }) {
+    static_assert(
+        cross_attention_unet<Config>,
+        "ldm::LatentDiffusion: label_classes asks for a learned label-token table, which the UNet "
+        "reads by cross-attention: the configuration's unet must be a UNetConditionConfig (a "
+        "UNetConfig takes classes by its num_class_embeds instead)");
+    static_assert(Config::label_classes >= 1,
+                  "ldm::LatentDiffusion: label_classes (the label-token table's classes) must be "
+                  "at least 1");
+    static_assert(Config::unet.num_class_embeds == 0,
+                  "ldm::LatentDiffusion: label_classes (a label-token table) and the UNet's "
+                  "num_class_embeds (a class embedding) are two ways of taking classes: state one");
+    return Config::label_classes;
   } else {
     return 0;
   }
@@ -92,7 +126,8 @@ constexpr index_t context_tokens_of() {
 /// @tparam Config a configuration (see ldm::configs): image_channels, resolution, autoencoder (an
 ///         AutoencoderKLConfig, whose latent_channels are the UNet's in and out channels), unet (a
 ///         UNetConfig, or a UNetConditionConfig with context_tokens,
-///         pipeline/context_conditioning.hpp) and schedule (such as diffusion::LinearBetas<1000>)
+///         pipeline/context_conditioning.hpp, and optionally label_classes,
+///         pipeline/label_tokens.hpp) and schedule (such as diffusion::LinearBetas<1000>)
 /// @tparam Space ldm::host, or ldm::cuda in a .cu unit that links ldm::cuda
 template <class Config, class Space = host>
 class LatentDiffusion {
@@ -121,21 +156,29 @@ class LatentDiffusion {
   template <index_t N>
   using latents = typename AE::template latents<N>;
 
-  /// Whether the UNet is conditioned on class labels (UNetConfig's num_class_embeds > 0).
-  static constexpr bool class_conditional = Config::unet.num_class_embeds > 0;
+  /// Whether the UNet embeds class labels itself (UNetConfig's num_class_embeds > 0).
+  static constexpr bool class_embedding = Config::unet.num_class_embeds > 0;
+  /// Whether the model learns a label-token table whose rows are the contexts of the UNet's
+  /// cross-attention (the configuration's label_classes; pipeline/label_tokens.hpp).
+  static constexpr bool label_tokens = detail::label_classes_of<Config>() > 0;
+  /// Whether the model takes class labels: by the UNet's class embedding, or by a label-token
+  /// table. Both train and sample alike (pipeline/class_conditioning.hpp).
+  static constexpr bool class_conditional = class_embedding || label_tokens;
   /// The classes of a class-conditional model, labels 0 .. classes - 1 (0 for an unconditional
-  /// one): num_class_embeds - 1, the last embedding being the null class.
-  static constexpr index_t classes = class_conditional ? Config::unet.num_class_embeds - 1 : 0;
+  /// one): num_class_embeds - 1, the last embedding being the null class, or label_classes.
+  static constexpr index_t classes =
+      class_embedding ? Config::unet.num_class_embeds - 1 : detail::label_classes_of<Config>();
   /// The label that means "no class" (pipeline/class_conditioning.hpp).
   static constexpr std::int32_t null_class = std::int32_t(classes);
-  static_assert(!class_conditional || classes >= 1,
+  static_assert(!class_embedding || classes >= 1,
                 "ldm::LatentDiffusion: a class-conditional UNetConfig's num_class_embeds is the "
                 "number of classes + 1 (the last is the null class of guidance), so at least 2");
   /// A training micro-batch of N images with their labels, for a class-conditional model.
   template <index_t N>
   using labelled_images = pipeline::LabelledBatch<View<const float, images<N>, Space>>;
 
-  /// Whether the UNet attends to a context by cross-attention (a UNetConditionConfig).
+  /// Whether the UNet attends to a context by cross-attention (a UNetConditionConfig): the
+  /// caller's contexts, or the rows of a label-token table (label_tokens).
   static constexpr bool context_conditional = UNet::conditional;
   /// The context's tokens (Config::context_tokens; 0 without cross-attention).
   static constexpr index_t context_tokens = UNet::context_tokens;
@@ -146,7 +189,14 @@ class LatentDiffusion {
   template <index_t N>
   using context_batch = pipeline::ContextBatch<View<const float, images<N>, Space>,
                                                View<const float, context<N>, Space>>;
-  static_assert(!(context_conditional && class_conditional),
+  /// The learned label-token table's type (pipeline/label_tokens.hpp) when label_tokens, else an
+  /// empty stand-in.
+  using LabelTokens =
+      std::conditional_t<label_tokens,
+                         pipeline::LabelTokenTable<Space, classes, context_tokens,
+                                                   detail::cross_attention_dim_of<Config>()>,
+                         pipeline::NoLabelTokenTable>;
+  static_assert(!(context_conditional && class_embedding),
                 "ldm::LatentDiffusion: a UNetConditionConfig with num_class_embeds (classes and a "
                 "context together) is not supported by the pipeline");
 
@@ -172,7 +222,8 @@ class LatentDiffusion {
         schedule_(scheduler_.make_schedule()),
         autoencoder_guard_("the autoencoder", options.max_nonfinite_steps_in_a_row),
         unet_guard_("the UNet", options.max_nonfinite_steps_in_a_row),
-        null_context_(context_conditional ? std::size_t(context<1>::size) : 0, 0.0f) {}
+        label_tokens_(seed ^ 0x7070707070ull, options.unet_optimizer, options.ema),
+        null_context_(caller_context ? std::size_t(context<1>::size) : 0, 0.0f) {}
 
   /// LPIPS weights (the lpips package's VGG16 variant, tools/convert_lpips_weights.py) make LPIPS
   /// the perceptual term; without them the term is 1 - SSIM.
@@ -391,9 +442,10 @@ class LatentDiffusion {
   }
 
   /// Makes a data-parallel run's ranks hold rank 0's state: its weights, EMA and both
-  /// optimisers' moments are broadcast; the step counters, optimiser steps and scaling factor are
-  /// compared, and a rank that differs (it loaded another checkpoint) is an ldm::Error naming
-  /// both values. A trainer calls it after construction and after load(), on every rank.
+  /// optimisers' moments are broadcast (with the label-token table's, or the null context); the
+  /// step counters, optimiser steps and scaling factor are compared, and a rank that differs (it
+  /// loaded another checkpoint) is an ldm::Error naming both values. A trainer calls it after
+  /// construction and after load(), on every rank.
   /// @throws ldm::Error when a rank's counters or scaling factor are not rank 0's
   template <class Comm>
   requires distributed::Communicator<Comm, Space>
@@ -406,6 +458,14 @@ class LatentDiffusion {
     for (std::span<float> moment : unet_optimizer_.moments())
       all(moment);
     all(ema_.shadow_buffer());
+    if constexpr (label_tokens) label_tokens_.broadcast(comm);
+    if constexpr (caller_context) {
+      // Set by set_null_context() or loaded: the contexts of dropout and of guidance.
+      Tensor<float, context<1>, Space> null_context;
+      copy_elements<host, Space>(null_context_.data(), null_context.data(), null_context_.size());
+      all({null_context.data(), null_context_.size()});
+      null_context_ = host_vector<Space>(null_context.data(), null_context_.size());
+    }
     char mine[256];
     std::snprintf(mine, sizeof mine,
                   "autoencoder step %llu, diffusion step %llu, optimiser steps %lld and %lld, EMA "
@@ -544,6 +604,9 @@ class LatentDiffusion {
   /// @param null_context one context (e.g. the text encoder's embedding of "")
   /// @throws ldm::Error when a value is not finite
   void set_null_context(View<const float, context<1>, Space> null_context) {
+    static_assert(!label_tokens,
+                  "ldm::LatentDiffusion::set_null_context: this model's null context is its "
+                  "label-token table's last row, which it learns");
     static_assert(context_conditional,
                   "ldm::LatentDiffusion::set_null_context: the configuration's UNet has no "
                   "cross-attention (its unet is not a UNetConditionConfig)");
@@ -553,8 +616,35 @@ class LatentDiffusion {
         fail_expected("set_null_context: value " + std::to_string(i), "a finite number", values[i]);
     null_context_ = std::move(values);
   }
+  /// The learned label-token table of a configuration with label_classes
+  /// (pipeline/label_tokens.hpp): its values, gradients and EMA in host memory.
+  const LabelTokens& label_token_table() const {
+    static_assert(label_tokens,
+                  "ldm::LatentDiffusion::label_token_table: the configuration states no "
+                  "label_classes, so the model has no label-token table");
+    return label_tokens_;
+  }
+  /// Replaces the label-token table's values (say, a text encoder's embeddings of the class
+  /// names) and restarts its EMA from them.
+  /// @param values (classes + 1) x context_tokens x cross_attention_dim values in host memory,
+  ///        row by row, the null label's last
+  /// @throws ldm::Error when there are not that many values or one is not finite
+  void set_label_tokens(std::span<const float> values) {
+    static_assert(label_tokens,
+                  "ldm::LatentDiffusion::set_label_tokens: the configuration states no "
+                  "label_classes, so the model has no label-token table");
+    if (values.size() != std::size_t(LabelTokens::parameter_count))
+      fail_expected("set_label_tokens: values",
+                    std::to_string(LabelTokens::parameter_count) +
+                        " ((classes + 1) x context_tokens x cross_attention_dim)",
+                    values.size());
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i]))
+        fail_expected("set_label_tokens: value " + std::to_string(i), "a finite number", values[i]);
+    label_tokens_.set(std::vector<float>(values.begin(), values.end()));
+  }
   /// The null context in host memory (context_tokens x cross_attention_dim values, token-major;
-  /// empty without cross-attention).
+  /// empty without cross-attention, or with a label-token table).
   const std::vector<float>& null_context() const { return null_context_; }
 
  private:
@@ -803,7 +893,8 @@ class LatentDiffusion {
           to / "scheduler" / "scheduler_config.json",
           pipeline::scheduler_config(scheduler_, pipeline::diffusers_version).dump(2) + "\n");
       write_training_state(to / "training_state.safetensors", run_info);
-      if constexpr (context_conditional) write_null_context(to / null_context_file);
+      if constexpr (caller_context) write_null_context(to / null_context_file);
+      if constexpr (label_tokens) label_tokens_.write(to / LabelTokens::file_name);
     });
   }
 
@@ -834,6 +925,14 @@ class LatentDiffusion {
     pipeline::load_model_folder(folder / "unet", unet_json(), unet_defaults(), unet_unchecked(),
                                 ema_unet_.infos(), unet_values.data());
     const std::vector<float> null_context = read_null_context(folder / null_context_file);
+    std::vector<float> label_token_values;
+    if constexpr (label_tokens)
+      label_token_values = LabelTokens::read(folder / LabelTokens::file_name);
+    if constexpr (caller_context)
+      if (std::filesystem::exists(folder / pipeline::label_tokens_file))
+        fail((folder / pipeline::label_tokens_file).string(),
+             ": this folder's contexts are a learned label-token table; load it with a "
+             "configuration that states label_classes (this one takes the caller's contexts)");
     const auto state = folder / "training_state.safetensors";
     const bool has_state = std::filesystem::exists(state);
     // Checked before anything changes, so that a refused checkpoint leaves the pipeline as it was.
@@ -847,6 +946,7 @@ class LatentDiffusion {
     copy(unet_values.view(), ema_unet_.values());
     unet_.values() = ema_unet_.values();
     ema_ = train::EMA<Space>(options_.ema, span(unet_.values()));
+    if constexpr (label_tokens) label_tokens_.set(label_token_values);
     if (has_state) read_training_state(state);
   }
 
@@ -878,6 +978,7 @@ class LatentDiffusion {
     m.workspaces =
         nn::saved_bytes<EncodeWork<N>> + nn::saved_bytes<DiffusionWork<N>> - m.saved_activations;
     if constexpr (context_conditional) m.workspaces += nn::saved_bytes<ContextWork<N>>;
+    if constexpr (label_tokens) m.workspaces += nn::saved_bytes<ContextGradWork<N>>;
     const std::size_t encode = AE::template encode_scratch<N>(host).forward;
     m.temporaries = nn::peak(nn::bytes_of<Tensor<float, latents<N>, Space>> + encode,
                              nn::bytes_of<Tensor<std::int32_t, Shape<N>>> +
@@ -1011,6 +1112,9 @@ class LatentDiffusion {
   static std::uint64_t stream(Purpose purpose, std::uint64_t step) {
     return (std::uint64_t(purpose) << 40) | step;
   }
+  // Whether the UNet's contexts come from the caller (with the null context of guidance), rather
+  // than from a label-token table.
+  static constexpr bool caller_context = context_conditional && !label_tokens;
 
   static const TrainingOptions& checked(const TrainingOptions& options) {
     if (!(std::isfinite(options.snr_gamma) && options.snr_gamma >= 0))
@@ -1024,13 +1128,17 @@ class LatentDiffusion {
                     options.label_dropout);
     if (options.label_dropout > 0 && !class_conditional)
       fail("TrainingOptions: label_dropout is ", options.label_dropout,
-           ", but the configuration's UNet is not class-conditional (num_class_embeds 0)");
+           ", but the configuration is not class-conditional (num_class_embeds 0, no "
+           "label_classes)");
     if (!(options.context_dropout >= 0 && options.context_dropout <= 1))
       fail_expected("TrainingOptions: context_dropout", "a probability in [0, 1]",
                     options.context_dropout);
-    if (options.context_dropout > 0 && !context_conditional)
+    if (options.context_dropout > 0 && !caller_context)
       fail("TrainingOptions: context_dropout is ", options.context_dropout,
-           ", but the configuration's UNet has no cross-attention (not a UNetConditionConfig)");
+           label_tokens ? ", but the configuration's contexts are its label-token table's rows: "
+                          "label_dropout drops labels to the null row"
+                        : ", but the configuration's UNet has no cross-attention (not a "
+                          "UNetConditionConfig)");
     options.autoencoder_lr_schedule.validate("TrainingOptions: autoencoder_lr_schedule");
     options.unet_lr_schedule.validate("TrainingOptions: unet_lr_schedule");
     return options;
@@ -1117,8 +1225,10 @@ class LatentDiffusion {
     // value, was not finite).
     std::array<double, 3> sums{};
     auto gradients = gradient_sum(unet_.grads(), micro_batches);
+    auto table_gradients = label_token_gradients(micro_batches);
     for (index_t j = 0; j < micro_batches; ++j) {
       gradients.start();
+      table_gradients.start();
       const auto batch = batch_of(j);
       const View<const float, images<N>, Space> x = pipeline::images_of(batch);
       if (j == 0) {
@@ -1143,7 +1253,23 @@ class LatentDiffusion {
             T - 1,
             int(uniform(seed_, stream(Purpose::timesteps, step), first + std::uint64_t(n)) * T));
       copy(View<const std::int32_t, Shape<N>>(timesteps), w.timesteps.view());
-      if constexpr (context_conditional) {
+      if constexpr (label_tokens) {
+        // The labels (after label dropout) pick the table's rows; the context's gradient goes
+        // back into those rows.
+        static_assert(!pipeline::is_context_batch<std::remove_cvref_t<decltype(batch)>>,
+                      "ldm::LatentDiffusion::diffusion_step: contexts given to a model whose "
+                      "contexts are the rows of its label-token table: give labels "
+                      "(labelled_images)");
+        const auto labels = training_labels<N>(batch, step, first, w.labels);
+        auto& c = workspaces_.get<ContextWork<N>>();
+        label_tokens_.gather(labels, c.states.view(), false);
+        auto& d = workspaces_.get<ContextGradWork<N>>();
+        sums[0] += train::diffusion_loss_and_gradients<N>(
+            *unet_, w.saved, w.z0, w.noise, w.timesteps, c.states, schedule_,
+            scheduler_.prediction_type, nn::Mode{true, seed_, step, first},
+            View<const std::int32_t, Shape<N>, Space>(nullptr), weighting, d.grads.view());
+        label_tokens_.add_gradient(labels, View<const float, context<N>, Space>(d.grads));
+      } else if constexpr (context_conditional) {
         const auto context_states = training_context<N>(batch, step, first);
         if (!finite(context_states)) sums[2] = NAN;
         sums[0] += train::diffusion_loss_and_gradients<N>(
@@ -1160,14 +1286,25 @@ class LatentDiffusion {
             weighting);
       }
       gradients.add(j);
+      table_gradients.add(j);
     }
     gradients.finish();
+    table_gradients.finish();
     comm.all_reduce_sum(span(unet_.grads()));
+    if constexpr (label_tokens) comm.all_reduce_sum(label_tokens_.grads());
     comm.all_reduce_sum(std::span<double>(sums));
     DiffusionStepResult result;
     result.loss = sums[0] / (double(comm.size()) * double(micro_batches));
-    result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
-    if constexpr (context_conditional)
+    // The table learns with the UNet, so one norm clips both (torch's clip_grad_norm_ over all
+    // the parameters the optimiser holds).
+    if constexpr (label_tokens) {
+      const std::span<float> both[] = {span(unet_.grads()), label_tokens_.grads()};
+      result.grad_norm = train::clip_grad_norm<Space>(std::span<const std::span<float>>(both),
+                                                      options_.max_grad_norm);
+    } else {
+      result.grad_norm = train::clip_grad_norm<Space>(span(unet_.grads()), options_.max_grad_norm);
+    }
+    if constexpr (caller_context)
       result.skipped = !unet_guard_.admit({{"input (the frozen autoencoder's latents)", sums[1]},
                                            {"input (the context)", sums[2]},
                                            {loss_name(), result.loss},
@@ -1183,6 +1320,12 @@ class LatentDiffusion {
     schedule_lr(unet_optimizer_, options_.unet_optimizer, options_.unet_lr_schedule);
     unet_optimizer_.step(span(unet_.values()), span(unet_.grads()));
     ema_.step(span(unet_.values()));
+    if constexpr (label_tokens) {
+      // At the UNet's rate, scheduled or set by the caller through unet_optimizer().
+      label_tokens_.optimizer().set_lr(unet_optimizer_.config().lr);
+      label_tokens_.optimizer().step(label_tokens_.values(), label_tokens_.grads());
+      label_tokens_.ema().step(label_tokens_.values());
+    }
     ++diffusion_steps_;
     return result;
   }
@@ -1199,7 +1342,9 @@ class LatentDiffusion {
   }
 
   // A flat buffer of Count floats in Space: the sum of micro-batches' gradients.
-  template <index_t Count>
+  // Owner tells apart the buffers of two modules of one step (the UNet's and the table's) that
+  // happen to hold as many values.
+  template <index_t Count, class Owner = void>
   struct GradientBuffer {
     Tensor<float, Shape<Count>, Space> sum;
   };
@@ -1208,10 +1353,10 @@ class LatentDiffusion {
   // added in order, g0 + g1 + ..., the order in which the ranks' gradients are summed: so the
   // gradient does not depend on whether the micro-batches ran in one process or in several.
   // With one micro-batch the gradients are formed in place, as they always were.
-  template <index_t Count>
+  template <index_t Count, class Owner = void>
   class GradientSum {
    public:
-    GradientSum(View<float, Shape<Count>, Space> grads, GradientBuffer<Count>* sum)
+    GradientSum(View<float, Shape<Count>, Space> grads, GradientBuffer<Count, Owner>* sum)
         : grads_(grads), sum_(sum) {}
     // Before micro-batch j's backward pass: the module's gradients start from zero.
     void start() { grads_ = 0.0f; }
@@ -1230,15 +1375,29 @@ class LatentDiffusion {
 
    private:
     View<float, Shape<Count>, Space> grads_;
-    GradientBuffer<Count>* sum_;
+    GradientBuffer<Count, Owner>* sum_;
   };
-  template <index_t Count>
-  GradientSum<Count> gradient_sum(View<float, Shape<Count>, Space> grads, index_t micro_batches) {
-    return {grads, micro_batches > 1 ? &workspaces_.get<GradientBuffer<Count>>() : nullptr};
+  template <class Owner = void, index_t Count>
+  GradientSum<Count, Owner> gradient_sum(View<float, Shape<Count>, Space> grads,
+                                         index_t micro_batches) {
+    return {grads, micro_batches > 1 ? &workspaces_.get<GradientBuffer<Count, Owner>>() : nullptr};
   }
 
-  // A micro-batch's labels where the UNet reads them, after label dropout (sample `first + n`
-  // draws its own): none for an unconditional model.
+  // The label-token table's GradientSum; one that does nothing without a table.
+  struct NoGradientSum {
+    void start() {}
+    void add(index_t) {}
+    void finish() {}
+  };
+  auto label_token_gradients(index_t micro_batches) {
+    if constexpr (label_tokens)
+      return gradient_sum<LabelTokens>(label_tokens_.grads_view(), micro_batches);
+    else
+      return NoGradientSum{};
+  }
+
+  // A micro-batch's labels where the UNet (or the label-token table) reads them, after label
+  // dropout (sample `first + n` draws its own): none for an unconditional model.
   template <index_t N, class Batch>
   View<const std::int32_t, Shape<N>, Space> training_labels(
       const Batch& batch, std::uint64_t step, std::uint64_t first,
@@ -1336,7 +1495,7 @@ class LatentDiffusion {
         use_ema ? "sample: the UNet's EMA weights" : "sample: the UNet's training weights",
         use_ema ? ema_unet_ : unet_);
     auto& w = workspaces_.get<SampleWork<N>>();
-    const double guidance = prepare_condition<N>(condition);
+    const double guidance = prepare_condition<N>(condition, use_ema);
     typename S::template State<latents<N>, Space> state{};
     for (std::size_t i = first; i < evaluations; ++i) {
       predict<N>(unet, x, float(sampler.timesteps()[i]), sampler.input_scale(i), guidance);
@@ -1349,10 +1508,12 @@ class LatentDiffusion {
   }
 
   // Checks a sampling call's condition and puts its labels where predict() reads them: in w for
-  // one UNet pass, in GuidedWork as [labels, null classes] for guidance. Returns the guidance
-  // scale predict() applies, 1 for one pass.
+  // one UNet pass, in GuidedWork as [labels, null classes] for guidance; with a label-token
+  // table, their rows (of the EMA table when use_ema) where the contexts are read, in
+  // ContextWork<N> or ContextWork<2N>. Returns the guidance scale predict() applies, 1 for one
+  // pass.
   template <index_t N>
-  double prepare_condition(const pipeline::ClassConditioning& condition) {
+  double prepare_condition(const pipeline::ClassConditioning& condition, bool use_ema) {
     auto& w = workspaces_.get<SampleWork<N>>();
     if constexpr (!class_conditional) {
       if (!condition.labels.empty() || condition.guidance_scale != 1)
@@ -1361,7 +1522,7 @@ class LatentDiffusion {
             "no labels and no guidance scale (found ",
             condition.labels.size(), " labels and guidance scale ", condition.guidance_scale, ")");
       // A context-conditioned model draws without a condition from its null context.
-      if constexpr (context_conditional)
+      if constexpr (caller_context)
         put_null_context(workspaces_.get<ContextWork<N>>().states.data(), N);
       return 1;
     } else {
@@ -1377,13 +1538,21 @@ class LatentDiffusion {
             wanted.empty() ? null_class : require_label("sample", n, wanted[std::size_t(n)]);
         labels[N + n] = null_class;
       }
+      if constexpr (label_tokens)
+        if (use_ema) label_tokens_.refresh_ema();
       // Without classes the guided combination is the unconditional prediction itself.
       if (wanted.empty() || condition.guidance_scale == 1) {
         copy(View<const std::int32_t, Shape<N>>(labels.data()), w.labels.view());
+        if constexpr (label_tokens)
+          label_tokens_.gather(View<const std::int32_t, Shape<N>, Space>(w.labels),
+                               workspaces_.get<ContextWork<N>>().states.view(), use_ema);
         return 1;
       }
-      copy(View<const std::int32_t, Shape<2 * N>>(labels),
-           workspaces_.get<GuidedWork<N>>().labels.view());
+      auto& g = workspaces_.get<GuidedWork<N>>();
+      copy(View<const std::int32_t, Shape<2 * N>>(labels), g.labels.view());
+      if constexpr (label_tokens)
+        label_tokens_.gather(View<const std::int32_t, Shape<2 * N>, Space>(g.labels),
+                             workspaces_.get<ContextWork<2 * N>>().states.view(), use_ema);
       return condition.guidance_scale;
     }
   }
@@ -1392,10 +1561,13 @@ class LatentDiffusion {
   // for one UNet pass, in ContextWork<2N> as [contexts, null contexts] for guidance. Returns the
   // guidance scale predict() applies, 1 for one pass.
   template <index_t N, class ContextView>
-  double prepare_condition(const pipeline::ContextConditioning<ContextView>& condition) {
+  double prepare_condition(const pipeline::ContextConditioning<ContextView>& condition, bool) {
     static_assert(context_conditional,
                   "ldm::LatentDiffusion::sample: a context given to a model whose UNet has no "
                   "cross-attention (its unet is not a UNetConditionConfig)");
+    static_assert(!label_tokens,
+                  "ldm::LatentDiffusion::sample: a context given to a model whose contexts are "
+                  "the rows of its label-token table: give labels (ClassConditioning)");
     if (!std::isfinite(condition.guidance_scale))
       fail_expected("sample: guidance_scale", "a finite number", condition.guidance_scale);
     const View<const float, context<N>, Space> given(condition.context);
@@ -1433,7 +1605,7 @@ class LatentDiffusion {
                double guidance) {
     auto& w = workspaces_.get<SampleWork<N>>();
     const auto labels =
-        View<const std::int32_t, Shape<N>, Space>(class_conditional ? w.labels.data() : nullptr);
+        View<const std::int32_t, Shape<N>, Space>(class_embedding ? w.labels.data() : nullptr);
     if (guidance == 1) {
       const float* context_states = nullptr;
       if constexpr (context_conditional)
@@ -1457,7 +1629,7 @@ class LatentDiffusion {
         context_states = workspaces_.get<ContextWork<2 * N>>().states.data();
       unet_forward<2 * N>(unet, g.input, g.t, context_states, g.saved, g.output.view(),
                           View<const std::int32_t, Shape<2 * N>, Space>(
-                              class_conditional ? g.labels.data() : nullptr));
+                              class_embedding ? g.labels.data() : nullptr));
       const auto with_class = View<const float, latents<N>, Space>(g.output.template batch<N>(0));
       const auto without = View<const float, latents<N>, Space>(g.output.template batch<N>(N));
       w.eps = without + float(guidance) * (with_class - without);
@@ -1565,6 +1737,7 @@ class LatentDiffusion {
             autoencoder_optimizer_.exp_avg_sq_host());
     moments("save: the UNet's AdamW exp_avg", unet_.infos(), unet_optimizer_.exp_avg_host());
     moments("save: the UNet's AdamW exp_avg_sq", unet_.infos(), unet_optimizer_.exp_avg_sq_host());
+    if constexpr (label_tokens) label_tokens_.require_finite("save");
   }
   template <class Owned>
   static std::vector<float> host_values(const Owned& owned) {
@@ -1575,11 +1748,15 @@ class LatentDiffusion {
   static constexpr models::PeakMemory resident_memory() {
     constexpr std::size_t ae = sizeof(float) * std::size_t(AE::parameter_count),
                           unet = sizeof(float) * std::size_t(UNet::parameter_count);
+    // The label-token table is counted with the UNet it learns with.
+    std::size_t table = 0;
+    if constexpr (label_tokens) table = sizeof(float) * std::size_t(LabelTokens::parameter_count);
     models::PeakMemory m;
-    m.parameters = ae + unet;
-    m.gradients = ae + unet;
-    m.optimizer_state = 2 * (ae + unet);
-    m.ema = unet + 2 * unet;  // the shadow, and ema_unet_'s weights and (unused) gradients
+    m.parameters = ae + unet + table;
+    m.gradients = ae + unet + table;
+    m.optimizer_state = 2 * (ae + unet + table);
+    // The shadow, and ema_unet_'s weights and (unused) gradients; the same for the table.
+    m.ema = 3 * (unet + table);
     return m;
   }
 
@@ -1625,6 +1802,11 @@ class LatentDiffusion {
   template <index_t M>
   struct ContextWork {
     Tensor<float, context<M>, Space> states;
+  };
+  // The gradient of a training micro-batch's contexts, for the label-token table.
+  template <index_t M>
+  struct ContextGradWork {
+    Tensor<float, context<M>, Space> grads;
   };
   // Guided sampling's one UNet pass on both halves: with the classes, then with the null class.
   template <index_t N>
@@ -1672,7 +1854,7 @@ class LatentDiffusion {
   // The null context saved at `path`; zeros where there is none (diffusers' folders).
   std::vector<float> read_null_context(const std::filesystem::path& path) const {
     std::vector<float> values(null_context_.size(), 0.0f);
-    if (!context_conditional || !std::filesystem::exists(path)) return values;
+    if (!caller_context || !std::filesystem::exists(path)) return values;
     const auto file = io::SafetensorsFile::open(path);
     const std::int64_t shape[] = {std::int64_t(context_tokens),
                                   std::int64_t(context<1>::extent(2))};
@@ -1695,6 +1877,7 @@ class LatentDiffusion {
     add("unet.exp_avg", unet_optimizer_.exp_avg_host());
     add("unet.exp_avg_sq", unet_optimizer_.exp_avg_sq_host());
     add("unet.ema", ema_.shadow_host());
+    if constexpr (label_tokens) label_tokens_.add_training_state(out);
     out.set_metadata("format", "ldm training state 1 (flat buffers in ldm's internal layouts)");
     out.set_metadata("ldm_version", version.string);
     out.set_metadata("seed", std::to_string(seed_));
@@ -1740,6 +1923,10 @@ class LatentDiffusion {
     const auto ema = read("unet.ema", unet_count);
     require_same_as_unet_folder(ema, path);
     ema_.restore(std::int64_t(number("ema_optimization_step")), ema);
+    if constexpr (label_tokens) {
+      label_tokens_.read_training_state(file, unet_optimizer_.steps(), ema_.optimization_step());
+      require_same_label_tokens(path);
+    }
     seed_ = number("seed");
     autoencoder_steps_ = number("autoencoder_steps");
     diffusion_steps_ = number("diffusion_steps");
@@ -1750,6 +1937,18 @@ class LatentDiffusion {
         run_info_[key.substr(std::string_view(run_info_prefix).size())] = value;
   }
   static constexpr const char* run_info_prefix = "run.";
+  // As require_same_as_unet_folder(), for the table: label_tokens.safetensors holds its EMA,
+  // and so does the training state (restored into the EMA here, the file's values before).
+  void require_same_label_tokens(const std::filesystem::path& state) const {
+    const auto restored = label_tokens_.ema_host();
+    const auto file = LabelTokens::read(state.parent_path() / LabelTokens::file_name);
+    for (std::size_t i = 0; i < file.size(); ++i)
+      if (std::bit_cast<std::uint32_t>(file[i]) != std::bit_cast<std::uint32_t>(restored[i]))
+        fail(state.string(), ": its EMA of the label tokens differs from ", LabelTokens::file_name,
+             "'s (", restored[i], " against ", file[i], " at element ", i,
+             "): that file was changed after this checkpoint was saved. Remove the training "
+             "state to use it as it is (without an exact resume)");
+  }
 
   void require_same_lr_schedules(const std::filesystem::path& path) const {
     const auto file = io::SafetensorsFile::open(path);
@@ -1802,7 +2001,10 @@ class LatentDiffusion {
   std::uint64_t autoencoder_steps_ = 0, diffusion_steps_ = 0;
   train::NonFiniteGuard autoencoder_guard_, unet_guard_;
   RunInfo run_info_;
-  // The null context, context_tokens x cross_attention_dim values (none without cross-attention).
+  // The learned contexts of the labels, when the configuration states label_classes.
+  LabelTokens label_tokens_;
+  // The null context, context_tokens x cross_attention_dim values (none without cross-attention,
+  // or with a label-token table, whose last row is the null label's context).
   std::vector<float> null_context_;
   pipeline::Workspaces workspaces_;
 };

@@ -48,8 +48,8 @@ struct DiffusionLossWeighting {
 namespace detail {
 
 // The loss and gradients, with the context (a View of the UNet's context<N>) read by the UNet's
-// cross-attention when it has one.
-template <index_t N, class UNet, class ContextView>
+// cross-attention when it has one, and its gradient written to dcontext when that is not null.
+template <index_t N, class UNet, class ContextView, class ContextGrad>
 double diffusion_loss_and_gradients(
     const UNet& unet, typename UNet::template Saved<N>& saved,
     View<const float, typename UNet::template sample<N>, typename UNet::space> x0,
@@ -57,7 +57,7 @@ double diffusion_loss_and_gradients(
     View<const std::int32_t, Shape<N>, typename UNet::space> timesteps,
     const diffusion::Schedule& schedule, diffusion::PredictionType prediction_type,
     const nn::Mode& mode, View<const std::int32_t, Shape<N>, typename UNet::space> labels,
-    const DiffusionLossWeighting& weighting, ContextView context) {
+    const DiffusionLossWeighting& weighting, ContextView context, ContextGrad dcontext) {
   using Space = typename UNet::space;
   using Sample = typename UNet::template sample<N>;
   Tensor<float, Sample, Space> xt, target, prediction, d_prediction;
@@ -81,8 +81,8 @@ double diffusion_loss_and_gradients(
     ops::mse_backward(p, y, weighting.gradient_scale, d_prediction.view());
   }
   if constexpr (UNet::conditional)
-    unet.backward(xt, context, saved, d_prediction, View<float, Sample, Space>(nullptr),
-                  View<float, typename UNet::template context<N>, Space>(nullptr), labels);
+    unet.backward(xt, context, saved, d_prediction, View<float, Sample, Space>(nullptr), dcontext,
+                  labels);
   else
     unet.backward(xt, saved, d_prediction, View<float, Sample, Space>(nullptr), labels);
   return loss;
@@ -118,12 +118,15 @@ requires(!UNet::conditional) double diffusion_loss_and_gradients(
     const DiffusionLossWeighting& weighting = {}) {
   return detail::diffusion_loss_and_gradients<N>(unet, saved, x0, noise, timesteps, schedule,
                                                  prediction_type, mode, labels, weighting,
-                                                 detail::NoContext{});
+                                                 detail::NoContext{}, detail::NoContext{});
 }
 
 /// The same for a UNet conditioned by cross-attention (models::UNetCondition), on each sample's
-/// context (encoder_hidden_states); the context gets no gradient (a frozen encoder's output).
+/// context (encoder_hidden_states).
 /// @param context each sample's tokens, of the UNet's cross_attention_dim channels
+/// @param dcontext receives the gradient of the loss (times weighting.gradient_scale) with respect
+///        to the context, for a context that learns (a label-token table); null (the default)
+///        for a frozen encoder's output, which gets none
 /// @throws ldm::Error as the overload without a context
 template <index_t N, class UNet>
 requires UNet::conditional double diffusion_loss_and_gradients(
@@ -136,9 +139,12 @@ requires UNet::conditional double diffusion_loss_and_gradients(
     const nn::Mode& mode = {true},
     View<const std::int32_t, Shape<N>, typename UNet::space> labels =
         View<const std::int32_t, Shape<N>, typename UNet::space>(nullptr),
-    const DiffusionLossWeighting& weighting = {}) {
+    const DiffusionLossWeighting& weighting = {},
+    View<float, typename UNet::template context<N>, typename UNet::space> dcontext =
+        View<float, typename UNet::template context<N>, typename UNet::space>(nullptr)) {
   return detail::diffusion_loss_and_gradients<N>(unet, saved, x0, noise, timesteps, schedule,
-                                                 prediction_type, mode, labels, weighting, context);
+                                                 prediction_type, mode, labels, weighting, context,
+                                                 dcontext);
 }
 
 }  // namespace ldm::train

@@ -304,6 +304,12 @@ class Trainer {
           "class-conditional: %lld classes, %g of the labels dropped for classifier-free "
           "guidance; samples guided with scale %g\n",
           (long long)Model::classes, label_dropout(), settings_.sampling.guidance);
+    if constexpr (Model::label_tokens)
+      std::printf(
+          "label tokens: %lld rows (the classes and the null label) of %lld tokens x %lld "
+          "channels, the cross-attention's contexts, learned with the UNet\n",
+          (long long)Model::classes + 1, (long long)Model::context_tokens,
+          (long long)Model::template context<1>::extent(2));
     run_phase(
         "diffusion", "--diffusion-steps", std::int64_t(model_->diffusion_steps()),
         settings_.diffusion_steps, data.train, 2, state_.diffusion_epoch, state_.diffusion_position,
