@@ -52,8 +52,7 @@ using Device = ldm::cuda;
 using Config = ldm::configs::UNetBench;
 using AE = ldm::models::AutoencoderKL<float, Device, Config::image_channels, Config::resolution,
                                       Config::autoencoder>;
-using UNet =
-    ldm::models::UNet<float, Device, Config::latent_channels, AE::latent_res, Config::unet>;
+using UNet = ldm::models::UNet<float, Device, AE::latent_channels, AE::latent_res, Config::unet>;
 
 constexpr index_t kUNetBatch = 64, kVaeBatch = 8, kSampleBatch = 64;
 constexpr int kDdimSteps = 50;
@@ -85,24 +84,24 @@ constexpr double attention(index_t res, index_t c) {
 }
 
 // One sample's forward pass of UNet2DModel on `channels` x res x res latents.
-template <class Cfg>
+template <ldm::UNetConfig Cfg>
 constexpr double unet_forward(index_t res, index_t channels) {
-  using Ch = typename Cfg::block_out_channels;
-  using Attention = typename Cfg::attention_levels;
-  constexpr int levels = Cfg::levels;
-  constexpr index_t per_level = Cfg::layers_per_block, emb = Cfg::time_embed_dim;
+  constexpr auto Ch = Cfg.block_out_channels;
+  constexpr int levels = Ch.size();
+  // diffusers' time embedding is 4 x the first level's channels wide.
+  constexpr index_t per_level = Cfg.layers_per_block, emb = 4 * Ch[0];
   // The skips' channels in the order the down path pushes them (conv_in, each resnet, each
   // downsampler); the up path pops them, one per resnet.
   std::array<index_t, 1 + levels*(per_level + 1)> skips{};
   int pushed = 0;
-  double macs = double(Ch::first) * emb + double(emb) * emb + conv(res, channels, Ch::first);
-  index_t c = Ch::first;
+  double macs = double(Ch[0]) * emb + double(emb) * emb + conv(res, channels, Ch[0]);
+  index_t c = Ch[0];
   skips[pushed++] = c;
   for (int l = 0; l < levels; ++l) {
     for (index_t i = 0; i < per_level; ++i) {
-      macs += resnet(res, c, Ch::at(l), emb);
-      c = Ch::at(l);
-      if (Attention::contains(l)) macs += attention(res, c);
+      macs += resnet(res, c, Ch[l], emb);
+      c = Ch[l];
+      if (Cfg.attention[l]) macs += attention(res, c);
       skips[pushed++] = c;
     }
     if (l + 1 < levels) {
@@ -114,9 +113,9 @@ constexpr double unet_forward(index_t res, index_t channels) {
   macs += 2 * resnet(res, c, c, emb) + attention(res, c);
   for (int l = levels - 1; l >= 0; --l) {
     for (index_t i = 0; i <= per_level; ++i) {
-      macs += resnet(res, c + skips[--pushed], Ch::at(l), emb);
-      c = Ch::at(l);
-      if (Attention::contains(l)) macs += attention(res, c);
+      macs += resnet(res, c + skips[--pushed], Ch[l], emb);
+      c = Ch[l];
+      if (Cfg.attention[l]) macs += attention(res, c);
     }
     if (l > 0) {
       res *= 2;
@@ -128,18 +127,18 @@ constexpr double unet_forward(index_t res, index_t channels) {
 
 // Encoder + quant_conv: images to the posterior's moments. The downsampler pads (0, 1, 0, 1) and
 // convolves with stride 2, so it produces res / 2 pixels like the UNet's.
-template <class Cfg>
+template <ldm::AutoencoderKLConfig Cfg>
 constexpr double encoder_forward(index_t res, index_t channels) {
-  using Ch = typename Cfg::block_out_channels;
-  constexpr index_t z2 = 2 * Cfg::latent_channels;
-  double macs = conv(res, channels, Ch::first);
-  index_t c = Ch::first;
-  for (int l = 0; l < Cfg::levels; ++l) {
-    for (index_t i = 0; i < Cfg::layers_per_block; ++i) {
-      macs += resnet(res, c, Ch::at(l));
-      c = Ch::at(l);
+  constexpr auto Ch = Cfg.block_out_channels;
+  constexpr index_t z2 = 2 * Cfg.latent_channels;
+  double macs = conv(res, channels, Ch[0]);
+  index_t c = Ch[0];
+  for (int l = 0; l < Ch.size(); ++l) {
+    for (index_t i = 0; i < Cfg.layers_per_block; ++i) {
+      macs += resnet(res, c, Ch[l]);
+      c = Ch[l];
     }
-    if (l + 1 < Cfg::levels) {
+    if (l + 1 < Ch.size()) {
       res /= 2;
       macs += conv(res, c, c);
     }
@@ -149,17 +148,17 @@ constexpr double encoder_forward(index_t res, index_t channels) {
 }
 
 // post_quant_conv + Decoder: latents (res = the latent resolution) to images.
-template <class Cfg>
+template <ldm::AutoencoderKLConfig Cfg>
 constexpr double decoder_forward(index_t res, index_t channels) {
-  using Ch = typename Cfg::block_out_channels;
-  constexpr index_t z = Cfg::latent_channels;
-  double macs = conv(res, z, z, 1) + conv(res, z, Ch::last);
-  index_t c = Ch::last;
+  constexpr auto Ch = Cfg.block_out_channels;
+  constexpr index_t z = Cfg.latent_channels;
+  double macs = conv(res, z, z, 1) + conv(res, z, Ch[Ch.size() - 1]);
+  index_t c = Ch[Ch.size() - 1];
   macs += 2 * resnet(res, c, c) + attention(res, c);
-  for (int l = Cfg::levels - 1; l >= 0; --l) {
-    for (index_t i = 0; i <= Cfg::layers_per_block; ++i) {
-      macs += resnet(res, c, Ch::at(l));
-      c = Ch::at(l);
+  for (int l = Ch.size() - 1; l >= 0; --l) {
+    for (index_t i = 0; i <= Cfg.layers_per_block; ++i) {
+      macs += resnet(res, c, Ch[l]);
+      c = Ch[l];
     }
     if (l > 0) {
       res *= 2;
@@ -174,7 +173,9 @@ constexpr bool within_half_percent(double value, double reference) {
 }
 
 using Tiny = ldm::configs::Tiny;
-constexpr index_t tiny_latent_res = Tiny::resolution / Tiny::autoencoder::latent_factor;
+constexpr index_t tiny_latent_res =
+    ldm::models::AutoencoderKL<float, ldm::host, Tiny::image_channels, Tiny::resolution,
+                               Tiny::autoencoder>::latent_res;
 constexpr double tiny_ae =
     encoder_forward<Tiny::autoencoder>(Tiny::resolution, Tiny::image_channels) +
     decoder_forward<Tiny::autoencoder>(tiny_latent_res, Tiny::image_channels);
@@ -186,7 +187,7 @@ static_assert(within_half_percent(tiny_ae, 263e6),
 static_assert(within_half_percent(unet_forward<Config::unet>(AE::latent_res, 4), 18.1e9),
               "the UNet FLOP count disagrees with docs/models.md's 18.1 GFLOP for `unet-bench`");
 
-constexpr double unet_sample = unet_forward<Config::unet>(AE::latent_res, Config::latent_channels);
+constexpr double unet_sample = unet_forward<Config::unet>(AE::latent_res, AE::latent_channels);
 constexpr double decode_sample =
     decoder_forward<Config::autoencoder>(AE::latent_res, Config::image_channels);
 constexpr double ae_sample =

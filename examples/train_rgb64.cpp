@@ -6,9 +6,13 @@
 // 3x64x64 images, an autoencoder of three levels (latent factor 4) into 4x16x16 latents, and a
 // UNet of three levels with attention at the two coarser ones.
 struct Rgb64 {
-  static constexpr ldm::index_t image_channels = 3, resolution = 64, latent_channels = 4;
-  using autoencoder = ldm::AutoencoderKLConfig<ldm::channels<32, 64, 64>, 1, latent_channels>;
-  using unet = ldm::UNetConfig<ldm::channels<32, 64, 64>, 2, ldm::attention_at<1, 2>, 32>;
+  static constexpr ldm::index_t image_channels = 3, resolution = 64;
+  static constexpr ldm::AutoencoderKLConfig autoencoder{
+      .block_out_channels = {32, 64, 64}, .layers_per_block = 1, .latent_channels = 4};
+  static constexpr ldm::UNetConfig unet{.block_out_channels = {32, 64, 64},
+                                        .layers_per_block = 2,
+                                        .attention = {false, true, true},
+                                        .attention_head_dim = 32};
   using schedule = ldm::LinearBetas<1000>;
 };
 

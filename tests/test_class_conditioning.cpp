@@ -18,7 +18,11 @@ namespace {
 
 // test::Small with a UNet conditioned on 3 classes (num_class_embeds 4: the last is "no class").
 struct SmallClasses : test::Small {
-  using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4, 4>;
+  static constexpr UNetConfig unet = [] {
+    UNetConfig with_classes = test::Small::unet;
+    with_classes.num_class_embeds = 4;
+    return with_classes;
+  }();
 };
 using Model = LatentDiffusion<SmallClasses>;
 template <index_t N>

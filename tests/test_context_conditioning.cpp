@@ -19,8 +19,12 @@ namespace {
 // test::Small whose UNet attends (at its coarser level and in the mid block) to 3 tokens of 6
 // channels.
 struct SmallContext : test::Small {
-  using unet = UNetConditionConfig<ldm::channels<8, 16>, 1, cross_attention_at<1>, per_level<2>,
-                                   /*cross_attention_dim*/ 6, false, per_level<1>, 4>;
+  static constexpr UNetConditionConfig unet{.block_out_channels = {8, 16},
+                                            .layers_per_block = 1,
+                                            .cross_attention = {false, true},
+                                            .attention_head_dim = {2},
+                                            .cross_attention_dim = 6,
+                                            .norm_num_groups = 4};
   static constexpr index_t context_tokens = 3;
 };
 using Model = LatentDiffusion<SmallContext>;

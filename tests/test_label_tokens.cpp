@@ -24,15 +24,19 @@ namespace {
 // test::Small whose UNet attends (at its coarser level and in the mid block) to 2 tokens of 6
 // channels: the rows of a table of 3 classes and the null label.
 struct SmallTokens : test::Small {
-  using unet = UNetConditionConfig<ldm::channels<8, 16>, 1, cross_attention_at<1>, per_level<2>,
-                                   /*cross_attention_dim*/ 6, false, per_level<1>, 4>;
+  static constexpr UNetConditionConfig unet{.block_out_channels = {8, 16},
+                                            .layers_per_block = 1,
+                                            .cross_attention = {false, true},
+                                            .attention_head_dim = {2},
+                                            .cross_attention_dim = 6,
+                                            .norm_num_groups = 4};
   static constexpr index_t context_tokens = 2;
   static constexpr index_t label_classes = 3;
 };
 using Model = LatentDiffusion<SmallTokens>;
 // The same UNet on the caller's contexts.
 struct SameUNet : test::Small {
-  using unet = SmallTokens::unet;
+  static constexpr UNetConditionConfig unet = SmallTokens::unet;
   static constexpr index_t context_tokens = 2;
 };
 template <index_t N>

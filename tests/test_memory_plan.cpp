@@ -127,7 +127,11 @@ TEST_CASE("the memory plans match the measured peak: a custom configuration") {
 namespace {
 // test::Small conditioned on 3 classes (and the null class).
 struct SmallClasses : test::Small {
-  using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4, 4>;
+  static constexpr UNetConfig unet = [] {
+    UNetConfig with_classes = test::Small::unet;
+    with_classes.num_class_embeds = 4;
+    return with_classes;
+  }();
 };
 }  // namespace
 
@@ -146,8 +150,12 @@ TEST_CASE("the guided sampling plan matches the measured peak: a class-condition
 namespace {
 // test::Small whose UNet attends to 3 tokens of 6 channels (a UNetConditionConfig).
 struct SmallContext : test::Small {
-  using unet = UNetConditionConfig<ldm::channels<8, 16>, 1, cross_attention_at<1>, per_level<2>,
-                                   /*cross_attention_dim*/ 6, false, per_level<1>, 4>;
+  static constexpr UNetConditionConfig unet{.block_out_channels = {8, 16},
+                                            .layers_per_block = 1,
+                                            .cross_attention = {false, true},
+                                            .attention_head_dim = {2},
+                                            .cross_attention_dim = 6,
+                                            .norm_num_groups = 4};
   static constexpr index_t context_tokens = 3;
 };
 }  // namespace

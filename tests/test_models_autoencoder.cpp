@@ -12,16 +12,20 @@ using namespace ldm;
 
 namespace {
 // The `tiny` configuration of docs/models.md: 1x32x32 images, (32, 32, 64), one layer, 4 latents.
-using TinyAE = AutoencoderKLConfig<channels<32, 32, 64>, 1, 4>;
+constexpr AutoencoderKLConfig TinyAE{
+    .block_out_channels = {32, 32, 64}, .layers_per_block = 1, .latent_channels = 4};
 // A configuration small enough for finite differences over every parameter.
-using SmallAE = AutoencoderKLConfig<channels<4, 8>, 1, 2, /*groups*/ 2>;
+constexpr AutoencoderKLConfig SmallAE{.block_out_channels = {4, 8},
+                                      .layers_per_block = 1,
+                                      .latent_channels = 2,
+                                      .norm_num_groups = 2};
 }  // namespace
 
 TEST_CASE("AutoencoderKL: parameter counts match diffusers") {
   // diffusers 0.42: sum(p.numel() for p in AutoencoderKL(<same config>).parameters())
   static_assert(models::AutoencoderKL<float, host, 1, 32, TinyAE>::parameter_count == 731589);
   static_assert(models::AutoencoderKL<float, host, 3, 8, SmallAE>::parameter_count == 11325);
-  static_assert(TinyAE::latent_factor == 4);
+  static_assert(models::AutoencoderKL<float, host, 1, 32, TinyAE>::latent_res == 32 / 4);
 }
 
 TEST_CASE("AutoencoderKL: parameter names are diffusers' state-dict keys") {

@@ -25,10 +25,15 @@
 using namespace ldm;
 
 namespace {
-using TinyAE =
-    models::AutoencoderKL<float, host, 1, 32, AutoencoderKLConfig<channels<32, 32, 64>, 1, 4>>;
-using TinyUNet =
-    models::UNet<float, host, 4, 8, UNetConfig<channels<32, 64>, 2, attention_at<1>, 32>>;
+using TinyAE = models::AutoencoderKL<float, host, 1, 32,
+                                     AutoencoderKLConfig{.block_out_channels = {32, 32, 64},
+                                                         .layers_per_block = 1,
+                                                         .latent_channels = 4}>;
+using TinyUNet = models::UNet<float, host, 4, 8,
+                              UNetConfig{.block_out_channels = {32, 64},
+                                         .layers_per_block = 2,
+                                         .attention = {false, true},
+                                         .attention_head_dim = 32}>;
 constexpr index_t N = 2;
 constexpr double forward_tolerance = 1e-4, step_tolerance = 1e-3;
 

@@ -11,9 +11,21 @@
 using namespace ldm;
 
 namespace {
-using TinyUNet = UNetConfig<channels<32, 64>, 2, attention_at<1>, 32>;
-using SmallUNet = UNetConfig<channels<4, 8>, 1, attention_at<1>, 4, /*groups*/ 2>;
-using SmallClassUNet = UNetConfig<channels<4, 8>, 1, attention_at<1>, 4, 2, /*classes*/ 3>;
+constexpr UNetConfig TinyUNet{.block_out_channels = {32, 64},
+                              .layers_per_block = 2,
+                              .attention = {false, true},
+                              .attention_head_dim = 32};
+constexpr UNetConfig SmallUNet{.block_out_channels = {4, 8},
+                               .layers_per_block = 1,
+                               .attention = {false, true},
+                               .attention_head_dim = 4,
+                               .norm_num_groups = 2};
+constexpr UNetConfig SmallClassUNet{.block_out_channels = {4, 8},
+                                    .layers_per_block = 1,
+                                    .attention = {false, true},
+                                    .attention_head_dim = 4,
+                                    .norm_num_groups = 2,
+                                    .num_class_embeds = 3};
 }  // namespace
 
 TEST_CASE("UNet: parameter counts match diffusers") {
@@ -55,7 +67,7 @@ TEST_CASE("UNet: parameter names are diffusers' state-dict keys") {
 }
 
 namespace {
-template <class Cfg>
+template <UNetConfig Cfg>
 void check_unet_gradients(bool with_labels) {
   using U = models::UNet<double, host, 3, 4, Cfg>;
   constexpr index_t N = 2;

@@ -28,11 +28,21 @@ constexpr double forward_tolerance = 1e-4, step_tolerance = 1e-3;
 
 // The golden script's two models: `conv` (heads (2, 4), transformer layers (2, 1), 1x1
 // projections) and `linear` (2 heads everywhere, Linear projections, 3 classes).
-using ConvConfig = UNetConditionConfig<channels<8, 16>, 1, cross_attention_at<0>, per_level<2, 4>,
-                                       /*cross_attention_dim*/ 12, false, per_level<2, 1>, 4>;
-using LinearConfig = UNetConditionConfig<channels<8, 16>, 1, cross_attention_at<0>, per_level<2>,
-                                         12, /*use_linear_projection*/ true, per_level<1>, 4,
-                                         /*num_class_embeds*/ 3>;
+constexpr UNetConditionConfig ConvConfig{.block_out_channels = {8, 16},
+                                         .layers_per_block = 1,
+                                         .cross_attention = {true, false},
+                                         .attention_head_dim = {2, 4},
+                                         .cross_attention_dim = 12,
+                                         .transformer_layers_per_block = {2, 1},
+                                         .norm_num_groups = 4};
+constexpr UNetConditionConfig LinearConfig{.block_out_channels = {8, 16},
+                                           .layers_per_block = 1,
+                                           .cross_attention = {true, false},
+                                           .attention_head_dim = {2},
+                                           .cross_attention_dim = 12,
+                                           .use_linear_projection = true,
+                                           .norm_num_groups = 4,
+                                           .num_class_embeds = 3};
 using ConvUNet = models::UNetCondition<float, host, 4, 8, Tokens, ConvConfig>;
 using LinearUNet = models::UNetCondition<float, host, 4, 8, Tokens, LinearConfig>;
 
@@ -41,7 +51,7 @@ const std::filesystem::path golden_folder =
 
 template <class U>
 nlohmann::json config_of() {
-  return pipeline::unet_condition_config<typename U::config>(U::channels, U::resolution, 0.0);
+  return pipeline::unet_condition_config<U::config>(U::channels, U::resolution, 0.0);
 }
 
 // The folder's config.json must be the compiled configuration's, its weights exactly ldm's
@@ -73,7 +83,7 @@ double diffusion_loss(const U& unet, const io::SafetensorsFile& golden,
   test::read_activation(golden, "step.noise", noise.view());
   test::read_activation(golden, "step.timesteps", timesteps.view());
   test::read_activation(golden, "step.context", context.view());
-  if constexpr (U::config::num_class_embeds > 0)
+  if constexpr (U::config.num_class_embeds > 0)
     test::read_activation(golden, "step.labels", labels.view());
   const auto schedule = diffusion::Schedule::of<diffusion::LinearBetas<>>();
   diffusion::add_noise(schedule, x0, noise, timesteps, xt.view());
@@ -98,7 +108,7 @@ void check_against_golden(nn::Owned<U>& unet, const io::SafetensorsFile& golden)
   test::read_activation(golden, "forward.x", x.view());
   test::read_activation(golden, "forward.timesteps", timesteps.view());
   test::read_activation(golden, "forward.context", context.view());
-  if constexpr (U::config::num_class_embeds > 0)
+  if constexpr (U::config.num_class_embeds > 0)
     test::read_activation(golden, "forward.labels", labels.view());
   unet->forward(x, timesteps, context, saved, y.view(), nn::inference, labels);
   expect_close("forward", test::activation_error(golden, "forward.output", y.view()),
@@ -118,12 +128,14 @@ void check_against_golden(nn::Owned<U>& unet, const io::SafetensorsFile& golden)
 }  // namespace
 
 TEST_CASE("UNetCondition: attention_head_dim is read as heads, as diffusers does") {
-  static_assert(ConvConfig::heads(0) == 2 && ConvConfig::head_dim(0) == 4);
-  static_assert(ConvConfig::heads(1) == 4 && ConvConfig::head_dim(1) == 4);
-  static_assert(LinearConfig::heads(1) == 2 && LinearConfig::head_dim(1) == 8);
-  static_assert(ConvConfig::transformer_layers(0) == 2 && ConvConfig::transformer_layers(1) == 1);
-  using SD15 = configs::StableDiffusion15UNet;
-  using SD21 = configs::StableDiffusion21UNet;
+  using Conv = detail::unet_condition_traits<ConvConfig>;
+  using Linear = detail::unet_condition_traits<LinearConfig>;
+  static_assert(Conv::heads(0) == 2 && Conv::head_dim(0) == 4);
+  static_assert(Conv::heads(1) == 4 && Conv::head_dim(1) == 4);
+  static_assert(Linear::heads(1) == 2 && Linear::head_dim(1) == 8);
+  static_assert(Conv::transformer_layers(0) == 2 && Conv::transformer_layers(1) == 1);
+  using SD15 = detail::unet_condition_traits<configs::StableDiffusion15UNet>;
+  using SD21 = detail::unet_condition_traits<configs::StableDiffusion21UNet>;
   static_assert(SD15::heads(0) == 8 && SD15::head_dim(0) == 40 && SD15::head_dim(3) == 160);
   static_assert(SD21::heads(0) == 5 && SD21::head_dim(0) == 64 && SD21::heads(3) == 20 &&
                 SD21::head_dim(3) == 64);
@@ -190,8 +202,8 @@ TEST_CASE(
                                       pipeline::unet_condition_defaults(),
                                       pipeline::unet_condition_unchecked_fields());
   };
-  using SD15Config = configs::StableDiffusion15UNet;
-  using SD21Config = configs::StableDiffusion21UNet;
+  constexpr auto SD15Config = configs::StableDiffusion15UNet;
+  constexpr auto SD21Config = configs::StableDiffusion21UNet;
   CHECK_NOTHROW(check(sd15, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)));
   // Stable Diffusion 2's form: heads per level, Linear projections, float32 attention asked for.
   auto sd21 = sd15;
@@ -256,7 +268,7 @@ void export_for_diffusers(const std::filesystem::path& folder) {
   add("y", y, {N, U::channels, U::resolution, U::resolution});
   add("context", context, {N, U::context_tokens, U::context_channels});
   add("t", t, {N});
-  if constexpr (U::config::num_class_embeds > 0) add("labels", labels_as_float, {N});
+  if constexpr (U::config.num_class_embeds > 0) add("labels", labels_as_float, {N});
   io.write(folder.string() + "_io.safetensors");
 
   load_folder(reloaded, folder);
@@ -284,8 +296,15 @@ namespace {
 // ops.
 template <bool Linear>
 void check_gradients() {
-  using Config = UNetConditionConfig<channels<4, 8>, 1, cross_attention_at<0, 1>, per_level<2, 4>,
-                                     6, Linear, per_level<1, 2>, 2, 3>;
+  constexpr UNetConditionConfig Config{.block_out_channels = {4, 8},
+                                       .layers_per_block = 1,
+                                       .cross_attention = {true, true},
+                                       .attention_head_dim = {2, 4},
+                                       .cross_attention_dim = 6,
+                                       .use_linear_projection = Linear,
+                                       .transformer_layers_per_block = {1, 2},
+                                       .norm_num_groups = 2,
+                                       .num_class_embeds = 3};
   using U = models::UNetCondition<double, host, 3, 4, /*Tokens*/ 2, Config>;
   nn::Owned<U> unet(3, /*dropout*/ 0.1f);
   unet.values() = randn<Shape<U::parameter_count>>(4) * 0.3;

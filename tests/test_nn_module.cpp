@@ -30,15 +30,27 @@ void check_saved_bytes(const char* what) {
 }
 
 using AE = models::AutoencoderKL<float, host, 1, 32, configs::Tiny::autoencoder>;
-using OddAE =
-    models::AutoencoderKL<float, host, 3, 16, AutoencoderKLConfig<channels<4, 8>, 2, 3, 2>>;
+using OddAE = models::AutoencoderKL<float, host, 3, 16,
+                                    AutoencoderKLConfig{.block_out_channels = {4, 8},
+                                                        .layers_per_block = 2,
+                                                        .latent_channels = 3,
+                                                        .norm_num_groups = 2}>;
 using UNet = models::UNet<float, host, 4, 8, configs::Tiny::unet>;
-using OneLevelUNet =
-    models::UNet<float, host, 3, 4, UNetConfig<channels<8>, 1, attention_at<0>, 4, 4>>;
+using OneLevelUNet = models::UNet<float, host, 3, 4,
+                                  UNetConfig{.block_out_channels = {8},
+                                             .layers_per_block = 1,
+                                             .attention = {true},
+                                             .attention_head_dim = 4,
+                                             .norm_num_groups = 4}>;
 using ConditionUNet =
     models::UNetCondition<float, host, 4, 8, 3,
-                          UNetConditionConfig<channels<8, 16>, 1, cross_attention_at<0>,
-                                              per_level<2, 4>, 12, false, per_level<2, 1>, 4>>;
+                          UNetConditionConfig{.block_out_channels = {8, 16},
+                                              .layers_per_block = 1,
+                                              .cross_attention = {true, false},
+                                              .attention_head_dim = {2, 4},
+                                              .cross_attention_dim = 12,
+                                              .transformer_layers_per_block = {2, 1},
+                                              .norm_num_groups = 4}>;
 
 }  // namespace
 

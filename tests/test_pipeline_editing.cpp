@@ -244,7 +244,7 @@ TEST_CASE("inpainting keeps the unmasked latents exactly and repaints the masked
     for (index_t n = 0; n < N; ++n)
       for (index_t i = 0; i < L; ++i)
         for (index_t j = 0; j < L; ++j)
-          for (index_t c = 0; c < Small::latent_channels; ++c) {
+          for (index_t c = 0; c < Small::autoencoder.latent_channels; ++c) {
             if (m(n, i, j, 0) == 0) {
               kept += painted(n, i, j, c) == z0(n, i, j, c);
             } else {

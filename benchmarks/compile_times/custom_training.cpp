@@ -3,11 +3,13 @@
 #include <ldm/ldm.hpp>
 
 struct Rgb64 {
-  static constexpr ldm::index_t image_channels = 3, resolution = 64, latent_channels = 4;
-  using autoencoder =
-      ldm::AutoencoderKLConfig<ldm::channels<64, 128, 128>, /*layers*/ 1, latent_channels>;
-  using unet = ldm::UNetConfig<ldm::channels<64, 128, 256>, /*layers*/ 2, ldm::attention_at<1, 2>,
-                               /*head dim*/ 32>;
+  static constexpr ldm::index_t image_channels = 3, resolution = 64;
+  static constexpr ldm::AutoencoderKLConfig autoencoder{
+      .block_out_channels = {64, 128, 128}, .layers_per_block = 1, .latent_channels = 4};
+  static constexpr ldm::UNetConfig unet{.block_out_channels = {64, 128, 256},
+                                        .layers_per_block = 2,
+                                        .attention = {false, true, true},
+                                        .attention_head_dim = 32};
   using schedule = ldm::LinearBetas<1000>;
 };
 

@@ -23,7 +23,11 @@ using Config = ldm::configs::Tiny;
 // is the null class of classifier-free guidance): what `fashion train` trains by default.
 struct ClassConfig : Config {
   /// Config's UNet with a class embedding.
-  using unet = ldm::UNetConfig<ldm::channels<32, 64>, 2, ldm::attention_at<1>, 32, 32, 11>;
+  static constexpr ldm::UNetConfig unet = [] {
+    ldm::UNetConfig with_classes = Config::unet;
+    with_classes.num_class_embeds = 11;
+    return with_classes;
+  }();
 };
 // `tiny` with its UNet conditioned by cross-attention on a learned label-token table
 // (`fashion train --conditioning cross-attention`; ldm/pipeline/label_tokens.hpp): each of the 10
@@ -36,8 +40,11 @@ struct ClassConfig : Config {
 // 16 query positions.
 struct TokenConfig : Config {
   /// Config's UNet with cross-attention on 64-channel contexts.
-  using unet = ldm::UNetConditionConfig<ldm::channels<32, 64>, 2, ldm::cross_attention_at<1>,
-                                        ldm::per_level<2>, 64>;
+  static constexpr ldm::UNetConditionConfig unet{.block_out_channels = {32, 64},
+                                                 .layers_per_block = 2,
+                                                 .cross_attention = {false, true},
+                                                 .attention_head_dim = {2},
+                                                 .cross_attention_dim = 64};
   /// Tokens per context.
   static constexpr ldm::index_t context_tokens = 4;
   /// Fashion-MNIST's classes: the label-token table has 11 rows.
@@ -96,10 +103,10 @@ inline FolderKind folder_kind(const fs::path& where) {
   }
   const auto found = config.value("num_class_embeds", ldm::pipeline::json());
   if (found.is_null()) return FolderKind::unconditional;
-  if (found == ClassConfig::unet::num_class_embeds) return FolderKind::class_embedding;
+  if (found == ClassConfig::unet.num_class_embeds) return FolderKind::class_embedding;
   ldm::fail_expected(file.string() + ": field 'num_class_embeds'",
                      "null (unconditional) or " +
-                         std::to_string(ClassConfig::unet::num_class_embeds) +
+                         std::to_string(ClassConfig::unet.num_class_embeds) +
                          " (Fashion-MNIST's 10 classes and the null class)",
                      found.dump());
 }

@@ -1,13 +1,19 @@
-// expect: attention_at names a level the UNet does not have
-// Must not compile: attention at a level beyond the UNet's depth.
-#include <ldm/models/config.hpp>
+// expect: attention must give one flag per level of block_out_channels
+// Must not compile: attention flags for more levels than the UNet has.
+#include <ldm/models/unet.hpp>
 
 int main() {
-  using Good = ldm::UNetConfig<ldm::channels<32, 64>, 2, ldm::attention_at<1>, 32>;
-  (void)Good::levels;
+  constexpr ldm::UNetConfig good{.block_out_channels = {32, 64},
+                                 .layers_per_block = 2,
+                                 .attention = {false, true},
+                                 .attention_head_dim = 32};
+  (void)ldm::models::UNet<float, ldm::host, 4, 8, good>::parameter_count;
 #ifndef LDM_COMPILE_FAIL_CONTROL
-  using Bad = ldm::UNetConfig<ldm::channels<32, 64>, 2, ldm::attention_at<2>, 32>;
-  (void)Bad::levels;
+  constexpr ldm::UNetConfig bad{.block_out_channels = {32, 64},
+                                .layers_per_block = 2,
+                                .attention = {false, true, true},
+                                .attention_head_dim = 32};
+  (void)ldm::models::UNet<float, ldm::host, 4, 8, bad>::parameter_count;
 #endif
   return 0;
 }

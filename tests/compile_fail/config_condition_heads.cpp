@@ -1,16 +1,22 @@
 // expect: must divide the channels of every cross-attention level and of the mid block
 // Must not compile: a conditional UNet whose attention_head_dim, read as the number of heads as
 // diffusers reads it, does not divide a cross-attention level's channels (320 into 3 heads).
-#include <ldm/models/config.hpp>
+#include <ldm/models/unet.hpp>
 
 int main() {
-  using Good = ldm::UNetConditionConfig<ldm::channels<320, 640>, 2, ldm::cross_attention_at<0>,
-                                        ldm::per_level<8>, 768>;
-  (void)Good::time_embed_dim;
+  constexpr ldm::UNetConditionConfig good{.block_out_channels = {320, 640},
+                                          .layers_per_block = 2,
+                                          .cross_attention = {true, false},
+                                          .attention_head_dim = {8},
+                                          .cross_attention_dim = 768};
+  (void)ldm::models::UNetCondition<float, ldm::host, 4, 8, 77, good>::parameter_count;
 #ifndef LDM_COMPILE_FAIL_CONTROL
-  using Bad = ldm::UNetConditionConfig<ldm::channels<320, 640>, 2, ldm::cross_attention_at<0>,
-                                       ldm::per_level<3>, 768>;
-  (void)Bad::time_embed_dim;
+  constexpr ldm::UNetConditionConfig bad{.block_out_channels = {320, 640},
+                                         .layers_per_block = 2,
+                                         .cross_attention = {true, false},
+                                         .attention_head_dim = {3},
+                                         .cross_attention_dim = 768};
+  (void)ldm::models::UNetCondition<float, ldm::host, 4, 8, 77, bad>::parameter_count;
 #endif
   return 0;
 }

@@ -1,11 +1,16 @@
-// expect: latent_channels differs between the configuration and its autoencoder
-// Must not compile: a pipeline configuration whose latent channels disagree with its autoencoder.
+// expect: latent_channels is stated once, in the configuration's autoencoder
+// Must not compile: a pipeline configuration that states latent_channels beside its autoencoder's
+// (the old form, where the two could disagree).
 #include <ldm/ldm.hpp>
 
 struct Good {
-  static constexpr ldm::index_t image_channels = 1, resolution = 16, latent_channels = 4;
-  using autoencoder = ldm::AutoencoderKLConfig<ldm::channels<32, 32>, 1, 4>;
-  using unet = ldm::UNetConfig<ldm::channels<32, 64>, 1, ldm::attention_at<1>, 32>;
+  static constexpr ldm::index_t image_channels = 1, resolution = 16;
+  static constexpr ldm::AutoencoderKLConfig autoencoder{
+      .block_out_channels = {32, 32}, .layers_per_block = 1, .latent_channels = 4};
+  static constexpr ldm::UNetConfig unet{.block_out_channels = {32, 64},
+                                        .layers_per_block = 1,
+                                        .attention = {false, true},
+                                        .attention_head_dim = 32};
   using schedule = ldm::LinearBetas<1000>;
 };
 struct Bad : Good {

@@ -3,11 +3,12 @@
 #include <ldm/models/autoencoder_kl.hpp>
 
 int main() {
-  using AE = ldm::AutoencoderKLConfig<ldm::channels<32, 32, 64>, 1, 4>;
-  constexpr auto good = ldm::models::AutoencoderKL<float, ldm::host, 1, 32, AE>::parameter_count;
+  constexpr ldm::AutoencoderKLConfig ae{
+      .block_out_channels = {32, 32, 64}, .layers_per_block = 1, .latent_channels = 4};
+  constexpr auto good = ldm::models::AutoencoderKL<float, ldm::host, 1, 32, ae>::parameter_count;
   (void)good;
 #ifndef LDM_COMPILE_FAIL_CONTROL
-  constexpr auto bad = ldm::models::AutoencoderKL<float, ldm::host, 1, 30, AE>::parameter_count;
+  constexpr auto bad = ldm::models::AutoencoderKL<float, ldm::host, 1, 30, ae>::parameter_count;
   (void)bad;
 #endif
   return 0;

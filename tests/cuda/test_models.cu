@@ -12,11 +12,11 @@ using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say
 namespace {
 using Tiny = configs::Tiny;
 template <class T, class Space>
-using TinyAE = models::AutoencoderKL<T, Space, Tiny::image_channels, Tiny::resolution,
-                                     typename Tiny::autoencoder>;
+using TinyAE =
+    models::AutoencoderKL<T, Space, Tiny::image_channels, Tiny::resolution, Tiny::autoencoder>;
 template <class T, class Space>
-using TinyUNet = models::UNet<T, Space, Tiny::latent_channels, TinyAE<float, host>::latent_res,
-                              typename Tiny::unet>;
+using TinyUNet = models::UNet<T, Space, Tiny::autoencoder.latent_channels,
+                              TinyAE<float, host>::latent_res, Tiny::unet>;
 constexpr index_t N = 3;
 // A whole network in float32 against double: sums over thousands of terms in another order.
 constexpr double kStepTolerance = 1e-3;

@@ -9,9 +9,16 @@
 namespace ldm::test {
 
 struct Small {
-  static constexpr index_t image_channels = 1, resolution = 16, latent_channels = 2;
-  using autoencoder = AutoencoderKLConfig<ldm::channels<4, 8>, 1, latent_channels, 2>;
-  using unet = UNetConfig<ldm::channels<8, 16>, 1, attention_at<1>, 8, 4>;
+  static constexpr index_t image_channels = 1, resolution = 16;
+  static constexpr AutoencoderKLConfig autoencoder{.block_out_channels = {4, 8},
+                                                   .layers_per_block = 1,
+                                                   .latent_channels = 2,
+                                                   .norm_num_groups = 2};
+  static constexpr UNetConfig unet{.block_out_channels = {8, 16},
+                                   .layers_per_block = 1,
+                                   .attention = {false, true},
+                                   .attention_head_dim = 8,
+                                   .norm_num_groups = 4};
   using schedule = LinearBetas<1000>;
 };
 

@@ -8,6 +8,7 @@
 
 #include "ldm/models/autoencoder_blocks.hpp"
 #include "ldm/models/config.hpp"
+#include "ldm/models/config_traits.hpp"
 #include "ldm/ops/loss.hpp"
 
 namespace ldm::models {
@@ -275,15 +276,18 @@ class Decoder {
 /// @tparam T the element type of parameters and activations (float)
 /// @tparam Space ldm::host or ldm::cuda
 /// @tparam ImageC the images' channels
-/// @tparam Res the images' height and width: a multiple of Cfg::latent_factor (a compile error
-///         otherwise)
-/// @tparam Cfg an ldm::AutoencoderKLConfig
-template <class T, class Space, index_t ImageC, index_t Res, class Cfg>
+/// @tparam Res the images' height and width: a multiple of the latent factor, 2^(levels - 1) of
+///         the configuration's block_out_channels (a compile error otherwise)
+/// @tparam Config an ldm::AutoencoderKLConfig (checked here: compile errors name its fields)
+template <class T, class Space, index_t ImageC, index_t Res, AutoencoderKLConfig Config>
 class AutoencoderKL {
+  // The configuration as a type of constants, the form Encoder and Decoder read.
+  using Cfg = detail::autoencoder_traits<Config>;
+
  public:
-  using config = Cfg;    ///< The configuration.
-  using value_type = T;  ///< The element type.
-  using space = Space;   ///< Where parameters and activations live.
+  static constexpr AutoencoderKLConfig config = Config;  ///< The configuration.
+  using value_type = T;                                  ///< The element type.
+  using space = Space;                                   ///< Where parameters and activations live.
   /// @{
   /// The images' channels, height and width.
   static constexpr index_t image_channels = ImageC, resolution = Res;

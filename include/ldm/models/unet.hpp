@@ -14,12 +14,13 @@
 #include <cstdint>
 #include <tuple>
 
+#include "ldm/models/config_traits.hpp"
 #include "ldm/models/unet_blocks.hpp"
 
 namespace ldm::models {
 
-/// diffusers' UNet2DModel (Cfg an ldm::UNetConfig, no Tokens) or UNet2DConditionModel (Cfg an
-/// ldm::UNetConditionConfig, Tokens context tokens; see models::UNetCondition) over latents
+/// diffusers' UNet2DModel (Config an ldm::UNetConfig, no Tokens) or UNet2DConditionModel (Config
+/// an ldm::UNetConditionConfig, Tokens context tokens; see models::UNetCondition) over latents
 /// Shape<N, Res, Res, C>, predicting a tensor of the same shape (the noise, or v).
 ///
 /// Like AutoencoderKL, the model is bound to a flat parameter buffer (nn::Owned<UNet, Space>
@@ -27,13 +28,16 @@ namespace ldm::models {
 /// @tparam T the element type (float)
 /// @tparam Space ldm::host or ldm::cuda
 /// @tparam C the latents' channels (in and out)
-/// @tparam Res the latents' height and width: a multiple of Cfg::downsample_factor (a compile
-///         error otherwise)
-/// @tparam Cfg an ldm::UNetConfig or an ldm::UNetConditionConfig
+/// @tparam Res the latents' height and width: a multiple of 2^(levels - 1) of the
+///         configuration's block_out_channels (a compile error otherwise)
+/// @tparam Config an ldm::UNetConfig or an ldm::UNetConditionConfig (checked here: compile errors
+///         name its fields)
 /// @tparam Tokens the context's tokens (sequence length): positive with a UNetConditionConfig,
 ///         0 with a UNetConfig (compile errors otherwise)
-template <class T, class Space, index_t C, index_t Res, class Cfg, index_t Tokens = 0>
+template <class T, class Space, index_t C, index_t Res, auto Config, index_t Tokens = 0>
 class UNet {
+  // The configuration as a type of constants, the form the levels read.
+  using Cfg = detail::unet_traits_t<Config>;
   using Ch = typename Cfg::block_out_channels;
   static constexpr int levels = Cfg::levels;
   static constexpr index_t E = Cfg::time_embed_dim, G = Cfg::norm_num_groups;
@@ -43,7 +47,7 @@ class UNet {
   static constexpr bool with_context = requires { Cfg::cross_attention_dim; };
   static_assert(!with_context || Tokens > 0,
                 "ldm::UNet: a UNetConditionConfig needs the context's token count, positive "
-                "(models::UNetCondition<T, Space, C, Res, Tokens, Cfg>)");
+                "(models::UNetCondition<T, Space, C, Res, Tokens, Config>)");
   static_assert(with_context || Tokens == 0,
                 "ldm::UNet: a UNetConfig (UNet2DModel) takes no context; give a "
                 "UNetConditionConfig for cross-attention on Tokens tokens");
@@ -69,9 +73,9 @@ class UNet {
       nn::Embedding<T, Space, (class_conditional ? Cfg::num_class_embeds : 1), E>, nn::Absent>;
 
  public:
-  using config = Cfg;    ///< The configuration.
-  using value_type = T;  ///< The element type.
-  using space = Space;   ///< Where parameters and activations live.
+  static constexpr auto config = Config;  ///< The configuration.
+  using value_type = T;                   ///< The element type.
+  using space = Space;                    ///< Where parameters and activations live.
   /// @{
   /// The latents' channels, height and width.
   static constexpr index_t channels = C, resolution = Res;
@@ -369,7 +373,7 @@ class UNet {
 };
 
 /// diffusers' UNet2DConditionModel: a models::UNet whose attention is a Transformer2DModel that
-/// reads a context of Tokens tokens of Cfg::cross_attention_dim channels (encoder_hidden_states,
+/// reads a context of Tokens tokens of Config.cross_attention_dim channels (encoder_hidden_states,
 /// e.g. a text encoder's hidden states):
 /// @code{.cpp}
 ///   using U = models::UNetCondition<float, host, 4, 64, /*Tokens*/ 77,
@@ -379,8 +383,8 @@ class UNet {
 ///   unet->backward(x, context, saved, dy, dx, dcontext);  // dx, dcontext optional
 /// @endcode
 /// @tparam Tokens the context's length (positive)
-/// @tparam Cfg an ldm::UNetConditionConfig
-template <class T, class Space, index_t C, index_t Res, index_t Tokens, class Cfg>
-using UNetCondition = UNet<T, Space, C, Res, Cfg, Tokens>;
+/// @tparam Config an ldm::UNetConditionConfig
+template <class T, class Space, index_t C, index_t Res, index_t Tokens, UNetConditionConfig Config>
+using UNetCondition = UNet<T, Space, C, Res, Config, Tokens>;
 
 }  // namespace ldm::models

@@ -2,9 +2,11 @@
 /// @file
 /// Ready-made configurations. A configuration is a struct of compile-time constants:
 /// - image_channels, resolution: the images (diffusers' AutoencoderKL in_channels/out_channels,
-///   sample_size); latent_channels: the latents (the UNet's in_channels/out_channels);
-/// - autoencoder: an AutoencoderKLConfig (its levels fix the latent factor);
-/// - unet: a UNetConfig;  schedule: a beta schedule such as diffusion::LinearBetas<1000>.
+///   sample_size);
+/// - autoencoder: an AutoencoderKLConfig (its levels fix the latent factor; its latent_channels
+///   are the latents', the UNet's in_channels/out_channels);
+/// - unet: a UNetConfig (or a UNetConditionConfig, with context_tokens);
+/// - schedule: a beta schedule such as diffusion::LinearBetas<1000>.
 
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/models/config.hpp"
@@ -15,13 +17,17 @@ namespace ldm::configs {
 /// The configuration of the shipped model (models/fashion-tiny) and of the `fashion` program.
 struct Tiny {
   /// @{
-  /// The images (1x32x32) and the latents (4 channels; 8x8 after the autoencoder's factor 4).
-  static constexpr index_t image_channels = 1, resolution = 32, latent_channels = 4;
+  /// The images: 1x32x32.
+  static constexpr index_t image_channels = 1, resolution = 32;
   /// @}
-  /// Three levels (latent factor 4), one ResNet block each.
-  using autoencoder = AutoencoderKLConfig<ldm::channels<32, 32, 64>, 1, latent_channels>;
+  /// Three levels (latent factor 4), one ResNet block each: latents 4x8x8.
+  static constexpr AutoencoderKLConfig autoencoder{
+      .block_out_channels = {32, 32, 64}, .layers_per_block = 1, .latent_channels = 4};
   /// Two levels, two ResNet blocks each, attention at the coarser one.
-  using unet = UNetConfig<ldm::channels<32, 64>, 2, attention_at<1>, 32>;
+  static constexpr UNetConfig unet{.block_out_channels = {32, 64},
+                                   .layers_per_block = 2,
+                                   .attention = {false, true},
+                                   .attention_head_dim = 32};
   using schedule = diffusion::LinearBetas<1000>;  ///< 1000 linear betas, diffusers' default.
 };
 
@@ -30,13 +36,17 @@ struct Tiny {
 /// configuration the GPU benchmark times the UNet training step and DDIM sampling on.
 struct UNetBench {
   /// @{
-  /// The images (3x256x256) and the latents (4 channels; 32x32 after the factor 8).
-  static constexpr index_t image_channels = 3, resolution = 256, latent_channels = 4;
+  /// The images: 3x256x256.
+  static constexpr index_t image_channels = 3, resolution = 256;
   /// @}
-  /// The Stable Diffusion VAE's architecture.
-  using autoencoder = AutoencoderKLConfig<ldm::channels<128, 256, 512, 512>, 2, latent_channels>;
+  /// The Stable Diffusion VAE's architecture: latents 4x32x32 (factor 8).
+  static constexpr AutoencoderKLConfig autoencoder{
+      .block_out_channels = {128, 256, 512, 512}, .layers_per_block = 2, .latent_channels = 4};
   /// Three levels, attention at the two coarser ones.
-  using unet = UNetConfig<ldm::channels<128, 256, 512>, 2, attention_at<1, 2>, 32>;
+  static constexpr UNetConfig unet{.block_out_channels = {128, 256, 512},
+                                   .layers_per_block = 2,
+                                   .attention = {false, true, true},
+                                   .attention_head_dim = 32};
   using schedule = diffusion::LinearBetas<1000>;  ///< 1000 linear betas, diffusers' default.
 };
 
@@ -44,18 +54,24 @@ struct UNetBench {
 /// 8 heads at every level (its attention_head_dim 8, read as heads: 40, 80 and 160 channels per
 /// head), CLIP ViT-L/14's 768-channel context, 1x1 projections; 859,520,964 parameters. Use it as
 /// models::UNetCondition<float, Space, 4, 64, 77, StableDiffusion15UNet> for 512x512 images.
-using StableDiffusion15UNet =
-    UNetConditionConfig<ldm::channels<320, 640, 1280, 1280>, 2, cross_attention_at<0, 1, 2>,
-                        per_level<8>, /*cross_attention_dim*/ 768>;
+inline constexpr UNetConditionConfig StableDiffusion15UNet{
+    .block_out_channels = {320, 640, 1280, 1280},
+    .layers_per_block = 2,
+    .cross_attention = {true, true, true, false},
+    .attention_head_dim = {8},
+    .cross_attention_dim = 768};
 
 /// Stable Diffusion 2.1's UNet2DConditionModel (stabilityai/stable-diffusion-2-1's
 /// unet/config.json): attention_head_dim [5, 10, 20, 20] read as heads, all of 64 channels,
 /// OpenCLIP ViT-H/14's 1024-channel context, Linear projections (use_linear_projection);
 /// 865,910,724 parameters. Its upcast_attention only changes float16 inference.
-using StableDiffusion21UNet =
-    UNetConditionConfig<ldm::channels<320, 640, 1280, 1280>, 2, cross_attention_at<0, 1, 2>,
-                        per_level<5, 10, 20, 20>, /*cross_attention_dim*/ 1024,
-                        /*use_linear_projection*/ true>;
+inline constexpr UNetConditionConfig StableDiffusion21UNet{
+    .block_out_channels = {320, 640, 1280, 1280},
+    .layers_per_block = 2,
+    .cross_attention = {true, true, true, false},
+    .attention_head_dim = {5, 10, 20, 20},
+    .cross_attention_dim = 1024,
+    .use_linear_projection = true};
 
 /// docs/models.md's `vae-bench`: the same autoencoder, timed alone (the UNet is unet-bench's, so a
 /// LatentDiffusion over either configuration has the same types).

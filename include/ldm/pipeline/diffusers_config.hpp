@@ -15,6 +15,7 @@
 
 #include "ldm/core/error.hpp"
 #include "ldm/models/config.hpp"
+#include "ldm/models/config_traits.hpp"
 #include "ldm/version.hpp"
 
 namespace ldm::pipeline {
@@ -35,6 +36,7 @@ struct LatentScaling {
 };
 
 /// block_out_channels as a JSON list.
+/// @tparam Channels the configuration's block_out_channels, resolved (detail::level_values)
 template <class Channels>
 json channel_list() {
   json list = json::array();
@@ -43,13 +45,13 @@ json channel_list() {
   return list;
 }
 
-/// The config.json diffusers writes for an AutoencoderKL of configuration Cfg (an
-/// AutoencoderKLConfig).
+/// The config.json diffusers writes for an AutoencoderKL of configuration Config.
 /// @param image_channels in_channels and out_channels
 /// @param resolution sample_size
 /// @param scaling the latents' scaling_factor and shift_factor
-template <class Cfg>
+template <AutoencoderKLConfig Config>
 json autoencoder_config(index_t image_channels, index_t resolution, const LatentScaling& scaling) {
+  using Cfg = detail::autoencoder_traits<Config>;
   json down = json::array(), up = json::array();
   for (int l = 0; l < Cfg::levels; ++l)
     down.push_back("DownEncoderBlock2D"), up.push_back("UpDecoderBlock2D");
@@ -76,12 +78,13 @@ json autoencoder_config(index_t image_channels, index_t resolution, const Latent
               {"mid_block_add_attention", true}};
 }
 
-/// The config.json diffusers writes for a UNet2DModel of configuration Cfg (a UNetConfig).
+/// The config.json diffusers writes for a UNet2DModel of configuration Config.
 /// @param channels in_channels and out_channels: the latents' channels
 /// @param resolution sample_size: the latents' height and width
 /// @param dropout the ResNet blocks' dropout
-template <class Cfg>
+template <UNetConfig Config>
 json unet_config(index_t channels, index_t resolution, double dropout) {
+  using Cfg = detail::unet_traits<Config>;
   json down = json::array(), up = json::array();
   for (int l = 0; l < Cfg::levels; ++l) {
     down.push_back(Cfg::attention_levels::contains(l) ? "AttnDownBlock2D" : "DownBlock2D");
@@ -121,7 +124,8 @@ json unet_config(index_t channels, index_t resolution, double dropout) {
                Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)}};
 }
 
-/// An ldm::per_level as diffusers writes the field: an int for one value, else a list.
+/// A per-level field as diffusers writes it: an int for one value, else a list.
+/// @tparam PerLevel the field, resolved (detail::level_values)
 template <class PerLevel>
 json per_level_json() {
   if (PerLevel::values.size() == 1) return json(PerLevel::values[0]);
@@ -186,16 +190,16 @@ inline json unet_condition_defaults() {
       {"addition_embed_type_num_heads", 64}};
 }
 
-/// The config.json diffusers writes for a UNet2DConditionModel of configuration Cfg (a
-/// UNetConditionConfig). attention_head_dim keeps diffusers' meaning (heads per level; see
-/// UNetConditionConfig). A per-level field is written as an int when Cfg gives one value, so a
-/// file that lists the same value for every level does not match it: give per_level the form the
-/// file uses.
+/// The config.json diffusers writes for a UNet2DConditionModel of configuration Config.
+/// attention_head_dim keeps diffusers' meaning (heads per level; see UNetConditionConfig). A
+/// per-level field is written as an int when Config gives one value, so a file that lists the
+/// same value for every level does not match it: give the field the form the file uses.
 /// @param channels in_channels and out_channels: the latents' channels
 /// @param resolution sample_size: the latents' height and width
 /// @param dropout the ResNet blocks' dropout
-template <class Cfg>
+template <UNetConditionConfig Config>
 json unet_condition_config(index_t channels, index_t resolution, double dropout) {
+  using Cfg = detail::unet_condition_traits<Config>;
   json down = json::array(), up = json::array();
   for (int l = 0; l < Cfg::levels; ++l) {
     down.push_back(Cfg::attention_levels::contains(l) ? "CrossAttnDownBlock2D" : "DownBlock2D");

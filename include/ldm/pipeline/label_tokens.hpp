@@ -7,9 +7,9 @@
 ///
 /// @code{.cpp}
 ///   struct Labelled : ldm::configs::Tiny {
-///     using unet = ldm::UNetConditionConfig<...>;      // cross-attention of cross_attention_dim
-///     static constexpr ldm::index_t context_tokens = 2;
-///     static constexpr ldm::index_t label_classes = 10;  // labels 0 .. 9, and 10: no class
+///     static constexpr ldm::UNetConditionConfig unet{...};  // cross-attention,
+///     cross_attention_dim static constexpr ldm::index_t context_tokens = 2; static constexpr
+///     ldm::index_t label_classes = 10;  // labels 0 .. 9, and 10: no class
 ///   };
 ///   model.diffusion_step<32>(images, labels);            // as a class-conditional model
 ///   model.sample<16>(model.sampler(50), seed, {.labels = wanted, .guidance_scale = 3}, out);

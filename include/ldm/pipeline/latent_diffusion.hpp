@@ -23,6 +23,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #include "ldm/diffusion/ddim.hpp"
@@ -68,11 +69,15 @@ struct NoStepHook {
 using RunInfo = std::map<std::string, std::string>;
 
 namespace detail {
+// Whether a configuration's unet is a UNetConditionConfig (cross-attention on a context).
+template <class Config>
+inline constexpr bool cross_attention_unet =
+    std::is_same_v<std::remove_cv_t<decltype(Config::unet)>, UNetConditionConfig>;
 // The context's tokens of a configuration: its context_tokens when its unet is a
 // UNetConditionConfig (cross-attention), else 0.
 template <class Config>
 constexpr index_t context_tokens_of() {
-  if constexpr (requires { Config::unet::cross_attention_dim; }) {
+  if constexpr (cross_attention_unet<Config>) {
     static_assert(
         requires { Config::context_tokens; },
         "ldm::LatentDiffusion: a configuration whose unet is a UNetConditionConfig "
@@ -85,8 +90,8 @@ constexpr index_t context_tokens_of() {
 // The channels of a configuration's context tokens: its UNet's cross_attention_dim, else 0.
 template <class Config>
 constexpr index_t cross_attention_dim_of() {
-  if constexpr (requires { Config::unet::cross_attention_dim; })
-    return Config::unet::cross_attention_dim;
+  if constexpr (cross_attention_unet<Config>)
+    return Config::unet.cross_attention_dim;
   else
     return 0;
 }
@@ -96,14 +101,14 @@ template <class Config>
 constexpr index_t label_classes_of() {
   if constexpr (requires { Config::label_classes; }) {
     static_assert(
-        requires { Config::unet::cross_attention_dim; },
+        cross_attention_unet<Config>,
         "ldm::LatentDiffusion: label_classes asks for a learned label-token table, which the UNet "
         "reads by cross-attention: the configuration's unet must be a UNetConditionConfig (a "
         "UNetConfig takes classes by its num_class_embeds instead)");
     static_assert(Config::label_classes >= 1,
                   "ldm::LatentDiffusion: label_classes (the label-token table's classes) must be "
                   "at least 1");
-    static_assert(Config::unet::num_class_embeds == 0,
+    static_assert(Config::unet.num_class_embeds == 0,
                   "ldm::LatentDiffusion: label_classes (a label-token table) and the UNet's "
                   "num_class_embeds (a class embedding) are two ways of taking classes: state one");
     return Config::label_classes;
@@ -118,28 +123,32 @@ constexpr index_t label_classes_of() {
 ///
 /// Batches are template arguments (`autoencoder_step<32>(x)`), so one object trains and samples
 /// at any batch size; the buffers of each batch size are kept after its first call.
-/// @tparam Config a configuration (see ldm::configs): image_channels, resolution,
-///         latent_channels, autoencoder (an AutoencoderKLConfig), unet (a UNetConfig, or a
-///         UNetConditionConfig with context_tokens, pipeline/context_conditioning.hpp, and
-///         optionally label_classes, pipeline/label_tokens.hpp) and schedule (such as
-///         diffusion::LinearBetas<1000>)
+/// @tparam Config a configuration (see ldm::configs): image_channels, resolution, autoencoder (an
+///         AutoencoderKLConfig, whose latent_channels are the UNet's in and out channels), unet (a
+///         UNetConfig, or a UNetConditionConfig with context_tokens,
+///         pipeline/context_conditioning.hpp, and optionally label_classes,
+///         pipeline/label_tokens.hpp) and schedule (such as diffusion::LinearBetas<1000>)
 /// @tparam Space ldm::host, or ldm::cuda in a .cu unit that links ldm::cuda
 template <class Config, class Space = host>
 class LatentDiffusion {
  public:
   using config = Config;  ///< The configuration.
   using space = Space;    ///< Where the weights and the work live.
+  static_assert(
+      !requires { Config::latent_channels; },
+      "ldm::LatentDiffusion: latent_channels is stated once, in the configuration's "
+      "autoencoder (AutoencoderKLConfig's .latent_channels); remove the configuration's "
+      "own latent_channels");
   /// The autoencoder's type.
   using AE = models::AutoencoderKL<float, Space, Config::image_channels, Config::resolution,
-                                   typename Config::autoencoder>;
+                                   Config::autoencoder>;
   static constexpr index_t latent_res = AE::latent_res;  ///< The latents' height and width.
+  /// The latents' channels: the autoencoder's latent_channels, the UNet's in and out channels.
+  static constexpr index_t latent_channels = AE::latent_channels;
   /// The UNet's type: a models::UNetCondition on context_tokens tokens when Config::unet is a
   /// UNetConditionConfig.
-  using UNet = models::UNet<float, Space, Config::latent_channels, latent_res,
-                            typename Config::unet, detail::context_tokens_of<Config>()>;
-  static_assert(Config::latent_channels == Config::autoencoder::latent_channels,
-                "ldm::LatentDiffusion: latent_channels differs between the configuration and its "
-                "autoencoder");
+  using UNet = models::UNet<float, Space, latent_channels, latent_res, Config::unet,
+                            detail::context_tokens_of<Config>()>;
   /// A batch of N images: Shape<N, resolution, resolution, image_channels>, values in [-1, 1].
   template <index_t N>
   using images = typename AE::template images<N>;
@@ -148,7 +157,7 @@ class LatentDiffusion {
   using latents = typename AE::template latents<N>;
 
   /// Whether the UNet embeds class labels itself (UNetConfig's num_class_embeds > 0).
-  static constexpr bool class_embedding = Config::unet::num_class_embeds > 0;
+  static constexpr bool class_embedding = Config::unet.num_class_embeds > 0;
   /// Whether the model learns a label-token table whose rows are the contexts of the UNet's
   /// cross-attention (the configuration's label_classes; pipeline/label_tokens.hpp).
   static constexpr bool label_tokens = detail::label_classes_of<Config>() > 0;
@@ -158,7 +167,7 @@ class LatentDiffusion {
   /// The classes of a class-conditional model, labels 0 .. classes - 1 (0 for an unconditional
   /// one): num_class_embeds - 1, the last embedding being the null class, or label_classes.
   static constexpr index_t classes =
-      class_embedding ? Config::unet::num_class_embeds - 1 : detail::label_classes_of<Config>();
+      class_embedding ? Config::unet.num_class_embeds - 1 : detail::label_classes_of<Config>();
   /// The label that means "no class" (pipeline/class_conditioning.hpp).
   static constexpr std::int32_t null_class = std::int32_t(classes);
   static_assert(!class_embedding || classes >= 1,
@@ -1809,16 +1818,15 @@ class LatentDiffusion {
   };
 
   pipeline::json vae_config() const {
-    return pipeline::autoencoder_config<typename Config::autoencoder>(
-        Config::image_channels, Config::resolution, latent_scaling_);
+    return pipeline::autoencoder_config<Config::autoencoder>(Config::image_channels,
+                                                             Config::resolution, latent_scaling_);
   }
   pipeline::json unet_json() const {
     if constexpr (context_conditional)
-      return pipeline::unet_condition_config<typename Config::unet>(Config::latent_channels,
-                                                                    latent_res, options_.dropout);
+      return pipeline::unet_condition_config<Config::unet>(latent_channels, latent_res,
+                                                           options_.dropout);
     else
-      return pipeline::unet_config<typename Config::unet>(Config::latent_channels, latent_res,
-                                                          options_.dropout);
+      return pipeline::unet_config<Config::unet>(latent_channels, latent_res, options_.dropout);
   }
   static pipeline::json unet_defaults() {
     return context_conditional ? pipeline::unet_condition_defaults() : pipeline::unet_defaults();

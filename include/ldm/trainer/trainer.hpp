@@ -294,7 +294,7 @@ class Trainer {
     if (std::int64_t(model_->diffusion_steps()) >= settings_.diffusion_steps) return;
     std::printf("diffusion: UNet of %lld parameters on %lldx%lldx%lld latents, %s MSE%s\n",
                 (long long)Model::UNet::parameter_count, (long long)Model::latent_res,
-                (long long)Model::latent_res, (long long)Config::latent_channels,
+                (long long)Model::latent_res, (long long)Model::latent_channels,
                 std::string(diffusion::to_string(model_->scheduler().prediction_type)).c_str(),
                 settings_.snr_gamma > 0
                     ? (", min-SNR-" + cli::shown(settings_.snr_gamma) + " weighted").c_str()
