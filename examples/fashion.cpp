@@ -259,14 +259,23 @@ int evaluate(const EvalRequest& request) {
   if constexpr (Model::class_conditional) {
     std::printf(
         "class-conditional, guidance %g: conditional accuracy %.2f%% (samples the "
-        "classifier assigns to the class asked for)\nFrechet distance per class:",
+        "classifier assigns to the class asked for)\n",
         request.sampling.guidance, 100 * scores.accuracy);
-    for (std::size_t k = 0; k < scores.class_distances.size(); ++k)
-      std::printf(" %zu: %.1f%s", k, scores.class_distances[k],
-                  k + 1 < scores.class_distances.size() ? "," : "\n");
     results["guidance"] = request.sampling.guidance;
     results["conditional_accuracy"] = scores.accuracy;
-    results["frechet_distance_per_class"] = scores.class_distances;
+    if (request.sampling.guidance == 0) {
+      // Guidance 0 draws every image from the null class: its accuracy is the chance level, and
+      // a class's distance would compare unconditional samples with that class alone.
+      std::printf(
+          "guidance 0 samples unconditionally (the null class): the accuracy above is chance "
+          "level, and there are no per-class distances\n");
+    } else {
+      std::printf("Frechet distance per class:");
+      for (std::size_t k = 0; k < scores.class_distances.size(); ++k)
+        std::printf(" %zu: %.1f%s", k, scores.class_distances[k],
+                    k + 1 < scores.class_distances.size() ? "," : "\n");
+      results["frechet_distance_per_class"] = scores.class_distances;
+    }
     if (request.sweep) {
       ldm::pipeline::json sweep = ldm::pipeline::json::array();
       std::printf("\n| guidance | Frechet distance | conditional accuracy |\n|---|---|---|\n");

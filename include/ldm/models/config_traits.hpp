@@ -196,7 +196,8 @@ struct unet_condition_traits {
 // The traits of a UNet's configuration: a UNetConfig's or a UNetConditionConfig's.
 template <auto C>
 constexpr auto unet_traits_of() {
-  using Config = std::remove_cv_t<decltype(C)>;
+  // remove_cvref: nvcc's host pass hands g++ this parameter as a reference to the value.
+  using Config = std::remove_cvref_t<decltype(C)>;
   static_assert(std::is_same_v<Config, UNetConfig> || std::is_same_v<Config, UNetConditionConfig>,
                 "ldm::UNet: the configuration must be an ldm::UNetConfig or an "
                 "ldm::UNetConditionConfig");

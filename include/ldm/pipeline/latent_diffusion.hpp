@@ -72,7 +72,7 @@ namespace detail {
 // Whether a configuration's unet is a UNetConditionConfig (cross-attention on a context).
 template <class Config>
 inline constexpr bool cross_attention_unet =
-    std::is_same_v<std::remove_cv_t<decltype(Config::unet)>, UNetConditionConfig>;
+    std::is_same_v<std::remove_cvref_t<decltype(Config::unet)>, UNetConditionConfig>;
 // The context's tokens of a configuration: its context_tokens when its unet is a
 // UNetConditionConfig (cross-attention), else 0.
 template <class Config>
