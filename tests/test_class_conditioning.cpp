@@ -13,6 +13,8 @@
 #include "support/small_pipeline.hpp"
 
 using namespace ldm;
+using test::largest_difference;
+using test::with_label_dropout;
 
 namespace {
 
@@ -29,19 +31,6 @@ template <index_t N>
 using Images = View<const float, Model::images<N>>;
 template <index_t N>
 using Latents = Model::latents<N>;
-
-TrainingOptions with_label_dropout(double p) {
-  TrainingOptions options;
-  options.label_dropout = p;
-  return options;
-}
-
-double largest_difference(const float* a, const float* b, std::size_t count) {
-  double d = 0;
-  for (std::size_t i = 0; i < count; ++i)
-    d = std::max(d, std::abs(double(a[i]) - double(b[i])));
-  return d;
-}
 
 // Moves the UNet from its initialisation, so that its classes differ.
 void train_a_little(Model& model) {

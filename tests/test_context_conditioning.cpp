@@ -13,18 +13,14 @@
 #include "support/small_pipeline.hpp"
 
 using namespace ldm;
+using test::largest_difference;
 
 namespace {
 
 // test::Small whose UNet attends (at its coarser level and in the mid block) to 3 tokens of 6
 // channels.
 struct SmallContext : test::Small {
-  static constexpr UNetConditionConfig unet{.block_out_channels = {8, 16},
-                                            .layers_per_block = 1,
-                                            .cross_attention = {false, true},
-                                            .attention_head_dim = {2},
-                                            .cross_attention_dim = 6,
-                                            .norm_num_groups = 4};
+  static constexpr UNetConditionConfig unet = test::small_cross_attention_unet;
   static constexpr index_t context_tokens = 3;
 };
 using Model = LatentDiffusion<SmallContext>;
@@ -46,13 +42,6 @@ Context<N> some_context(std::uint64_t k) {
   Context<N> c;
   c = randn<Model::context<N>>(200, k);
   return c;
-}
-
-double largest_difference(const float* a, const float* b, std::size_t count) {
-  double d = 0;
-  for (std::size_t i = 0; i < count; ++i)
-    d = std::max(d, std::abs(double(a[i]) - double(b[i])));
-  return d;
 }
 
 // Moves the UNet from its initialisation, so that its contexts matter.

@@ -18,18 +18,15 @@
 #include "support/small_pipeline.hpp"
 
 using namespace ldm;
+using test::largest_difference;
+using test::with_label_dropout;
 
 namespace {
 
 // test::Small whose UNet attends (at its coarser level and in the mid block) to 2 tokens of 6
 // channels: the rows of a table of 3 classes and the null label.
 struct SmallTokens : test::Small {
-  static constexpr UNetConditionConfig unet{.block_out_channels = {8, 16},
-                                            .layers_per_block = 1,
-                                            .cross_attention = {false, true},
-                                            .attention_head_dim = {2},
-                                            .cross_attention_dim = 6,
-                                            .norm_num_groups = 4};
+  static constexpr UNetConditionConfig unet = test::small_cross_attention_unet;
   static constexpr index_t context_tokens = 2;
   static constexpr index_t label_classes = 3;
 };
@@ -45,18 +42,6 @@ template <index_t N>
 using Latents = Model::latents<N>;
 constexpr std::size_t row = 2 * 6, table_size = 4 * row;
 
-TrainingOptions with_label_dropout(double p) {
-  TrainingOptions options;
-  options.label_dropout = p;
-  return options;
-}
-
-double largest_difference(const float* a, const float* b, std::size_t count) {
-  double d = 0;
-  for (std::size_t i = 0; i < count; ++i)
-    d = std::max(d, std::abs(double(a[i]) - double(b[i])));
-  return d;
-}
 double largest(const std::vector<float>& v) {
   double m = 0;
   for (float x : v)

@@ -150,12 +150,7 @@ TEST_CASE("the guided sampling plan matches the measured peak: a class-condition
 namespace {
 // test::Small whose UNet attends to 3 tokens of 6 channels (a UNetConditionConfig).
 struct SmallContext : test::Small {
-  static constexpr UNetConditionConfig unet{.block_out_channels = {8, 16},
-                                            .layers_per_block = 1,
-                                            .cross_attention = {false, true},
-                                            .attention_head_dim = {2},
-                                            .cross_attention_dim = 6,
-                                            .norm_num_groups = 4};
+  static constexpr UNetConditionConfig unet = test::small_cross_attention_unet;
   static constexpr index_t context_tokens = 3;
 };
 }  // namespace
@@ -190,4 +185,33 @@ TEST_CASE("the plans match the measured peak: a context-conditioned model") {
                                    pipeline::ContextConditioning{context.view(), 3.0}, out.view());
                      }),
                      false);
+}
+
+namespace {
+// SmallContext's UNet reading 2 tokens from a learned table of 3 classes and the null label.
+struct SmallTokens : test::Small {
+  static constexpr UNetConditionConfig unet = test::small_cross_attention_unet;
+  static constexpr index_t context_tokens = 2;
+  static constexpr index_t label_classes = 3;
+};
+}  // namespace
+
+TEST_CASE("the plans match the measured peak: a model with a label-token table") {
+  using Model = LatentDiffusion<SmallTokens>;
+  constexpr index_t N = 8;
+  Tensor<float, Model::images<N>> x, out;
+  x = clamp(randn<Model::images<N>>(100, 1) * 0.5f, -1.0, 1.0);
+  const std::vector<std::int32_t> labels = {0, 1, 2, 0, 1, 2, 0, 1};
+  // The table's buffers are far below the 10% tolerance, as the contexts' above: a plan that
+  // left them out would fall below the measured peak.
+  const Measured step = measure<Model>([&](Model& m) { m.diffusion_step<N>(x, labels); });
+  const models::PeakMemory step_plan = Model::diffusion_step_memory<N>(ops::this_host());
+  check_plan("small, label tokens N=8 diffusion step", step_plan, step, true);
+  CHECK(step_plan.total() >= step.peak);
+  const pipeline::ClassConditioning condition{.labels = labels, .guidance_scale = 3};
+  const Measured guided =
+      measure<Model>([&](Model& m) { m.sample<N>(m.sampler(2), 7, condition, out.view()); });
+  const models::PeakMemory guided_plan = Model::guided_sampling_memory<N>(ops::this_host());
+  check_plan("small, label tokens N=8 guided sampling", guided_plan, guided, false);
+  CHECK(guided_plan.total() >= guided.peak);
 }

@@ -2,6 +2,9 @@
 // A LatentDiffusion configuration small enough that a few hundred steps take seconds on the host,
 // and the batches the pipeline tests train it on.
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include <ldm/ldm.hpp>
@@ -21,6 +24,30 @@ struct Small {
                                    .norm_num_groups = 4};
   using schedule = LinearBetas<1000>;
 };
+
+// Small's UNet as a UNet2DConditionModel: cross-attention at the coarser level and in the mid
+// block, 2 heads, on contexts of 6 channels (the tests choose the tokens).
+inline constexpr UNetConditionConfig small_cross_attention_unet{.block_out_channels = {8, 16},
+                                                                .layers_per_block = 1,
+                                                                .cross_attention = {false, true},
+                                                                .attention_head_dim = {2},
+                                                                .cross_attention_dim = 6,
+                                                                .norm_num_groups = 4};
+
+// The default TrainingOptions with this label dropout.
+inline TrainingOptions with_label_dropout(double p) {
+  TrainingOptions options;
+  options.label_dropout = p;
+  return options;
+}
+
+// The largest |a[i] - b[i]| over count values.
+inline double largest_difference(const float* a, const float* b, std::size_t count) {
+  double d = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    d = std::max(d, std::abs(double(a[i]) - double(b[i])));
+  return d;
+}
 
 // Batch k of N images in [-1, 1].
 template <index_t N>
