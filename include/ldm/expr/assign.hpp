@@ -59,47 +59,35 @@ const View<T, S, Space>& View<T, S, Space>::operator=(const E& e) const {
   expr::assign<expr::assign_op::set>(*this, e);
   return *this;
 }
-template <class T, ShapeType S, class Space>
-template <class E>
-const View<T, S, Space>& View<T, S, Space>::operator+=(const E& e) const {
-  expr::assign<expr::assign_op::add>(*this, e);
-  return *this;
-}
-template <class T, ShapeType S, class Space>
-template <class E>
-const View<T, S, Space>& View<T, S, Space>::operator-=(const E& e) const {
-  expr::assign<expr::assign_op::sub>(*this, e);
-  return *this;
-}
-template <class T, ShapeType S, class Space>
-template <class E>
-const View<T, S, Space>& View<T, S, Space>::operator*=(const E& e) const {
-  expr::assign<expr::assign_op::mul>(*this, e);
-  return *this;
-}
-template <class T, ShapeType S, class Space>
-template <class E>
-const View<T, S, Space>& View<T, S, Space>::operator/=(const E& e) const {
-  expr::assign<expr::assign_op::div>(*this, e);
-  return *this;
-}
+// The compound assignments differ only by how they combine the old value with the new.
+#define LDM_COMPOUND_ASSIGNMENT(function, combine)                         \
+  template <class T, ShapeType S, class Space>                             \
+  template <class E>                                                       \
+  const View<T, S, Space>& View<T, S, Space>::function(const E& e) const { \
+    expr::assign<expr::assign_op::combine>(*this, e);                      \
+    return *this;                                                          \
+  }
+LDM_COMPOUND_ASSIGNMENT(operator+=, add)
+LDM_COMPOUND_ASSIGNMENT(operator-=, sub)
+LDM_COMPOUND_ASSIGNMENT(operator*=, mul)
+LDM_COMPOUND_ASSIGNMENT(operator/=, div)
+#undef LDM_COMPOUND_ASSIGNMENT
 
-// Reductions over everything, returning a value.
-template <class X>
-requires(expr::Operand<X> && !expr::Arithmetic<X>) auto sum(const X& x) {
-  return expr::reduce_all<expr::reducer::sum, false>(x);
-}
-template <class X>
-requires(expr::Operand<X> && !expr::Arithmetic<X>) auto mean(const X& x) {
-  return expr::reduce_all<expr::reducer::sum, true>(x);
-}
-template <class X>
-requires(expr::Operand<X> && !expr::Arithmetic<X>) auto max(const X& x) {
-  return expr::reduce_all<expr::reducer::max, false>(x);
-}
-template <class X>
-requires(expr::Operand<X> && !expr::Arithmetic<X>) auto min(const X& x) {
-  return expr::reduce_all<expr::reducer::min, false>(x);
-}
+// Reductions: over the listed axes, a node whose shape is the operand's without them; over
+// everything (no axes), the value.
+#define LDM_REDUCTION(function, combine, divide)                                     \
+  template <int... Axes, class X>                                                    \
+  requires(expr::Operand<X> && !expr::Arithmetic<X>) auto function(const X& x) {     \
+    if constexpr (sizeof...(Axes) == 0)                                              \
+      return expr::reduce_all<expr::reducer::combine, divide>(x);                    \
+    else                                                                             \
+      return expr::Reduce<expr::reducer::combine, expr::node_t<X>, divide, Axes...>{ \
+          expr::as_node(x)};                                                         \
+  }
+LDM_REDUCTION(sum, sum, false)
+LDM_REDUCTION(mean, sum, true)
+LDM_REDUCTION(max, max, false)
+LDM_REDUCTION(min, min, false)
+#undef LDM_REDUCTION
 
 }  // namespace ldm

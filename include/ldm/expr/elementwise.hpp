@@ -5,7 +5,7 @@
 
 #include <type_traits>
 
-#include "ldm/expr/math.hpp"
+#include "ldm/expr/functors.hpp"
 #include "ldm/expr/node.hpp"
 
 namespace ldm::expr {
@@ -48,139 +48,6 @@ struct Unary {
   LDM_HD eval_type eval(index_t i) const { return op(a.eval(i)); }
 };
 
-namespace op {
-struct add {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return x + y;
-  }
-};
-struct sub {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return x - y;
-  }
-};
-struct mul {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return x * y;
-  }
-};
-struct div {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return x / y;
-  }
-};
-struct maximum {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return math::max(x, y);
-  }
-};
-struct minimum {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return math::min(x, y);
-  }
-};
-
-// Comparisons give 1 or 0 in the operands' type, so a mask multiplies like any other value.
-struct less {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return T(x < y);
-  }
-};
-struct less_equal {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return T(x <= y);
-  }
-};
-struct greater {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return T(x > y);
-  }
-};
-struct greater_equal {
-  template <class T>
-  LDM_HD static T apply(T x, T y) {
-    return T(x >= y);
-  }
-};
-
-struct neg {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return -x;
-  }
-};
-struct exp {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::exp(x);
-  }
-};
-struct log {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::log(x);
-  }
-};
-struct sqrt {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::sqrt(x);
-  }
-};
-struct rsqrt {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::rsqrt(x);
-  }
-};
-struct tanh {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::tanh(x);
-  }
-};
-struct sigmoid {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::sigmoid(x);
-  }
-};
-struct silu {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::silu(x);
-  }
-};
-struct abs {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::abs(x);
-  }
-};
-struct square {
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return x * x;
-  }
-};
-struct clamp {
-  double lo, hi;
-  template <class T>
-  LDM_HD T operator()(T x) const {
-    return math::min(math::max(x, T(lo)), T(hi));
-  }
-};
-}  // namespace op
-
 template <class Op, class A, class B>
 inline constexpr bool contains_reduction_v<Binary<Op, A, B>> =
     contains_reduction_v<A> || contains_reduction_v<B>;
@@ -204,57 +71,23 @@ concept BinaryOperands = Operand<X> && Operand<Y> && !(Arithmetic<X> && Arithmet
 
 namespace ldm {
 
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator+(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::add>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator-(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::sub>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator*(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::mul>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator/(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::div>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto maximum(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::maximum>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto minimum(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::minimum>(x, y);
-}
-
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator<(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::less>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator<=(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::less_equal>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator>(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::greater>(x, y);
-}
-template <class X, class Y>
-requires expr::BinaryOperands<X, Y>
-auto operator>=(const X& x, const Y& y) {
-  return expr::make_binary<expr::op::greater_equal>(x, y);
-}
+#define LDM_BINARY_FUNCTION(name, functor)             \
+  template <class X, class Y>                          \
+  requires expr::BinaryOperands<X, Y>                  \
+  auto name(const X& x, const Y& y) {                  \
+    return expr::make_binary<expr::op::functor>(x, y); \
+  }
+LDM_BINARY_FUNCTION(operator+, add)
+LDM_BINARY_FUNCTION(operator-, sub)
+LDM_BINARY_FUNCTION(operator*, mul)
+LDM_BINARY_FUNCTION(operator/, div)
+LDM_BINARY_FUNCTION(maximum, maximum)
+LDM_BINARY_FUNCTION(minimum, minimum)
+LDM_BINARY_FUNCTION(operator<, less)
+LDM_BINARY_FUNCTION(operator<=, less_equal)
+LDM_BINARY_FUNCTION(operator>, greater)
+LDM_BINARY_FUNCTION(operator>=, greater_equal)
+#undef LDM_BINARY_FUNCTION
 
 template <class X>
 requires(expr::Operand<X> && !expr::Arithmetic<X>) auto operator-(const X& x) {

@@ -4,9 +4,11 @@
 
 #include "ldm/core/dtype.hpp"
 #include "ldm/core/macros.hpp"
+#include "ldm/expr/functors.hpp"
 
 namespace ldm::expr {
 
+// How an assignment combines the old value with the new: set, or the arithmetic of += -= *= /=.
 namespace assign_op {
 struct set {
   template <class V>
@@ -14,30 +16,10 @@ struct set {
     return value;
   }
 };
-struct add {
-  template <class V>
-  LDM_HD static V apply(V old, V value) {
-    return old + value;
-  }
-};
-struct sub {
-  template <class V>
-  LDM_HD static V apply(V old, V value) {
-    return old - value;
-  }
-};
-struct mul {
-  template <class V>
-  LDM_HD static V apply(V old, V value) {
-    return old * value;
-  }
-};
-struct div {
-  template <class V>
-  LDM_HD static V apply(V old, V value) {
-    return old / value;
-  }
-};
+using add = op::add;
+using sub = op::sub;
+using mul = op::mul;
+using div = op::div;
 }  // namespace assign_op
 
 // dst[i] (op)= node(i), computed in the node's value type and stored as T (rounding to bf16 here).

@@ -2,7 +2,7 @@
 // Reductions over chosen axes, as nodes: sum<0, 1, 2>(x) over an NHWC x has shape Shape<C>, and
 // each output element reduces its slice when evaluated, so `mean = sum<0,1,2>(x) / n` is one pass.
 // Reductions over everything (sum(x), mean(x), max(x)) return a value; they run on the executor of
-// the operand's space (ldm/expr/assign.hpp).
+// the operand's space. The functions sum/mean/max/min that make both are in ldm/expr/assign.hpp.
 
 #include <cstdint>
 #include <limits>
@@ -37,37 +37,27 @@ struct sum {
   }
 };
 // Max and min are exact in the value type, so they accumulate in it. Their identities are the
-// infinities for floating types and the extreme values for integers (which have no infinity).
-struct max {
+// far end of the type's range: an infinity for floating types, the extreme value for integers
+// (which have no infinity).
+template <bool Largest>
+struct extreme {
   template <class T>
   using accumulator = T;
   template <class T>
   LDM_HD static T identity() {
-    if constexpr (std::numeric_limits<T>::has_infinity)
-      return -std::numeric_limits<T>::infinity();
+    using limits = std::numeric_limits<T>;
+    if constexpr (limits::has_infinity)
+      return Largest ? -limits::infinity() : limits::infinity();
     else
-      return std::numeric_limits<T>::lowest();
+      return Largest ? limits::lowest() : limits::max();
   }
   template <class T>
   LDM_HD static T combine(T a, T b) {
-    return math::max(a, b);
+    return Largest ? math::max(a, b) : math::min(a, b);
   }
 };
-struct min {
-  template <class T>
-  using accumulator = T;
-  template <class T>
-  LDM_HD static T identity() {
-    if constexpr (std::numeric_limits<T>::has_infinity)
-      return std::numeric_limits<T>::infinity();
-    else
-      return std::numeric_limits<T>::max();
-  }
-  template <class T>
-  LDM_HD static T combine(T a, T b) {
-    return math::min(a, b);
-  }
-};
+using max = extreme<true>;
+using min = extreme<false>;
 }  // namespace reducer
 
 // The type Reducer accumulates values of type T in, on every executor and in every compiler pass:
@@ -128,25 +118,3 @@ template <class R, class A, bool M, int... Axes>
 inline constexpr bool contains_reduction_v<Reduce<R, A, M, Axes...>> = true;
 
 }  // namespace ldm::expr
-
-namespace ldm {
-
-// Reductions over the listed axes; the result's shape is the operand's without them.
-template <int... Axes, class X>
-requires(sizeof...(Axes) > 0 && expr::Operand<X> && !expr::Arithmetic<X>) auto sum(const X& x) {
-  return expr::Reduce<expr::reducer::sum, expr::node_t<X>, false, Axes...>{expr::as_node(x)};
-}
-template <int... Axes, class X>
-requires(sizeof...(Axes) > 0 && expr::Operand<X> && !expr::Arithmetic<X>) auto mean(const X& x) {
-  return expr::Reduce<expr::reducer::sum, expr::node_t<X>, true, Axes...>{expr::as_node(x)};
-}
-template <int... Axes, class X>
-requires(sizeof...(Axes) > 0 && expr::Operand<X> && !expr::Arithmetic<X>) auto max(const X& x) {
-  return expr::Reduce<expr::reducer::max, expr::node_t<X>, false, Axes...>{expr::as_node(x)};
-}
-template <int... Axes, class X>
-requires(sizeof...(Axes) > 0 && expr::Operand<X> && !expr::Arithmetic<X>) auto min(const X& x) {
-  return expr::Reduce<expr::reducer::min, expr::node_t<X>, false, Axes...>{expr::as_node(x)};
-}
-
-}  // namespace ldm
