@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -65,6 +67,15 @@ std::optional<std::size_t> first_nonfinite(const T* data, std::size_t count) {
   } else {
     return scan(host_vector<Space>(data, count).data());
   }
+}
+
+/// Refuses host values of which one is not finite.
+/// @param what the values, as messages name them (e.g. "set_null_context:")
+/// @throws ldm::Error "<what> value <i>: expected a finite number, found ..." for the first.
+inline void require_finite_values(std::span<const float> values, const std::string& what) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      fail_expected(what + " value " + std::to_string(i), "a finite number", values[i]);
 }
 
 /// Refuses a model's flat parameter buffer (`values`, in Space's memory, laid out as `infos`

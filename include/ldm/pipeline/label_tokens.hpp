@@ -36,6 +36,7 @@
 #include "ldm/core/error.hpp"
 #include "ldm/io/safetensors.hpp"
 #include "ldm/nn/embedding.hpp"
+#include "ldm/nn/finite.hpp"
 #include "ldm/nn/parameters.hpp"
 #include "ldm/train/adamw.hpp"
 #include "ldm/train/ema.hpp"
@@ -146,10 +147,7 @@ class LabelTokenTable {
     auto values = std::vector<float>(std::size_t(parameter_count));
     const auto expected = shape();
     file.read<float>("label_tokens", values, expected);
-    for (std::size_t i = 0; i < values.size(); ++i)
-      if (!std::isfinite(values[i]))
-        fail_expected(path.string() + ": label_tokens value " + std::to_string(i),
-                      "a finite number", values[i]);
+    nn::require_finite_values(values, path.string() + ": label_tokens");
     return values;
   }
 

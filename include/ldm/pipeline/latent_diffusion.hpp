@@ -611,9 +611,7 @@ class LatentDiffusion {
                   "ldm::LatentDiffusion::set_null_context: the configuration's UNet has no "
                   "cross-attention (its unet is not a UNetConditionConfig)");
     auto values = host_vector<Space>(null_context.data(), std::size_t(context<1>::size));
-    for (std::size_t i = 0; i < values.size(); ++i)
-      if (!std::isfinite(values[i]))
-        fail_expected("set_null_context: value " + std::to_string(i), "a finite number", values[i]);
+    nn::require_finite_values(values, "set_null_context:");
     null_context_ = std::move(values);
   }
   /// The learned label-token table of a configuration with label_classes
@@ -638,9 +636,7 @@ class LatentDiffusion {
                     std::to_string(LabelTokens::parameter_count) +
                         " ((classes + 1) x context_tokens x cross_attention_dim)",
                     values.size());
-    for (std::size_t i = 0; i < values.size(); ++i)
-      if (!std::isfinite(values[i]))
-        fail_expected("set_label_tokens: value " + std::to_string(i), "a finite number", values[i]);
+    nn::require_finite_values(values, "set_label_tokens:");
     label_tokens_.set(std::vector<float>(values.begin(), values.end()));
   }
   /// The null context in host memory (context_tokens x cross_attention_dim values, token-major;
@@ -1859,10 +1855,7 @@ class LatentDiffusion {
     const std::int64_t shape[] = {std::int64_t(context_tokens),
                                   std::int64_t(context<1>::extent(2))};
     file.read<float>("null_context", values, shape);
-    for (std::size_t i = 0; i < values.size(); ++i)
-      if (!std::isfinite(values[i]))
-        fail_expected(path.string() + ": null_context value " + std::to_string(i),
-                      "a finite number", values[i]);
+    nn::require_finite_values(values, path.string() + ": null_context");
     return values;
   }
 
