@@ -125,24 +125,15 @@ TEST_CASE("guided sampling is pred_none + w (pred_class - pred_none) at every st
 
   // The same loop written out: the two predictions as separate batches of 2.
   const auto& unet = model.ema_unet();
-  Tensor<float, Latents<2>> x = start, with_class, without, eps;
   typename Model::UNet::Saved<2> saved;
-  Tensor<float, Shape<2>> t;
   Tensor<std::int32_t, Shape<2>> classes, nulls;
   classes[0] = 2, classes[1] = 0;
   nulls = Model::null_class;
-  for (std::size_t i = 0; i < sampler.timesteps().size(); ++i) {
-    t = float(sampler.timesteps()[i]);
-    unet.forward<2>(x, t, saved, with_class.view(), nn::inference, classes);
-    unet.forward<2>(x, t, saved, without.view(), nn::inference, nulls);
-    eps = without + float(w) * (with_class - without);
-    diffusion::NoState state;
-    sampler.step(i, state, View<const float, Latents<2>>(eps), View<const float, Latents<2>>(x),
-                 0.0, x.view());
-  }
-  double scale = 0;
-  for (std::size_t i = 0; i < std::size_t(x.size); ++i)
-    scale = std::max(scale, double(std::abs(x.data()[i])));
+  const auto x =
+      test::guided_by_hand(sampler, start, w, [&](auto& x, auto& t, bool cond, auto eps) {
+        unet.forward<2>(x, t, saved, eps, nn::inference, cond ? classes : nulls);
+      });
+  const double scale = max(abs(x));
   CHECK(largest_difference(guided.data(), x.data(), std::size_t(x.size)) < 1e-5 * scale);
 
   SUBCASE("guidance 0 is the unconditional sample, 1 the conditional one") {

@@ -136,25 +136,16 @@ TEST_CASE("guided sampling is pred_null + w (pred_context - pred_null) at every 
 
   // The same loop written out: the two predictions as separate batches of 2.
   const auto& unet = model.ema_unet();
-  Tensor<float, Latents<2>> x = start, with_context, without, eps;
   typename Model::UNet::Saved<2> saved;
-  Tensor<float, Shape<2>> t;
   Context<2> nulls;
   const auto null = model.null_context();
   for (std::size_t i = 0; i < std::size_t(nulls.size); ++i)
     nulls.data()[i] = null[i % null.size()];
-  for (std::size_t i = 0; i < sampler.timesteps().size(); ++i) {
-    t = float(sampler.timesteps()[i]);
-    unet.forward<2>(x, t, c, saved, with_context.view());
-    unet.forward<2>(x, t, nulls, saved, without.view());
-    eps = without + float(w) * (with_context - without);
-    diffusion::NoState state;
-    sampler.step(i, state, View<const float, Latents<2>>(eps), View<const float, Latents<2>>(x),
-                 0.0, x.view());
-  }
-  double scale = 0;
-  for (std::size_t i = 0; i < std::size_t(x.size); ++i)
-    scale = std::max(scale, double(std::abs(x.data()[i])));
+  const auto x =
+      test::guided_by_hand(sampler, start, w, [&](auto& x, auto& t, bool cond, auto eps) {
+        unet.forward<2>(x, t, cond ? c : nulls, saved, eps);
+      });
+  const double scale = max(abs(x));
   CHECK(largest_difference(guided.data(), x.data(), std::size_t(x.size)) < 1e-5 * scale);
 
   SUBCASE("guidance 0 is the null context's sample, 1 the conditional one") {

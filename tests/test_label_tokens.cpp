@@ -260,21 +260,12 @@ TEST_CASE(
                              table_size) > 1e-2);
   const auto with_rows = rows_of<2>(table, labels), null_rows = rows_of<2>(table, {3, 3});
   const auto& unet = model.ema_unet();
-  Tensor<float, Latents<2>> x = start, with_class, without, eps;
   typename Model::UNet::Saved<2> saved;
-  Tensor<float, Shape<2>> t;
-  for (std::size_t i = 0; i < sampler.timesteps().size(); ++i) {
-    t = float(sampler.timesteps()[i]);
-    unet.forward<2>(x, t, with_rows, saved, with_class.view());
-    unet.forward<2>(x, t, null_rows, saved, without.view());
-    eps = without + float(w) * (with_class - without);
-    diffusion::NoState state;
-    sampler.step(i, state, View<const float, Latents<2>>(eps), View<const float, Latents<2>>(x),
-                 0.0, x.view());
-  }
-  double scale = 0;
-  for (std::size_t i = 0; i < std::size_t(x.size); ++i)
-    scale = std::max(scale, double(std::abs(x.data()[i])));
+  const auto x =
+      test::guided_by_hand(sampler, start, w, [&](auto& x, auto& t, bool cond, auto eps) {
+        unet.forward<2>(x, t, cond ? with_rows : null_rows, saved, eps);
+      });
+  const double scale = max(abs(x));
   CHECK(largest_difference(guided.data(), x.data(), std::size_t(x.size)) < 1e-5 * scale);
 
   SUBCASE("guidance 0 is the unconditional sample (the null row), 1 the conditional one") {

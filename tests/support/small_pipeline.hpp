@@ -49,6 +49,27 @@ inline double largest_difference(const float* a, const float* b, std::size_t cou
   return d;
 }
 
+// Guided sampling written out by hand, what the pipeline's one-batch guidance must equal: from
+// `start`, at each of the sampler's timesteps `predict(x, t, conditional, eps)` runs the UNet once
+// with the condition (conditional true) and once with the null one, as separate batches, and the
+// sampler steps on none + w (cond - none). For samplers without state or noise (DDIM, eta 0).
+template <class Sampler, class Latents, class Predict>
+Tensor<float, Latents> guided_by_hand(const Sampler& sampler, const Tensor<float, Latents>& start,
+                                      double w, Predict&& predict) {
+  Tensor<float, Latents> x = start, conditional, unconditional, eps;
+  Tensor<float, Shape<Latents::extent(0)>> t;
+  for (std::size_t i = 0; i < sampler.timesteps().size(); ++i) {
+    t = float(sampler.timesteps()[i]);
+    predict(x, t, true, conditional.view());
+    predict(x, t, false, unconditional.view());
+    eps = unconditional + float(w) * (conditional - unconditional);
+    diffusion::NoState state;
+    sampler.step(i, state, View<const float, Latents>(eps), View<const float, Latents>(x), 0.0,
+                 x.view());
+  }
+  return x;
+}
+
 // Batch k of N images in [-1, 1].
 template <index_t N>
 Tensor<float, LatentDiffusion<Small>::images<N>> small_batch(std::uint64_t k) {
