@@ -7,10 +7,7 @@
 #   fashion_cross_attention.sh <path to the fashion program> <scratch folder>
 set -euo pipefail
 source "$(dirname "$0")/run_helpers.sh"
-fashion=$1
-work=$2
-rm -rf "$work"
-mkdir -p "$work"
+fashion_and_scratch "$@"
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "skipped: no Fashion-MNIST in /usr/share/datasets/fashion-mnist"
   exit 0

@@ -6,10 +6,7 @@
 #   fashion_signals.sh <path to the fashion program> <scratch folder>
 set -euo pipefail
 source "$(dirname "$0")/run_helpers.sh"
-fashion=$1
-work=$2
-rm -rf "$work"
-mkdir -p "$work"
+fashion_and_scratch "$@"
 steps=(--autoencoder-steps 12 --diffusion-steps 12 --batch 32 --checkpoint-every 5
        --images-every 5 --sample-steps 2)
 

@@ -1,5 +1,14 @@
 # What the trainer tests share (sourced, not run).
 
+# The arguments of a test that takes the fashion program ($1) and a scratch folder ($2): sets
+# $fashion and $work, and empties the folder.
+fashion_and_scratch() {
+  fashion=$1
+  work=$2
+  rm -rf "$work"
+  mkdir -p "$work"
+}
+
 # Waits (up to a minute) until the run folder $1 has logged at least $2 lines of log.csv, the
 # header included: a point somewhere in the middle of a training run to interrupt it at.
 wait_for_log_lines() {
