@@ -4,19 +4,20 @@
 # them), with the flags CMake's Release build gives a unit that links ldm::ldm (or ldm::cuda).
 #
 #   benchmarks/compile_times.sh                 # all rows, as a markdown table
-#   benchmarks/compile_times.sh --no-cuda       # without the nvcc row
+#   benchmarks/compile_times.sh --no-cuda       # without the nvcc rows
 #   benchmarks/compile_times.sh --opt -O2       # another optimisation level instead of Release's
 #   benchmarks/compile_times.sh --rows cf       # only these rows (letters below)
 #
 # Rows: (a) `#include <ldm/ldm.hpp>` alone, (b) the tiny pipeline's sampling, (c) the tiny
 # pipeline's two training steps, (d) a custom 3x64x64 configuration's two training steps (the
-# units in benchmarks/compile_times/), (e) the fashion program's GPU unit under nvcc
-# (examples/fashion/cuda.cu: training at batches 16, 32 and 64, and sampling, for ldm::cuda),
-# (f) row (c)'s steps at three batch sizes, 16, 32 and 64 (what a trainer that picks its batch at
-# run time compiles; beside (c), the cost of each extra batch size).
+# units in benchmarks/compile_times/), (e) row (c)'s steps for ldm::cuda under nvcc, (f) row
+# (c)'s steps at three batch sizes, 16, 32 and 64 (what a trainer that picks its batch at run time
+# compiles; beside (c), the cost of each extra batch size), (g) the fashion program's GPU unit
+# under nvcc (examples/fashion/cuda.cu: three configurations' training at batches 16, 32 and 64,
+# and sampling, for ldm::cuda).
 #
 # The compile commands come from CMake itself: the script configures the `host` preset (and
-# `cuda`, for row (e)) into build/compile-times{,-cuda} with compile_commands.json and takes the
+# `cuda`, for rows (e) and (g)) into build/compile-times{,-cuda} with compile_commands.json and takes the
 # command of examples/forward_diffusion.cpp (a plain ldm::ldm unit) and of
 # examples/fashion/cuda.cu. Wall seconds are printed too, but on a busy machine only CPU seconds
 # and memory are comparable between runs. Needs GNU time (/usr/bin/time), cmake, ninja, python3.
@@ -25,7 +26,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cuda=1
 opt=""
-rows_wanted=abcdef
+rows_wanted=abcdefg
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-cuda) cuda=0 ;;
@@ -127,11 +128,15 @@ measure '(c) tiny: both training steps (batch 32)' g++ "$host_cmd" "$units/tiny_
 measure '(d) custom 3x64x64: both training steps (batch 16)' g++ "$host_cmd" \
   "$units/custom_training.cpp"
 if [[ $cuda == 1 ]]; then
-  measure '(e) examples/fashion/cuda.cu: training (3 batch sizes) + sampling, ldm::cuda' nvcc \
-    "$cuda_cmd" "$root/examples/fashion/cuda.cu"
+  measure '(e) tiny: both training steps (batch 32), ldm::cuda' nvcc "$cuda_cmd" \
+    "$units/tiny_training.cu"
 fi
 measure '(f) tiny: both training steps at batches 16, 32 and 64' g++ "$host_cmd" \
   "$units/tiny_training_three_batches.cpp"
+if [[ $cuda == 1 ]]; then
+  measure '(g) examples/fashion/cuda.cu: 3 configurations x 3 batch sizes + sampling' nvcc \
+    "$cuda_cmd" "$root/examples/fashion/cuda.cu"
+fi
 
 echo "| translation unit | compiler | CPU s (user + sys) | peak memory (MiB) | wall s |"
 echo "|---|---|---|---|---|"
