@@ -16,6 +16,7 @@
 
 #include "ldm/core/shape.hpp"
 #include "ldm/ops/conv2d.hpp"
+#include "ldm/ops/conv2d/direct_bands.hpp"
 #include "ldm/ops/host_scratch.hpp"
 
 namespace ldm::ops {
@@ -31,21 +32,18 @@ struct Conv {
       sizeof(T) *
       std::size_t(std::clamp<index_t>(index_t((std::size_t(4) << 20) / (sizeof(T) * k)), 1, m)) *
       std::size_t(k);
-  // The direct path (float, a window to slide): bands of about 96 output pixels.
+  // The direct path (float, a window to slide), as ops/conv2d/direct_bands.hpp splits it; the
+  // packed weights counted at 16-float vectors, the widest instruction set's.
   static constexpr bool direct_possible = std::is_same_v<T, float> && !G::pointwise;
-  static constexpr index_t co_pad = (Co + 15) / 16 * 16;
-  static constexpr index_t band_lines = std::clamp<index_t>((96 + wo - 1) / wo, 1, ho);
-  static constexpr index_t bands = (ho + band_lines - 1) / band_lines;
-  static constexpr index_t buffer_floats =
-      ((band_lines - 1) * G::stride + G::kh) * (W + G::pad_left + G::pad_right) * Ci;
+  static constexpr detail::direct::Bands bands{detail::direct::Problem{
+      N, H, W, Ci, Co, G::kh, G::kw, G::stride, G::pad_top, G::pad_left, G::pad_right, ho, wo}};
   static constexpr std::size_t direct_forward(int threads) {
-    return sizeof(float) *
-           (std::size_t(co_pad * k + co_pad) + std::size_t(threads) * std::size_t(buffer_floats));
+    return sizeof(float) * (std::size_t(bands.ld * k + bands.ld) +
+                            std::size_t(threads) * std::size_t(bands.buffer_floats));
   }
   static constexpr std::size_t direct_weights(int threads) {
-    const index_t groups = std::min<index_t>(N * bands, 8);
-    return sizeof(float) *
-           (std::size_t(groups * k * co_pad) + std::size_t(threads) * std::size_t(buffer_floats));
+    return sizeof(float) * (std::size_t(bands.weight_groups() * k * bands.ld) +
+                            std::size_t(threads) * std::size_t(bands.buffer_floats));
   }
   static constexpr bool direct(const HostScratch& host) {
     return direct_possible && host.direct_conv;

@@ -44,11 +44,13 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
 #include "ldm/core/space.hpp"
 #include "ldm/expr/host_executor.hpp"
+#include "ldm/ops/conv2d/direct_bands.hpp"
 
 // The tiles' loops over registers must unroll fully, or GCC keeps the accumulator arrays in
 // memory; nvcc's front end, which also reads these host functions, does not know GCC's pragma.
@@ -163,142 +165,124 @@ using V = Avx512;
 }  // namespace avx512
 #undef LDM_DIRECT_TARGET
 
-// The sizes the direct path works in: the zero-padded input width, the taps of the window, the
-// output lines per band (about 96 pixels, 16 full AVX2 tiles at width 32) and the input lines
-// such a band reads. K: the instruction set's Kernels. The scratch memory is what
-// ops/conv2d_scratch.hpp counts for the memory plans: the packed weights at most
-// (co rounded up to 16) x k, partial weight gradients of rows co rounded up to 16, and per
-// thread one band's buffer.
-template <class K, class G, class P>
-struct Direct {
-  static constexpr index_t wp = P::w + G::pad_left + G::pad_right;
-  static constexpr index_t taps = G::kh * G::kw;
-  static constexpr index_t k = taps * P::ci;
-  // Output channels as packed: whole vectors. A block is K::block channels, the last one narrower
-  // where its channels fit one vector.
-  static constexpr index_t co_vectors = (P::co + K::lanes - 1) / K::lanes * K::lanes;
-  static constexpr index_t ld = (P::co + 15) / 16 * 16;
-  static constexpr index_t band_lines = std::clamp<index_t>((96 + P::wo - 1) / P::wo, 1, P::ho);
-  static constexpr index_t bands = (P::ho + band_lines - 1) / band_lines;
-  static constexpr index_t items = P::n * bands;
-  static constexpr index_t buffer_lines = (band_lines - 1) * G::stride + G::kh;
-  static constexpr index_t buffer_floats = buffer_lines * wp * P::ci;
-  static constexpr index_t band_pixels = band_lines * P::wo;
-  static constexpr bool parallel = P::m * P::k >= expr::executor<host>::parallel_threshold;
+// Where tap (kh, kw) of an output pixel reads, relative to the pixel's window origin.
+inline std::vector<index_t> tap_offsets(const Problem& p, const Bands& b) {
+  std::vector<index_t> offsets(std::size_t(b.taps));
+  for (index_t t = 0; t < b.taps; ++t)
+    offsets[std::size_t(t)] = (t / p.kw * b.wp + t % p.kw) * p.ci;
+  return offsets;
+}
 
-  // Where tap (kh, kw) of an output pixel reads, relative to the pixel's window origin.
-  static constexpr std::array<index_t, taps> tap_offsets() {
-    std::array<index_t, taps> offsets{};
-    for (index_t t = 0; t < taps; ++t)
-      offsets[t] = (t / G::kw * wp + t % G::kw) * P::ci;
-    return offsets;
-  }
-  static constexpr std::array<index_t, taps> tap_offset = tap_offsets();
-  static constexpr Layout layout = {P::ci, P::co, k, taps, tap_offset.data(), ld};
+// window[q]: where the window of a band's output pixel q begins in the band's buffer buf (the
+// same for every band).
+inline std::vector<const float*> windows(const Problem& p, const Bands& b, const float* buf) {
+  std::vector<const float*> window(std::size_t(b.band_pixels));
+  for (index_t q = 0; q < b.band_pixels; ++q)
+    window[std::size_t(q)] = buf + (q / p.wo * b.wp + q % p.wo) * p.stride * p.ci;
+  return window;
+}
 
-  // window[p]: where the window of a band's output pixel p begins in the band's buffer buf (the
-  // same for every band). On the thread's stack: 8 bytes per pixel of a band.
-  using Windows = std::array<const float*, band_pixels>;
-  static Windows windows(const float* buf) {
-    Windows window;
-    for (index_t p = 0; p < band_pixels; ++p)
-      window[p] = buf + (p / P::wo * wp + p % P::wo) * G::stride * P::ci;
-    return window;
-  }
-};
+// Whether a call is worth the OpenMP team: the same threshold as the executors' loops.
+inline bool parallel(const Problem& p, const Bands& b) {
+  return p.n * p.ho * p.wo * b.k >= expr::executor<host>::parallel_threshold;
+}
 
 // The input lines band `band` of image n reads, zero-padded, into buf; lines in the padding are
 // zeros.
-template <class K, class G, class P>
-void fill_band(const float* x, index_t n, index_t band, float* buf) {
-  using D = Direct<K, G, P>;
-  constexpr index_t line = D::wp * P::ci;
-  const index_t ih0 = band * D::band_lines * G::stride - G::pad_top;
+inline void fill_band(const Problem& p, const Bands& b, const float* x, index_t n, index_t band,
+                      float* buf) {
+  const index_t line = b.wp * p.ci;
+  const index_t ih0 = band * b.band_lines * p.stride - p.pad_top;
   const index_t lines =
-      std::min(D::buffer_lines, (P::ho - band * D::band_lines - 1) * G::stride + G::kh);
+      std::min(b.buffer_lines, (p.ho - band * b.band_lines - 1) * p.stride + p.kh);
   for (index_t r = 0; r < lines; ++r) {
     float* dst = buf + r * line;
     const index_t ih = ih0 + r;
-    if (ih < 0 || ih >= P::h) {
+    if (ih < 0 || ih >= p.h) {
       std::fill_n(dst, line, 0.0f);
       continue;
     }
-    std::fill_n(dst, G::pad_left * P::ci, 0.0f);
-    std::copy_n(x + (n * P::h + ih) * P::w * P::ci, P::w * P::ci, dst + G::pad_left * P::ci);
-    std::fill_n(dst + (G::pad_left + P::w) * P::ci, G::pad_right * P::ci, 0.0f);
+    std::fill_n(dst, p.pad_left * p.ci, 0.0f);
+    std::copy_n(x + (n * p.h + ih) * p.w * p.ci, p.w * p.ci, dst + p.pad_left * p.ci);
+    std::fill_n(dst + (p.pad_left + p.w) * p.ci, p.pad_right * p.ci, 0.0f);
   }
 }
 
-// y = conv(x, w) + bias for float NHWC; w is [Cout, KH, KW, Cin].
-template <class K, class G, class P>
-void forward(const float* x, const float* w, const float* bias, float* y) {
-  using D = Direct<K, G, P>;
-  constexpr index_t block = K::block;
+// y = conv(x, w) + bias for float NHWC; w is [Cout, KH, KW, Cin]. K: the instruction set's
+// Kernels. The scratch memory is what ops/conv2d_scratch.hpp counts for the memory plans.
+template <class K>
+void forward(const Problem& p, const float* x, const float* w, const float* bias, float* y) {
+  const Bands b(p);
+  const index_t block = K::block, co_vectors = packed_channels(p.co, K::lanes);
+  const std::vector<index_t> taps = tap_offsets(p, b);
+  const Layout layout = {p.ci, p.co, b.k, b.taps, taps.data(), b.ld};
   // Nothing between allocate and release throws.
-  const std::size_t packed = std::size_t(D::co_vectors * D::k + D::co_vectors);
-  float* const space = static_cast<float*>(memory<host>::allocate(
-      sizeof(float) * (packed + std::size_t(omp_get_max_threads()) * D::buffer_floats)));
+  const std::size_t packed = std::size_t(co_vectors * b.k + co_vectors);
+  float* const space = static_cast<float*>(
+      memory<host>::allocate(sizeof(float) * (packed + std::size_t(omp_get_max_threads()) *
+                                                           std::size_t(b.buffer_floats))));
   // Weights packed [block][kh][kw][ci][the block's channels], bias padded to whole vectors.
   float* const wpack = space;
-  float* const bpack = space + D::co_vectors * D::k;
-  for (index_t o = 0; o < D::co_vectors; ++o) {
-    const index_t b = o / block, width = std::min(block, D::co_vectors - b * block);
-    float* dst = wpack + b * block * D::k + o % block;
-    for (index_t q = 0; q < D::k; ++q)
-      dst[q * width] = o < P::co ? w[o * D::k + q] : 0.0f;
-    bpack[o] = o < P::co ? bias[o] : 0.0f;
+  float* const bpack = space + co_vectors * b.k;
+  for (index_t o = 0; o < co_vectors; ++o) {
+    const index_t blk = o / block, width = std::min(block, co_vectors - blk * block);
+    float* dst = wpack + blk * block * b.k + o % block;
+    for (index_t q = 0; q < b.k; ++q)
+      dst[q * width] = o < p.co ? w[o * b.k + q] : 0.0f;
+    bpack[o] = o < p.co ? bias[o] : 0.0f;
   }
-#pragma omp parallel if (D::parallel)
+#pragma omp parallel if (parallel(p, b))
   {
-    float* const buf = space + packed + std::size_t(omp_get_thread_num()) * D::buffer_floats;
-    const typename D::Windows window = D::windows(buf);
+    float* const buf = space + packed + std::size_t(omp_get_thread_num()) * b.buffer_floats;
+    const std::vector<const float*> window = windows(p, b, buf);
 #pragma omp for schedule(static)
-    for (index_t item = 0; item < D::items; ++item) {
-      const index_t n = item / D::bands, band = item % D::bands;
-      const index_t oh0 = band * D::band_lines;
-      const index_t lines = std::min(D::band_lines, P::ho - oh0);
-      fill_band<K, G, P>(x, n, band, buf);
-      K::forward_band(D::layout, window.data(), lines * P::wo, wpack, bpack,
-                      y + (n * P::ho + oh0) * P::wo * P::co);
+    for (index_t item = 0; item < b.items; ++item) {
+      const index_t n = item / b.bands, band = item % b.bands;
+      const index_t oh0 = band * b.band_lines;
+      const index_t lines = std::min(b.band_lines, p.ho - oh0);
+      fill_band(p, b, x, n, band, buf);
+      K::forward_band(layout, window.data(), lines * p.wo, wpack, bpack,
+                      y + (n * p.ho + oh0) * p.wo * p.co);
     }
   }
   memory<host>::release(space);
 }
 
 // dw += d(loss)/dw for float NHWC; dw is [Cout, KH, KW, Cin].
-template <class K, class G, class P>
-void backward_weights(const float* x, const float* dy, float* dw) {
-  using D = Direct<K, G, P>;
-  // A count fixed by the problem alone, so the summation order is too.
-  constexpr index_t groups = std::min<index_t>(D::items, 8);
-  constexpr std::size_t part_floats = std::size_t(D::k * D::ld);
+template <class K>
+void backward_weights(const Problem& p, const float* x, const float* dy, float* dw) {
+  const Bands b(p);
+  const std::vector<index_t> taps = tap_offsets(p, b);
+  const Layout layout = {p.ci, p.co, b.k, b.taps, taps.data(), b.ld};
+  const index_t groups = b.weight_groups();
+  const std::size_t part_floats = std::size_t(b.k * b.ld);
   float* const space = static_cast<float*>(memory<host>::allocate(
-      sizeof(float) *
-      (groups * part_floats + std::size_t(omp_get_max_threads()) * D::buffer_floats)));
-#pragma omp parallel if (D::parallel)
+      sizeof(float) * (std::size_t(groups) * part_floats +
+                       std::size_t(omp_get_max_threads()) * std::size_t(b.buffer_floats))));
+#pragma omp parallel if (parallel(p, b))
   {
-    float* const buf =
-        space + groups * part_floats + std::size_t(omp_get_thread_num()) * D::buffer_floats;
-    const typename D::Windows window = D::windows(buf);
+    float* const buf = space + std::size_t(groups) * part_floats +
+                       std::size_t(omp_get_thread_num()) * std::size_t(b.buffer_floats);
+    const std::vector<const float*> window = windows(p, b, buf);
 #pragma omp for schedule(static)
     for (index_t g = 0; g < groups; ++g) {
-      float* part = space + g * part_floats;
+      float* part = space + std::size_t(g) * part_floats;
       std::fill_n(part, part_floats, 0.0f);
-      for (index_t item = g * D::items / groups; item < (g + 1) * D::items / groups; ++item) {
-        const index_t n = item / D::bands, band = item % D::bands;
-        const index_t oh0 = band * D::band_lines;
-        fill_band<K, G, P>(x, n, band, buf);
-        K::weight_band(D::layout, window.data(), std::min(D::band_lines, P::ho - oh0) * P::wo,
-                       dy + (n * P::ho + oh0) * P::wo * P::co, part);
+      for (index_t item = g * b.items / groups; item < (g + 1) * b.items / groups; ++item) {
+        const index_t n = item / b.bands, band = item % b.bands;
+        const index_t oh0 = band * b.band_lines;
+        fill_band(p, b, x, n, band, buf);
+        K::weight_band(layout, window.data(), std::min(b.band_lines, p.ho - oh0) * p.wo,
+                       dy + (n * p.ho + oh0) * p.wo * p.co, part);
       }
     }
 #pragma omp for schedule(static)
-    for (index_t q = 0; q < D::k; ++q)
-      for (index_t o = 0; o < P::co; ++o) {
+    for (index_t q = 0; q < b.k; ++q)
+      for (index_t o = 0; o < p.co; ++o) {
         float total = 0;
         for (index_t g = 0; g < groups; ++g)
-          total += space[g * part_floats + q * D::ld + o];
-        dw[o * D::k + q] += total;
+          total += space[std::size_t(g) * part_floats + std::size_t(q * b.ld + o)];
+        dw[o * b.k + q] += total;
       }
   }
   memory<host>::release(space);
@@ -306,25 +290,22 @@ void backward_weights(const float* x, const float* dy, float* dw) {
 
 // The entry points for conv2d/host.hpp: the selected instruction set's kernels (not `none`),
 // AVX2's where Cout fits one AVX2 vector.
-template <class P>
-bool use_avx512() {
-  return isa() == Isa::avx512 && P::co > Avx2::lanes;
+inline bool use_avx512(const Problem& p) {
+  return isa() == Isa::avx512 && p.co > Avx2::lanes;
 }
 
-template <class G, class P>
-void forward(const float* x, const float* w, const float* bias, float* y) {
-  if (use_avx512<P>())
-    forward<avx512::Kernels, G, P>(x, w, bias, y);
+inline void forward(const Problem& p, const float* x, const float* w, const float* bias, float* y) {
+  if (use_avx512(p))
+    forward<avx512::Kernels>(p, x, w, bias, y);
   else
-    forward<avx2::Kernels, G, P>(x, w, bias, y);
+    forward<avx2::Kernels>(p, x, w, bias, y);
 }
 
-template <class G, class P>
-void backward_weights(const float* x, const float* dy, float* dw) {
-  if (use_avx512<P>())
-    backward_weights<avx512::Kernels, G, P>(x, dy, dw);
+inline void backward_weights(const Problem& p, const float* x, const float* dy, float* dw) {
+  if (use_avx512(p))
+    backward_weights<avx512::Kernels>(p, x, dy, dw);
   else
-    backward_weights<avx2::Kernels, G, P>(x, dy, dw);
+    backward_weights<avx2::Kernels>(p, x, dy, dw);
 }
 
 }  // namespace ldm::ops::detail::direct

@@ -260,7 +260,8 @@ void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> 
 #if LDM_CONV2D_DIRECT
   if (detail::use_direct<G, T>()) {
     if constexpr (std::is_same_v<T, float>)
-      detail::direct::forward<G, P>(x.data(), w.data(), bias.data(), y.data());
+      detail::direct::forward(detail::direct::problem_of<G, P>(), x.data(), w.data(), bias.data(),
+                              y.data());
     return;
   }
 #endif
@@ -377,7 +378,8 @@ void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, W
 #if LDM_CONV2D_DIRECT
   if (direct) {
     if constexpr (std::is_same_v<T, float>)
-      detail::direct::backward_weights<G, P>(x.data(), dy.data(), dw.data());
+      detail::direct::backward_weights(detail::direct::problem_of<G, P>(), x.data(), dy.data(),
+                                       dw.data());
     return;
   }
 #endif
