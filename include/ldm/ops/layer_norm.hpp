@@ -88,6 +88,7 @@ struct LayerNormRowBackward {
       const V xhat = (V(x[first + c]) - m) * s;
       const V g = V(dy[first + c]) * V(gamma[c]);
       dx[first + c] = T(s * (g - g_mean - xhat * gx_mean));
+      // dy (x - mean) rstd in that order rather than dy xhat, which would round differently.
       weight_terms[first + c] = T(V(dy[first + c]) * (V(x[first + c]) - m) * s);
     }
   }
