@@ -452,21 +452,22 @@ void add_group_norm_silu(const std::string& where, float eps) {
     time_steps(
         state,
         [&](std::uint64_t) {
-          ldm::ops::group_norm_silu_forward<32>(o.x, o.gamma, o.beta, eps, o.y.view(),
-                                                o.mean.view(), o.rstd.view());
+          ldm::ops::group_norm_forward<32, ldm::ops::NormActivation::silu>(
+              o.x, o.gamma, o.beta, eps, o.y.view(), o.mean.view(), o.rstd.view());
         },
         0, kFloat * 2 * XS::size);
   });
   add(name + "/backward", [eps](benchmark::State& state) {
     start_workload();
     Operands o;
-    ldm::ops::group_norm_silu_forward<32>(o.x, o.gamma, o.beta, eps, o.y.view(), o.mean.view(),
-                                          o.rstd.view());
+    ldm::ops::group_norm_forward<32, ldm::ops::NormActivation::silu>(
+        o.x, o.gamma, o.beta, eps, o.y.view(), o.mean.view(), o.rstd.view());
     time_steps(
         state,
         [&](std::uint64_t) {
-          ldm::ops::group_norm_silu_backward<32>(o.x, o.gamma, o.beta, o.mean, o.rstd, o.dy,
-                                                 o.dx.view(), o.dgamma.view(), o.dbeta.view());
+          ldm::ops::group_norm_backward<32, ldm::ops::NormActivation::silu>(
+              o.x, o.gamma, o.beta, o.mean, o.rstd, o.dy, o.dx.view(), o.dgamma.view(),
+              o.dbeta.view());
         },
         0, kFloat * 3 * XS::size);
   });

@@ -20,33 +20,24 @@ namespace {
 constexpr index_t N = 3, H = 5, W = 7, C = 12, G = 4;
 using S = Shape<N, H, W, C>;
 
-// The two entry points under test, behind one interface; Silu says which one.
-template <index_t Groups>
-struct Plain {
-  static constexpr bool silu = false;
+// The entry points under test, by activation, behind one interface.
+template <index_t Groups, ops::NormActivation Act>
+struct EntryPoint {
+  static constexpr bool silu = Act == ops::NormActivation::silu;
   template <class X, class P, class E, class Y, class M>
   static void forward(const X& x, const P& gamma, const P& beta, E eps, Y& y, M& mean, M& rstd) {
-    ops::group_norm_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
-  }
-  template <class X, class P, class M, class DP>
-  static void backward(const X& x, const P& gamma, const P&, const M& mean, const M& rstd,
-                       const X& dy, X& dx, DP& dgamma, DP& dbeta) {
-    ops::group_norm_backward<Groups>(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
-  }
-};
-template <index_t Groups>
-struct Fused {
-  static constexpr bool silu = true;
-  template <class X, class P, class E, class Y, class M>
-  static void forward(const X& x, const P& gamma, const P& beta, E eps, Y& y, M& mean, M& rstd) {
-    ops::group_norm_silu_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
+    ops::group_norm_forward<Groups, Act>(x, gamma, beta, eps, y, mean, rstd);
   }
   template <class X, class P, class M, class DP>
   static void backward(const X& x, const P& gamma, const P& beta, const M& mean, const M& rstd,
                        const X& dy, X& dx, DP& dgamma, DP& dbeta) {
-    ops::group_norm_silu_backward<Groups>(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+    ops::group_norm_backward<Groups, Act>(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
   }
 };
+template <index_t Groups>
+using Plain = EntryPoint<Groups, ops::NormActivation::none>;
+template <index_t Groups>
+using Fused = EntryPoint<Groups, ops::NormActivation::silu>;
 
 struct Reference {
   std::vector<double> y, mean, rstd, dx, dgamma, dbeta;
@@ -223,11 +214,13 @@ TEST_CASE("group_norm_silu backward gives the same bits on one thread as on all"
   Tensor<float, S4> y, dx_all, dx_one;
   Tensor<float, Shape<4, 8>> mean, rstd;
   Tensor<float, Shape<32>> dgamma_all, dbeta_all, dgamma_one, dbeta_one;
-  ops::group_norm_silu_forward<8>(x, gamma, beta, 1e-5f, y, mean, rstd);
-  ops::group_norm_silu_backward<8>(x, gamma, beta, mean, rstd, dy, dx_all, dgamma_all, dbeta_all);
+  ops::group_norm_forward<8, ops::NormActivation::silu>(x, gamma, beta, 1e-5f, y, mean, rstd);
+  ops::group_norm_backward<8, ops::NormActivation::silu>(x, gamma, beta, mean, rstd, dy, dx_all,
+                                                         dgamma_all, dbeta_all);
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  ops::group_norm_silu_backward<8>(x, gamma, beta, mean, rstd, dy, dx_one, dgamma_one, dbeta_one);
+  ops::group_norm_backward<8, ops::NormActivation::silu>(x, gamma, beta, mean, rstd, dy, dx_one,
+                                                         dgamma_one, dbeta_one);
   omp_set_num_threads(threads);
   for (index_t i = 0; i < S4::size; ++i)
     REQUIRE(dx_one[i] == dx_all[i]);

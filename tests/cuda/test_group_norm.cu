@@ -9,22 +9,21 @@ using namespace ldm;  // `cuda` alone is ambiguous with libcu++'s namespace: say
 
 namespace {
 
-// Either entry point, by Silu, with the call forms modules use.
+template <bool Silu>
+constexpr ops::NormActivation activation =
+    Silu ? ops::NormActivation::silu : ops::NormActivation::none;
+
+// The entry points, by Silu, with the call forms modules use.
 template <bool Silu, index_t Groups>
 void forward(auto x, auto gamma, auto beta, auto eps, auto y, auto mean, auto rstd) {
-  if constexpr (Silu)
-    ops::group_norm_silu_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
-  else
-    ops::group_norm_forward<Groups>(x, gamma, beta, eps, y, mean, rstd);
+  ops::group_norm_forward<Groups, activation<Silu>>(x, gamma, beta, eps, y, mean, rstd);
 }
 
 template <bool Silu, index_t Groups>
 void backward(auto x, auto gamma, auto beta, auto mean, auto rstd, auto dy, auto dx, auto dgamma,
               auto dbeta) {
-  if constexpr (Silu)
-    ops::group_norm_silu_backward<Groups>(x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
-  else
-    ops::group_norm_backward<Groups>(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+  ops::group_norm_backward<Groups, activation<Silu>>(x, gamma, beta, mean, rstd, dy, dx, dgamma,
+                                                     dbeta);
 }
 
 // One forward and one backward on both sides. x has a mean far from zero next to its spread in

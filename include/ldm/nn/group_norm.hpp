@@ -9,7 +9,8 @@
 
 namespace ldm::nn {
 
-enum class Activation { none, silu };
+/// The activation a GroupNorm module fuses into its pass: the op's own.
+using Activation = ops::NormActivation;
 
 template <class T, class Space, index_t C, index_t Groups, Activation Act = Activation::none>
 class GroupNorm {
@@ -34,12 +35,8 @@ class GroupNorm {
   template <index_t N, index_t H, index_t W>
   void forward(View<const T, Shape<N, H, W, C>, Space> x, Saved<N>& saved,
                View<T, Shape<N, H, W, C>, Space> y, const Mode& = inference) const {
-    if constexpr (Act == Activation::silu)
-      ops::group_norm_silu_forward<Groups>(x, weight.value, bias.value, T(eps), y,
-                                           saved.mean.view(), saved.rstd.view());
-    else
-      ops::group_norm_forward<Groups>(x, weight.value, bias.value, T(eps), y, saved.mean.view(),
-                                      saved.rstd.view());
+    ops::group_norm_forward<Groups, Act>(x, weight.value, bias.value, T(eps), y, saved.mean.view(),
+                                         saved.rstd.view());
   }
 
   // Accumulates the parameter gradients and overwrites dx.
@@ -47,12 +44,8 @@ class GroupNorm {
   void backward(View<const T, Shape<N, H, W, C>, Space> x, const Saved<N>& saved,
                 View<const T, Shape<N, H, W, C>, Space> dy,
                 View<T, Shape<N, H, W, C>, Space> dx) const {
-    if constexpr (Act == Activation::silu)
-      ops::group_norm_silu_backward<Groups>(x, weight.value, bias.value, saved.mean, saved.rstd, dy,
-                                            dx, weight.grad, bias.grad);
-    else
-      ops::group_norm_backward<Groups>(x, weight.value, saved.mean, saved.rstd, dy, dx, weight.grad,
-                                       bias.grad);
+    ops::group_norm_backward<Groups, Act>(x, weight.value, bias.value, saved.mean, saved.rstd, dy,
+                                          dx, weight.grad, bias.grad);
   }
 
   Param<T, Shape<C>, Space> weight, bias;

@@ -3,21 +3,24 @@
 // diffusers' names and PyTorch's layouts, and only this boundary knows the difference.
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "ldm/nn/parameters.hpp"
 
 namespace ldm::nn {
 
-// Element order of `info` in PyTorch's layout, as floats.
-template <class T>
-std::vector<float> to_torch_layout(const ParameterInfo& info, const T* values) {
-  const T* v = values + info.offset;
-  std::vector<float> out(static_cast<std::size_t>(info.size));
+namespace detail {
+
+// Calls visit(internal, in_torch) for each element of `info`'s parameter: its index in the
+// internal layout and in PyTorch's, in the internal order. The one place that knows how the
+// layouts differ.
+template <class Visit>
+void for_each_layout_index(const ParameterInfo& info, Visit visit) {
   if (info.layout == Layout::same) {
     for (index_t i = 0; i < info.size; ++i)
-      out[std::size_t(i)] = float(v[i]);
-    return out;
+      visit(i, i);
+    return;
   }
   // conv_ohwi: internal [Co, KH, KW, Ci] -> PyTorch [Co, Ci, KH, KW].
   const auto co = info.torch_shape[0], ci = info.torch_shape[1], kh = info.torch_shape[2],
@@ -26,8 +29,19 @@ std::vector<float> to_torch_layout(const ParameterInfo& info, const T* values) {
     for (std::int64_t y = 0; y < kh; ++y)
       for (std::int64_t x = 0; x < kw; ++x)
         for (std::int64_t c = 0; c < ci; ++c)
-          out[std::size_t(((o * ci + c) * kh + y) * kw + x)] =
-              float(v[((o * kh + y) * kw + x) * ci + c]);
+          visit(((o * kh + y) * kw + x) * ci + c, ((o * ci + c) * kh + y) * kw + x);
+}
+
+}  // namespace detail
+
+// Element order of `info` in PyTorch's layout, as floats.
+template <class T>
+std::vector<float> to_torch_layout(const ParameterInfo& info, const T* values) {
+  const T* v = values + info.offset;
+  std::vector<float> out(static_cast<std::size_t>(info.size));
+  detail::for_each_layout_index(info, [&](index_t internal, index_t in_torch) {
+    out[std::size_t(in_torch)] = float(v[internal]);
+  });
   return out;
 }
 
@@ -35,18 +49,8 @@ std::vector<float> to_torch_layout(const ParameterInfo& info, const T* values) {
 template <class T>
 void from_torch_layout(const ParameterInfo& info, const float* torch, T* values) {
   T* v = values + info.offset;
-  if (info.layout == Layout::same) {
-    for (index_t i = 0; i < info.size; ++i)
-      v[i] = T(torch[i]);
-    return;
-  }
-  const auto co = info.torch_shape[0], ci = info.torch_shape[1], kh = info.torch_shape[2],
-             kw = info.torch_shape[3];
-  for (std::int64_t o = 0; o < co; ++o)
-    for (std::int64_t y = 0; y < kh; ++y)
-      for (std::int64_t x = 0; x < kw; ++x)
-        for (std::int64_t c = 0; c < ci; ++c)
-          v[((o * kh + y) * kw + x) * ci + c] = T(torch[((o * ci + c) * kh + y) * kw + x]);
+  detail::for_each_layout_index(
+      info, [&](index_t internal, index_t in_torch) { v[internal] = T(torch[in_torch]); });
 }
 
 }  // namespace ldm::nn

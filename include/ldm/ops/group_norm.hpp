@@ -5,9 +5,10 @@
 // Group g holds the C / G consecutive channels [g * C/G, (g + 1) * C/G). Statistics are per
 // (sample, group) over H * W * C/G values, with the biased variance as PyTorch. Forward writes y
 // and saves mean and rstd = 1 / sqrt(var + eps) for the backward pass; backward overwrites dx and
-// adds into dgamma and dbeta. The fused backward also takes beta, to recompute the pre-activation
-// instead of storing it. The statistics are where the backends differ (a task per sample on the
-// host, block reductions on the device): group_norm/host.hpp and group_norm/cuda.cuh.
+// adds into dgamma and dbeta. Each takes the activation as a template argument (NormActivation);
+// backward takes beta too, which with SiLU recomputes the pre-activation instead of storing it. The
+// statistics are where the backends differ (a task per sample on the host, block reductions on the
+// device): group_norm/host.hpp and group_norm/cuda.cuh.
 
 #include <type_traits>
 
@@ -20,54 +21,32 @@
 
 namespace ldm::ops {
 
-// y = (x - mean) * rstd * gamma + beta per group; writes y and the saved statistics.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C, class Space>
+// y = act((x - mean) * rstd * gamma + beta) per group, act being Act (silu without materialising
+// the normalised tensor); writes y and the saved statistics.
+template <index_t Groups, NormActivation Act = NormActivation::none, class T, index_t N, index_t H,
+          index_t W, index_t C, class Space>
 void group_norm_forward(View<const T, Shape<N, H, W, C>, Space> x,
                         View<const T, Shape<C>, Space> gamma, View<const T, Shape<C>, Space> beta,
                         std::type_identity_t<T> eps, View<T, Shape<N, H, W, C>, Space> y,
                         View<T, Shape<N, Groups>, Space> mean,
                         View<T, Shape<N, Groups>, Space> rstd) {
-  detail::group_norm_forward<detail::NormActivation::none, Groups>(x, gamma, beta, eps, y, mean,
-                                                                   rstd);
+  detail::group_norm_forward<Act, Groups>(x, gamma, beta, eps, y, mean, rstd);
 }
 
-// Overwrites dx; adds into dgamma and dbeta.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C, class Space>
+// Overwrites dx; adds into dgamma and dbeta. beta is read only with an activation, to recompute
+// its input.
+template <index_t Groups, NormActivation Act = NormActivation::none, class T, index_t N, index_t H,
+          index_t W, index_t C, class Space>
 void group_norm_backward(View<const T, Shape<N, H, W, C>, Space> x,
-                         View<const T, Shape<C>, Space> gamma,
+                         View<const T, Shape<C>, Space> gamma, View<const T, Shape<C>, Space> beta,
                          View<const T, Shape<N, Groups>, Space> mean,
                          View<const T, Shape<N, Groups>, Space> rstd,
                          View<const T, Shape<N, H, W, C>, Space> dy,
                          View<T, Shape<N, H, W, C>, Space> dx, View<T, Shape<C>, Space> dgamma,
                          View<T, Shape<C>, Space> dbeta) {
-  detail::group_norm_backward<detail::NormActivation::none, Groups>(x, gamma, nullptr, mean, rstd,
-                                                                    dy, dx, dgamma, dbeta);
-}
-
-// y = silu(group_norm(x)), without materialising the normalised tensor.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C, class Space>
-void group_norm_silu_forward(View<const T, Shape<N, H, W, C>, Space> x,
-                             View<const T, Shape<C>, Space> gamma,
-                             View<const T, Shape<C>, Space> beta, std::type_identity_t<T> eps,
-                             View<T, Shape<N, H, W, C>, Space> y,
-                             View<T, Shape<N, Groups>, Space> mean,
-                             View<T, Shape<N, Groups>, Space> rstd) {
-  detail::group_norm_forward<detail::NormActivation::silu, Groups>(x, gamma, beta, eps, y, mean,
-                                                                   rstd);
-}
-
-// Overwrites dx; adds into dgamma and dbeta. Takes beta to recompute the pre-activation.
-template <index_t Groups, class T, index_t N, index_t H, index_t W, index_t C, class Space>
-void group_norm_silu_backward(View<const T, Shape<N, H, W, C>, Space> x,
-                              View<const T, Shape<C>, Space> gamma,
-                              View<const T, Shape<C>, Space> beta,
-                              View<const T, Shape<N, Groups>, Space> mean,
-                              View<const T, Shape<N, Groups>, Space> rstd,
-                              View<const T, Shape<N, H, W, C>, Space> dy,
-                              View<T, Shape<N, H, W, C>, Space> dx, View<T, Shape<C>, Space> dgamma,
-                              View<T, Shape<C>, Space> dbeta) {
-  detail::group_norm_backward<detail::NormActivation::silu, Groups>(x, gamma, beta.data(), mean,
-                                                                    rstd, dy, dx, dgamma, dbeta);
+  detail::group_norm_backward<Act, Groups>(x, gamma,
+                                           Act == NormActivation::none ? nullptr : beta.data(),
+                                           mean, rstd, dy, dx, dgamma, dbeta);
 }
 
 }  // namespace ldm::ops

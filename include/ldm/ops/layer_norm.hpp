@@ -6,8 +6,9 @@
 /// Every leading axis is a row of C values. Statistics are per row with the biased variance, as
 /// PyTorch; they accumulate in double and are stored rounded to T, and forward normalises with
 /// the stored values, so backward sees exactly the statistics forward used. Forward and the input
-/// gradient are one work item per row; the parameter gradients are column sums over the rows
-/// (ops/gemm/column_sums.hpp), deterministic on every backend.
+/// gradient are one work item per row, which also writes the weight gradient's summands; the
+/// parameter gradients are column sums over the rows (ops/gemm/column_sums.hpp), deterministic on
+/// every backend.
 
 #include <type_traits>
 
@@ -60,7 +61,8 @@ struct LayerNormRowForward {
   }
 };
 
-// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma, per row.
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma, per row; and the
+// summands dy * xhat of the weight gradient, which the same pass over the row has at hand.
 template <class T>
 struct LayerNormRowBackward {
   const T* x;
@@ -69,6 +71,7 @@ struct LayerNormRowBackward {
   const T* rstd;
   const T* dy;
   T* dx;
+  T* weight_terms;
   index_t channels;
   LDM_HD void operator()(index_t r) const {
     using V = compute_t<T>;
@@ -85,23 +88,9 @@ struct LayerNormRowBackward {
       const V xhat = (V(x[first + c]) - m) * s;
       const V g = V(dy[first + c]) * V(gamma[c]);
       dx[first + c] = T(s * (g - g_mean - xhat * gx_mean));
+      // dy (x - mean) rstd in that order rather than dy xhat, which would round differently.
+      weight_terms[first + c] = T(V(dy[first + c]) * (V(x[first + c]) - m) * s);
     }
-  }
-};
-
-// dy * xhat, the summand of the weight gradient.
-template <class T>
-struct LayerNormWeightTerms {
-  const T* x;
-  const T* mean;
-  const T* rstd;
-  const T* dy;
-  T* out;
-  index_t channels;
-  LDM_HD void operator()(index_t i) const {
-    using V = compute_t<T>;
-    const index_t r = i / channels;
-    out[i] = T(V(dy[i]) * (V(x[i]) - V(mean[r])) * V(rstd[r]));
   }
 };
 
@@ -132,13 +121,10 @@ void layer_norm_backward(View<const T, S, Space> x, View<const T, Shape<C>, Spac
   static_assert(S::extents[S::rank - 1] == C,
                 "ldm::ops::layer_norm_backward: x's last extent must equal gamma's length");
   constexpr index_t rows = layer_norm_rows<S>;
-  expr::executor<Space>::for_each(
-      rows, detail::LayerNormRowBackward<T>{x.data(), gamma.data(), mean.data(), rstd.data(),
-                                            dy.data(), dx.data(), C});
   Buffer<T, Space> terms(std::size_t(S::size));
   expr::executor<Space>::for_each(
-      S::size, detail::LayerNormWeightTerms<T>{x.data(), mean.data(), rstd.data(), dy.data(),
-                                               terms.data(), C});
+      rows, detail::LayerNormRowBackward<T>{x.data(), gamma.data(), mean.data(), rstd.data(),
+                                            dy.data(), dx.data(), terms.data(), C});
   add_column_sums(Space{}, terms.data(), rows, C, dgamma.data());
   add_column_sums(Space{}, dy.data(), rows, C, dbeta.data());
 }

@@ -56,6 +56,9 @@ struct SsimStatistics {
                 "ldm::train::ssim: images must be at least as large as the 11x11 window");
   static constexpr index_t hv = H - kSsimWindow + 1, wv = W - kSsimWindow + 1;
   static constexpr index_t positions = hv * wv * C;
+  // A map filtered along W only (a moment's rows, or a gradient map's columns): H rows of
+  // wv * C values.
+  static constexpr index_t filtered_row = wv * C, filtered_plane = H * filtered_row;
   enum Moment { mx, my, sxx, syy, sxy, kMoments };
 
   std::vector<double> moments = std::vector<double>(kMoments * positions);
@@ -63,7 +66,7 @@ struct SsimStatistics {
   // The window is separable: rows first (H x wv), then columns.
   template <class T>
   SsimStatistics(const T* x, const T* y, const std::array<double, kSsimWindow>& g) {
-    std::vector<double> rows(kMoments * H * wv * C, 0.0);
+    std::vector<double> rows(kMoments * filtered_plane, 0.0);
     for (index_t h = 0; h < H; ++h)
       for (index_t j = 0; j < wv; ++j) {
         double* out = rows.data() + (h * wv + j) * C;
@@ -71,20 +74,20 @@ struct SsimStatistics {
           const index_t at = (h * W + j + k) * C;
           for (index_t c = 0; c < C; ++c) {
             const double a = double(x[at + c]), b = double(y[at + c]);
-            out[mx * H * wv * C + c] += g[k] * a;
-            out[my * H * wv * C + c] += g[k] * b;
-            out[sxx * H * wv * C + c] += g[k] * a * a;
-            out[syy * H * wv * C + c] += g[k] * b * b;
-            out[sxy * H * wv * C + c] += g[k] * a * b;
+            out[mx * filtered_plane + c] += g[k] * a;
+            out[my * filtered_plane + c] += g[k] * b;
+            out[sxx * filtered_plane + c] += g[k] * a * a;
+            out[syy * filtered_plane + c] += g[k] * b * b;
+            out[sxy * filtered_plane + c] += g[k] * a * b;
           }
         }
       }
     for (int m = 0; m < kMoments; ++m)
       for (index_t i = 0; i < hv; ++i)
         for (index_t k = 0; k < kSsimWindow; ++k) {
-          const double* in = rows.data() + m * H * wv * C + (i + k) * wv * C;
-          double* out = moments.data() + m * positions + i * wv * C;
-          for (index_t jc = 0; jc < wv * C; ++jc)
+          const double* in = rows.data() + m * filtered_plane + (i + k) * filtered_row;
+          double* out = moments.data() + m * positions + i * filtered_row;
+          for (index_t jc = 0; jc < filtered_row; ++jc)
             out[jc] += g[k] * in[jc];
         }
   }
@@ -157,19 +160,19 @@ void ssim_loss_backward(View<const T, Shape<N, H, W, C>> reconstruction,
       maps[dsxy * Stats::positions + p] = scale * 2 * t.a1 / b;
     }
     // The transposed window, columns first (H x wv), then rows (H x W).
-    std::vector<double> columns(kMaps * H * wv * C, 0.0), full(kMaps * H * W * C, 0.0);
+    std::vector<double> columns(kMaps * Stats::filtered_plane, 0.0), full(kMaps * H * W * C, 0.0);
     for (int m = 0; m < kMaps; ++m)
       for (index_t i = 0; i < hv; ++i)
         for (index_t k = 0; k < detail::kSsimWindow; ++k) {
-          const double* in = maps.data() + m * Stats::positions + i * wv * C;
-          double* out = columns.data() + m * H * wv * C + (i + k) * wv * C;
-          for (index_t jc = 0; jc < wv * C; ++jc)
+          const double* in = maps.data() + m * Stats::positions + i * Stats::filtered_row;
+          double* out = columns.data() + m * Stats::filtered_plane + (i + k) * Stats::filtered_row;
+          for (index_t jc = 0; jc < Stats::filtered_row; ++jc)
             out[jc] += g[k] * in[jc];
         }
     for (int m = 0; m < kMaps; ++m)
       for (index_t h = 0; h < H; ++h)
         for (index_t j = 0; j < wv; ++j) {
-          const double* in = columns.data() + m * H * wv * C + (h * wv + j) * C;
+          const double* in = columns.data() + m * Stats::filtered_plane + (h * wv + j) * C;
           for (index_t k = 0; k < detail::kSsimWindow; ++k) {
             double* out = full.data() + m * H * W * C + (h * W + j + k) * C;
             for (index_t c = 0; c < C; ++c)

@@ -38,13 +38,13 @@ inline SsimWindowWeights ssim_window_weights() {
 template <class T, index_t H, index_t W, index_t C>
 struct SsimRowsPass {
   using Stats = SsimStatistics<H, W, C>;
-  static constexpr index_t wv = Stats::wv, plane = H * wv * C;
   const T* x;
   const T* y;
   double* rows;
   SsimWindowWeights window;
 
   LDM_HD void operator()(index_t i) const {
+    constexpr index_t wv = Stats::wv, plane = Stats::filtered_plane;
     const index_t c = i % C, j = i / C % wv, h = i / (C * wv) % H, n = i / plane;
     const index_t at = ((n * H + h) * W + j) * C + c;
     double m[Stats::kMoments] = {};
@@ -67,7 +67,7 @@ template <index_t H, index_t W, index_t C>
 LDM_HD void ssim_moments_at(const double* rows, const SsimWindowWeights& window, index_t n,
                             index_t p, double* m) {
   using Stats = SsimStatistics<H, W, C>;
-  constexpr index_t row = Stats::wv * C, plane = H * row;
+  constexpr index_t row = Stats::filtered_row, plane = Stats::filtered_plane;
   const index_t i = p / row, jc = p % row;
   const double* in = rows + n * Stats::kMoments * plane + i * row + jc;
   for (int moment = 0; moment < Stats::kMoments; ++moment) {
@@ -132,12 +132,12 @@ struct SsimGradientMapsPass {
 template <index_t H, index_t W, index_t C>
 struct SsimColumnsPass {
   using Stats = SsimStatistics<H, W, C>;
-  static constexpr index_t row = Stats::wv * C, plane = H * row;
   const double* maps;
   double* columns;
   SsimWindowWeights window;
 
   LDM_HD void operator()(index_t i) const {
+    constexpr index_t row = Stats::filtered_row, plane = Stats::filtered_plane;
     const index_t jc = i % row, h = i / row % H, n = i / plane;
     for (int m = 0; m < kSsimGradientMaps; ++m) {
       const double* in = maps + (n * kSsimGradientMaps + m) * Stats::positions + jc;
@@ -155,7 +155,6 @@ struct SsimColumnsPass {
 template <class T, index_t H, index_t W, index_t C>
 struct SsimInputGradientPass {
   using Stats = SsimStatistics<H, W, C>;
-  static constexpr index_t wv = Stats::wv, plane = H * wv * C;
   const double* columns;
   const T* x;
   const T* y;
@@ -166,11 +165,12 @@ struct SsimInputGradientPass {
     const index_t c = i % C, w = i / C % W, h = i / (C * W) % H, n = i / (H * W * C);
     double full[kSsimGradientMaps];
     for (int m = 0; m < kSsimGradientMaps; ++m) {
-      const double* in = columns + (n * kSsimGradientMaps + m) * plane + h * wv * C + c;
+      const double* in = columns + (n * kSsimGradientMaps + m) * Stats::filtered_plane +
+                         h * Stats::filtered_row + c;
       double s = 0;
       for (index_t k = kSsimWindow - 1; k >= 0; --k) {
         const index_t j = w - k;
-        if (j >= 0 && j < wv) s += window.g[k] * in[j * C];
+        if (j >= 0 && j < Stats::wv) s += window.g[k] * in[j * C];
       }
       full[m] = s;
     }
@@ -181,9 +181,10 @@ struct SsimInputGradientPass {
 // The moments filtered along W, for the whole batch.
 template <class T, index_t N, index_t H, index_t W, index_t C>
 Buffer<double, cuda> ssim_rows(const T* x, const T* y, const SsimWindowWeights& window) {
-  using Pass = SsimRowsPass<T, H, W, C>;
-  Buffer<double, cuda> rows(std::size_t(N * SsimStatistics<H, W, C>::kMoments * Pass::plane));
-  expr::executor<cuda>::for_each(N * Pass::plane, Pass{x, y, rows.data(), window});
+  using Stats = SsimStatistics<H, W, C>;
+  Buffer<double, cuda> rows(std::size_t(N * Stats::kMoments * Stats::filtered_plane));
+  expr::executor<cuda>::for_each(N * Stats::filtered_plane,
+                                 SsimRowsPass<T, H, W, C>{x, y, rows.data(), window});
   return rows;
 }
 
@@ -221,8 +222,9 @@ void ssim_loss_backward(View<const T, Shape<N, H, W, C>, cuda> reconstruction,
   expr::executor<cuda>::for_each(
       N * Stats::positions,
       detail::SsimGradientMapsPass<T, H, W, C>{rows.data(), upstream.data(), maps.data(), window});
-  Buffer<double, cuda> columns(std::size_t(N * maps_per_sample * Columns::plane));
-  expr::executor<cuda>::for_each(N * Columns::plane, Columns{maps.data(), columns.data(), window});
+  Buffer<double, cuda> columns(std::size_t(N * maps_per_sample * Stats::filtered_plane));
+  expr::executor<cuda>::for_each(N * Stats::filtered_plane,
+                                 Columns{maps.data(), columns.data(), window});
   expr::executor<cuda>::for_each(
       N * H * W * C, detail::SsimInputGradientPass<T, H, W, C>{columns.data(), x, y,
                                                                dreconstruction.data(), window});

@@ -9,31 +9,30 @@
 
 namespace ldm::cuda_detail {
 
-inline const char* status_name(cudaError_t status) {
-  return cudaGetErrorName(status);
-}
-inline const char* status_text(cudaError_t status) {
-  return cudaGetErrorString(status);
-}
-inline bool failed(cudaError_t status) {
-  return status != cudaSuccess;
-}
+// What check needs of each library's status type: its success value and its two descriptions.
+template <class Status>
+struct StatusApi;
 
-inline const char* status_name(cublasStatus_t status) {
-  return cublasGetStatusName(status);
-}
-inline const char* status_text(cublasStatus_t status) {
-  return cublasGetStatusString(status);
-}
-inline bool failed(cublasStatus_t status) {
-  return status != CUBLAS_STATUS_SUCCESS;
-}
+template <>
+struct StatusApi<cudaError_t> {
+  static constexpr cudaError_t success = cudaSuccess;
+  static constexpr auto name = cudaGetErrorName;
+  static constexpr auto text = cudaGetErrorString;
+};
+
+template <>
+struct StatusApi<cublasStatus_t> {
+  static constexpr cublasStatus_t success = CUBLAS_STATUS_SUCCESS;
+  static constexpr auto name = cublasGetStatusName;
+  static constexpr auto text = cublasGetStatusString;
+};
 
 template <class Status>
 void check(Status status, const char* call, const char* file, int line) {
-  if (failed(status))
-    fail("CUDA call `", call, "` at ", file, ":", line, " failed: ", status_text(status), " (",
-         status_name(status), ")");
+  using Api = StatusApi<Status>;
+  if (status != Api::success)
+    fail("CUDA call `", call, "` at ", file, ":", line, " failed: ", Api::text(status), " (",
+         Api::name(status), ")");
 }
 
 }  // namespace ldm::cuda_detail

@@ -38,22 +38,6 @@ template <class T, class P>
 inline constexpr index_t device_chunk_rows =
     std::clamp<index_t>(index_t(kDeviceWorkspaceBytes / (sizeof(T) * P::k)), 1, P::m);
 
-// The shape rules every device pass shares, stated once; the host states them per pass.
-template <class G, class T, class P, class YS>
-constexpr void check_conv2d_device() {
-  static_assert(is_conv2d_geometry_v<G>,
-                "ldm::ops::conv2d (cuda): G must be a Conv2dGeometry<...> (e.g. conv_same<3>)");
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "ldm::ops::conv2d (cuda): the cuBLAS path takes float or double");
-  static_assert(P::x_is_nhwc, "ldm::ops::conv2d (cuda): x must be NHWC, Shape<N, H, W, Cin>");
-  static_assert(P::weight_matches,
-                "ldm::ops::conv2d (cuda): w must have shape Shape<Cout, G::kh, G::kw, Cin> with "
-                "Cin from x");
-  static_assert(P::fits, "ldm::ops::conv2d (cuda): the kernel is larger than the padded input");
-  static_assert(std::is_same_v<YS, typename P::y_shape>,
-                "ldm::ops::conv2d (cuda): y must have shape conv2d_output_t<G, XShape, Cout>");
-}
-
 // Element i of the column matrix of rows [r0, r0 + rows): the input output pixel r0 + i / K reads
 // at kernel position i % K, zero where the window lies in the padding.
 template <class G, class P, class T>
@@ -102,9 +86,16 @@ struct Col2imGather {
   }
 };
 
-template <class G, class P, class T>
-void im2col(const T* x, index_t r0, index_t rows, T* cols) {
-  expr::executor<ldm::cuda>::for_each(rows * P::k, Im2col<G, P, T>{x, cols, r0});
+// The column matrix of x a chunk of output pixels at a time: fills it for rows [r0, r0 + rows)
+// and calls consume(r0, rows, cols), for every chunk in order.
+template <class G, class P, class T, class Consume>
+void for_each_column_chunk(const T* x, index_t chunk, Consume consume) {
+  Buffer<T, ldm::cuda> cols(std::size_t(chunk * P::k));
+  for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
+    const index_t rows = std::min(chunk, P::m - r0);
+    expr::executor<ldm::cuda>::for_each(rows * P::k, Im2col<G, P, T>{x, cols.data(), r0});
+    consume(r0, rows, cols.data());
+  }
 }
 
 // The three passes with the chunk size as a parameter, so tests can force several chunks.
@@ -118,13 +109,10 @@ void conv2d_forward_chunked(View<const T, XS, ldm::cuda> x, View<const T, WS, ld
     gemm(ldm::cuda{}, Trans::no, Trans::yes, int(P::m), int(P::co), int(P::k), T(1), x.data(),
          w.data(), T(1), y.data());
   } else {
-    Buffer<T, ldm::cuda> cols(std::size_t(chunk * P::k));
-    for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
-      const index_t rows = std::min(chunk, P::m - r0);
-      im2col<G, P>(x.data(), r0, rows, cols.data());
-      gemm(ldm::cuda{}, Trans::no, Trans::yes, int(rows), int(P::co), int(P::k), T(1), cols.data(),
+    for_each_column_chunk<G, P>(x.data(), chunk, [&](index_t r0, index_t rows, const T* cols) {
+      gemm(ldm::cuda{}, Trans::no, Trans::yes, int(rows), int(P::co), int(P::k), T(1), cols,
            w.data(), T(1), y.data() + r0 * P::co);
-    }
+    });
   }
 }
 
@@ -165,13 +153,10 @@ void conv2d_backward_params_chunked(View<const T, XS, ldm::cuda> x, View<const T
     gemm(ldm::cuda{}, Trans::yes, Trans::no, int(P::co), int(P::k), int(P::m), T(1), dy.data(),
          x.data(), T(1), dw.data());
   } else {
-    Buffer<T, ldm::cuda> cols(std::size_t(chunk * P::k));
-    for (index_t r0 = 0; r0 < P::m; r0 += chunk) {
-      const index_t rows = std::min(chunk, P::m - r0);
-      im2col<G, P>(x.data(), r0, rows, cols.data());
+    for_each_column_chunk<G, P>(x.data(), chunk, [&](index_t r0, index_t rows, const T* cols) {
       gemm(ldm::cuda{}, Trans::yes, Trans::no, int(P::co), int(P::k), int(rows), T(1),
-           dy.data() + r0 * P::co, cols.data(), T(1), dw.data());
-    }
+           dy.data() + r0 * P::co, cols, T(1), dw.data());
+    });
   }
 }
 
@@ -183,10 +168,7 @@ template <class G, class T, class XS, class WS, class BS, class YS>
 void conv2d_forward(View<const T, XS, ldm::cuda> x, View<const T, WS, ldm::cuda> w,
                     View<const T, BS, ldm::cuda> bias, View<T, YS, ldm::cuda> y) {
   using P = detail::Conv2dProblem<G, XS, WS>;
-  detail::check_conv2d_device<G, T, P, YS>();
-  static_assert(
-      std::is_same_v<BS, Shape<P::co>>,
-      "ldm::ops::conv2d_forward (cuda): bias must have shape Shape<Cout> with Cout from w");
+  detail::check_conv2d<G, T, P, YS, BS>();
   detail::conv2d_forward_chunked<G>(x, w, bias, y, detail::device_chunk_rows<T, P>);
 }
 
@@ -195,7 +177,7 @@ template <class G, class T, class WS, class YS, class XS>
 void conv2d_backward_input(View<const T, WS, ldm::cuda> w, View<const T, YS, ldm::cuda> dy,
                            View<T, XS, ldm::cuda> dx) {
   using P = detail::Conv2dProblem<G, XS, WS>;
-  detail::check_conv2d_device<G, T, P, YS>();
+  detail::check_conv2d<G, T, P, YS>();
   detail::conv2d_backward_input_chunked<G>(w, dy, dx, detail::device_chunk_rows<T, P>);
 }
 
@@ -204,10 +186,7 @@ template <class G, class T, class XS, class YS, class WS, class BS>
 void conv2d_backward_params(View<const T, XS, ldm::cuda> x, View<const T, YS, ldm::cuda> dy,
                             View<T, WS, ldm::cuda> dw, View<T, BS, ldm::cuda> db) {
   using P = detail::Conv2dProblem<G, XS, WS>;
-  detail::check_conv2d_device<G, T, P, YS>();
-  static_assert(std::is_same_v<BS, Shape<P::co>>,
-                "ldm::ops::conv2d_backward_params (cuda): db must have shape Shape<Cout> with Cout "
-                "from dw");
+  detail::check_conv2d<G, T, P, YS, BS>();
   detail::conv2d_backward_params_chunked<G>(x, dy, dw, db, detail::device_chunk_rows<T, P>);
 }
 

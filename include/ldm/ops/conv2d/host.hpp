@@ -220,8 +220,25 @@ void col2im_add(const T* cols, index_t r0, index_t rows, T* dx) {
   }
 }
 
-template <class T>
-inline constexpr bool is_host_float_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
+// The rules every conv2d pass states, on either backend: P is the problem from the input's (x or
+// dx) and the weights' (w or dw) shapes, YS the output's (y or dy) and BS the bias's (bias or
+// db; void for the input gradient, which has none).
+template <class G, class T, class P, class YS, class BS = void>
+constexpr void check_conv2d() {
+  static_assert(is_conv2d_geometry_v<G>,
+                "ldm::ops::conv2d: G must be a Conv2dGeometry<...> (e.g. conv_same<3>)");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "ldm::ops::conv2d: the GEMM paths take float or double");
+  static_assert(P::x_is_nhwc, "ldm::ops::conv2d: x (or dx) must be NHWC, Shape<N, H, W, Cin>");
+  static_assert(P::weight_matches,
+                "ldm::ops::conv2d: w (or dw) must have shape Shape<Cout, G::kh, G::kw, Cin> with "
+                "Cin from x");
+  static_assert(std::is_void_v<BS> || std::is_same_v<BS, Shape<P::co>>,
+                "ldm::ops::conv2d: bias (or db) must have shape Shape<Cout> with Cout from w");
+  static_assert(P::fits, "ldm::ops::conv2d: the kernel is larger than the padded input");
+  static_assert(std::is_same_v<YS, typename P::y_shape>,
+                "ldm::ops::conv2d: y (or dy) must have shape conv2d_output_t<G, XShape, Cout>");
+}
 
 // Whether the direct kernels take this convolution: float with a window to slide (a pointwise
 // convolution is already a plain GEMM on x). Below 8 output channels they leave vector lanes
@@ -242,20 +259,8 @@ bool use_direct() {
 template <class G, class T, class XS, class WS, class BS, class YS>
 void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> bias,
                     View<T, YS> y) {
-  static_assert(is_conv2d_geometry_v<G>,
-                "ldm::ops::conv2d_forward: G must be a Conv2dGeometry<...> (e.g. conv_same<3>)");
-  static_assert(detail::is_host_float_v<T>,
-                "ldm::ops::conv2d_forward: the host path takes float or double");
   using P = detail::Conv2dProblem<G, XS, WS>;
-  static_assert(P::x_is_nhwc, "ldm::ops::conv2d_forward: x must be NHWC, Shape<N, H, W, Cin>");
-  static_assert(P::weight_matches,
-                "ldm::ops::conv2d_forward: w must have shape Shape<Cout, G::kh, G::kw, Cin> with "
-                "Cin from x");
-  static_assert(std::is_same_v<BS, Shape<P::co>>,
-                "ldm::ops::conv2d_forward: bias must have shape Shape<Cout> with Cout from w");
-  static_assert(P::fits, "ldm::ops::conv2d_forward: the kernel is larger than the padded input");
-  static_assert(std::is_same_v<YS, typename P::y_shape>,
-                "ldm::ops::conv2d_forward: y must have shape conv2d_output_t<G, XShape, Cout>");
+  detail::check_conv2d<G, T, P, YS, BS>();
 
 #if LDM_CONV2D_DIRECT
   if (detail::use_direct<G, T>()) {
@@ -292,22 +297,8 @@ void conv2d_forward(View<const T, XS> x, View<const T, WS> w, View<const T, BS> 
 // in its input. A network's first layer skips this call.
 template <class G, class T, class WS, class YS, class XS>
 void conv2d_backward_input(View<const T, WS> w, View<const T, YS> dy, View<T, XS> dx) {
-  static_assert(is_conv2d_geometry_v<G>,
-                "ldm::ops::conv2d_backward_input: G must be a Conv2dGeometry<...> (e.g. "
-                "conv_same<3>)");
-  static_assert(detail::is_host_float_v<T>,
-                "ldm::ops::conv2d_backward_input: the host path takes float or double");
   using P = detail::Conv2dProblem<G, XS, WS>;
-  static_assert(P::x_is_nhwc,
-                "ldm::ops::conv2d_backward_input: dx must be NHWC, Shape<N, H, W, Cin>");
-  static_assert(P::weight_matches,
-                "ldm::ops::conv2d_backward_input: w must have shape Shape<Cout, G::kh, G::kw, "
-                "Cin> with Cin from dx");
-  static_assert(P::fits,
-                "ldm::ops::conv2d_backward_input: the kernel is larger than the padded input");
-  static_assert(std::is_same_v<YS, typename P::y_shape>,
-                "ldm::ops::conv2d_backward_input: dy must have shape conv2d_output_t<G, XShape, "
-                "Cout>");
+  detail::check_conv2d<G, T, P, YS>();
 
   if constexpr (G::pointwise) {
     // With beta = 0 the BLAS never reads C, so whatever dx held (NaN included) is overwritten.
@@ -351,25 +342,8 @@ void conv2d_backward_input(View<const T, WS> w, View<const T, YS> dy, View<T, XS
 template <class G, class T, class XS, class YS, class WS, class BS>
 void conv2d_backward_params(View<const T, XS> x, View<const T, YS> dy, View<T, WS> dw,
                             View<T, BS> db) {
-  static_assert(is_conv2d_geometry_v<G>,
-                "ldm::ops::conv2d_backward_params: G must be a Conv2dGeometry<...> (e.g. "
-                "conv_same<3>)");
-  static_assert(detail::is_host_float_v<T>,
-                "ldm::ops::conv2d_backward_params: the host path takes float or double");
   using P = detail::Conv2dProblem<G, XS, WS>;
-  static_assert(P::x_is_nhwc,
-                "ldm::ops::conv2d_backward_params: x must be NHWC, Shape<N, H, W, Cin>");
-  static_assert(P::weight_matches,
-                "ldm::ops::conv2d_backward_params: dw must have shape Shape<Cout, G::kh, G::kw, "
-                "Cin> with Cin from x");
-  static_assert(std::is_same_v<BS, Shape<P::co>>,
-                "ldm::ops::conv2d_backward_params: db must have shape Shape<Cout> with Cout from "
-                "dw");
-  static_assert(P::fits,
-                "ldm::ops::conv2d_backward_params: the kernel is larger than the padded input");
-  static_assert(std::is_same_v<YS, typename P::y_shape>,
-                "ldm::ops::conv2d_backward_params: dy must have shape conv2d_output_t<G, XShape, "
-                "Cout>");
+  detail::check_conv2d<G, T, P, YS, BS>();
 
   const bool direct = detail::use_direct<G, T>();
   constexpr index_t chunk = G::pointwise ? 0 : P::template chunk_rows<T>;

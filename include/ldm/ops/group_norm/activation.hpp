@@ -6,9 +6,15 @@
 #include "ldm/core/shape.hpp"
 #include "ldm/expr/math.hpp"
 
-namespace ldm::ops::detail {
+namespace ldm::ops {
 
-enum class NormActivation { none, silu };
+/// The activation a GroupNorm applies to its output in the same pass.
+enum class NormActivation {
+  none,  ///< y is the normalised, scaled and shifted x
+  silu   ///< y = silu of that, as every ResNet block and output head applies next
+};
+
+namespace detail {
 
 template <index_t Groups, index_t C>
 constexpr bool valid_group_count() {
@@ -34,4 +40,6 @@ LDM_HD V norm_activation_grad(V z, V dy) {
     return dy;
 }
 
-}  // namespace ldm::ops::detail
+}  // namespace detail
+
+}  // namespace ldm::ops
