@@ -6,7 +6,7 @@
 #include <array>
 #include <string>
 
-#include "ldm/models/static_for.hpp"
+#include "ldm/models/module_list.hpp"
 #include "ldm/nn.hpp"
 
 namespace ldm::models {
@@ -30,7 +30,7 @@ class ResnetStack {
  public:
   static constexpr index_t out_res = Re == Resample::down ? R / 2 : Re == Resample::up ? 2 * R : R;
   static constexpr index_t parameter_count =
-      First::parameter_count + (Layers - 1) * Rest::parameter_count + Resampler::parameter_count;
+      parameters_of<First, std::array<Rest, Layers - 1>, Resampler>;
   template <index_t N>
   using input = Shape<N, R, R, Cin>;
   template <index_t N>
@@ -58,7 +58,8 @@ class ResnetStack {
       : first(b.scope("resnets").scope("0"), eps),
         rest(make_array<Layers - 1>(
             [&](auto k) { return Rest(b.scope("resnets").scope(std::to_string(k + 1)), eps); })),
-        resampler(make_resampler(b)) {}
+        resampler(bind_if<Resampler, Re != Resample::none>(
+            b.scope(Re == Resample::down ? "downsamplers" : "upsamplers").scope("0"))) {}
 
   template <index_t N>
   void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, output<N>, Space> y,
@@ -85,16 +86,6 @@ class ResnetStack {
   First first;
   std::array<Rest, Layers - 1> rest;
   [[no_unique_address]] Resampler resampler;
-
- private:
-  static Resampler make_resampler(nn::ParameterBinder<T, Space> b) {
-    if constexpr (Re == Resample::down)
-      return Down(b.scope("downsamplers").scope("0"));
-    else if constexpr (Re == Resample::up)
-      return Up(b.scope("upsamplers").scope("0"));
-    else
-      return Resampler{};
-  }
 };
 
 // UNetMidBlock2D as the autoencoder builds it: resnets.0, attentions.0 (one head over all
@@ -105,7 +96,7 @@ class AutoencoderMidBlock {
   using Attn = nn::Attention<T, Space, R, R, C, C, Groups>;
 
  public:
-  static constexpr index_t parameter_count = 2 * Res::parameter_count + Attn::parameter_count;
+  static constexpr index_t parameter_count = parameters_of<Res, Attn, Res>;
   template <index_t N>
   using shape = Shape<N, R, R, C>;
   template <index_t N>

@@ -9,6 +9,7 @@
 #include "ldm/models/autoencoder_blocks.hpp"
 #include "ldm/models/config.hpp"
 #include "ldm/models/config_traits.hpp"
+#include "ldm/models/module_list.hpp"
 #include "ldm/ops/loss.hpp"
 
 namespace ldm::models {
@@ -26,9 +27,7 @@ class Encoder {
   using Level = ResnetStack<T, Space, (Res >> L), (L == 0 ? Ch::first : Ch::at(int(L) - 1)),
                             Ch::at(int(L)), Cfg::layers_per_block,
                             (int(L) + 1 < levels ? Resample::down : Resample::none), G>;
-  template <std::size_t... L>
-  static auto level_types(std::index_sequence<L...>) -> std::tuple<Level<L>...>;
-  using Levels = decltype(level_types(std::make_index_sequence<levels>{}));
+  using Levels = indexed_tuple<Level, levels>;
 
  public:
   static constexpr index_t latent_res = Res / Cfg::latent_factor;
@@ -37,12 +36,7 @@ class Encoder {
   using Mid = AutoencoderMidBlock<T, Space, latent_res, Ch::last, G>;
   using NormOut = nn::GroupNorm<T, Space, Ch::last, G, nn::Activation::silu>;
   using ConvOut = nn::Conv2d<T, Space, latent_res, latent_res, Ch::last, out_channels>;
-  static constexpr index_t parameter_count = [] {
-    index_t n = ConvIn::parameter_count + Mid::parameter_count + NormOut::parameter_count +
-                ConvOut::parameter_count;
-    static_for<levels>([&](auto l) { n += std::tuple_element_t<l, Levels>::parameter_count; });
-    return n;
-  }();
+  static constexpr index_t parameter_count = parameters_of<ConvIn, Levels, Mid, NormOut, ConvOut>;
   template <index_t N>
   using input = Shape<N, Res, Res, ImageC>;
   template <index_t N>
@@ -50,16 +44,9 @@ class Encoder {
 
   template <index_t N>
   struct Saved {
-    template <std::size_t... L>
-    static auto level_saved(std::index_sequence<L...>)
-        -> std::tuple<typename Level<L>::template Saved<N>...>;
-    template <std::size_t... L>
-    static auto level_outputs(std::index_sequence<L...>)
-        -> std::tuple<Tensor<T, typename Level<L>::template output<N>, Space>...>;
-
+    using Outputs = outputs_of_each<T, Space, Levels, N>;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_conv_in;
-    decltype(level_saved(std::make_index_sequence<levels>{})) level;
-    using Outputs = decltype(level_outputs(std::make_index_sequence<levels>{}));
+    saved_of_each<Levels, N> level;
     Outputs after_level;
     typename Mid::template Saved<N> mid;
     Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> after_mid, after_norm_out;
@@ -97,14 +84,7 @@ class Encoder {
   void forward(View<const T, input<N>, Space> x, Saved<N>& s, View<T, output<N>, Space> y,
                const nn::Mode& mode = nn::inference) const {
     conv_in.forward(x, {}, s.after_conv_in.view());
-    static_for<levels>([&](auto l) {
-      auto& out = std::get<l>(s.after_level);
-      if constexpr (l == 0)
-        std::get<0>(down_blocks).forward(s.after_conv_in, std::get<0>(s.level), out.view(), mode);
-      else
-        std::get<l>(down_blocks)
-            .forward(std::get<l - 1>(s.after_level), std::get<l>(s.level), out.view(), mode);
-    });
+    chain_forward(down_blocks, s.after_conv_in, s.level, s.after_level, mode);
     mid_block.forward(std::get<levels - 1>(s.after_level), s.mid, s.after_mid.view(), mode);
     conv_norm_out.forward(s.after_mid, s.norm_out, s.after_norm_out.view(), mode);
     conv_out.forward(s.after_norm_out, {}, y);
@@ -122,15 +102,7 @@ class Encoder {
     auto& d_last = std::get<levels - 1>(grads);
     mid_block.backward(std::get<levels - 1>(s.after_level), s.mid, d_mid, d_last.view());
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_conv_in;
-    static_for_reverse<levels>([&](auto l) {
-      if constexpr (l == 0)
-        std::get<0>(down_blocks)
-            .backward(s.after_conv_in, std::get<0>(s.level), std::get<0>(grads), d_conv_in.view());
-      else
-        std::get<l>(down_blocks)
-            .backward(std::get<l - 1>(s.after_level), std::get<l>(s.level), std::get<l>(grads),
-                      std::get<l - 1>(grads).view());
-    });
+    chain_backward(down_blocks, s.after_conv_in, s.level, s.after_level, grads, d_conv_in);
     if (dx.data())
       conv_in.backward(x, {}, d_conv_in, dx);
     else
@@ -157,21 +129,14 @@ class Decoder {
       ResnetStack<T, Space, (latent_res << I), (I == 0 ? Ch::last : Ch::at(levels - int(I))),
                   Ch::at(levels - 1 - int(I)), Cfg::layers_per_block + 1,
                   (int(I) + 1 < levels ? Resample::up : Resample::none), G>;
-  template <std::size_t... I>
-  static auto level_types(std::index_sequence<I...>) -> std::tuple<Level<I>...>;
-  using Levels = decltype(level_types(std::make_index_sequence<levels>{}));
+  using Levels = indexed_tuple<Level, levels>;
 
  public:
   using ConvIn = nn::Conv2d<T, Space, latent_res, latent_res, Cfg::latent_channels, Ch::last>;
   using Mid = AutoencoderMidBlock<T, Space, latent_res, Ch::last, G>;
   using NormOut = nn::GroupNorm<T, Space, Ch::first, G, nn::Activation::silu>;
   using ConvOut = nn::Conv2d<T, Space, Res, Res, Ch::first, ImageC>;
-  static constexpr index_t parameter_count = [] {
-    index_t n = ConvIn::parameter_count + Mid::parameter_count + NormOut::parameter_count +
-                ConvOut::parameter_count;
-    static_for<levels>([&](auto l) { n += std::tuple_element_t<l, Levels>::parameter_count; });
-    return n;
-  }();
+  static constexpr index_t parameter_count = parameters_of<ConvIn, Mid, Levels, NormOut, ConvOut>;
   template <index_t N>
   using input = Shape<N, latent_res, latent_res, Cfg::latent_channels>;
   template <index_t N>
@@ -179,17 +144,10 @@ class Decoder {
 
   template <index_t N>
   struct Saved {
-    template <std::size_t... I>
-    static auto level_saved(std::index_sequence<I...>)
-        -> std::tuple<typename Level<I>::template Saved<N>...>;
-    template <std::size_t... I>
-    static auto level_outputs(std::index_sequence<I...>)
-        -> std::tuple<Tensor<T, typename Level<I>::template output<N>, Space>...>;
-
+    using Outputs = outputs_of_each<T, Space, Levels, N>;
     Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> after_conv_in, after_mid;
     typename Mid::template Saved<N> mid;
-    decltype(level_saved(std::make_index_sequence<levels>{})) level;
-    using Outputs = decltype(level_outputs(std::make_index_sequence<levels>{}));
+    saved_of_each<Levels, N> level;
     Outputs after_level;
     typename NormOut::template Saved<N> norm_out;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
@@ -224,14 +182,7 @@ class Decoder {
                const nn::Mode& mode = nn::inference) const {
     conv_in.forward(z, {}, s.after_conv_in.view());
     mid_block.forward(s.after_conv_in, s.mid, s.after_mid.view(), mode);
-    static_for<levels>([&](auto i) {
-      auto& out = std::get<i>(s.after_level);
-      if constexpr (i == 0)
-        std::get<0>(up_blocks).forward(s.after_mid, std::get<0>(s.level), out.view(), mode);
-      else
-        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_level), std::get<i>(s.level),
-                                       out.view(), mode);
-    });
+    chain_forward(up_blocks, s.after_mid, s.level, s.after_level, mode);
     conv_norm_out.forward(std::get<levels - 1>(s.after_level), s.norm_out, s.after_norm_out.view(),
                           mode);
     conv_out.forward(s.after_norm_out, {}, y);
@@ -247,14 +198,7 @@ class Decoder {
     conv_norm_out.backward(std::get<levels - 1>(s.after_level), s.norm_out, d_norm_out,
                            std::get<levels - 1>(grads).view());
     Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_mid, d_conv_in;
-    static_for_reverse<levels>([&](auto i) {
-      if constexpr (i == 0)
-        std::get<0>(up_blocks).backward(s.after_mid, std::get<0>(s.level), std::get<0>(grads),
-                                        d_mid.view());
-      else
-        std::get<i>(up_blocks).backward(std::get<i - 1>(s.after_level), std::get<i>(s.level),
-                                        std::get<i>(grads), std::get<i - 1>(grads).view());
-    });
+    chain_backward(up_blocks, s.after_mid, s.level, s.after_level, grads, d_mid);
     mid_block.backward(s.after_conv_in, s.mid, d_mid, d_conv_in.view());
     conv_in.backward(z, {}, d_conv_in, dz);
   }
@@ -303,9 +247,8 @@ class AutoencoderKL {
   using PostQuantConv = nn::Conv2d<T, Space, latent_res, latent_res, latent_channels,
                                    latent_channels, ops::conv_same<1>>;
   /// The number of parameters (the size of the flat buffer the model is bound to).
-  static constexpr index_t parameter_count = EncoderT::parameter_count + DecoderT::parameter_count +
-                                             QuantConv::parameter_count +
-                                             PostQuantConv::parameter_count;
+  static constexpr index_t parameter_count =
+      parameters_of<EncoderT, DecoderT, QuantConv, PostQuantConv>;
   /// A batch of N images: Shape<N, Res, Res, ImageC>.
   template <index_t N>
   using images = Shape<N, Res, Res, ImageC>;

@@ -10,13 +10,18 @@
 
 namespace ldm::detail {
 
-// A level_list of counts as a type: its levels, and the value at a level (the only one for a list
-// of one value, as diffusers reads an int where it takes one value per level).
+// The value of a per-level setting at a level: the only one for a list of one value, as diffusers
+// reads an int where it takes one value per level.
+constexpr index_t value_at(const level_list<index_t>& list, int level) {
+  return list.size() == 1 ? list[0] : list[level];
+}
+
+// A level_list of counts as a type: its levels, and the value at a level (value_at).
 template <level_list<index_t> List>
 struct level_values {
   static constexpr level_list<index_t> values = List;
   static constexpr int levels = List.size();
-  static constexpr index_t at(int level) { return List.size() == 1 ? List[0] : List[level]; }
+  static constexpr index_t at(int level) { return value_at(List, level); }
   static constexpr index_t first = List[0];
   static constexpr index_t last = List[List.size() > 0 ? List.size() - 1 : 0];
 };
@@ -43,6 +48,19 @@ constexpr bool all_divide_into(const level_list<index_t>& channels, index_t grou
 // One value for every level, or exactly one per level.
 constexpr bool fits_levels(const level_list<index_t>& list, int levels) {
   return list.size() == 1 || list.size() == levels;
+}
+
+// Whether the heads (or channels per head) of each flagged level, and of the last level (the mid
+// block's), divide its channels; `divisors` gives one value or one per level, each positive.
+constexpr bool divides_attention_levels(const level_list<index_t>& channels,
+                                        const level_list<bool>& flags,
+                                        const level_list<index_t>& divisors) {
+  const int levels = channels.size();
+  if (levels == 0 || !fits_levels(divisors, levels) || !all_positive(divisors))
+    return true;  // asserted separately
+  for (int l = 0; l < levels && l < flags.size(); ++l)
+    if (flags[l] && channels[l] % value_at(divisors, l) != 0) return false;
+  return channels[levels - 1] % value_at(divisors, levels - 1) == 0;
 }
 
 // 2^(levels - 1), or 1 for a configuration without levels (asserted separately).
@@ -76,8 +94,27 @@ struct autoencoder_traits {
   static constexpr index_t latent_factor = halvings(levels);
 };
 
+// What UNet2DModel's and UNet2DConditionModel's configurations say alike; Attention flags the
+// levels with attention (self-attention or cross-attention).
+template <auto C, level_list<bool> Attention>
+struct unet_common_traits {
+  using block_out_channels = level_values<C.block_out_channels>;
+  using attention_levels = level_flags<Attention>;
+  static constexpr int levels = C.block_out_channels.size();
+  static constexpr index_t layers_per_block = C.layers_per_block;
+  static constexpr index_t norm_num_groups = C.norm_num_groups;
+  static constexpr index_t num_class_embeds = C.num_class_embeds;
+  static constexpr double norm_eps = 1e-5;  // the ResNets' GroupNorm eps
+  // 4 x the first level's channels, as diffusers.
+  static constexpr index_t time_embed_dim = 4 * block_out_channels::first;
+  static constexpr bool flip_sin_to_cos = true;  // diffusers' default
+  static constexpr double freq_shift = 0;
+  // Latent size / coarsest size; the latent size must be a multiple of it.
+  static constexpr index_t downsample_factor = halvings(levels);
+};
+
 template <UNetConfig C>
-struct unet_traits {
+struct unet_traits : unet_common_traits<C, C.attention> {
   static_assert(all_positive(C.block_out_channels),
                 "ldm::UNetConfig: block_out_channels must give at least one level, every count "
                 "positive");
@@ -90,34 +127,15 @@ struct unet_traits {
                 "ldm::UNetConfig: num_class_embeds must be 0 (none) or positive");
   static_assert(all_divide_into(C.block_out_channels, C.norm_num_groups),
                 "ldm::UNetConfig: every block_out_channels entry must divide into norm_num_groups");
-  static_assert(
-      [] {
-        if (C.attention_head_dim <= 0 || C.block_out_channels.size() == 0) return true;
-        for (int l = 0; l < C.block_out_channels.size() && l < C.attention.size(); ++l)
-          if (C.attention[l] && C.block_out_channels[l] % C.attention_head_dim != 0) return false;
-        return C.block_out_channels[C.block_out_channels.size() - 1] % C.attention_head_dim == 0;
-      }(),
-      "ldm::UNetConfig: attention_head_dim must divide the channels of every attention level "
-      "and of the mid block");
+  static_assert(divides_attention_levels(C.block_out_channels, C.attention, {C.attention_head_dim}),
+                "ldm::UNetConfig: attention_head_dim must divide the channels of every attention "
+                "level and of the mid block");
 
-  using block_out_channels = level_values<C.block_out_channels>;
-  using attention_levels = level_flags<C.attention>;
-  static constexpr int levels = C.block_out_channels.size();
-  static constexpr index_t layers_per_block = C.layers_per_block;
   static constexpr index_t attention_head_dim = C.attention_head_dim;  // channels per head
-  static constexpr index_t norm_num_groups = C.norm_num_groups;
-  static constexpr index_t num_class_embeds = C.num_class_embeds;
-  static constexpr double norm_eps = 1e-5;
-  // 4 x the first level's channels, as diffusers.
-  static constexpr index_t time_embed_dim = 4 * block_out_channels::first;
-  static constexpr bool flip_sin_to_cos = true;  // diffusers' default
-  static constexpr double freq_shift = 0;
-  // Latent size / coarsest size; the latent size must be a multiple of it.
-  static constexpr index_t downsample_factor = halvings(levels);
 };
 
 template <UNetConditionConfig C>
-struct unet_condition_traits {
+struct unet_condition_traits : unet_common_traits<C, C.cross_attention> {
   static_assert(all_positive(C.block_out_channels),
                 "ldm::UNetConditionConfig: block_out_channels must give at least one level, every "
                 "count positive");
@@ -145,28 +163,21 @@ struct unet_condition_traits {
   static_assert(all_divide_into(C.block_out_channels, C.norm_num_groups),
                 "ldm::UNetConditionConfig: every block_out_channels entry must divide into "
                 "norm_num_groups");
+  static_assert(divides_attention_levels(C.block_out_channels, C.cross_attention,
+                                         C.attention_head_dim),
+                "ldm::UNetConditionConfig: attention_head_dim (the number of heads, as diffusers "
+                "reads it) must divide the channels of every cross-attention level and of the mid "
+                "block");
 
-  using block_out_channels = level_values<C.block_out_channels>;
-  using attention_levels = level_flags<C.cross_attention>;
+  using typename unet_common_traits<C, C.cross_attention>::block_out_channels;
   // attention_head_dim as diffusers reads it: the number of heads of each level.
   using attention_head_dim = level_values<C.attention_head_dim>;
   using transformer_layers_per_block = level_values<C.transformer_layers_per_block>;
-  static constexpr int levels = C.block_out_channels.size();
-  static constexpr index_t layers_per_block = C.layers_per_block;
   static constexpr index_t cross_attention_dim = C.cross_attention_dim;
   static constexpr bool use_linear_projection = C.use_linear_projection;
-  static constexpr index_t norm_num_groups = C.norm_num_groups;
-  static constexpr index_t num_class_embeds = C.num_class_embeds;
-  static constexpr double norm_eps = 1e-5;  // the ResNets' GroupNorm eps
   // The transformers' LayerNorm eps: Transformer2DModel's default, which UNet2DConditionModel
   // does not override (the transformers' GroupNorm eps is a fixed 1e-6).
   static constexpr double transformer_norm_eps = 1e-5;
-  // 4 x the first level's channels, as diffusers.
-  static constexpr index_t time_embed_dim = 4 * block_out_channels::first;
-  static constexpr bool flip_sin_to_cos = true;  // diffusers' default
-  static constexpr double freq_shift = 0;
-  // Latent size / coarsest size; the latent size must be a multiple of it.
-  static constexpr index_t downsample_factor = halvings(levels);
 
   // The attention heads of `level`'s transformers (the mid block's: the last level's).
   static constexpr index_t heads(int level) { return attention_head_dim::at(level); }
@@ -178,19 +189,6 @@ struct unet_condition_traits {
   static constexpr index_t transformer_layers(int level) {
     return transformer_layers_per_block::at(level);
   }
-
-  static_assert(
-      [] {
-        const int levels = C.block_out_channels.size();
-        if (levels == 0 || !fits_levels(C.attention_head_dim, levels) ||
-            !all_positive(C.attention_head_dim))
-          return true;  // asserted above
-        for (int l = 0; l < levels && l < C.cross_attention.size(); ++l)
-          if (C.cross_attention[l] && C.block_out_channels[l] % heads(l) != 0) return false;
-        return C.block_out_channels[levels - 1] % heads(levels - 1) == 0;
-      }(),
-      "ldm::UNetConditionConfig: attention_head_dim (the number of heads, as diffusers reads it) "
-      "must divide the channels of every cross-attention level and of the mid block");
 };
 
 // The traits of a UNet's configuration: a UNetConfig's or a UNetConditionConfig's.

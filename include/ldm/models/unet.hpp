@@ -56,12 +56,8 @@ class UNet {
   using Down = UNetDownLevel<T, Space, Cfg, Res, int(L), Tokens>;
   template <std::size_t I>
   using Up = UNetUpLevel<T, Space, Cfg, Res, int(I), Tokens>;
-  template <std::size_t... L>
-  static auto down_types(std::index_sequence<L...>) -> std::tuple<Down<L>...>;
-  template <std::size_t... I>
-  static auto up_types(std::index_sequence<I...>) -> std::tuple<Up<I>...>;
-  using Downs = decltype(down_types(std::make_index_sequence<levels>{}));
-  using Ups = decltype(up_types(std::make_index_sequence<levels>{}));
+  using Downs = indexed_tuple<Down, levels>;
+  using Ups = indexed_tuple<Up, levels>;
   static constexpr index_t mid_res = Res >> (levels - 1);
   using MidResnet = nn::ResnetBlock2D<T, Space, mid_res, mid_res, Ch::last, Ch::last, E, G>;
   using MidAttention = LevelAttention<T, Space, Cfg, Tokens, mid_res, levels - 1, true>;
@@ -97,13 +93,9 @@ class UNet {
   using NormOut = nn::GroupNorm<T, Space, Ch::first, G, nn::Activation::silu>;
   using ConvOut = nn::Conv2d<T, Space, Res, Res, Ch::first, C>;  ///< The last convolution.
   /// The number of parameters (the size of the flat buffer the model is bound to).
-  static constexpr index_t parameter_count = [] {
-    index_t n = TimeEmbedding::parameter_count + ClassEmbedding::parameter_count +
-                ConvIn::parameter_count + 2 * MidResnet::parameter_count +
-                MidAttention::parameter_count + NormOut::parameter_count + ConvOut::parameter_count;
-    static_for<levels>([&](auto l) { n += Down<l>::parameter_count + Up<l>::parameter_count; });
-    return n;
-  }();
+  static constexpr index_t parameter_count =
+      parameters_of<ConvIn, TimeEmbedding, ClassEmbedding, Downs, MidResnet, MidAttention,
+                    MidResnet, Ups, NormOut, ConvOut>;
   /// A batch of N latents: Shape<N, Res, Res, C>.
   template <index_t N>
   using sample = Shape<N, Res, Res, C>;
@@ -116,27 +108,18 @@ class UNet {
   template <index_t N>
   struct Saved {
     /// @cond
-    template <std::size_t... L>
-    static auto down_saved(std::index_sequence<L...>)
-        -> std::tuple<typename Down<L>::template Saved<N>...>;
-    template <std::size_t... I>
-    static auto up_saved(std::index_sequence<I...>)
-        -> std::tuple<typename Up<I>::template Saved<N>...>;
-    template <std::size_t... I>
-    static auto up_outputs(std::index_sequence<I...>)
-        -> std::tuple<Tensor<T, typename Up<I>::template output<N>, Space>...>;
     using SkipTuple = typename SkipTensors<T, Space, Cfg, Res, N>::type;
-    using UpOutputs = decltype(up_outputs(std::make_index_sequence<levels>{}));
+    using UpOutputs = outputs_of_each<T, Space, Ups, N>;
 
     typename TimeEmbedding::template Saved<N> time;
     Tensor<T, Shape<N, E>, Space> emb;
     SkipTuple skips;
-    decltype(down_saved(std::make_index_sequence<levels>{})) down;
+    saved_of_each<Downs, N> down;
     typename MidResnet::template Saved<N> mid_res0, mid_res1;
     typename MidAttention::template Saved<N> mid_attn;
     Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> after_mid_res0, after_mid_attn,
         after_mid;
-    decltype(up_saved(std::make_index_sequence<levels>{})) up;
+    saved_of_each<Ups, N> up;
     UpOutputs after_up;
     typename NormOut::template Saved<N> norm_out;
     Tensor<T, Shape<N, Res, Res, Ch::first>, Space> after_norm_out;
@@ -181,7 +164,7 @@ class UNet {
   UNet(nn::ParameterBinder<T, Space> b, float dropout = 0)
       : conv_in(b.scope("conv_in")),
         time_embedding(b.scope("time_embedding"), Cfg::flip_sin_to_cos, Cfg::freq_shift),
-        class_embedding(make_class_embedding(b)),
+        class_embedding(bind_if<ClassEmbedding, class_conditional>(b.scope("class_embedding"))),
         down_blocks(make_tuple<levels>([&](auto l) {
           return Down<l>(b.scope("down_blocks").scope(std::to_string(l)), dropout);
         })),
@@ -302,14 +285,10 @@ class UNet {
     attention_forward(mid_attention, s.after_mid_res0, context, s.mid_attn, s.after_mid_attn.view(),
                       mode);
     mid_res1.forward(s.after_mid_attn, emb, s.mid_res1, s.after_mid.view(), mode);
+    // The up levels chain as the autoencoder's do (chain_forward), with the skips beside.
     static_for<levels>([&](auto i) {
-      auto& out = std::get<i>(s.after_up);
-      if constexpr (i == 0)
-        std::get<0>(up_blocks).forward(s.after_mid, emb, context, s.skips, std::get<0>(s.up),
-                                       out.view(), mode);
-      else
-        std::get<i>(up_blocks).forward(std::get<i - 1>(s.after_up), emb, context, s.skips,
-                                       std::get<i>(s.up), out.view(), mode);
+      std::get<i>(up_blocks).forward(chain_input<i>(s.after_mid, s.after_up), emb, context, s.skips,
+                                     std::get<i>(s.up), std::get<i>(s.after_up).view(), mode);
     });
     conv_norm_out.forward(std::get<levels - 1>(s.after_up), s.norm_out, s.after_norm_out.view(),
                           mode);
@@ -331,16 +310,9 @@ class UNet {
                            std::get<levels - 1>(up_grads).view());
     Tensor<T, Shape<N, mid_res, mid_res, Ch::last>, Space> d_mid, d_attn, d_res0;
     static_for_reverse<levels>([&](auto i) {
-      // Up level i reads the mid block's output (i = 0) or level i - 1's, and sends its input
-      // gradient there.
-      const auto up = [&](const auto& in, auto& din) {
-        std::get<i>(up_blocks).backward(in, emb, context, grads, std::get<i>(s.up),
-                                        std::get<i>(up_grads), din.view(), demb.view(), dcontext);
-      };
-      if constexpr (i == 0)
-        up(s.after_mid, d_mid);
-      else
-        up(std::get<i - 1>(s.after_up), std::get<i - 1>(up_grads));
+      std::get<i>(up_blocks).backward(
+          chain_input<i>(s.after_mid, s.after_up), emb, context, grads, std::get<i>(s.up),
+          std::get<i>(up_grads), chain_input<i>(d_mid, up_grads).view(), demb.view(), dcontext);
     });
     Tensor<T, Shape<N, E>, Space> demb_part;
     mid_res1.backward(s.after_mid_attn, emb, s.mid_res1, d_mid, d_attn.view(), demb_part.view());
@@ -362,13 +334,6 @@ class UNet {
       conv_in.backward_params(x, std::get<0>(grads));
     time_embedding.backward(s.time, demb);
     if constexpr (class_conditional) class_embedding.backward(labels, {}, demb);
-  }
-
-  static ClassEmbedding make_class_embedding(nn::ParameterBinder<T, Space> b) {
-    if constexpr (class_conditional)
-      return ClassEmbedding(b.scope("class_embedding"));
-    else
-      return ClassEmbedding{};
   }
 };
 

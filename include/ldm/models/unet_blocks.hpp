@@ -19,7 +19,7 @@
 #include <type_traits>
 
 #include "ldm/models/config.hpp"
-#include "ldm/models/static_for.hpp"
+#include "ldm/models/module_list.hpp"
 #include "ldm/nn.hpp"
 
 namespace ldm::models {
@@ -155,9 +155,8 @@ class UNetDownLevel {
   using Down = std::conditional_t<with_downsample, nn::Downsample2D<T, Space, R, R, C>, nn::Absent>;
 
  public:
-  static constexpr index_t parameter_count = First::parameter_count +
-                                             (K - 1) * Rest::parameter_count +
-                                             K * Attn::parameter_count + Down::parameter_count;
+  static constexpr index_t parameter_count =
+      parameters_of<First, std::array<Rest, K - 1>, std::array<Attn, K>, Down>;
   // The skip index of this level's input (conv_in's output or the previous level's last skip).
   static constexpr std::size_t input_skip = j0 - 1;
   static constexpr std::size_t last_skip = j0 + K - (with_downsample ? 0 : 1);
@@ -199,7 +198,7 @@ class UNetDownLevel {
           return make_level_attention<Attn, Cfg, Tokens>(
               b.scope("attentions").scope(std::to_string(k)));
         })),
-        downsampler(make_down(b)) {}
+        downsampler(bind_if<Down, with_downsample>(b.scope("downsamplers").scope("0"))) {}
 
   template <index_t N, class SkipTuple>
   void forward(View<const T, Shape<N, E>, Space> temb,
@@ -262,14 +261,6 @@ class UNetDownLevel {
   std::array<Rest, K - 1> rest;
   std::array<Attn, K> attentions;
   [[no_unique_address]] Down downsampler;
-
- private:
-  static Down make_down(nn::ParameterBinder<T, Space> b) {
-    if constexpr (with_downsample)
-      return Down(b.scope("downsamplers").scope("0"));
-    else
-      return Down{};
-  }
 };
 
 // Up level I works at the resolution and channels of down level L = levels - 1 - I. Its
@@ -292,20 +283,14 @@ class UNetUpLevel {
   template <std::size_t k>
   using Resnet =
       nn::ResnetBlock2D<T, Space, R, R, (k == 0 ? Prev : C) + Skips::channels(skip_of(k)), C, E, G>;
-  template <std::size_t... k>
-  static auto resnet_types(std::index_sequence<k...>) -> std::tuple<Resnet<k>...>;
-  using Resnets = decltype(resnet_types(std::make_index_sequence<K>{}));
+  using Resnets = indexed_tuple<Resnet, K>;
   using Attn = LevelAttention<T, Space, Cfg, Tokens, R, L, with_attention>;
   using Up = std::conditional_t<with_upsample, nn::Upsample2D<T, Space, R, R, C>,
                                 nn::Identity<T, Space, R, R, C>>;
 
  public:
   static constexpr index_t out_res = with_upsample ? 2 * R : R;
-  static constexpr index_t parameter_count = [] {
-    index_t n = K * Attn::parameter_count + Up::parameter_count;
-    static_for<K>([&](auto k) { n += Resnet<k>::parameter_count; });
-    return n;
-  }();
+  static constexpr index_t parameter_count = parameters_of<Resnets, std::array<Attn, K>, Up>;
   template <index_t N>
   using input = Shape<N, R, R, Prev>;
   template <index_t N>
@@ -313,14 +298,8 @@ class UNetUpLevel {
 
   template <index_t N>
   struct Saved {
-    template <std::size_t... k>
-    static auto concat_types(std::index_sequence<k...>)
-        -> std::tuple<Tensor<T, typename Resnet<k>::template input<N>, Space>...>;
-    template <std::size_t... k>
-    static auto resnet_saved(std::index_sequence<k...>)
-        -> std::tuple<typename Resnet<k>::template Saved<N>...>;
-    decltype(concat_types(std::make_index_sequence<K>{})) concat;
-    decltype(resnet_saved(std::make_index_sequence<K>{})) resnet;
+    inputs_of_each<T, Space, Resnets, N> concat;
+    saved_of_each<Resnets, N> resnet;
     typename AttentionSaved<Attn, N, K>::type attn;
     std::conditional_t<with_attention, std::array<Tensor<T, Shape<N, R, R, C>, Space>, K>, char>
         before_attn;
@@ -360,7 +339,7 @@ class UNetUpLevel {
           return make_level_attention<Attn, Cfg, Tokens>(
               b.scope("attentions").scope(std::to_string(k)));
         })),
-        upsampler(make_up(b)) {}
+        upsampler(bind_if<Up, with_upsample>(b.scope("upsamplers").scope("0"))) {}
 
   template <index_t N, class SkipTuple>
   void forward(View<const T, input<N>, Space> x, View<const T, Shape<N, E>, Space> temb,
@@ -369,10 +348,7 @@ class UNetUpLevel {
                const nn::Mode& mode) const {
     static_for<K>([&](auto k) {
       auto& cat = std::get<k>(s.concat);
-      if constexpr (k == 0)
-        ops::concat_channels(x, std::get<skip_of(k)>(skips), cat.view());
-      else
-        ops::concat_channels(s.outs[k - 1], std::get<skip_of(k)>(skips), cat.view());
+      ops::concat_channels(chain_input<k>(x, s.outs), std::get<skip_of(k)>(skips), cat.view());
       auto& target = [&]() -> Tensor<T, Shape<N, R, R, C>, Space>& {
         if constexpr (with_attention)
           return s.before_attn[k];
@@ -429,14 +405,6 @@ class UNetUpLevel {
   Resnets resnets;
   std::array<Attn, K> attentions;
   [[no_unique_address]] Up upsampler;
-
- private:
-  static Up make_up(nn::ParameterBinder<T, Space> b) {
-    if constexpr (with_upsample)
-      return Up(b.scope("upsamplers").scope("0"));
-    else
-      return Up{};
-  }
 };
 
 }  // namespace ldm::models
