@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 #include "ldm/core/error.hpp"
@@ -115,12 +114,10 @@ class EulerDiscrete : public SigmaSampler<EulerDiscreteConfig> {
   /// (any operand of shape S, or a floating-point number) is read only by a step that churns.
   /// prev_sample may alias sample or model_output.
   /// @throws ldm::Error when i is not below timesteps().size()
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, NoState&,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(std::size_t i, NoState&, View<const float, S, Space> model_output,
+            View<const float, S, Space> sample, const Noise& noise,
+            View<float, S, Space> prev_sample) const {
     const EulerStep c = coefficients(i);
     // x_next = x_hat + k (x_hat - x0_hat) is linear in x_hat and the model's output.
     const Parameterisation& p = c.parameterisation;
