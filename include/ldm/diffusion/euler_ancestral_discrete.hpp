@@ -53,10 +53,7 @@ class EulerAncestralDiscrete : public SigmaSampler<EulerAncestralDiscreteConfig>
   /// @throws ldm::Error when num_inference_steps is not in [1, T] or steps_offset is invalid
   EulerAncestralDiscrete(Schedule schedule, const EulerAncestralDiscreteConfig& config,
                          int num_inference_steps)
-      : SigmaSampler(std::move(schedule), config,
-                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                                  .steps_offset = config.steps_offset},
-                     num_inference_steps) {}
+      : SigmaSampler(std::move(schedule), config, num_inference_steps) {}
 
   /// Euler ancestral remembers nothing between steps.
   template <ShapeType S, class Space>

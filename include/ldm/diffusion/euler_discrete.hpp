@@ -74,14 +74,7 @@ class EulerDiscrete : public SigmaSampler<EulerDiscreteConfig> {
   ///         (with Karras sigmas) a sigma bound is not positive or sigma_min exceeds sigma_max, or
   ///         s_churn is negative or not finite, s_noise not finite or s_tmin or s_tmax NaN
   EulerDiscrete(Schedule schedule, const EulerDiscreteConfig& config, int num_inference_steps)
-      : SigmaSampler(std::move(schedule), config,
-                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                                  .steps_offset = config.steps_offset,
-                                  .use_karras_sigmas = config.use_karras_sigmas,
-                                  .sigma_min = config.sigma_min,
-                                  .sigma_max = config.sigma_max,
-                                  .final_sigmas_type = config.final_sigmas_type},
-                     num_inference_steps) {
+      : SigmaSampler(std::move(schedule), config, num_inference_steps) {
     if (!(config.s_churn >= 0 && std::isfinite(config.s_churn)))
       fail_expected("s_churn", "a finite value >= 0", config.s_churn);
     if (!std::isfinite(config.s_noise)) fail_expected("s_noise", "a finite number", config.s_noise);

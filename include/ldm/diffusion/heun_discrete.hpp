@@ -75,11 +75,7 @@ class HeunDiscrete : public SigmaSampler<HeunDiscreteConfig> {
   /// @throws ldm::Error when num_inference_steps is not in [1, T], steps_offset is invalid, or
   ///         the clip_sample_range (when clipping) is not positive
   HeunDiscrete(Schedule schedule, const HeunDiscreteConfig& config, int num_inference_steps)
-      : SigmaSampler(std::move(schedule), config,
-                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                                  .steps_offset = config.steps_offset,
-                                  .use_karras_sigmas = config.use_karras_sigmas},
-                     num_inference_steps, 2),
+      : SigmaSampler(std::move(schedule), config, num_inference_steps, 2),
         clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)) {}
 
   /// A trajectory's half-finished step.
