@@ -460,6 +460,39 @@ TEST_CASE("DDIM with eta = 0 and an oracle model stays on x0's trajectory and en
   }
 }
 
+namespace {
+// Whether the sampler contract's step of Sampler takes a noise operand of type Noise.
+template <class Sampler, class Noise>
+concept TakesNoise = requires(const Sampler& sampler,
+                              typename Sampler::template State<Shape<1>, host>& state,
+                              View<const float, Shape<1>> in, View<float, Shape<1>> out,
+                              const Noise& noise) {
+  sampler.step(std::size_t{0}, state, in, in, noise, out);
+};
+// Whether the step at timestep t of Sampler (DDPM's, DDIM's) takes a noise operand of type Noise.
+template <class Sampler, class Noise>
+concept TakesNoiseAtTimestep = requires(const Sampler& sampler, View<const float, Shape<1>> in,
+                                        View<float, Shape<1>> out, const Noise& noise) {
+  sampler.step(in, 0, in, noise, out);
+};
+template <class... Samplers>
+constexpr bool take_numbers_not_integers() {
+  return ((TakesNoise<Samplers, float> && TakesNoise<Samplers, double> &&
+           TakesNoise<Samplers, Tensor<float, Shape<1>>> && !TakesNoise<Samplers, int> &&
+           !TakesNoise<Samplers, std::uint64_t>)&&...);
+}
+}  // namespace
+
+TEST_CASE(
+    "samplers: a noise operand is a number or an operand, never an integer (a seed missing "
+    "its offset)") {
+  static_assert(take_numbers_not_integers<DDIM, DDPM, EulerDiscrete, EulerAncestralDiscrete,
+                                          HeunDiscrete, DPMSolverMultistep, UniPCMultistep>());
+  static_assert(TakesNoiseAtTimestep<DDIM, float> && !TakesNoiseAtTimestep<DDIM, int>);
+  static_assert(TakesNoiseAtTimestep<DDPM, double> && !TakesNoiseAtTimestep<DDPM, long>);
+  CHECK(take_numbers_not_integers<DDIM, UniPCMultistep>());
+}
+
 TEST_CASE("DDIM: the noise counts only with eta > 0, and (seed, offset) is ldm::randn's stream") {
   using S = Shape<2, 5, 3>;
   Tensor<float, S> sample, output, deterministic, with_noise, seeded, drawn, other;

@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <utility>
 
 #include "ldm/core/error.hpp"
@@ -102,11 +101,9 @@ class DDIM : public TimestepSampler<DDIM, DDIMConfig> {
   /// integer is refused, as it would be a seed missing its offset), scaled by 0 when eta is 0.
   /// prev_sample may alias sample or model_output.
   /// @throws ldm::Error when t is not in [0, T)
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(View<const float, S, Space> model_output, int t,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
+            const Noise& noise, View<float, S, Space> prev_sample) const {
     const DDIMStep c = coefficients(t);
     prev_sample = c.x0_coeff * predicted_x0(c.parameterisation, sample, model_output, clip_bound_) +
                   c.eps_coeff * predicted_eps(c.parameterisation, sample, model_output) +

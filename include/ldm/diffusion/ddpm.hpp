@@ -22,7 +22,6 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <type_traits>
 #include <utility>
 
 #include "ldm/core/error.hpp"
@@ -106,11 +105,9 @@ class DDPM : public TimestepSampler<DDPM, DDPMConfig> {
   /// a floating-point number; an integer is refused, as it would be a seed missing its offset).
   /// prev_sample may alias sample or model_output.
   /// @throws ldm::Error when t is not one of timesteps()
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(View<const float, S, Space> model_output, int t,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(View<const float, S, Space> model_output, int t, View<const float, S, Space> sample,
+            const Noise& noise, View<float, S, Space> prev_sample) const {
     const DDPMStep c = coefficients(t);
     prev_sample = c.x0_coeff * predicted_x0(c.parameterisation, sample, model_output, clip_bound_) +
                   c.sample_coeff * in_double(sample) + c.sigma * in_double(noise);

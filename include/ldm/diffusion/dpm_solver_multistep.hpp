@@ -22,7 +22,6 @@
 #include <limits>
 #include <span>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 
 #include "ldm/core/error.hpp"
@@ -106,22 +105,14 @@ class DPMSolverMultistep : public MultistepSolver<DPMSolverMultistepConfig> {
   DPMSolverMultistep(Schedule schedule, const DPMSolverMultistepConfig& config,
                      int num_inference_steps)
       : MultistepSolver(std::move(schedule), config) {
-    if (config.solver_order < 1 || config.solver_order > 3)
-      fail_expected("solver_order", "1, 2 or 3", config.solver_order);
     if (std::isnan(config.lambda_min_clipped) || config.lambda_min_clipped == INFINITY)
       fail_expected("lambda_min_clipped", "a number or -infinity", config.lambda_min_clipped);
     int clipped = 0;
     for (double abar : schedule_.alphas_cumprod())
       clipped += 0.5 * std::log(abar / (1 - abar)) < config.lambda_min_clipped;
-    grid_ = multistep_grid(schedule_,
-                           {.spacing = config.timestep_spacing,
-                            .steps_offset = config.steps_offset,
-                            .use_karras_sigmas = config.use_karras_sigmas,
-                            .round_karras_timesteps =
-                                schedule_.config().beta_schedule != BetaSchedule::squaredcos_cap_v2,
-                            .final_sigmas_type = config.final_sigmas_type,
-                            .last_timestep = schedule_.num_train_timesteps() - clipped},
-                           num_inference_steps);
+    set_grid(num_inference_steps, {.round_karras_timesteps = schedule_.config().beta_schedule !=
+                                                             BetaSchedule::squaredcos_cap_v2,
+                                   .last_timestep = schedule_.num_train_timesteps() - clipped});
   }
 
   /// The x0 predictions a trajectory carries from step to step.
@@ -144,8 +135,7 @@ class DPMSolverMultistep : public MultistepSolver<DPMSolverMultistepConfig> {
   /// The coefficients of the step at evaluation i of the given order (at most i + 1).
   /// @throws ldm::Error when i is not below timesteps().size() or the order is out of range
   MultistepUpdate update(std::size_t i, int order) const {
-    if (order < 1 || order > 3 || std::size_t(order) > i + 1)
-      fail_expected("order", "1, 2 or 3 and at most the evaluations so far", order);
+    check_order(i, order);
     const double sigma_s0 = sigma_at(i), sigma_t = grid_.sigmas[i + 1];
     const double alpha_t = vp_noise_level(sigma_t).signal;
     const double h = half_log_snr(sigma_t) - half_log_snr(sigma_s0);
@@ -182,17 +172,13 @@ class DPMSolverMultistep : public MultistepSolver<DPMSolverMultistepConfig> {
   /// to the next sigma. `noise` is never read. prev_sample may alias sample.
   /// @throws ldm::Error when i is not below timesteps().size(), or `state` holds predictions
   ///         from an evaluation other than i - 1 (a State serves one trajectory, in order)
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, State<S, Space>& state,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample, const Noise&,
-                                                 View<float, S, Space> prev_sample) const {
-    const double sigma = sigma_at(i);
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(std::size_t i, State<S, Space>& state, View<const float, S, Space> model_output,
+            View<const float, S, Space> sample, const Noise&,
+            View<float, S, Space> prev_sample) const {
+    const auto x0 = predicted_x0_at(i, model_output, sample);
     detail::check_in_order(state, i, "DPMSolverMultistep");
-    detail::record_x0(
-        state, i,
-        predicted_x0(parameterisation(config_.prediction_type, 1 / (1 + sigma * sigma)), sample,
-                     model_output, INFINITY));
+    detail::record_x0(state, i, x0);
     const MultistepUpdate u = update(i, order_at(i, state.held));
     detail::assign_multistep(prev_sample, u.sample * in_double(sample), u.order, u.x0, state.x0);
   }

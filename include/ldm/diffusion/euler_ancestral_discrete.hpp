@@ -14,7 +14,6 @@
 
 #include <cmath>
 #include <cstddef>
-#include <type_traits>
 #include <utility>
 
 #include "ldm/core/shape.hpp"
@@ -54,10 +53,7 @@ class EulerAncestralDiscrete : public SigmaSampler<EulerAncestralDiscreteConfig>
   /// @throws ldm::Error when num_inference_steps is not in [1, T] or steps_offset is invalid
   EulerAncestralDiscrete(Schedule schedule, const EulerAncestralDiscreteConfig& config,
                          int num_inference_steps)
-      : SigmaSampler(std::move(schedule), config,
-                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                                  .steps_offset = config.steps_offset},
-                     num_inference_steps) {}
+      : SigmaSampler(std::move(schedule), config, num_inference_steps) {}
 
   /// Euler ancestral remembers nothing between steps.
   template <ShapeType S, class Space>
@@ -78,12 +74,10 @@ class EulerAncestralDiscrete : public SigmaSampler<EulerAncestralDiscreteConfig>
   /// any operand of shape S (or a floating-point number; an integer is refused, as it would be a
   /// seed missing its offset). prev_sample may alias sample or model_output.
   /// @throws ldm::Error when i is not below timesteps().size()
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, NoState&,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(std::size_t i, NoState&, View<const float, S, Space> model_output,
+            View<const float, S, Space> sample, const Noise& noise,
+            View<float, S, Space> prev_sample) const {
     const EulerAncestralStep c = coefficients(i);
     prev_sample =
         in_double(sample) +

@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 #include "ldm/core/error.hpp"
@@ -75,14 +74,7 @@ class EulerDiscrete : public SigmaSampler<EulerDiscreteConfig> {
   ///         (with Karras sigmas) a sigma bound is not positive or sigma_min exceeds sigma_max, or
   ///         s_churn is negative or not finite, s_noise not finite or s_tmin or s_tmax NaN
   EulerDiscrete(Schedule schedule, const EulerDiscreteConfig& config, int num_inference_steps)
-      : SigmaSampler(std::move(schedule), config,
-                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                                  .steps_offset = config.steps_offset,
-                                  .use_karras_sigmas = config.use_karras_sigmas,
-                                  .sigma_min = config.sigma_min,
-                                  .sigma_max = config.sigma_max,
-                                  .final_sigmas_type = config.final_sigmas_type},
-                     num_inference_steps) {
+      : SigmaSampler(std::move(schedule), config, num_inference_steps) {
     if (!(config.s_churn >= 0 && std::isfinite(config.s_churn)))
       fail_expected("s_churn", "a finite value >= 0", config.s_churn);
     if (!std::isfinite(config.s_noise)) fail_expected("s_noise", "a finite number", config.s_noise);
@@ -115,12 +107,10 @@ class EulerDiscrete : public SigmaSampler<EulerDiscreteConfig> {
   /// (any operand of shape S, or a floating-point number) is read only by a step that churns.
   /// prev_sample may alias sample or model_output.
   /// @throws ldm::Error when i is not below timesteps().size()
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, NoState&,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(std::size_t i, NoState&, View<const float, S, Space> model_output,
+            View<const float, S, Space> sample, const Noise& noise,
+            View<float, S, Space> prev_sample) const {
     const EulerStep c = coefficients(i);
     // x_next = x_hat + k (x_hat - x0_hat) is linear in x_hat and the model's output.
     const Parameterisation& p = c.parameterisation;

@@ -18,7 +18,6 @@
 /// (ldm/diffusion/sampler.hpp) and never reads its noise operand.
 
 #include <cstddef>
-#include <type_traits>
 #include <utility>
 
 #include "ldm/core/error.hpp"
@@ -76,11 +75,7 @@ class HeunDiscrete : public SigmaSampler<HeunDiscreteConfig> {
   /// @throws ldm::Error when num_inference_steps is not in [1, T], steps_offset is invalid, or
   ///         the clip_sample_range (when clipping) is not positive
   HeunDiscrete(Schedule schedule, const HeunDiscreteConfig& config, int num_inference_steps)
-      : SigmaSampler(std::move(schedule), config,
-                     SigmaSpacing{.timestep_spacing = config.timestep_spacing,
-                                  .steps_offset = config.steps_offset,
-                                  .use_karras_sigmas = config.use_karras_sigmas},
-                     num_inference_steps, 2),
+      : SigmaSampler(std::move(schedule), config, num_inference_steps, 2),
         clip_bound_(clip_bound(config.clip_sample, config.clip_sample_range)) {}
 
   /// A trajectory's half-finished step.
@@ -106,11 +101,10 @@ class HeunDiscrete : public SigmaSampler<HeunDiscreteConfig> {
   /// @throws ldm::Error when i is not below timesteps().size(), or when `state` does not fit
   ///         evaluation i: an odd i completes the step begun at i - 1, whose State it needs; an
   ///         even one begins a step, with a State that holds none
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, HeunState<S, Space>& state,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample, const Noise&,
-                                                 View<float, S, Space> prev_sample) const {
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(std::size_t i, HeunState<S, Space>& state, View<const float, S, Space> model_output,
+            View<const float, S, Space> sample, const Noise&,
+            View<float, S, Space> prev_sample) const {
     const HeunEvaluation c = coefficients(i);
     if (c.first_half == state.first_half_taken)
       fail("HeunDiscrete: evaluation ", i,

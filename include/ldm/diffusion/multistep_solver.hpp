@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -17,6 +18,7 @@
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
+#include "ldm/diffusion/forward_process.hpp"
 #include "ldm/diffusion/multistep_grid.hpp"
 #include "ldm/diffusion/sampler.hpp"
 #include "ldm/diffusion/schedule.hpp"
@@ -29,6 +31,8 @@ namespace ldm::diffusion {
 
 /// The sampler contract's accessors of a multistep solver with settings of type Config; the solver
 /// sets the grid in its constructor and takes the steps.
+/// @tparam Config its settings, which include prediction_type, solver_order, timestep_spacing,
+///         steps_offset, use_karras_sigmas and final_sigmas_type
 template <class Config>
 class MultistepSolver {
  public:
@@ -52,9 +56,42 @@ class MultistepSolver {
   NoiseLevel noise_level(std::size_t i) const { return vp_noise_level(sigma_at(i)); }
 
  protected:
-  /// A solver over `schedule` with these settings, whose constructor then sets grid_.
+  /// A solver over `schedule` with these settings, whose constructor then calls set_grid().
+  /// @throws ldm::Error when solver_order is not 1, 2 or 3
   MultistepSolver(Schedule schedule, const Config& config)
-      : schedule_(std::move(schedule)), config_(config) {}
+      : schedule_(std::move(schedule)), config_(config) {
+    if (config.solver_order < 1 || config.solver_order > 3)
+      fail_expected("solver_order", "1, 2 or 3", config.solver_order);
+  }
+
+  /// Sets the grid of num_inference_steps steps: the settings' spacing, steps_offset, Karras
+  /// sigmas and final sigma, and the rest of `grid` (the solver's own choices).
+  /// @throws ldm::Error as multistep_grid()
+  void set_grid(int num_inference_steps, MultistepGridConfig grid = {}) {
+    grid.spacing = config_.timestep_spacing;
+    grid.steps_offset = config_.steps_offset;
+    grid.use_karras_sigmas = config_.use_karras_sigmas;
+    grid.final_sigmas_type = config_.final_sigmas_type;
+    grid_ = multistep_grid(schedule_, grid, num_inference_steps);
+  }
+
+  /// The x0 prediction of evaluation i (never clamped), as an expression of its operands.
+  /// @throws ldm::Error when i is not below timesteps().size()
+  template <ShapeType S, class Space>
+  auto predicted_x0_at(std::size_t i, View<const float, S, Space> model_output,
+                       View<const float, S, Space> sample) const {
+    const double sigma = sigma_at(i);
+    return predicted_x0(parameterisation(config_.prediction_type, 1 / (1 + sigma * sigma)), sample,
+                        model_output, INFINITY);
+  }
+
+  /// Refuses an order out of range for a step from evaluation i: 1, 2 or 3, and at most the
+  /// evaluations so far (i + 1).
+  /// @throws ldm::Error when it is
+  static void check_order(std::size_t i, int order) {
+    if (order < 1 || order > 3 || std::size_t(order) > i + 1)
+      fail_expected("order", "1, 2 or 3 and at most the evaluations so far", order);
+  }
 
   /// The sigma of evaluation i.
   /// @throws ldm::Error when i is not below timesteps().size()

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "ldm/core/error.hpp"
 #include "ldm/core/shape.hpp"
@@ -44,6 +45,12 @@ struct NoiseLevel {
 
 /// The State of a sampler that remembers nothing between evaluations.
 struct NoState {};
+
+/// What a step's noise operand may be: an operand of the sample's shape or a floating-point number,
+/// but not an integer, which would be a seed missing its offset (the (seed, offset) overloads take
+/// seeds).
+template <class Noise>
+concept NoiseOperand = !std::is_integral_v<Noise>;
 
 /// What a sampler is: see this file's description for the loop that drives one.
 /// - `timesteps()`: the timestep handed to the model at each evaluation, in order (a sampler that

@@ -20,6 +20,8 @@ namespace ldm::diffusion {
 
 /// The sampler contract's accessors of a sigma sampler with settings of type Config; the sampler
 /// takes the steps.
+/// @tparam Config its settings, which include timestep_spacing and steps_offset, and may include
+///         the other fields of SigmaSpacing
 template <class Config>
 class SigmaSampler {
  public:
@@ -51,15 +53,15 @@ class SigmaSampler {
   }
 
  protected:
-  /// The sampler taking num_inference_steps steps over `schedule`, spaced as `spacing` says,
+  /// The sampler taking num_inference_steps steps over `schedule`, spaced as the settings say,
   /// with evaluations_per_step (1 or 2) evaluations each.
   /// @throws ldm::Error when num_inference_steps is not in [1, T], steps_offset is invalid, or
   ///         (with Karras sigmas) a sigma bound is not positive or sigma_min exceeds sigma_max
-  SigmaSampler(Schedule schedule, const Config& config, const SigmaSpacing& spacing,
-               int num_inference_steps, int evaluations_per_step = 1)
+  SigmaSampler(Schedule schedule, const Config& config, int num_inference_steps,
+               int evaluations_per_step = 1)
       : schedule_(std::move(schedule)),
         config_(config),
-        steps_(schedule_, spacing, num_inference_steps),
+        steps_(schedule_, spacing_of(config), num_inference_steps),
         evaluations_per_step_(evaluations_per_step) {
     const auto steps = steps_.timesteps();
     timesteps_.push_back(steps.front());
@@ -72,6 +74,21 @@ class SigmaSampler {
   SigmaSteps steps_;   ///< The steps' timesteps and sigmas.
 
  private:
+  // The spacing the settings describe; a field they do not have keeps SigmaSpacing's default.
+  static SigmaSpacing spacing_of(const Config& config) {
+    SigmaSpacing spacing{.timestep_spacing = config.timestep_spacing,
+                         .steps_offset = config.steps_offset};
+    if constexpr (requires { config.use_karras_sigmas; })
+      spacing.use_karras_sigmas = config.use_karras_sigmas;
+    if constexpr (requires { config.sigma_min; }) {
+      spacing.sigma_min = config.sigma_min;
+      spacing.sigma_max = config.sigma_max;
+    }
+    if constexpr (requires { config.final_sigmas_type; })
+      spacing.final_sigmas_type = config.final_sigmas_type;
+    return spacing;
+  }
+
   int evaluations_per_step_;
   std::vector<double> timesteps_;
 };

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <span>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -71,12 +70,10 @@ class TimestepSampler {
 
   /// The sampler contract's step: the step at the i-th timestep.
   /// @throws ldm::Error when i is not below timesteps().size()
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, State<S, Space>&,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample,
-                                                 const Noise& noise,
-                                                 View<float, S, Space> prev_sample) const {
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(std::size_t i, State<S, Space>&, View<const float, S, Space> model_output,
+            View<const float, S, Space> sample, const Noise& noise,
+            View<float, S, Space> prev_sample) const {
     derived().step(model_output, int(timesteps_.at(i)), sample, noise, prev_sample);
   }
 

@@ -23,7 +23,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -138,8 +137,6 @@ class UniPCMultistep : public MultistepSolver<UniPCMultistepConfig> {
   ///         divide by its infinite length, giving diffusers NaNs)
   UniPCMultistep(Schedule schedule, const UniPCMultistepConfig& config, int num_inference_steps)
       : MultistepSolver(std::move(schedule), config) {
-    if (config.solver_order < 1 || config.solver_order > 3)
-      fail_expected("solver_order", "1, 2 or 3", config.solver_order);
     if (!config.lower_order_final && config.solver_order > 1 &&
         config.final_sigmas_type == FinalSigmasType::zero)
       fail_expected("lower_order_final",
@@ -147,12 +144,7 @@ class UniPCMultistep : public MultistepSolver<UniPCMultistepConfig> {
                         std::to_string(config.solver_order) +
                         " (a higher-order last step to sigma 0 is not finite)",
                     "false");
-    grid_ = multistep_grid(schedule_,
-                           {.spacing = config.timestep_spacing,
-                            .steps_offset = config.steps_offset,
-                            .use_karras_sigmas = config.use_karras_sigmas,
-                            .final_sigmas_type = config.final_sigmas_type},
-                           num_inference_steps);
+    set_grid(num_inference_steps);
   }
 
   /// The x0 predictions and last sample a trajectory carries from step to step.
@@ -187,15 +179,12 @@ class UniPCMultistep : public MultistepSolver<UniPCMultistepConfig> {
   /// may alias sample.
   /// @throws ldm::Error when i is not below timesteps().size(), or `state` holds a step other
   ///         than i - 1 (a State serves one trajectory, in order)
-  template <ShapeType S, class Space, class Noise>
-  requires(!std::is_integral_v<Noise>) void step(std::size_t i, State<S, Space>& state,
-                                                 View<const float, S, Space> model_output,
-                                                 View<const float, S, Space> sample, const Noise&,
-                                                 View<float, S, Space> prev_sample) const {
-    const double sigma = sigma_at(i);
+  template <ShapeType S, class Space, NoiseOperand Noise>
+  void step(std::size_t i, State<S, Space>& state, View<const float, S, Space> model_output,
+            View<const float, S, Space> sample, const Noise&,
+            View<float, S, Space> prev_sample) const {
+    const auto x0 = predicted_x0_at(i, model_output, sample);
     detail::check_in_order(state, i, "UniPCMultistep");
-    const auto x0 = predicted_x0(parameterisation(config_.prediction_type, 1 / (1 + sigma * sigma)),
-                                 sample, model_output, INFINITY);
     auto& last = state.last_sample;
     if (state.held > 0 && std::ranges::find(config_.disable_corrector, int(i) - 1) ==
                               config_.disable_corrector.end()) {
@@ -215,8 +204,7 @@ class UniPCMultistep : public MultistepSolver<UniPCMultistepConfig> {
   // The step from sigmas[s] to sigmas[t] with the x0 predictions of evaluations s, s - 1...
   // (order of them); a corrector also weighs the x0 prediction at t.
   UniPCUpdate update(std::size_t s, std::size_t t, int order, bool correct) const {
-    if (order < 1 || order > 3 || std::size_t(order) > s + 1)
-      fail_expected("order", "1, 2 or 3 and at most the evaluations so far", order);
+    check_order(s, order);
     const double sigma_s0 = sigma_at(s), sigma_t = grid_.sigmas[t];
     const double alpha_t = vp_noise_level(sigma_t).signal;
     const double hh = half_log_snr(sigma_s0) - half_log_snr(sigma_t);  // -h

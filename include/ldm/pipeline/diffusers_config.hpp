@@ -45,6 +45,40 @@ json channel_list() {
   return list;
 }
 
+/// The fields every model config.json ldm writes has of its own: the class, the version of
+/// diffusers whose format it follows, ldm's version, and the model's input and output.
+/// @param class_name _class_name
+/// @param channels in_channels and out_channels
+/// @param resolution sample_size
+inline json model_config_base(const std::string& class_name, index_t channels, index_t resolution) {
+  return json{{"_class_name", class_name},      {"_diffusers_version", diffusers_version},
+              {"_ldm_version", version.string}, {"sample_size", resolution},
+              {"in_channels", channels},        {"out_channels", channels}};
+}
+
+/// The defaults of diffusers' AutoencoderKL constructor: what a config.json that leaves a field
+/// out gets when diffusers loads it. `sample_size` is left out here: it shapes no layer, so a file
+/// is checked against it only when it states one (the resolution the model was made for).
+inline json autoencoder_defaults() {
+  return json{{"in_channels", 3},
+              {"out_channels", 3},
+              {"down_block_types", {"DownEncoderBlock2D"}},
+              {"up_block_types", {"UpDecoderBlock2D"}},
+              {"block_out_channels", {64}},
+              {"layers_per_block", 1},
+              {"act_fn", "silu"},
+              {"latent_channels", 4},
+              {"norm_num_groups", 32},
+              {"scaling_factor", 0.18215},
+              {"shift_factor", nullptr},
+              {"latents_mean", nullptr},
+              {"latents_std", nullptr},
+              {"force_upcast", true},
+              {"use_quant_conv", true},
+              {"use_post_quant_conv", true},
+              {"mid_block_add_attention", true}};
+}
+
 /// The config.json diffusers writes for an AutoencoderKL of configuration Config.
 /// @param image_channels in_channels and out_channels
 /// @param resolution sample_size
@@ -55,27 +89,52 @@ json autoencoder_config(index_t image_channels, index_t resolution, const Latent
   json down = json::array(), up = json::array();
   for (int l = 0; l < Cfg::levels; ++l)
     down.push_back("DownEncoderBlock2D"), up.push_back("UpDecoderBlock2D");
-  return json{{"_class_name", "AutoencoderKL"},
-              {"_diffusers_version", diffusers_version},
-              {"_ldm_version", version.string},
-              {"in_channels", image_channels},
-              {"out_channels", image_channels},
-              {"down_block_types", down},
-              {"up_block_types", up},
-              {"block_out_channels", channel_list<typename Cfg::block_out_channels>()},
-              {"layers_per_block", Cfg::layers_per_block},
-              {"act_fn", "silu"},
-              {"latent_channels", Cfg::latent_channels},
-              {"norm_num_groups", Cfg::norm_num_groups},
-              {"sample_size", resolution},
-              {"scaling_factor", scaling.scaling_factor},
-              {"shift_factor", scaling.shift_factor != 0 ? json(scaling.shift_factor) : json()},
-              {"latents_mean", nullptr},
-              {"latents_std", nullptr},
-              {"force_upcast", true},
-              {"use_quant_conv", true},
-              {"use_post_quant_conv", true},
-              {"mid_block_add_attention", true}};
+  // Every field ldm does not vary is diffusers' default: the architecture ldm implements.
+  json config = autoencoder_defaults();
+  config.update(model_config_base("AutoencoderKL", image_channels, resolution));
+  config.update(
+      json{{"down_block_types", down},
+           {"up_block_types", up},
+           {"block_out_channels", channel_list<typename Cfg::block_out_channels>()},
+           {"layers_per_block", Cfg::layers_per_block},
+           {"latent_channels", Cfg::latent_channels},
+           {"norm_num_groups", Cfg::norm_num_groups},
+           {"scaling_factor", scaling.scaling_factor},
+           {"shift_factor", scaling.shift_factor != 0 ? json(scaling.shift_factor) : json()}});
+  return config;
+}
+
+/// The fields the config.json files of a UNet2DModel and a UNet2DConditionModel share: the
+/// model_config_base(), the blocks and the normalisation.
+/// @tparam Cfg the configuration's traits (detail::unet_traits, detail::unet_condition_traits)
+/// @param class_name _class_name
+/// @param attention what prefixes the names of the down and up blocks of a level with attention
+///        ("Attn", "CrossAttn"); the up blocks mirror the down ones
+/// @param channels in_channels and out_channels: the latents' channels
+/// @param resolution sample_size: the latents' height and width
+/// @param dropout the ResNet blocks' dropout
+template <class Cfg>
+json unet_shared_config(const std::string& class_name, const std::string& attention,
+                        index_t channels, index_t resolution, double dropout) {
+  json down = json::array(), up = json::array();
+  for (int l = 0; l < Cfg::levels; ++l) {
+    down.push_back((Cfg::attention_levels::contains(l) ? attention : "") + "DownBlock2D");
+    const int mirrored = Cfg::levels - 1 - l;
+    up.push_back((Cfg::attention_levels::contains(mirrored) ? attention : "") + "UpBlock2D");
+  }
+  json config = model_config_base(class_name, channels, resolution);
+  config.update(json{{"flip_sin_to_cos", Cfg::flip_sin_to_cos},
+                     {"freq_shift", Cfg::freq_shift},
+                     {"down_block_types", down},
+                     {"up_block_types", up},
+                     {"block_out_channels", channel_list<typename Cfg::block_out_channels>()},
+                     {"layers_per_block", Cfg::layers_per_block},
+                     {"dropout", dropout},
+                     {"norm_num_groups", Cfg::norm_num_groups},
+                     {"norm_eps", Cfg::norm_eps},
+                     {"num_class_embeds",
+                      Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)}});
+  return config;
 }
 
 /// The config.json diffusers writes for a UNet2DModel of configuration Config.
@@ -85,43 +144,22 @@ json autoencoder_config(index_t image_channels, index_t resolution, const Latent
 template <UNetConfig Config>
 json unet_config(index_t channels, index_t resolution, double dropout) {
   using Cfg = detail::unet_traits<Config>;
-  json down = json::array(), up = json::array();
-  for (int l = 0; l < Cfg::levels; ++l) {
-    down.push_back(Cfg::attention_levels::contains(l) ? "AttnDownBlock2D" : "DownBlock2D");
-    const int mirrored = Cfg::levels - 1 - l;
-    up.push_back(Cfg::attention_levels::contains(mirrored) ? "AttnUpBlock2D" : "UpBlock2D");
-  }
-  return json{{"_class_name", "UNet2DModel"},
-              {"_diffusers_version", diffusers_version},
-              {"_ldm_version", version.string},
-              {"sample_size", resolution},
-              {"in_channels", channels},
-              {"out_channels", channels},
-              {"center_input_sample", false},
-              {"time_embedding_dim", nullptr},
-              {"time_embedding_type", "positional"},
-              {"freq_shift", Cfg::freq_shift},
-              {"flip_sin_to_cos", Cfg::flip_sin_to_cos},
-              {"down_block_types", down},
-              {"mid_block_type", "UNetMidBlock2D"},
-              {"up_block_types", up},
-              {"block_out_channels", channel_list<typename Cfg::block_out_channels>()},
-              {"layers_per_block", Cfg::layers_per_block},
-              {"mid_block_scale_factor", 1},
-              {"downsample_padding", 1},
-              {"downsample_type", "conv"},
-              {"upsample_type", "conv"},
-              {"dropout", dropout},
-              {"act_fn", "silu"},
-              {"attention_head_dim", Cfg::attention_head_dim},
-              {"norm_num_groups", Cfg::norm_num_groups},
-              {"attn_norm_num_groups", nullptr},
-              {"norm_eps", Cfg::norm_eps},
-              {"resnet_time_scale_shift", "default"},
-              {"add_attention", true},
-              {"class_embed_type", nullptr},
-              {"num_class_embeds",
-               Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)}};
+  json config = unet_shared_config<Cfg>("UNet2DModel", "Attn", channels, resolution, dropout);
+  config.update(json{{"center_input_sample", false},
+                     {"time_embedding_dim", nullptr},
+                     {"time_embedding_type", "positional"},
+                     {"mid_block_type", "UNetMidBlock2D"},
+                     {"mid_block_scale_factor", 1},
+                     {"downsample_padding", 1},
+                     {"downsample_type", "conv"},
+                     {"upsample_type", "conv"},
+                     {"act_fn", "silu"},
+                     {"attention_head_dim", Cfg::attention_head_dim},
+                     {"attn_norm_num_groups", nullptr},
+                     {"resnet_time_scale_shift", "default"},
+                     {"add_attention", true},
+                     {"class_embed_type", nullptr}});
+  return config;
 }
 
 /// A per-level field as diffusers writes it: an int for one value, else a list.
@@ -200,60 +238,16 @@ inline json unet_condition_defaults() {
 template <UNetConditionConfig Config>
 json unet_condition_config(index_t channels, index_t resolution, double dropout) {
   using Cfg = detail::unet_condition_traits<Config>;
-  json down = json::array(), up = json::array();
-  for (int l = 0; l < Cfg::levels; ++l) {
-    down.push_back(Cfg::attention_levels::contains(l) ? "CrossAttnDownBlock2D" : "DownBlock2D");
-    const int mirrored = Cfg::levels - 1 - l;
-    up.push_back(Cfg::attention_levels::contains(mirrored) ? "CrossAttnUpBlock2D" : "UpBlock2D");
-  }
   // Every field ldm does not vary is diffusers' default: the architecture ldm implements.
   json config = unet_condition_defaults();
-  config.update(json{{"_class_name", "UNet2DConditionModel"},
-                     {"_diffusers_version", diffusers_version},
-                     {"_ldm_version", version.string},
-                     {"sample_size", resolution},
-                     {"in_channels", channels},
-                     {"out_channels", channels},
-                     {"flip_sin_to_cos", Cfg::flip_sin_to_cos},
-                     {"freq_shift", Cfg::freq_shift},
-                     {"down_block_types", down},
-                     {"up_block_types", up},
-                     {"block_out_channels", channel_list<typename Cfg::block_out_channels>()},
-                     {"layers_per_block", Cfg::layers_per_block},
-                     {"dropout", dropout},
-                     {"norm_num_groups", Cfg::norm_num_groups},
-                     {"norm_eps", Cfg::norm_eps},
-                     {"cross_attention_dim", Cfg::cross_attention_dim},
+  config.update(
+      unet_shared_config<Cfg>("UNet2DConditionModel", "CrossAttn", channels, resolution, dropout));
+  config.update(json{{"cross_attention_dim", Cfg::cross_attention_dim},
                      {"transformer_layers_per_block",
                       per_level_json<typename Cfg::transformer_layers_per_block>()},
                      {"attention_head_dim", per_level_json<typename Cfg::attention_head_dim>()},
-                     {"use_linear_projection", Cfg::use_linear_projection},
-                     {"num_class_embeds",
-                      Cfg::num_class_embeds > 0 ? json(Cfg::num_class_embeds) : json(nullptr)}});
+                     {"use_linear_projection", Cfg::use_linear_projection}});
   return config;
-}
-
-/// The defaults of diffusers' AutoencoderKL constructor: what a config.json that leaves a field
-/// out gets when diffusers loads it. `sample_size` is left out here: it shapes no layer, so a file
-/// is checked against it only when it states one (the resolution the model was made for).
-inline json autoencoder_defaults() {
-  return json{{"in_channels", 3},
-              {"out_channels", 3},
-              {"down_block_types", {"DownEncoderBlock2D"}},
-              {"up_block_types", {"UpDecoderBlock2D"}},
-              {"block_out_channels", {64}},
-              {"layers_per_block", 1},
-              {"act_fn", "silu"},
-              {"latent_channels", 4},
-              {"norm_num_groups", 32},
-              {"scaling_factor", 0.18215},
-              {"shift_factor", nullptr},
-              {"latents_mean", nullptr},
-              {"latents_std", nullptr},
-              {"force_upcast", true},
-              {"use_quant_conv", true},
-              {"use_post_quant_conv", true},
-              {"mid_block_add_attention", true}};
 }
 
 /// The defaults of diffusers' UNet2DModel constructor (`sample_size` left out, as above).

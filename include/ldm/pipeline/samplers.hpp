@@ -6,6 +6,8 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <variant>
 
 #include "ldm/core/error.hpp"
@@ -54,28 +56,33 @@ inline std::string sampler_class(std::string_view name, std::string_view flag = 
   fail_expected(flag, "one of " + names, "'" + std::string(name) + "'");
 }
 
+namespace detail {
+// The sampler of type Sampler that `settings` describe, taking num_inference_steps steps.
+template <class Sampler>
+AnySampler make(const SchedulerSettings& settings, int num_inference_steps) {
+  using Config = std::remove_cvref_t<decltype(std::declval<const Sampler&>().config())>;
+  return Sampler(settings.make_schedule(), settings.sampler_config<Config>(), num_inference_steps);
+}
+
+// Every sampler class ldm implements, by diffusers' class name.
+inline constexpr std::pair<std::string_view, AnySampler (*)(const SchedulerSettings&, int)>
+    kSamplerClasses[] = {
+        {"DDPMScheduler", make<diffusion::DDPM>},
+        {"DDIMScheduler", make<diffusion::DDIM>},
+        {"EulerDiscreteScheduler", make<diffusion::EulerDiscrete>},
+        {"EulerAncestralDiscreteScheduler", make<diffusion::EulerAncestralDiscrete>},
+        {"HeunDiscreteScheduler", make<diffusion::HeunDiscrete>},
+        {"DPMSolverMultistepScheduler", make<diffusion::DPMSolverMultistep>},
+        {"UniPCMultistepScheduler", make<diffusion::UniPCMultistep>},
+};
+}  // namespace detail
+
 /// The sampler `settings.class_name` names, with its settings, taking num_inference_steps steps.
 /// @throws ldm::Error when num_inference_steps is not in [1, num_train_timesteps] or the settings
 ///         are out of range
 inline AnySampler make_sampler(const SchedulerSettings& settings, int num_inference_steps) {
-  if (settings.class_name == "DDPMScheduler")
-    return diffusion::DDPM(settings.make_schedule(), settings.ddpm(), num_inference_steps);
-  if (settings.class_name == "DDIMScheduler")
-    return diffusion::DDIM(settings.make_schedule(), settings.ddim(), num_inference_steps);
-  if (settings.class_name == "EulerDiscreteScheduler")
-    return diffusion::EulerDiscrete(settings.make_schedule(), settings.euler(),
-                                    num_inference_steps);
-  if (settings.class_name == "EulerAncestralDiscreteScheduler")
-    return diffusion::EulerAncestralDiscrete(settings.make_schedule(), settings.euler_ancestral(),
-                                             num_inference_steps);
-  if (settings.class_name == "HeunDiscreteScheduler")
-    return diffusion::HeunDiscrete(settings.make_schedule(), settings.heun(), num_inference_steps);
-  if (settings.class_name == "DPMSolverMultistepScheduler")
-    return diffusion::DPMSolverMultistep(settings.make_schedule(), settings.dpm_solver_multistep(),
-                                         num_inference_steps);
-  if (settings.class_name == "UniPCMultistepScheduler")
-    return diffusion::UniPCMultistep(settings.make_schedule(), settings.unipc_multistep(),
-                                     num_inference_steps);
+  for (const auto& [class_name, make] : detail::kSamplerClasses)
+    if (class_name == settings.class_name) return make(settings, num_inference_steps);
   fail_expected("scheduler class", "one of the schedulers ldm implements", settings.class_name);
 }
 
