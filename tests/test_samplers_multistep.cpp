@@ -14,9 +14,8 @@
 #include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "ldm/diffusion.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/pipeline/configs.hpp"
 #include "ldm/pipeline/latent_diffusion.hpp"
 #include "ldm/pipeline/samplers.hpp"
@@ -29,7 +28,7 @@ using namespace ldm;
 using namespace ldm::diffusion;
 using ldm::test::check_message;
 using ldm::test::error_of;
-using json = nlohmann::json;
+using json = ldm::io::Json;
 
 static_assert(Sampler<DPMSolverMultistep>);
 static_assert(Sampler<UniPCMultistep>);
