@@ -79,23 +79,37 @@ class JsonParser {
     }
   }
 
-  void enter(int depth) {
+  // Opens an array or object at `depth`, which must be below Json::kMaxDepth.
+  void open(JsonEvent event, int depth) {
     if (depth >= Json::kMaxDepth)
       refuse("arrays and objects nested at most " + std::to_string(Json::kMaxDepth) + " deep");
+    tell(event, depth);
+    ++pos_;
+    skip_space();
+  }
+
+  // The items of the array or object just opened: read_item() for each, separated by ',' up to
+  // `close`.
+  template <class ReadItem>
+  void parse_items(char close, std::string_view separators, const ReadItem& read_item) {
+    if (peek() == close && !at_end()) {
+      ++pos_;
+      return;
+    }
+    for (;;) {
+      read_item();
+      skip_space();
+      if (peek() == close && !at_end()) break;
+      expect(',', separators);
+      skip_space();
+    }
+    ++pos_;
   }
 
   Json parse_object(int depth) {
-    enter(depth);
-    tell(JsonEvent::object_start, depth);
-    ++pos_;
+    open(JsonEvent::object_start, depth);
     Json object = Json::object();
-    skip_space();
-    if (peek() == '}') {
-      ++pos_;
-      tell(JsonEvent::object_end, depth);
-      return object;
-    }
-    for (;;) {
+    parse_items('}', "',' or '}'", [&] {
       if (peek() != '"') refuse("a string key");
       std::string key = parse_string().get<std::string>();
       tell(JsonEvent::key, depth + 1, key);
@@ -103,34 +117,15 @@ class JsonParser {
       expect(':', "':' after the key");
       skip_space();
       object[key] = parse_value(depth + 1);
-      skip_space();
-      if (peek() == '}' && !at_end()) break;
-      expect(',', "',' or '}'");
-      skip_space();
-    }
-    ++pos_;
+    });
     tell(JsonEvent::object_end, depth);
     return object;
   }
 
   Json parse_array(int depth) {
-    enter(depth);
-    tell(JsonEvent::array_start, depth);
-    ++pos_;
+    open(JsonEvent::array_start, depth);
     Json array = Json::array();
-    skip_space();
-    if (peek() == ']') {
-      ++pos_;
-      return array;
-    }
-    for (;;) {
-      array.push_back(parse_value(depth + 1));
-      skip_space();
-      if (peek() == ']' && !at_end()) break;
-      expect(',', "',' or ']'");
-      skip_space();
-    }
-    ++pos_;
+    parse_items(']', "',' or ']'", [&] { array.push_back(parse_value(depth + 1)); });
     return array;
   }
 

@@ -116,7 +116,8 @@ inline void write_json_double(std::string& out, double x) {
   const std::size_t e = text.find('e');
   std::string digits(1, text[0]);
   if (e > 1) digits += text.substr(2, e - 2);
-  const int exponent = std::atoi(buffer + e + 1);
+  int exponent = 0;  // from_chars takes '-' but not '+'
+  std::from_chars(buffer + e + (text[e + 1] == '+' ? 2 : 1), end, exponent);
   const int count = int(digits.size()), point = exponent + 1;  // digits before the point
   constexpr int kMaxPoint = 15, kMinPoint = -4;
   if (count <= point && point <= kMaxPoint) {
