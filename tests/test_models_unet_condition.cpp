@@ -214,7 +214,7 @@ TEST_CASE(
   CHECK_NOTHROW(check(sd21, pipeline::unet_condition_config<SD21Config>(4, 64, 0.0)));
   CHECK_THROWS_WITH_AS(check(sd21, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)),
                        doctest::Contains("'attention_head_dim'"), Error);
-  sd15.erase("cross_attention_dim");  // so diffusers' default, 1280, applies
+  sd15.items().erase("cross_attention_dim");  // so diffusers' default, 1280, applies
   CHECK_THROWS_WITH_AS(check(sd15, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)),
                        doctest::Contains("'cross_attention_dim' is missing"), Error);
 }

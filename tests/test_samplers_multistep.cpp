@@ -421,7 +421,7 @@ TEST_CASE("a scheduler_config.json as diffusers saves it, with Python's -Infinit
   check_message(message, {"field 'note'", "no such field"});
   json config = pipeline::read_json(path);
   CHECK(config.at("note") == "a \" before NaN and Infinity keeps them in the string");
-  config.erase("note");
+  config.items().erase("note");
   const auto s = pipeline::parse_scheduler_config(config, path.string());
   CHECK(s.lambda_min_clipped == -INFINITY);
   CHECK(s.solver_order == 3);
