@@ -15,7 +15,7 @@
 # The GPU machine has PyTorch, huggingface_hub, safetensors, numpy, regex, requests, filelock and
 # Pillow, which is all `import diffusers` needs (on Python >= 3.8 it reads importlib.metadata from
 # the standard library, so the importlib_metadata requirement is not needed). diffusers itself
-# travels as a wheel in .whl/: name `.whl` in the run's carry. stb and nlohmann_json travel as
+# travels as a wheel in .whl/: name `.whl` in the run's carry. stb travels as
 # .deps/ (made by `scripts/gpu-check.sh --bundle-deps`): name `.deps` in the carry too.
 # Exit status: 0 when ldm's benchmark and both PyTorch modes ran without a failure.
 set -uo pipefail

@@ -5,9 +5,9 @@
 #   scripts/gpu-check.sh [log-folder]        (or LDM_GPU_LOGS=folder; default runs/gpu-check)
 # Exit status: 0 when the build, the tests and both sanitizers pass.
 #
-# Machines without Debian's libstb-dev and nlohmann-json3-dev (the lent H200 runs Ubuntu without
-# them and cannot install packages) use copies made on a Debian machine by
-# `scripts/gpu-check.sh --bundle-deps` under .deps/ (ignored by git; carry it).
+# Machines without Debian's libstb-dev (the lent H200 runs Ubuntu without it and cannot install
+# packages) use a copy made on a Debian machine by `scripts/gpu-check.sh --bundle-deps` under
+# .deps/ (ignored by git; carry it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

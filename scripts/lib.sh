@@ -4,7 +4,7 @@
 # libopenmpi-dev and openmpi-bin: the MPI communicator (include/ldm/distributed/) and mpirun for
 # its tests.
 LDM_PACKAGES=(cmake ninja-build g++ pkg-config doctest-dev libbenchmark-dev libopenblas-openmp-dev
-              nlohmann-json3-dev libstb-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev
+              libstb-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev
               openmpi-bin)
 # What the test suite needs beyond those: doxygen for the API reference and its api_docs test
 # (kept apart because it brings LLVM's libraries, which scripts/main.sh has no use for).
@@ -48,12 +48,11 @@ ldm_preset() {
 
 ldm_jobs() { nproc 2>/dev/null || echo 2; }
 
-# GPU machines without Debian's libstb-dev and nlohmann-json3-dev (the lent H200 runs Ubuntu and
-# cannot install packages) use copies made here: ldm_bundle_deps puts them under .deps/ (ignored
-# by git; name it in the device run's carry), ldm_use_bundled_deps points the build at them.
+# GPU machines without Debian's libstb-dev (the lent H200 runs Ubuntu and cannot install packages)
+# use a copy made here: ldm_bundle_deps puts it under .deps/ (ignored by git; name it in the device
+# run's carry), ldm_use_bundled_deps points the build at it.
 ldm_bundle_deps() {
-  rm -rf .deps && mkdir -p .deps/stb/lib/pkgconfig .deps/stb/include .deps/json/include \
-    .deps/json/share/cmake
+  rm -rf .deps && mkdir -p .deps/stb/lib/pkgconfig .deps/stb/include
   cp -r /usr/include/stb .deps/stb/include/
   cp -L /usr/lib/*/libstb.so* .deps/stb/lib/
   cat > .deps/stb/lib/pkgconfig/stb.pc <<PC
@@ -64,10 +63,7 @@ Version: 0
 Cflags: -I\${prefix}/include/stb
 Libs: -L\${prefix}/lib -lstb
 PC
-  # nlohmann_json's CMake package finds its headers relative to itself, so the copy relocates.
-  cp -r /usr/include/nlohmann .deps/json/include/
-  cp -r /usr/share/cmake/nlohmann_json .deps/json/share/cmake/
-  echo "ldm: stb and nlohmann_json bundled in .deps/ (carry .deps to the GPU machine)"
+  echo "ldm: stb bundled in .deps/ (carry .deps to the GPU machine)"
 }
 
 ldm_use_bundled_deps() {
@@ -78,5 +74,4 @@ ldm_use_bundled_deps() {
   sed -i "s|^prefix=.*|prefix=$here/.deps/stb|" .deps/stb/lib/pkgconfig/stb.pc
   export PKG_CONFIG_PATH=$here/.deps/stb/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
   export LD_LIBRARY_PATH=$here/.deps/stb/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  export CMAKE_PREFIX_PATH=$here/.deps/json${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
 }

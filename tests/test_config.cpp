@@ -54,19 +54,19 @@ TEST_CASE("the resolved constants are the configuration's, with diffusers' deriv
 
 TEST_CASE("config.json: the attention flags are the block types, one value is an int") {
   const auto unet = pipeline::unet_config<configs::Tiny::unet>(4, 8, 0.0);
-  CHECK(unet["block_out_channels"] == nlohmann::json::array({32, 64}));
-  CHECK(unet["down_block_types"] == nlohmann::json::array({"DownBlock2D", "AttnDownBlock2D"}));
-  CHECK(unet["up_block_types"] == nlohmann::json::array({"AttnUpBlock2D", "UpBlock2D"}));
+  CHECK(unet["block_out_channels"] == ldm::io::Json::array({32, 64}));
+  CHECK(unet["down_block_types"] == ldm::io::Json::array({"DownBlock2D", "AttnDownBlock2D"}));
+  CHECK(unet["up_block_types"] == ldm::io::Json::array({"AttnUpBlock2D", "UpBlock2D"}));
   CHECK(unet["num_class_embeds"].is_null());
   const auto sd15 = pipeline::unet_condition_config<configs::StableDiffusion15UNet>(4, 64, 0.0);
   CHECK(sd15["attention_head_dim"] == 8);
   CHECK(sd15["down_block_types"] ==
-        nlohmann::json::array({"CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
-                               "CrossAttnDownBlock2D", "DownBlock2D"}));
+        ldm::io::Json::array({"CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
+                              "CrossAttnDownBlock2D", "DownBlock2D"}));
   const auto sd21 = pipeline::unet_condition_config<configs::StableDiffusion21UNet>(4, 64, 0.0);
-  CHECK(sd21["attention_head_dim"] == nlohmann::json::array({5, 10, 20, 20}));
+  CHECK(sd21["attention_head_dim"] == ldm::io::Json::array({5, 10, 20, 20}));
   CHECK(sd21["use_linear_projection"] == true);
   const auto vae = pipeline::autoencoder_config<configs::Tiny::autoencoder>(1, 32, {});
   CHECK(vae["latent_channels"] == 4);
-  CHECK(vae["block_out_channels"] == nlohmann::json::array({32, 32, 64}));
+  CHECK(vae["block_out_channels"] == ldm::io::Json::array({32, 32, 64}));
 }

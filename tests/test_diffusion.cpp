@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <initializer_list>
 #include <ldm/diffusion.hpp>
+#include <ldm/io/json.hpp>
 #include <ldm/io/safetensors.hpp>
 #include <ldm/ldm.hpp>
-#include <nlohmann/json.hpp>
 #include <span>
 #include <sstream>
 #include <string>
@@ -20,7 +20,7 @@
 
 using namespace ldm;
 using namespace ldm::diffusion;
-using json = nlohmann::json;
+using json = ldm::io::Json;
 
 namespace {
 
@@ -127,8 +127,8 @@ TEST_CASE("schedules: alphas_cumprod as diffusers computes them, in float64") {
   // Plain names, not structured bindings: doctest's assertions are lambdas, and Clang 14 cannot
   // capture a binding.
   for (const auto& item : schedules.items()) {
-    const std::string name = item.key();
-    const json& config = item.value();
+    const std::string name = item.first;
+    const json& config = item.second;
     const Schedule schedule(schedule_config(config));
     CHECK(to_string(schedule.config().beta_schedule) == name);
     const auto expected = golden.values("alphas_cumprod." + name, {1000});
@@ -214,8 +214,8 @@ TEST_CASE("set_timesteps as diffusers' DDPMScheduler and DDIMScheduler give them
   const json entries = golden.meta("timesteps");
   REQUIRE(entries.size() == 10);
   for (const auto& item : entries.items()) {
-    const std::string name = item.key();
-    const json& entry = item.value();
+    const std::string name = item.first;
+    const json& entry = item.second;
     const json& scheduler = configs.at(entry.at("config").get<std::string>());
     const int n = entry.at("num_inference_steps").get<int>();
     const json& c = scheduler.at("config");

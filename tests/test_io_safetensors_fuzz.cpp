@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <iterator>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <span>
 #include <string>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "ldm/core/error.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/io/safetensors.hpp"
 
 using namespace ldm;
@@ -181,33 +181,38 @@ class Mutator {
   // Edits through a JSON parser, which byte edits rarely get past: a tensor's data moved by a
   // few bytes (gaps, overlaps), or a field or metadata value replaced by one of another type.
   void edit_json(std::vector<std::byte>& bytes) {
-    using nlohmann::json;
+    using ldm::io::Json;
     auto [first, last] = header(bytes);
     const char* text = reinterpret_cast<const char*>(bytes.data());
-    json root = json::parse(text + first, text + last, nullptr, false);
-    if (root.is_discarded() || !root.is_object() || root.empty()) return;
-    json& entry = std::next(root.begin(), std::ptrdiff_t(below(root.size()))).value();
-    const std::array<json, 10> values = {0,
+    Json root;
+    try {
+      root = Json::parse(std::string_view(text + first, text + last));
+    } catch (const ldm::io::JsonError&) {
+      return;
+    }
+    if (!root.is_object() || root.empty()) return;
+    Json& entry = std::next(root.items().begin(), std::ptrdiff_t(below(root.size())))->second;
+    const std::array<Json, 10> values = {0,
                                          -1,
                                          3.5,
                                          "F32",
                                          nullptr,
                                          true,
-                                         json::array(),
-                                         json::array({0, 4}),
-                                         json::object({{"k", 1}}),
+                                         Json::array(),
+                                         Json::array({0, 4}),
+                                         Json::object({{"k", 1}}),
                                          std::numeric_limits<std::uint64_t>::max()};
-    auto offsets = entry.find("data_offsets");
-    bool movable = offsets != entry.end() && offsets->is_array() && offsets->size() == 2 &&
+    Json* offsets = entry.contains("data_offsets") ? &entry.at("data_offsets") : nullptr;
+    bool movable = offsets && offsets->is_array() && offsets->size() == 2 &&
                    (*offsets)[0].is_number_unsigned() && (*offsets)[1].is_number_unsigned();
     if (!entry.is_object() || entry.empty()) {
       entry = values[below(values.size())];
     } else if (movable && below(2)) {
       std::int64_t shift = std::int64_t(below(17)) - 8;
-      for (json& offset : *offsets)
+      for (Json& offset : *offsets)
         offset = offset.get<std::int64_t>() + shift;
     } else {
-      std::next(entry.begin(), std::ptrdiff_t(below(entry.size()))).value() =
+      std::next(entry.items().begin(), std::ptrdiff_t(below(entry.size())))->second =
           values[below(values.size())];
     }
     std::string edited = root.dump();

@@ -117,7 +117,7 @@ TEST_CASE("the folder's scheduler config decides the schedule, the prediction ty
 TEST_CASE("scaling_factor: diffusers' default when missing, refused when not a positive number") {
   const SavedModel saved;
   SUBCASE("missing: AutoencoderKL's default 0.18215 (and a note on stderr)") {
-    saved.edit("vae/config.json", [](pipeline::json& c) { c.erase("scaling_factor"); });
+    saved.edit("vae/config.json", [](pipeline::json& c) { c.items().erase("scaling_factor"); });
     Model model(0);
     model.load(saved.folder);
     CHECK(model.scaling_factor() == 0.18215);

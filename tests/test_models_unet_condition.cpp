@@ -50,7 +50,7 @@ const std::filesystem::path golden_folder =
     std::filesystem::path(LDM_TEST_DATA_DIR) / "golden" / "diffusers_unet_condition";
 
 template <class U>
-nlohmann::json config_of() {
+ldm::io::Json config_of() {
   return pipeline::unet_condition_config<U::config>(U::channels, U::resolution, 0.0);
 }
 
@@ -141,7 +141,7 @@ TEST_CASE("UNetCondition: attention_head_dim is read as heads, as diffusers does
                 SD21::head_dim(3) == 64);
   const auto config = config_of<ConvUNet>();
   CHECK(config["_class_name"] == "UNet2DConditionModel");
-  CHECK(config["attention_head_dim"] == nlohmann::json::array({2, 4}));
+  CHECK(config["attention_head_dim"] == ldm::io::Json::array({2, 4}));
   CHECK(config_of<LinearUNet>()["attention_head_dim"] == 2);
 }
 
@@ -186,7 +186,7 @@ TEST_CASE(
     "defaults; upcast_attention is not checked") {
   // The fields a diffusers 0.6 config.json of Stable Diffusion 1.5's form states; the others take
   // UNet2DConditionModel's defaults.
-  auto sd15 = nlohmann::json::parse(R"({
+  auto sd15 = ldm::io::Json::parse(R"({
     "_class_name": "UNet2DConditionModel", "_diffusers_version": "0.6.0", "act_fn": "silu",
     "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
     "center_input_sample": false, "cross_attention_dim": 768,
@@ -197,7 +197,7 @@ TEST_CASE(
     "out_channels": 4, "sample_size": 64,
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
                        "CrossAttnUpBlock2D"]})");
-  const auto check = [](const nlohmann::json& file, const nlohmann::json& expected) {
+  const auto check = [](const ldm::io::Json& file, const ldm::io::Json& expected) {
     pipeline::require_matching_config("config.json", file, expected,
                                       pipeline::unet_condition_defaults(),
                                       pipeline::unet_condition_unchecked_fields());
@@ -214,7 +214,7 @@ TEST_CASE(
   CHECK_NOTHROW(check(sd21, pipeline::unet_condition_config<SD21Config>(4, 64, 0.0)));
   CHECK_THROWS_WITH_AS(check(sd21, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)),
                        doctest::Contains("'attention_head_dim'"), Error);
-  sd15.erase("cross_attention_dim");  // so diffusers' default, 1280, applies
+  sd15.items().erase("cross_attention_dim");  // so diffusers' default, 1280, applies
   CHECK_THROWS_WITH_AS(check(sd15, pipeline::unet_condition_config<SD15Config>(4, 64, 0.0)),
                        doctest::Contains("'cross_attention_dim' is missing"), Error);
 }

@@ -15,8 +15,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "ldm/io/json.hpp"
 #include "ldm/io/safetensors.hpp"
 #include "ldm/pipeline/configs.hpp"
 #include "ldm/pipeline/latent_diffusion.hpp"
@@ -25,7 +24,7 @@
 namespace {
 
 using namespace ldm;
-using json = nlohmann::json;
+using json = ldm::io::Json;
 using Model = LatentDiffusion<configs::Tiny>;
 using Latents = Model::latents<2>;
 using LatentTensor = Tensor<float, Latents>;

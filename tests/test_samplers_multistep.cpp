@@ -14,9 +14,8 @@
 #include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "ldm/diffusion.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/pipeline/configs.hpp"
 #include "ldm/pipeline/latent_diffusion.hpp"
 #include "ldm/pipeline/samplers.hpp"
@@ -29,7 +28,7 @@ using namespace ldm;
 using namespace ldm::diffusion;
 using ldm::test::check_message;
 using ldm::test::error_of;
-using json = nlohmann::json;
+using json = ldm::io::Json;
 
 static_assert(Sampler<DPMSolverMultistep>);
 static_assert(Sampler<UniPCMultistep>);
@@ -422,7 +421,7 @@ TEST_CASE("a scheduler_config.json as diffusers saves it, with Python's -Infinit
   check_message(message, {"field 'note'", "no such field"});
   json config = pipeline::read_json(path);
   CHECK(config.at("note") == "a \" before NaN and Infinity keeps them in the string");
-  config.erase("note");
+  config.items().erase("note");
   const auto s = pipeline::parse_scheduler_config(config, path.string());
   CHECK(s.lambda_min_clipped == -INFINITY);
   CHECK(s.solver_order == 3);

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <ldm/io/json.hpp>
 #include <ldm/ldm.hpp>
-#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <variant>
@@ -18,7 +18,7 @@
 
 using namespace ldm;
 using namespace ldm::diffusion;
-using json = nlohmann::json;
+using json = ldm::io::Json;
 using test::check_message;
 using test::error_of;
 

@@ -6,12 +6,12 @@
 #include <filesystem>
 #include <ldm/core/error.hpp>
 #include <ldm/core/random.hpp>
+#include <ldm/io/json.hpp>
 #include <ldm/io/safetensors.hpp>
 #include <ldm/train/adamw.hpp>
 #include <ldm/train/clip_grad.hpp>
 #include <ldm/train/ema.hpp>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
@@ -102,7 +102,7 @@ TEST_CASE("AdamW: ten steps as torch.optim.AdamW takes them (tests/golden/adamw.
   const auto file = io::SafetensorsFile::open(std::filesystem::path(LDM_TEST_DATA_DIR) /
                                               "golden/adamw.safetensors");
   REQUIRE(file.metadata().at("script") == "tools/golden/make_golden.py");
-  const auto config = nlohmann::json::parse(file.metadata().at("config"));
+  const auto config = ldm::io::Json::parse(file.metadata().at("config"));
   const auto& args = config.at("args");
   REQUIRE_FALSE(args.at("amsgrad").get<bool>());
   REQUIRE_FALSE(args.at("maximize").get<bool>());

@@ -95,7 +95,7 @@ inline FolderKind folder_kind(const fs::path& where) {
   const fs::path file = folder / "unet" / "config.json";
   if (!fs::exists(file)) return FolderKind::unconditional;
   const auto config = ldm::pipeline::read_json(file);
-  if (config.value("_class_name", "") == "UNet2DConditionModel") {
+  if (config.value("_class_name", std::string()) == "UNet2DConditionModel") {
     if (fs::exists(folder / ldm::pipeline::label_tokens_file)) return FolderKind::label_tokens;
     ldm::fail(file.string(), ": a UNet2DConditionModel without ", ldm::pipeline::label_tokens_file,
               " beside it; fashion's cross-attention models (--conditioning cross-attention) "

@@ -26,7 +26,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,6 +34,7 @@
 
 #include "ldm/core/error.hpp"
 #include "ldm/data/image_folder.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/io/safetensors.hpp"
 
 namespace ldm::data {
@@ -97,7 +97,7 @@ inline std::uint64_t pixel_checksum(std::span<const float> pixels) {
 template <index_t Resolution, index_t Channels>
 std::string image_folder_key(const std::filesystem::path& folder,
                              const std::vector<std::filesystem::path>& files, Unreadable policy) {
-  nlohmann::json listed = nlohmann::json::array();
+  io::Json listed = io::Json::array();
   for (const std::filesystem::path& file : files) {
     // A file that cannot be examined is listed as such: the loader will leave it out too.
     std::error_code code;
@@ -108,11 +108,11 @@ std::string image_folder_key(const std::filesystem::path& folder,
     listed.push_back({escape_bytes(file.lexically_relative(folder).string()),
                       code ? -1 : std::int64_t(size), code ? 0 : nanoseconds});
   }
-  return nlohmann::json{{"version", image_folder_cache_version},
-                        {"resolution", Resolution},
-                        {"channels", Channels},
-                        {"unreadable", policy == Unreadable::skip ? "skip" : "reject"},
-                        {"files", listed}}
+  return io::Json{{"version", image_folder_cache_version},
+                  {"resolution", Resolution},
+                  {"channels", Channels},
+                  {"unreadable", policy == Unreadable::skip ? "skip" : "reject"},
+                  {"files", listed}}
       .dump();
 }
 
@@ -145,7 +145,7 @@ std::optional<ImageSet<Resolution, Channels>> read_image_folder_cache(
       fail_expected(name + ": pixels shape",
                     "[count, " + std::to_string(Resolution) + ", " + std::to_string(Resolution) +
                         ", " + std::to_string(Channels) + "]",
-                    nlohmann::json(shape).dump());
+                    io::Json(shape).dump());
     ImageSet<Resolution, Channels> set;
     set.pixels.resize(std::size_t(shape[0]) * std::size_t(set.image_size));
     file.read<float>("pixels", set.pixels, shape);
@@ -153,18 +153,19 @@ std::optional<ImageSet<Resolution, Channels>> read_image_folder_cache(
       fail(name, ": the pixels do not match their checksum");
 
     ImageFolderReport cached;
-    const nlohmann::json skipped = nlohmann::json::parse(field("ldm.image_folder.skipped"));
-    for (const nlohmann::json& entry : skipped)
-      cached.skipped.emplace_back(folder / unescape_bytes(entry.at(0).get<std::string>(), name),
-                                  unescape_bytes(entry.at(1).get<std::string>(), name));
+    try {
+      for (const io::Json& entry : io::Json::parse(field("ldm.image_folder.skipped")))
+        cached.skipped.emplace_back(folder / unescape_bytes(entry.at(0).get<std::string>(), name),
+                                    unescape_bytes(entry.at(1).get<std::string>(), name));
+    } catch (const Error& e) {
+      fail("ldm.image_folder.skipped: ", e.what());
+    }
     cached.loaded = set.size();
     cached.from_cache = true;
     report = std::move(cached);
     return set;
   } catch (const Error& e) {
     report.cache_note = name + ": cannot be read (" + e.what() + ")";
-  } catch (const nlohmann::json::exception& e) {
-    report.cache_note = name + ": cannot be read (ldm.image_folder.skipped: " + e.what() + ")";
   }
   return std::nullopt;
 }
@@ -198,7 +199,7 @@ ImageSet<Resolution, Channels> load_image_folder_cached(const std::filesystem::p
       load_image_folder<Resolution, Channels>(folder, policy, &result);
   result.cache_note = note;
 
-  nlohmann::json skipped = nlohmann::json::array();
+  io::Json skipped = io::Json::array();
   for (const auto& [file, message] : result.skipped)
     skipped.push_back({detail::escape_bytes(file.lexically_relative(folder).string()),
                        detail::escape_bytes(message)});

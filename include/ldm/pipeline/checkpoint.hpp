@@ -75,7 +75,7 @@ inline json read_json(const std::filesystem::path& path) {
   try {
     return json::parse(detail::quote_python_constants(
         std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
-  } catch (const json::exception& e) {
+  } catch (const io::JsonError& e) {
     fail(path.string(), ": not valid JSON: ", e.what());
   }
 }

@@ -9,18 +9,18 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "ldm/core/error.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/models/config.hpp"
 #include "ldm/models/config_traits.hpp"
 #include "ldm/version.hpp"
 
 namespace ldm::pipeline {
 
-using json = nlohmann::json;  ///< nlohmann::json, the JSON type of configs.
+using json = io::Json;  ///< The JSON type of configs.
 
 /// The diffusers version whose config format these files follow.
 inline constexpr const char* diffusers_version = "0.42.1";

@@ -562,7 +562,7 @@ class LatentDiffusion {
   /// sampler with the same schedule and prediction type, `{"eta": 0.5}` changes a setting.
   /// @throws ldm::Error when steps is not in [1, num_train_timesteps], or an option names a
   ///         class ldm does not implement, a field the class does not read, or a bad value
-  pipeline::AnySampler sampler(int steps, const nlohmann::json& options = nullptr) const {
+  pipeline::AnySampler sampler(int steps, const pipeline::json& options = nullptr) const {
     return pipeline::make_sampler(pipeline::with_options(scheduler_, options), steps);
   }
 

@@ -90,17 +90,16 @@ inline AnySampler make_sampler(const SchedulerSettings& settings, int num_infere
 /// `_class_name` option changes the class first (for_class()), then each other option replaces
 /// that field. What the class does not read is refused, as in a scheduler_config.json.
 /// @throws ldm::Error naming the option, for an unknown class, field or value
-inline SchedulerSettings with_options(const SchedulerSettings& settings,
-                                      const nlohmann::json& options) {
+inline SchedulerSettings with_options(const SchedulerSettings& settings, const io::Json& options) {
   if (!options.is_null() && !options.is_object())
     fail_expected("sampler options", "a JSON object", options.type_name());
   SchedulerSettings s = settings;
   if (options.is_null()) return s;
-  if (const auto name = options.find("_class_name"); name != options.end()) {
+  if (const io::Json* name = options.find("_class_name")) {
     if (!name->is_string()) fail_expected("sampler option _class_name", "a string", name->dump());
     s = for_class(s, name->get<std::string>());
   }
-  nlohmann::json config = scheduler_config(s, "");
+  io::Json config = scheduler_config(s, "");
   for (const auto& [key, value] : options.items())
     config[key] = value;
   return parse_scheduler_config(config, "sampler options");

@@ -39,8 +39,6 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "ldm/core/error.hpp"
 #include "ldm/diffusion/ddim.hpp"
 #include "ldm/diffusion/ddpm.hpp"
@@ -51,6 +49,7 @@
 #include "ldm/diffusion/heun_discrete.hpp"
 #include "ldm/diffusion/schedule.hpp"
 #include "ldm/diffusion/unipc_multistep.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/version.hpp"
 
 namespace ldm::pipeline {
@@ -277,7 +276,7 @@ namespace detail {
 // One field of a scheduler config, read with the type diffusers gives it; `where` names the file.
 class SchedulerField {
  public:
-  SchedulerField(const std::string& file, const std::string& key, const nlohmann::json& value)
+  SchedulerField(const std::string& file, const std::string& key, const io::Json& value)
       : file_(file), where_(file + ": field '" + key + "'"), value_(value) {}
 
   [[noreturn]] void refuse(std::string_view expected) const {
@@ -322,7 +321,7 @@ class SchedulerField {
 
  private:
   std::string file_, where_;
-  const nlohmann::json& value_;
+  const io::Json& value_;
 };
 
 }  // namespace detail
@@ -331,13 +330,12 @@ class SchedulerField {
 /// @param file names the file in error messages.
 /// @throws ldm::Error naming the file, the field and its value for a field that has the wrong
 /// type or value, that asks for something ldm does not implement, or that ldm does not know.
-inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
-                                                const std::string& file) {
+inline SchedulerSettings parse_scheduler_config(const io::Json& config, const std::string& file) {
   if (!config.is_object()) fail_expected(file, "a JSON object", config.type_name());
   // More timesteps than this would only be a typo, and each one costs memory.
   constexpr std::int64_t kMaxTimesteps = 1'000'000;
   SchedulerSettings s;
-  if (const auto name = config.find("_class_name"); name != config.end()) {
+  if (const io::Json* name = config.find("_class_name")) {
     const detail::SchedulerField field(file, "_class_name", *name);
     if (scheduler_fields(field.text()).empty()) {
       std::string classes;
@@ -476,15 +474,13 @@ inline SchedulerSettings parse_scheduler_config(const nlohmann::json& config,
 /// reads, stated (DDIM's eta and Euler's churn only when not the default, as diffusers' files
 /// never hold them).
 /// @param diffusers_version the version whose format the file follows.
-inline nlohmann::json scheduler_config(const SchedulerSettings& s,
-                                       const std::string& diffusers_version) {
-  nlohmann::json every_field{
+inline io::Json scheduler_config(const SchedulerSettings& s, const std::string& diffusers_version) {
+  io::Json every_field{
       {"num_train_timesteps", s.schedule.num_train_timesteps},
       {"beta_start", s.schedule.beta_start},
       {"beta_end", s.schedule.beta_end},
       {"beta_schedule", std::string(diffusion::to_string(s.schedule.beta_schedule))},
-      {"trained_betas",
-       s.trained_betas.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.trained_betas)},
+      {"trained_betas", s.trained_betas.empty() ? io::Json(nullptr) : io::Json(s.trained_betas)},
       {"clip_sample", s.clip_sample},
       {"clip_sample_range", s.clip_sample_range},
       {"set_alpha_to_one", s.set_alpha_to_one},
@@ -495,8 +491,8 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
       {"rescale_betas_zero_snr", false},
       {"variance_type", "fixed_small"},
       {"use_karras_sigmas", s.use_karras_sigmas},
-      {"sigma_min", s.sigma_min ? nlohmann::json(*s.sigma_min) : nlohmann::json(nullptr)},
-      {"sigma_max", s.sigma_max ? nlohmann::json(*s.sigma_max) : nlohmann::json(nullptr)},
+      {"sigma_min", s.sigma_min ? io::Json(*s.sigma_min) : io::Json(nullptr)},
+      {"sigma_max", s.sigma_max ? io::Json(*s.sigma_max) : io::Json(nullptr)},
       {"final_sigmas_type", std::string(diffusion::to_string(s.final_sigmas_type))},
       {"interpolation_type", "linear"},
       {"timestep_type", "discrete"},
@@ -518,12 +514,11 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
       {"shift_terminal", nullptr}};
   if (s.class_name == "DPMSolverMultistepScheduler") every_field["variance_type"] = nullptr;
   if (std::isfinite(s.lambda_min_clipped)) every_field["lambda_min_clipped"] = s.lambda_min_clipped;
-  nlohmann::json config{{"_class_name", s.class_name},
-                        {"_diffusers_version", diffusers_version},
-                        {"_ldm_version", version.string}};
+  io::Json config{{"_class_name", s.class_name},
+                  {"_diffusers_version", diffusers_version},
+                  {"_ldm_version", version.string}};
   for (std::string_view key : scheduler_fields(s.class_name))
-    if (const auto value = every_field.find(key); value != every_field.end())
-      config[std::string(key)] = *value;
+    if (const io::Json* value = every_field.find(key)) config[std::string(key)] = *value;
   if (s.eta != 0) config["eta"] = s.eta;
   // Euler's churn, like eta: step() arguments in diffusers, stated only when not the default.
   if (s.s_churn != 0) config["s_churn"] = s.s_churn;
@@ -538,11 +533,10 @@ inline nlohmann::json scheduler_config(const SchedulerSettings& s,
 /// as with diffusers' `from_config` of another class.
 /// @throws ldm::Error when ldm does not implement the class
 inline SchedulerSettings for_class(const SchedulerSettings& s, const std::string& class_name) {
-  nlohmann::json config = scheduler_config(s, "");
-  nlohmann::json converted{{"_class_name", class_name}};
+  io::Json config = scheduler_config(s, "");
+  io::Json converted{{"_class_name", class_name}};
   for (std::string_view key : scheduler_fields(class_name))
-    if (const auto value = config.find(key); value != config.end())
-      converted[std::string(key)] = *value;
+    if (const io::Json* value = config.find(key)) converted[std::string(key)] = *value;
   return parse_scheduler_config(converted, "scheduler class " + class_name);
 }
 

@@ -41,8 +41,8 @@ struct SamplingFlags {
   }
 
   /// The sampler as LatentDiffusion::sampler() takes it: diffusers' from_config options.
-  nlohmann::json options() const {
-    nlohmann::json o = nlohmann::json::object();
+  pipeline::json options() const {
+    pipeline::json o = pipeline::json::object();
     if (!sampler.empty()) o["_class_name"] = pipeline::sampler_class(sampler, "--sampler");
     if (eta != 0) o["eta"] = eta;
     if (karras) o["use_karras_sigmas"] = true;

@@ -12,7 +12,6 @@
 #include <functional>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <span>
@@ -26,6 +25,7 @@
 #include "ldm/core/dtype.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/io/file.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/io/safetensors/dtype.hpp"
 
 namespace ldm::io {
@@ -44,7 +44,7 @@ struct TensorEntry {
 };
 
 namespace detail {
-using json = nlohmann::json;
+using json = Json;
 
 // A JSON value as a message shows it: its text, cut short.
 inline std::string describe(const json& value) {
@@ -64,32 +64,30 @@ inline std::optional<std::uint64_t> checked_mul(std::uint64_t a, std::uint64_t b
   return product;
 }
 
-// A header needs 3 levels (header, entry, shape). Deeper nesting is refused while parsing:
-// nlohmann's dump() and the key sets below grow with the depth, and a 100 MB header of "[[[[..."
-// would overflow the stack when an error message shows it.
+// A header needs 3 levels (header, entry, shape). Deeper nesting is refused while parsing, well
+// before Json's own limit: nothing in a header needs it, and the key sets below grow with it.
 inline constexpr int kMaxNesting = 16;
 
-// nlohmann's parser keeps the last of duplicate keys without a word, and a file whose two
-// "weight" entries disagree must not load as whichever came last. The callback sees every key in
-// order; one key set per open object finds repeats at any depth.
+// Json::parse keeps the last of duplicate keys without a word, and a file whose two "weight"
+// entries disagree must not load as whichever came last. The listener sees every key in order;
+// one key set per open object finds repeats at any depth.
 inline json parse_header(std::string_view text, const std::string& file) {
   struct OpenObject {
     std::set<std::string, std::less<>> keys;
     std::string last_key;
   };
   std::vector<OpenObject> open;
-  auto check_keys = [&](int depth, json::parse_event_t event, json& parsed) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+  auto check_keys = [&](JsonEvent event, int depth, const std::string& key) {
+    if ((event == JsonEvent::object_start || event == JsonEvent::array_start) &&
         depth >= kMaxNesting)
       fail_expected(file + ": header",
                     "arrays and objects nested at most " + std::to_string(kMaxNesting) + " deep",
                     "deeper nesting");
-    if (event == json::parse_event_t::object_start) {
+    if (event == JsonEvent::object_start) {
       open.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
+    } else if (event == JsonEvent::object_end) {
       open.pop_back();
-    } else if (event == json::parse_event_t::key) {
-      const auto& key = parsed.get_ref<const std::string&>();
+    } else if (event == JsonEvent::key) {
       if (!open.back().keys.insert(key).second) {
         std::string inside =
             open.size() == 1 ? "the header" : quote(open[open.size() - 2].last_key);
@@ -97,12 +95,10 @@ inline json parse_header(std::string_view text, const std::string& file) {
       }
       open.back().last_key = key;
     }
-    return true;
   };
   try {
-    return json::parse(text.data(), text.data() + text.size(), check_keys);
-  } catch (const json::exception& e) {
-    // nlohmann quotes the offending token, which may be long or not UTF-8.
+    return json::parse(text, check_keys);
+  } catch (const JsonError& e) {
     fail_expected(file + ": header", "valid JSON", printable(e.what(), true));
   }
 }
@@ -286,16 +282,15 @@ class SafetensorsFile {
     if (!value.is_object())
       fail_expected(at, "an object with dtype, shape and data_offsets", describe(value));
     auto field = [&](const char* key) -> const detail::json& {
-      auto it = value.find(key);
-      if (it == value.end()) fail_expected(at, std::string("a field \"") + key + "\"", "none");
-      return *it;
+      const detail::json* found = value.find(key);
+      if (!found) fail_expected(at, std::string("a field \"") + key + "\"", "none");
+      return *found;
     };
     TensorEntry e;
     e.name = name;
 
     const auto& dtype = field("dtype");
-    auto parsed =
-        dtype.is_string() ? parse_dtype(dtype.get_ref<const std::string&>()) : std::nullopt;
+    auto parsed = dtype.is_string() ? parse_dtype(dtype.get<std::string>()) : std::nullopt;
     if (!parsed) {
       std::string known;
       for (const auto& info : detail::kDTypes)

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <utility>
@@ -19,6 +18,7 @@
 #include "ldm/core/dtype.hpp"
 #include "ldm/core/error.hpp"
 #include "ldm/io/file.hpp"
+#include "ldm/io/json.hpp"
 #include "ldm/io/safetensors/dtype.hpp"
 
 namespace ldm::io {
@@ -84,7 +84,7 @@ class SafetensorsWriter {
     std::ranges::stable_sort(order, std::greater<>{},
                              [](const Stored* t) { return byte_size(t->dtype); });
 
-    nlohmann::json header = nlohmann::json::object();
+    Json header = Json::object();
     std::uint64_t offset = 0;
     for (const Stored* t : order) {
       header[t->name] = {{"dtype", std::string(to_string(t->dtype))},
@@ -115,11 +115,7 @@ class SafetensorsWriter {
 
   // The header is JSON, which holds only UTF-8; checked here so that write() cannot fail on it.
   static void require_utf8(const std::string& at, const std::string& text) {
-    try {
-      (void)nlohmann::json(text).dump();
-    } catch (const nlohmann::json::exception&) {
-      fail_expected(at, "UTF-8 text", "invalid UTF-8");
-    }
+    if (!detail::is_utf8(text)) fail_expected(at, "UTF-8 text", "invalid UTF-8");
   }
 
   std::vector<Stored> tensors_;
