@@ -8,7 +8,6 @@
 /// Map, assigning to a View writes elements; it never rebinds the view.
 
 #include <cassert>
-#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -184,10 +183,10 @@ class Tensor : public View<T, S, Space> {
 
   /// Any expression of the same shape, or a number: Tensor<float, S> y(a * x + b);
   template <class E>
-    requires(!std::is_base_of_v<Tensor, std::remove_cvref_t<E>> &&
-             (requires { std::remove_cvref_t<E>::is_expression_node; } ||
-              std::is_arithmetic_v<std::remove_cvref_t<E>>))
-  explicit Tensor(const E& expression) : Tensor() {
+  requires(!std::is_base_of_v<Tensor, std::remove_cvref_t<E>> && (requires {
+    std::remove_cvref_t<E>::is_expression_node;
+  } || std::is_arithmetic_v<std::remove_cvref_t<E>>)) explicit Tensor(const E& expression)
+      : Tensor() {
     view() = expression;
   }
 
@@ -263,10 +262,7 @@ class Tensor : public View<T, S, Space> {
   /// @}
 
  private:
-  void zero() {
-    if constexpr (std::is_same_v<Space, host>) std::memset(static_cast<void*>(data()), 0, bytes);
-    else memory<Space>::zero(data(), bytes);
-  }
+  void zero() { memory<Space>::zero(data(), bytes); }
 
   struct Release {
     void operator()(T* p) const noexcept { memory<Space>::release(p); }
