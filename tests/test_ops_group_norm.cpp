@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <ldm/ldm.hpp>
 #include <ldm/ops/group_norm.hpp>
 #include <limits>
@@ -276,3 +277,50 @@ TEST_CASE("group_norm: statistics stay exact in float when the mean dwarfs the s
   CHECK(rstd_error <= 1e-7);
   CHECK(y_error <= 2e-6);
 }
+
+#if LDM_GROUP_NORM_AVX2
+TEST_CASE("group_norm_silu: the AVX-512 SiLU passes give the AVX2 passes' bits") {
+  namespace narrow = ops::detail::group_norm_avx2;
+  namespace wide = ops::detail::group_norm_avx512;
+  if (!narrow::available() || !__builtin_cpu_supports("avx512f")) {
+    MESSAGE("skipped: this CPU lacks AVX2, FMA or AVX-512F");
+    return;
+  }
+  constexpr index_t C = 32, pixels = 37;
+  std::vector<float> x(std::size_t(pixels * C)), dy(x.size()), gamma(C), beta(C);
+  std::vector<double> mu(C), inv_std(C);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = float(normal(5, 0, i) * 3 + 0.5);
+    dy[i] = float(normal(5, 1, i));
+  }
+  for (index_t c = 0; c < C; ++c) {
+    // Scales up to 40 reach the exponential's clamps at +-87 and +88 in some channels.
+    gamma[std::size_t(c)] = float(normal(5, 2, std::size_t(c)) * (c % 4 == 0 ? 40 : 1));
+    beta[std::size_t(c)] = float(normal(5, 3, std::size_t(c)));
+    mu[std::size_t(c)] = normal(5, 4, std::size_t(c)) * 0.1;
+    inv_std[std::size_t(c)] = 0.5 + 0.01 * double(c);
+  }
+  std::vector<float> y_narrow(x.size()), y_wide(x.size());
+  narrow::silu_forward<C>(x.data(), y_narrow.data(), pixels, mu.data(), inv_std.data(),
+                          gamma.data(), beta.data());
+  wide::silu_forward<C>(x.data(), y_wide.data(), pixels, mu.data(), inv_std.data(), gamma.data(),
+                        beta.data());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    REQUIRE(std::memcmp(&y_narrow[i], &y_wide[i], sizeof(float)) == 0);
+
+  std::vector<float> dz_narrow(x.size()), dz_wide(x.size());
+  std::vector<double> a_narrow(C, 0.25), b_narrow(C, -0.5), a_wide = a_narrow, b_wide = b_narrow;
+  narrow::silu_backward_sums<C>(x.data(), dy.data(), dz_narrow.data(), pixels, mu.data(),
+                                inv_std.data(), gamma.data(), beta.data(), a_narrow.data(),
+                                b_narrow.data());
+  wide::silu_backward_sums<C>(x.data(), dy.data(), dz_wide.data(), pixels, mu.data(),
+                              inv_std.data(), gamma.data(), beta.data(), a_wide.data(),
+                              b_wide.data());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    REQUIRE(std::memcmp(&dz_narrow[i], &dz_wide[i], sizeof(float)) == 0);
+  for (index_t c = 0; c < C; ++c) {
+    REQUIRE(a_narrow[std::size_t(c)] == a_wide[std::size_t(c)]);
+    REQUIRE(b_narrow[std::size_t(c)] == b_wide[std::size_t(c)]);
+  }
+}
+#endif
