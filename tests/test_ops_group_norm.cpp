@@ -323,4 +323,52 @@ TEST_CASE("group_norm_silu: the AVX-512 SiLU passes give the AVX2 passes' bits")
     REQUIRE(b_narrow[std::size_t(c)] == b_wide[std::size_t(c)]);
   }
 }
+
+TEST_CASE("group_norm: the AVX-512 statistics and dx passes give the portable loops' bits") {
+  namespace wide = ops::detail::group_norm_avx512;
+  if (!wide::available()) {
+    MESSAGE("skipped: this CPU lacks AVX-512F (or LDM_CPU_ISA asks for less)");
+    return;
+  }
+  constexpr index_t C = 64, pixels = 29;
+  std::vector<float> x(std::size_t(pixels * C)), dz(x.size()), gamma(C);
+  std::vector<double> mu(C), inv_std(C), mean_dxhat(C), mean_dxhat_xhat(C);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = float(normal(6, 0, i) * 0.3 + 100);  // a mean far above the spread
+    dz[i] = float(normal(6, 1, i));
+  }
+  for (std::size_t c = 0; c < std::size_t(C); ++c) {
+    gamma[c] = float(normal(6, 2, c));
+    mu[c] = 100 + normal(6, 3, c) * 0.01;
+    inv_std[c] = 3 + normal(6, 4, c) * 0.1;
+    mean_dxhat[c] = normal(6, 5, c) * 0.1;
+    mean_dxhat_xhat[c] = normal(6, 6, c) * 0.1;
+  }
+  // The loops of ops/group_norm/host.hpp, compiled here for the baseline x86-64.
+  std::vector<double> sums(C, 0.5), squares(C, 0.25);
+  std::vector<float> dx(x.size());
+  for (index_t p = 0; p < pixels; ++p)
+    for (index_t c = 0; c < C; ++c) {
+      const std::size_t i = std::size_t(p * C + c), k = std::size_t(c);
+      sums[k] += double(x[i]);
+      const double d = double(x[i]) - mu[k];
+      squares[k] += d * d;
+      const double xhat = (double(x[i]) - mu[k]) * inv_std[k];
+      const double dxhat = double(dz[i]) * double(gamma[k]);
+      dx[i] = float(inv_std[k] * (dxhat - mean_dxhat[k] - xhat * mean_dxhat_xhat[k]));
+    }
+  std::vector<double> wide_sums(C, 0.5), wide_squares(C, 0.25);
+  wide::channel_sums<C>(x.data(), pixels, wide_sums.data());
+  wide::squared_deviations<C>(x.data(), pixels, mu.data(), wide_squares.data());
+  for (std::size_t c = 0; c < std::size_t(C); ++c) {
+    REQUIRE(wide_sums[c] == sums[c]);
+    REQUIRE(wide_squares[c] == squares[c]);
+  }
+  // dz may be dx itself, as after the SiLU pass.
+  std::vector<float> in_place = dz;
+  wide::input_gradient<C>(x.data(), in_place.data(), in_place.data(), pixels, mu.data(),
+                          inv_std.data(), gamma.data(), mean_dxhat.data(), mean_dxhat_xhat.data());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    REQUIRE(std::memcmp(&in_place[i], &dx[i], sizeof(float)) == 0);
+}
 #endif

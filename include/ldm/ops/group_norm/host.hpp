@@ -18,6 +18,7 @@
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/expr/math.hpp"
 #include "ldm/ops/group_norm/activation.hpp"
+#include "ldm/ops/group_norm/passes_avx512.hpp"
 #include "ldm/ops/group_norm/silu_avx2.hpp"
 #include "ldm/ops/group_norm/silu_avx512.hpp"
 
@@ -40,6 +41,16 @@ template <NormActivation Act, class T, index_t C>
 bool wide_silu() {
 #if LDM_GROUP_NORM_AVX2
   if constexpr (C % 16 == 0) return vector_silu<Act, T, C>() && group_norm_avx512::available();
+#endif
+  return false;
+}
+
+// Whether the statistics and the backward's dx run eight doubles at a time (passes_avx512.hpp):
+// the same bits as the loops here.
+template <class T, index_t C>
+bool wide_passes() {
+#if LDM_GROUP_NORM_AVX2
+  if constexpr (std::is_same_v<T, float> && C % 8 == 0) return group_norm_avx512::available();
 #endif
   return false;
 }
@@ -71,11 +82,20 @@ void group_norm_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<
     const T* xn = x.data() + n * pixels * C;
     T* yn = y.data() + n * pixels * C;
     std::array<double, C> mu{}, inv_std{};
-    for (index_t p = 0; p < pixels; ++p)
+    const bool wide = wide_passes<T, C>();
+#if LDM_GROUP_NORM_AVX2
+    if constexpr (std::is_same_v<T, float> && C % 8 == 0)
+      if (wide) group_norm_avx512::channel_sums<C>(xn, pixels, mu.data());
+#endif
+    for (index_t p = 0; p < pixels && !wide; ++p)
       for (index_t c = 0; c < C; ++c)
         mu[c] += double(xn[p * C + c]);
     group_means(mu);
-    for (index_t p = 0; p < pixels; ++p)
+#if LDM_GROUP_NORM_AVX2
+    if constexpr (std::is_same_v<T, float> && C % 8 == 0)
+      if (wide) group_norm_avx512::squared_deviations<C>(xn, pixels, mu.data(), inv_std.data());
+#endif
+    for (index_t p = 0; p < pixels && !wide; ++p)
       for (index_t c = 0; c < C; ++c) {
         const double d = double(xn[p * C + c]) - mu[c];
         inv_std[c] += d * d;
@@ -188,7 +208,15 @@ void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape
       }
     }
     const T* dz = Act == NormActivation::silu ? dxn : dyn;
-    for (index_t p = 0; p < pixels; ++p)
+    const bool wide = wide_passes<T, C>();
+#if LDM_GROUP_NORM_AVX2
+    if constexpr (std::is_same_v<T, float> && C % 8 == 0)
+      if (wide)
+        group_norm_avx512::input_gradient<C>(xn, dz, dxn, pixels, mu.data(), inv_std.data(),
+                                             gamma.data(), mean_dxhat.data(),
+                                             mean_dxhat_xhat.data());
+#endif
+    for (index_t p = 0; p < pixels && !wide; ++p)
       for (index_t c = 0; c < C; ++c) {
         const double xhat = (double(xn[p * C + c]) - mu[c]) * inv_std[c];
         const double dxhat = double(dz[p * C + c]) * double(gamma[c]);
