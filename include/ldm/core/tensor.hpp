@@ -183,10 +183,10 @@ class Tensor : public View<T, S, Space> {
 
   /// Any expression of the same shape, or a number: Tensor<float, S> y(a * x + b);
   template <class E>
-  requires(!std::is_base_of_v<Tensor, std::remove_cvref_t<E>> && (requires {
-    std::remove_cvref_t<E>::is_expression_node;
-  } || std::is_arithmetic_v<std::remove_cvref_t<E>>)) explicit Tensor(const E& expression)
-      : Tensor() {
+    requires(!std::is_base_of_v<Tensor, std::remove_cvref_t<E>> &&
+             (requires { std::remove_cvref_t<E>::is_expression_node; } ||
+              std::is_arithmetic_v<std::remove_cvref_t<E>>))
+  explicit Tensor(const E& expression) : Tensor() {
     view() = expression;
   }
 
