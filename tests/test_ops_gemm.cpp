@@ -1,8 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <omp.h>
 #include <cmath>
 #include <ldm/ldm.hpp>
 #include <ldm/ops/gemm.hpp>
+#include <ldm/ops/gemm/column_sums.hpp>
 #include <vector>
 
 using namespace ldm;
@@ -45,4 +47,36 @@ TEST_CASE("gemm: row-major, every transpose combination, alpha and beta, odd siz
       check_gemm<double>(ta, tb, 9, 1, 31, -1.5, 1.0);
       check_gemm<double>(ta, tb, 1, 19, 2, 1.0, -0.25);
     }
+}
+
+TEST_CASE("add_column_sums on the host: the per-(block, column) partials' bits, any thread count") {
+  // The host path reads whole rows and shares the blocks among threads; it must give exactly what
+  // the one-item-per-(block, column) functors (the GPU's path) give.
+  const int default_threads = omp_get_max_threads();
+  for (const auto& [rows, cols] :
+       {std::pair<index_t, index_t>{32768, 32}, {1000, 7}, {63, 5}, {70000, 3}, {1, 1}}) {
+    std::vector<float> a(std::size_t(rows * cols)), out(static_cast<std::size_t>(cols)), expected;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      a[i] = float(normal(3, 0, i) * 1e3 + 1e4);
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = float(normal(3, 1, i));
+    expected = out;
+    const index_t block_rows = ops::detail::column_sum_block_rows(rows);
+    const index_t blocks = (rows + block_rows - 1) / block_rows;
+    std::vector<double> partial(std::size_t(blocks * cols));
+    for (index_t i = 0; i < blocks * cols; ++i)
+      ops::detail::ColumnPartialSums<float>{a.data(), partial.data(), rows, cols, block_rows}(i);
+    for (index_t c = 0; c < cols; ++c)
+      ops::detail::AddPartialSums<float>{partial.data(), expected.data(), blocks, cols}(c);
+    for (const int threads : {1, 2, 3}) {
+      std::vector<float> got = out;
+      omp_set_num_threads(threads);
+      ops::add_column_sums(host{}, a.data(), rows, cols, got.data());
+      CAPTURE(rows);
+      CAPTURE(threads);
+      for (index_t c = 0; c < cols; ++c)
+        REQUIRE(got[std::size_t(c)] == expected[std::size_t(c)]);
+    }
+  }
+  omp_set_num_threads(default_threads);
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <ldm/ldm.hpp>
 #include <ldm/ops/group_norm.hpp>
 #include <limits>
@@ -269,3 +270,98 @@ TEST_CASE("group_norm: statistics stay exact in float when the mean dwarfs the s
   CHECK(rstd_error <= 1e-7);
   CHECK(y_error <= 2e-6);
 }
+
+#if LDM_GROUP_NORM_AVX2
+TEST_CASE("group_norm_silu: the AVX-512 SiLU passes give the AVX2 passes' bits") {
+  namespace narrow = ops::detail::group_norm_avx2;
+  namespace wide = ops::detail::group_norm_avx512;
+  if (!narrow::available() || !__builtin_cpu_supports("avx512f")) {
+    MESSAGE("skipped: this CPU lacks AVX2, FMA or AVX-512F");
+    return;
+  }
+  constexpr index_t C = 32, pixels = 37;
+  std::vector<float> x(std::size_t(pixels * C)), dy(x.size()), gamma(C), beta(C);
+  std::vector<double> mu(C), inv_std(C);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = float(normal(5, 0, i) * 3 + 0.5);
+    dy[i] = float(normal(5, 1, i));
+  }
+  for (index_t c = 0; c < C; ++c) {
+    // Scales up to 40 reach the exponential's clamps at +-87 and +88 in some channels.
+    gamma[std::size_t(c)] = float(normal(5, 2, std::size_t(c)) * (c % 4 == 0 ? 40 : 1));
+    beta[std::size_t(c)] = float(normal(5, 3, std::size_t(c)));
+    mu[std::size_t(c)] = normal(5, 4, std::size_t(c)) * 0.1;
+    inv_std[std::size_t(c)] = 0.5 + 0.01 * double(c);
+  }
+  std::vector<float> y_narrow(x.size()), y_wide(x.size());
+  narrow::silu_forward<C>(x.data(), y_narrow.data(), pixels, mu.data(), inv_std.data(),
+                          gamma.data(), beta.data());
+  wide::silu_forward<C>(x.data(), y_wide.data(), pixels, mu.data(), inv_std.data(), gamma.data(),
+                        beta.data());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    REQUIRE(std::memcmp(&y_narrow[i], &y_wide[i], sizeof(float)) == 0);
+
+  std::vector<float> dz_narrow(x.size()), dz_wide(x.size());
+  std::vector<double> a_narrow(C, 0.25), b_narrow(C, -0.5), a_wide = a_narrow, b_wide = b_narrow;
+  narrow::silu_backward_sums<C>(x.data(), dy.data(), dz_narrow.data(), pixels, mu.data(),
+                                inv_std.data(), gamma.data(), beta.data(), a_narrow.data(),
+                                b_narrow.data());
+  wide::silu_backward_sums<C>(x.data(), dy.data(), dz_wide.data(), pixels, mu.data(),
+                              inv_std.data(), gamma.data(), beta.data(), a_wide.data(),
+                              b_wide.data());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    REQUIRE(std::memcmp(&dz_narrow[i], &dz_wide[i], sizeof(float)) == 0);
+  for (index_t c = 0; c < C; ++c) {
+    REQUIRE(a_narrow[std::size_t(c)] == a_wide[std::size_t(c)]);
+    REQUIRE(b_narrow[std::size_t(c)] == b_wide[std::size_t(c)]);
+  }
+}
+
+TEST_CASE("group_norm: the AVX-512 statistics and dx passes give the portable loops' bits") {
+  namespace wide = ops::detail::group_norm_avx512;
+  if (!wide::available()) {
+    MESSAGE("skipped: this CPU lacks AVX-512F (or LDM_CPU_ISA asks for less)");
+    return;
+  }
+  constexpr index_t C = 64, pixels = 29;
+  std::vector<float> x(std::size_t(pixels * C)), dz(x.size()), gamma(C);
+  std::vector<double> mu(C), inv_std(C), mean_dxhat(C), mean_dxhat_xhat(C);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = float(normal(6, 0, i) * 0.3 + 100);  // a mean far above the spread
+    dz[i] = float(normal(6, 1, i));
+  }
+  for (std::size_t c = 0; c < std::size_t(C); ++c) {
+    gamma[c] = float(normal(6, 2, c));
+    mu[c] = 100 + normal(6, 3, c) * 0.01;
+    inv_std[c] = 3 + normal(6, 4, c) * 0.1;
+    mean_dxhat[c] = normal(6, 5, c) * 0.1;
+    mean_dxhat_xhat[c] = normal(6, 6, c) * 0.1;
+  }
+  // The loops of ops/group_norm/host.hpp, compiled here for the baseline x86-64.
+  std::vector<double> sums(C, 0.5), squares(C, 0.25);
+  std::vector<float> dx(x.size());
+  for (index_t p = 0; p < pixels; ++p)
+    for (index_t c = 0; c < C; ++c) {
+      const std::size_t i = std::size_t(p * C + c), k = std::size_t(c);
+      sums[k] += double(x[i]);
+      const double d = double(x[i]) - mu[k];
+      squares[k] += d * d;
+      const double xhat = (double(x[i]) - mu[k]) * inv_std[k];
+      const double dxhat = double(dz[i]) * double(gamma[k]);
+      dx[i] = float(inv_std[k] * (dxhat - mean_dxhat[k] - xhat * mean_dxhat_xhat[k]));
+    }
+  std::vector<double> wide_sums(C, 0.5), wide_squares(C, 0.25);
+  wide::channel_sums<C>(x.data(), pixels, wide_sums.data());
+  wide::squared_deviations<C>(x.data(), pixels, mu.data(), wide_squares.data());
+  for (std::size_t c = 0; c < std::size_t(C); ++c) {
+    REQUIRE(wide_sums[c] == sums[c]);
+    REQUIRE(wide_squares[c] == squares[c]);
+  }
+  // dz may be dx itself, as after the SiLU pass.
+  std::vector<float> in_place = dz;
+  wide::input_gradient<C>(x.data(), in_place.data(), in_place.data(), pixels, mu.data(),
+                          inv_std.data(), gamma.data(), mean_dxhat.data(), mean_dxhat_xhat.data());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    REQUIRE(std::memcmp(&in_place[i], &dx[i], sizeof(float)) == 0);
+}
+#endif

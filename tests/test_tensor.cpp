@@ -33,6 +33,31 @@ TEST_CASE("Tensor: zero-initialised, 64-byte aligned, indexed in NHWC") {
   CHECK(t.sample(1)(0, 0, 0) == 2.0f);
 }
 
+TEST_CASE("host memory: large freed blocks are reused zeroed, counted apart, and can be freed") {
+  memory<host>::release_cached();
+  using Big = Shape<1, 256, 256, 4>;  // 1 MiB: above cache_min_bytes
+  static_assert(Big::size * sizeof(float) >= memory<host>::cache_min_bytes);
+  const std::size_t in_use = memory<host>::stats().in_use;
+  const float* first = nullptr;
+  {
+    Tensor<float, Big> t;
+    first = t.data();
+    t.view() = 1.0f;
+  }
+  CHECK(memory<host>::stats().in_use == in_use);
+  CHECK(memory<host>::stats().cached >= Big::size * sizeof(float));
+  {
+    Tensor<float, Big> again;  // the same size: the kept block, zeroed as any new tensor
+    CHECK(again.data() == first);
+    CHECK(memory<host>::stats().cached == 0);
+    for (index_t i = 0; i < Big::size; i += 997)
+      REQUIRE(again.data()[i] == 0.0f);
+  }
+  memory<host>::release_cached();
+  CHECK(memory<host>::stats().cached == 0);
+  CHECK(memory<host>::stats().in_use == in_use);
+}
+
 TEST_CASE("Tensor: copies are deep, moves steal") {
   Tensor<float, Shape<4>> a;
   a[2] = 3.0f;

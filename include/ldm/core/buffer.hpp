@@ -3,7 +3,6 @@
 // (optimiser state, scratch for library calls). Tensors are for everything with a static shape.
 
 #include <cstddef>
-#include <cstring>
 #include <memory>
 #include <type_traits>
 
@@ -19,11 +18,7 @@ class Buffer {
   Buffer() = default;
   explicit Buffer(std::size_t count)
       : count_(count), storage_(static_cast<T*>(memory<Space>::allocate(count * sizeof(T)))) {
-    if constexpr (std::is_same_v<Space, host>) {
-      if (count) std::memset(static_cast<void*>(storage_.get()), 0, count * sizeof(T));
-    } else {
-      memory<Space>::zero(storage_.get(), count * sizeof(T));
-    }
+    memory<Space>::zero(storage_.get(), count * sizeof(T));
   }
 
   T* data() { return storage_.get(); }

@@ -8,7 +8,6 @@
 /// Map, assigning to a View writes elements; it never rebinds the view.
 
 #include <cassert>
-#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -263,10 +262,7 @@ class Tensor : public View<T, S, Space> {
   /// @}
 
  private:
-  void zero() {
-    if constexpr (std::is_same_v<Space, host>) std::memset(static_cast<void*>(data()), 0, bytes);
-    else memory<Space>::zero(data(), bytes);
-  }
+  void zero() { memory<Space>::zero(data(), bytes); }
 
   struct Release {
     void operator()(T* p) const noexcept { memory<Space>::release(p); }

@@ -73,4 +73,39 @@ void add_column_sums(Space, const T* a, index_t rows, index_t cols, T* out) {
                                   detail::AddPartialSums<T>{partial.data(), out, blocks, cols});
 }
 
+/// The host's add_column_sums: the same partials added in the same order (so the same bits), but
+/// each block's rows are read whole, all columns at once, and the blocks are shared among the
+/// threads. One work item per (block, column), as on a GPU, reads a column down a block on one
+/// thread: below the executor's parallel threshold for a batch's bias gradient, and one float of
+/// each cache line it touches.
+template <class T>
+void add_column_sums(host, const T* a, index_t rows, index_t cols, T* out) {
+  if (rows <= 0 || cols <= 0) return;
+  const index_t block_rows = detail::column_sum_block_rows(rows);
+  const index_t blocks = (rows + block_rows - 1) / block_rows;
+  Buffer<double, host> partial(std::size_t(detail::column_sum_partials(rows, cols)));
+  double* const sums = partial.data();
+#pragma omp parallel for schedule(static) if (rows * cols >= \
+                                              expr::executor <host>::parallel_threshold)
+  for (index_t b = 0; b < blocks; ++b) {
+    double* const acc = sums + b * cols;  // zero: Buffer's memory starts zeroed
+    const index_t end = std::min(rows, (b + 1) * block_rows);
+    for (index_t r = b * block_rows; r < end; ++r) {
+      const T* const row = a + r * cols;
+#pragma omp simd
+      for (index_t c = 0; c < cols; ++c)
+        acc[c] += double(row[c]);
+    }
+  }
+  // The blocks' partials in block order, into the first block's (0 + p0 is p0 exactly).
+  for (index_t b = 1; b < blocks; ++b) {
+    const double* const p = sums + b * cols;
+#pragma omp simd
+    for (index_t c = 0; c < cols; ++c)
+      sums[c] += p[c];
+  }
+  for (index_t c = 0; c < cols; ++c)
+    out[c] = T(double(out[c]) + sums[c]);
+}
+
 }  // namespace ldm::ops

@@ -5,7 +5,7 @@
 // in double: two passes (mean, then squared deviations) keep the variance exact for activations
 // whose mean is far larger than their spread, and the normalisation subtracts the double mean
 // before rounding to T. In float on CPUs with AVX2 the SiLU passes evaluate the exponential by a
-// polynomial, eight channels at a time (silu_avx2.hpp).
+// polynomial, eight channels at a time (silu_avx2.hpp), sixteen with AVX-512 (silu_avx512.hpp).
 
 #include <array>
 #include <cmath>
@@ -18,7 +18,9 @@
 #include "ldm/expr/host_executor.hpp"
 #include "ldm/expr/math.hpp"
 #include "ldm/ops/group_norm/activation.hpp"
+#include "ldm/ops/group_norm/passes_avx512.hpp"
 #include "ldm/ops/group_norm/silu_avx2.hpp"
+#include "ldm/ops/group_norm/silu_avx512.hpp"
 
 namespace ldm::ops {
 
@@ -30,6 +32,25 @@ bool vector_silu() {
 #if LDM_GROUP_NORM_AVX2
   if constexpr (Act == NormActivation::silu && std::is_same_v<T, float> && C % 8 == 0)
     return group_norm_avx2::available();
+#endif
+  return false;
+}
+
+// Whether they run sixteen at a time (silu_avx512.hpp): the same bits, fewer instructions.
+template <NormActivation Act, class T, index_t C>
+bool wide_silu() {
+#if LDM_GROUP_NORM_AVX2
+  if constexpr (C % 16 == 0) return vector_silu<Act, T, C>() && group_norm_avx512::available();
+#endif
+  return false;
+}
+
+// Whether the statistics and the backward's dx run eight doubles at a time (passes_avx512.hpp):
+// the same bits as the loops here.
+template <class T, index_t C>
+bool wide_passes() {
+#if LDM_GROUP_NORM_AVX2
+  if constexpr (std::is_same_v<T, float> && C % 8 == 0) return group_norm_avx512::available();
 #endif
   return false;
 }
@@ -61,11 +82,20 @@ void group_norm_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<
     const T* xn = x.data() + n * pixels * C;
     T* yn = y.data() + n * pixels * C;
     std::array<double, C> mu{}, inv_std{};
-    for (index_t p = 0; p < pixels; ++p)
+    const bool wide = wide_passes<T, C>();
+#if LDM_GROUP_NORM_AVX2
+    if constexpr (std::is_same_v<T, float> && C % 8 == 0)
+      if (wide) group_norm_avx512::channel_sums<C>(xn, pixels, mu.data());
+#endif
+    for (index_t p = 0; p < pixels && !wide; ++p)
       for (index_t c = 0; c < C; ++c)
         mu[c] += double(xn[p * C + c]);
     group_means(mu);
-    for (index_t p = 0; p < pixels; ++p)
+#if LDM_GROUP_NORM_AVX2
+    if constexpr (std::is_same_v<T, float> && C % 8 == 0)
+      if (wide) group_norm_avx512::squared_deviations<C>(xn, pixels, mu.data(), inv_std.data());
+#endif
+    for (index_t p = 0; p < pixels && !wide; ++p)
       for (index_t c = 0; c < C; ++c) {
         const double d = double(xn[p * C + c]) - mu[c];
         inv_std[c] += d * d;
@@ -82,9 +112,16 @@ void group_norm_forward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape<
     // and exp in double costs twice as much as in float.
 #if LDM_GROUP_NORM_AVX2
     if (vector_silu<Act, T, C>()) {
-      if constexpr (std::is_same_v<T, float>)
+      if constexpr (std::is_same_v<T, float>) {
+        if constexpr (C % 16 == 0)
+          if (wide_silu<Act, T, C>()) {
+            group_norm_avx512::silu_forward<C>(xn, yn, pixels, mu.data(), inv_std.data(),
+                                               gamma.data(), beta.data());
+            continue;
+          }
         group_norm_avx2::silu_forward<C>(xn, yn, pixels, mu.data(), inv_std.data(), gamma.data(),
                                          beta.data());
+      }
       continue;
     }
 #endif
@@ -136,10 +173,15 @@ void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape
     // overwritten there anyway.
     const bool vector = vector_silu<Act, T, C>();
 #if LDM_GROUP_NORM_AVX2
-    if constexpr (std::is_same_v<T, float>)
-      if (vector)
+    if constexpr (std::is_same_v<T, float>) {
+      if constexpr (C % 16 == 0)
+        if (wide_silu<Act, T, C>())
+          group_norm_avx512::silu_backward_sums<C>(xn, dyn, dxn, pixels, mu.data(), inv_std.data(),
+                                                   gamma.data(), beta, a, b);
+      if (vector && !wide_silu<Act, T, C>())
         group_norm_avx2::silu_backward_sums<C>(xn, dyn, dxn, pixels, mu.data(), inv_std.data(),
                                                gamma.data(), beta, a, b);
+    }
 #endif
     for (index_t p = 0; p < pixels && !vector; ++p)
       for (index_t c = 0; c < C; ++c) {
@@ -166,7 +208,15 @@ void group_norm_backward(View<const T, Shape<N, H, W, C>> x, View<const T, Shape
       }
     }
     const T* dz = Act == NormActivation::silu ? dxn : dyn;
-    for (index_t p = 0; p < pixels; ++p)
+    const bool wide = wide_passes<T, C>();
+#if LDM_GROUP_NORM_AVX2
+    if constexpr (std::is_same_v<T, float> && C % 8 == 0)
+      if (wide)
+        group_norm_avx512::input_gradient<C>(xn, dz, dxn, pixels, mu.data(), inv_std.data(),
+                                             gamma.data(), mean_dxhat.data(),
+                                             mean_dxhat_xhat.data());
+#endif
+    for (index_t p = 0; p < pixels && !wide; ++p)
       for (index_t c = 0; c < C; ++c) {
         const double xhat = (double(xn[p * C + c]) - mu[c]) * inv_std[c];
         const double dxhat = double(dz[p * C + c]) * double(gamma[c]);
