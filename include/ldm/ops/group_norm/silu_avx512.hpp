@@ -97,6 +97,11 @@ LDM_AVX512F inline __m512 to_float(__m512d lo, __m512d hi) {
                          _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
 }
 
+// The GroupNorm output before SiLU: the centred value rounded to float, then gamma and beta.
+LDM_AVX512F inline __m512 affine(Halves xhat, const float* gamma, const float* beta) {
+  return _mm512_fmadd_ps(to_float(xhat.lo, xhat.hi), _mm512_loadu_ps(gamma), _mm512_loadu_ps(beta));
+}
+
 // silu_avx2.hpp's silu_forward; C is a multiple of 16.
 template <index_t C>
 LDM_AVX512F void silu_forward(const float* x, float* y, index_t pixels, const double* mu,
@@ -104,9 +109,8 @@ LDM_AVX512F void silu_forward(const float* x, float* y, index_t pixels, const do
   static_assert(C % 16 == 0);
   for (index_t p = 0; p < pixels; ++p)
     for (index_t c = 0; c < C; c += 16) {
-      const Halves xhat = centre(_mm512_loadu_ps(x + p * C + c), mu + c, inv_std + c);
-      const __m512 z = _mm512_fmadd_ps(to_float(xhat.lo, xhat.hi), _mm512_loadu_ps(gamma + c),
-                                       _mm512_loadu_ps(beta + c));
+      const __m512 z =
+          affine(centre(_mm512_loadu_ps(x + p * C + c), mu + c, inv_std + c), gamma + c, beta + c);
       _mm512_storeu_ps(y + p * C + c, _mm512_mul_ps(z, sigmoid(z)));
     }
 }
@@ -120,8 +124,7 @@ LDM_AVX512F void silu_backward_sums(const float* x, const float* dy, float* dz_o
   for (index_t p = 0; p < pixels; ++p)
     for (index_t c = 0; c < C; c += 16) {
       const Halves xhat = centre(_mm512_loadu_ps(x + p * C + c), mu + c, inv_std + c);
-      const __m512 z = _mm512_fmadd_ps(to_float(xhat.lo, xhat.hi), _mm512_loadu_ps(gamma + c),
-                                       _mm512_loadu_ps(beta + c));
+      const __m512 z = affine(xhat, gamma + c, beta + c);
       const Halves g = widen(_mm512_loadu_ps(dy + p * C + c));
       const Halves slope = widen(silu_grad(z));
       const __m512d dz_lo = _mm512_mul_pd(g.lo, slope.lo), dz_hi = _mm512_mul_pd(g.hi, slope.hi);
