@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <ldm/ldm.hpp>
 #include <type_traits>
@@ -56,6 +57,21 @@ TEST_CASE("host memory: large freed blocks are reused zeroed, counted apart, and
   memory<host>::release_cached();
   CHECK(memory<host>::stats().cached == 0);
   CHECK(memory<host>::stats().in_use == in_use);
+}
+
+TEST_CASE("Tensor(uninitialized) skips the zeroing; in the tests its elements start as NaN") {
+  // LDM_POISON_UNINITIALIZED, which every test program is built with: a module that reads an
+  // uninitialised output before writing it gets NaN, not a stale value that might pass.
+  Tensor<float, Shape<2, 3, 5>> f(uninitialized);
+  Tensor<double, Shape<7>> d(uninitialized);
+  CHECK(reinterpret_cast<std::uintptr_t>(f.data()) % 64 == 0);
+  for (index_t i = 0; i < f.size; ++i)
+    REQUIRE(std::isnan(f[i]));
+  for (index_t i = 0; i < d.size; ++i)
+    REQUIRE(std::isnan(d[i]));
+  const Tensor<float, Shape<2, 3, 5>> zeroed;  // the default still zeroes
+  for (index_t i = 0; i < zeroed.size; ++i)
+    REQUIRE(zeroed[i] == 0.0f);
 }
 
 TEST_CASE("Tensor: copies are deep, moves steal") {

@@ -99,17 +99,19 @@ struct memory<host> {
   /// Blocks this large or larger are zeroed by all the OpenMP threads.
   static constexpr std::size_t parallel_zero_bytes = std::size_t(1) << 20;
 
-  /// Sets `bytes` bytes from p to zero. A new tensor's zeroing was the largest serial part of a
-  /// training step on two threads once its pages stopped being fresh from the system.
-  static void zero(void* p, std::size_t bytes) noexcept {
+  /// Sets `bytes` bytes from p to `value`. A new tensor's zeroing was the largest serial part of
+  /// a training step on two threads once its pages stopped being fresh from the system.
+  static void fill_bytes(void* p, unsigned char value, std::size_t bytes) noexcept {
     constexpr std::size_t chunk = std::size_t(64) << 10;
     const std::ptrdiff_t chunks = std::ptrdiff_t((bytes + chunk - 1) / chunk);
 #pragma omp parallel for schedule(static) if (bytes >= parallel_zero_bytes)
     for (std::ptrdiff_t i = 0; i < chunks; ++i) {
       const std::size_t begin = std::size_t(i) * chunk;
-      std::memset(static_cast<char*>(p) + begin, 0, std::min(chunk, bytes - begin));
+      std::memset(static_cast<char*>(p) + begin, value, std::min(chunk, bytes - begin));
     }
   }
+  /// Sets `bytes` bytes from p to zero.
+  static void zero(void* p, std::size_t bytes) noexcept { fill_bytes(p, 0, bytes); }
 
   /// The bytes in use now and their peak.
   static HostMemoryStats stats() {

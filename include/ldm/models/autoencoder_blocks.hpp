@@ -5,6 +5,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 
 #include "ldm/models/module_list.hpp"
 #include "ldm/nn.hpp"
@@ -74,11 +75,11 @@ class ResnetStack {
   template <index_t N>
   void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
-    Tensor<T, Shape<N, R, R, Cout>, Space> grad, next;
+    Tensor<T, Shape<N, R, R, Cout>, Space> grad(uninitialized), next(uninitialized);
     resampler.backward(s.outs[Layers - 1], s.resampler, dy, grad.view());
     for (std::size_t k = Layers - 1; k >= 1; --k) {
       rest[k - 1].backward(s.outs[k - 1], s.rest[k - 1], grad, next.view());
-      grad = next;
+      std::swap(grad, next);
     }
     first.backward(x, s.first, grad, dx);
   }
@@ -135,7 +136,7 @@ class AutoencoderMidBlock {
   template <index_t N>
   void backward(View<const T, shape<N>, Space> x, const Saved<N>& s,
                 View<const T, shape<N>, Space> dy, View<T, shape<N>, Space> dx) const {
-    Tensor<T, shape<N>, Space> g1, g2;
+    Tensor<T, shape<N>, Space> g1(uninitialized), g2(uninitialized);
     res1.backward(s.after_attn, s.res1, dy, g1.view());
     attn.backward(s.after_res0, s.attn, g1, g2.view());
     res0.backward(x, s.res0, g2, dx);

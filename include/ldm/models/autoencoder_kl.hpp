@@ -95,13 +95,14 @@ class Encoder {
   template <index_t N>
   void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
-    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_norm_out, d_mid;
+    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_norm_out(uninitialized),
+        d_mid(uninitialized);
     conv_out.backward(s.after_norm_out, {}, dy, d_norm_out.view());
     conv_norm_out.backward(s.after_mid, s.norm_out, d_norm_out, d_mid.view());
     typename Saved<N>::Outputs grads;
     auto& d_last = std::get<levels - 1>(grads);
     mid_block.backward(std::get<levels - 1>(s.after_level), s.mid, d_mid, d_last.view());
-    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_conv_in;
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_conv_in(uninitialized);
     chain_backward(down_blocks, s.after_conv_in, s.level, s.after_level, grads, d_conv_in);
     if (dx.data())
       conv_in.backward(x, {}, d_conv_in, dx);
@@ -192,12 +193,13 @@ class Decoder {
   template <index_t N>
   void backward(View<const T, input<N>, Space> z, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dz) const {
-    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out;
+    Tensor<T, Shape<N, Res, Res, Ch::first>, Space> d_norm_out(uninitialized);
     conv_out.backward(s.after_norm_out, {}, dy, d_norm_out.view());
     typename Saved<N>::Outputs grads;
     conv_norm_out.backward(std::get<levels - 1>(s.after_level), s.norm_out, d_norm_out,
                            std::get<levels - 1>(grads).view());
-    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_mid, d_conv_in;
+    Tensor<T, Shape<N, latent_res, latent_res, Ch::last>, Space> d_mid(uninitialized),
+        d_conv_in(uninitialized);
     chain_backward(up_blocks, s.after_mid, s.level, s.after_level, grads, d_mid);
     mid_block.backward(s.after_conv_in, s.mid, d_mid, d_conv_in.view());
     conv_in.backward(z, {}, d_conv_in, dz);
@@ -340,11 +342,12 @@ class AutoencoderKL {
                        View<const T, latents<N>, Space> dmean,
                        View<const T, latents<N>, Space> dlogvar,
                        View<T, images<N>, Space> dx = View<T, images<N>, Space>(nullptr)) const {
-    Tensor<T, latents<N>, Space> raw_logvar, raw_mean, dlogvar_raw;
+    Tensor<T, latents<N>, Space> raw_logvar(uninitialized), raw_mean(uninitialized),
+        dlogvar_raw(uninitialized);
     ops::split_channels(View<const T, moments<N>, Space>(s.moments_raw), raw_mean.view(),
                         raw_logvar.view());
     dlogvar_raw = dlogvar * ((raw_logvar >= logvar_min) * (raw_logvar <= logvar_max));
-    Tensor<T, moments<N>, Space> dmoments, dencoder_out;
+    Tensor<T, moments<N>, Space> dmoments(uninitialized), dencoder_out(uninitialized);
     ops::concat_channels(dmean, View<const T, latents<N>, Space>(dlogvar_raw), dmoments.view());
     quant_conv.backward(s.encoder_out, {}, dmoments, dencoder_out.view());
     encoder.backward(x, s.encoder, dencoder_out, dx);
@@ -367,7 +370,7 @@ class AutoencoderKL {
   template <index_t N>
   void decode_backward(View<const T, latents<N>, Space> z, const DecodeSaved<N>& s,
                        View<const T, images<N>, Space> dy, View<T, latents<N>, Space> dz) const {
-    Tensor<T, latents<N>, Space> dpost;
+    Tensor<T, latents<N>, Space> dpost(uninitialized);
     decoder.backward(s.post_quant, s.decoder, dy, dpost.view());
     post_quant_conv.backward(z, {}, dpost, dz);
   }

@@ -234,20 +234,20 @@ class UNetDownLevel {
                 View<T, Shape<N, E>, Space> dtemb,
                 typename LevelContext<T, Space, Cfg, Tokens, N>::grad dcontext) const {
     if constexpr (with_downsample) {
-      Tensor<T, Shape<N, R, R, C>, Space> dx;
+      Tensor<T, Shape<N, R, R, C>, Space> dx(uninitialized);
       downsampler.backward(std::get<j0 + K - 1>(skips), {}, std::get<j0 + K>(grads), dx.view());
       std::get<j0 + K - 1>(grads) += dx;
     }
-    Tensor<T, Shape<N, E>, Space> dtemb_k;
+    Tensor<T, Shape<N, E>, Space> dtemb_k(uninitialized);
     static_for_reverse<K>([&](auto k) {
       const auto& in = std::get<j0 + k - 1>(skips);
-      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
+      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out(uninitialized);
       if constexpr (with_attention)
         attention_backward(attentions[k], s.before_attn[k], context, s.attn[k],
                            std::get<j0 + k>(grads), dresnet_out.view(), dcontext);
       else
         dresnet_out = std::get<j0 + k>(grads);
-      Tensor<T, typename std::remove_cvref_t<decltype(in)>::shape, Space> din;
+      Tensor<T, typename std::remove_cvref_t<decltype(in)>::shape, Space> din(uninitialized);
       if constexpr (k == 0)
         first.backward(in, temb, s.first, dresnet_out, din.view(), dtemb_k.view());
       else
@@ -372,23 +372,24 @@ class UNetUpLevel {
                 View<T, Shape<N, E>, Space> dtemb,
                 typename LevelContext<T, Space, Cfg, Tokens, N>::grad dcontext) const {
     (void)x;
-    Tensor<T, Shape<N, R, R, C>, Space> grad;
+    Tensor<T, Shape<N, R, R, C>, Space> grad(uninitialized);
     upsampler.backward(s.outs[K - 1], s.up, dy, grad.view());
-    Tensor<T, Shape<N, E>, Space> dtemb_k;
+    Tensor<T, Shape<N, E>, Space> dtemb_k(uninitialized);
     static_for_reverse<K>([&](auto k) {
-      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out;
+      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out(uninitialized);
       if constexpr (with_attention)
         attention_backward(attentions[k], s.before_attn[k], context, s.attn[k], grad,
                            dresnet_out.view(), dcontext);
       else
         dresnet_out = grad;
       auto& cat = std::get<k>(s.concat);
-      Tensor<T, typename std::remove_cvref_t<decltype(cat)>::shape, Space> dcat;
+      Tensor<T, typename std::remove_cvref_t<decltype(cat)>::shape, Space> dcat(uninitialized);
       std::get<k>(resnets).backward(cat, temb, std::get<k>(s.resnet), dresnet_out, dcat.view(),
                                     dtemb_k.view());
       dtemb += dtemb_k;
       auto& dskip_total = std::get<skip_of(k)>(grads);
-      Tensor<T, typename std::remove_cvref_t<decltype(dskip_total)>::shape, Space> dskip;
+      Tensor<T, typename std::remove_cvref_t<decltype(dskip_total)>::shape, Space> dskip(
+          uninitialized);
       if constexpr (k == 0) {
         ops::split_channels(
             View<const T, typename std::remove_cvref_t<decltype(cat)>::shape, Space>(dcat), dx,

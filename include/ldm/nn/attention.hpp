@@ -73,7 +73,8 @@ class Attention {
   void backward(View<const T, input<N>, Space> x, const Saved<N>& s,
                 View<const T, input<N>, Space> dy, View<T, input<N>, Space> dx) const {
     auto dy_tokens = dy.template reshape<tokens<N>>();
-    Tensor<T, tokens<N>, Space> d_o, dq, dk, dv, da, partial;
+    Tensor<T, tokens<N>, Space> d_o(uninitialized), dq(uninitialized), dk(uninitialized),
+        dv(uninitialized), da(uninitialized), partial(uninitialized);
     to_out.backward(s.o, {}, dy_tokens, d_o.view());
     ops::attention_backward<heads>(s.q, s.k, s.v, s.probs, d_o, dq.view(), dk.view(), dv.view());
     auto a = View<const T, input<N>, Space>(s.normed).template reshape<tokens<N>>();

@@ -87,7 +87,7 @@ class Upsample2D {
   template <index_t N>
   void backward(View<const T, input<N>, Space>, const Saved<N>& s,
                 View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx) const {
-    Tensor<T, output<N>, Space> dup;
+    Tensor<T, output<N>, Space> dup(uninitialized);
     conv.backward(s.upsampled, {}, dy, dup.view());
     ops::upsample_nearest2x_backward(View<const T, output<N>, Space>(dup), dx);
   }

@@ -110,7 +110,7 @@ class ResnetBlock2D {
     }
     conv2.forward(s.a2, {}, y);
     if constexpr (has_shortcut) {
-      Tensor<T, output<N>, Space> shortcut;
+      Tensor<T, output<N>, Space> shortcut(uninitialized);
       conv_shortcut.forward(x, {}, shortcut.view());
       y += shortcut;
     } else {
@@ -138,24 +138,24 @@ class ResnetBlock2D {
   void backward(View<const T, input<N>, Space> x, View<const T, temb_shape<N>, Space> temb,
                 const Saved<N>& s, View<const T, output<N>, Space> dy, View<T, input<N>, Space> dx,
                 View<T, temb_shape<N>, Space> dtemb) const {
-    Tensor<T, output<N>, Space> da2, dh1;
+    Tensor<T, output<N>, Space> da2(uninitialized), dh1(uninitialized);
     conv2.backward(s.a2, {}, dy, da2.view());
     if (s.dropped)
       ops::dropout_backward(View<const T, output<N>, Space>(da2), dropout, s.dropout_seed,
                             s.dropout_stream, da2.view(), s.dropout_first);
     norm2.backward(s.h1, s.norm2, da2, dh1.view());
     if constexpr (has_temb) {
-      Tensor<T, Shape<N, Co>, Space> dproj;
+      Tensor<T, Shape<N, Co>, Space> dproj(uninitialized);
       dproj = sum<1, 2>(dh1);
-      Tensor<T, temb_shape<N>, Space> dact;
+      Tensor<T, temb_shape<N>, Space> dact(uninitialized);
       time_emb_proj.backward(s.temb_act, {}, dproj, dact.view());
       ops::silu_backward(temb, View<const T, temb_shape<N>, Space>(dact), dtemb);
     }
-    Tensor<T, input<N>, Space> da1;
+    Tensor<T, input<N>, Space> da1(uninitialized);
     conv1.backward(s.a1, {}, dh1, da1.view());
     norm1.backward(x, s.norm1, da1, dx);
     if constexpr (has_shortcut) {
-      Tensor<T, input<N>, Space> dshort;
+      Tensor<T, input<N>, Space> dshort(uninitialized);
       conv_shortcut.backward(x, {}, dy, dshort.view());
       dx += dshort;
     } else {

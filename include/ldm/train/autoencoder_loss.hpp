@@ -80,7 +80,8 @@ AutoencoderLosses autoencoder_loss_and_gradients(
   using Latents = typename AE::template latents<N>;
   constexpr double per_sample = double(Images::size / N);
 
-  Tensor<T, Latents, Space> mean, logvar, stddev, z;
+  Tensor<T, Latents, Space> mean(uninitialized), logvar(uninitialized), stddev(uninitialized),
+      z(uninitialized);
   ae.encode(x, saved.encode, mean.view(), logvar.view(), mode);
   stddev = exp(logvar * T(0.5));
   z = mean + stddev * eps;
@@ -88,7 +89,7 @@ AutoencoderLosses autoencoder_loss_and_gradients(
 
   AutoencoderLosses losses;
   const View<const T, Images, Space> x_hat = reconstruction;
-  Tensor<T, Images, Space> d_x_hat, d_term;
+  Tensor<T, Images, Space> d_x_hat(uninitialized), d_term(uninitialized);
   if (config.pixel == PixelLoss::l1) {
     losses.pixel = ops::l1_forward(x_hat, x) * per_sample;
     ops::l1_backward(x_hat, x, per_sample * gradient_scale, d_x_hat.view());
@@ -106,7 +107,7 @@ AutoencoderLosses autoencoder_loss_and_gradients(
                                                  View<const T, Latents, Space>(logvar));
   losses.total = losses.pixel + losses.perceptual + losses.kl;
 
-  Tensor<T, Latents, Space> dz, dmean, dlogvar;
+  Tensor<T, Latents, Space> dz(uninitialized), dmean(uninitialized), dlogvar(uninitialized);
   ae.decode_backward(View<const T, Latents, Space>(z), saved.decode, d_x_hat, dz.view());
   ops::kl_backward(View<const T, Latents, Space>(mean), View<const T, Latents, Space>(logvar),
                    config.kl_weight * gradient_scale, dmean.view(), dlogvar.view());

@@ -131,9 +131,10 @@ struct memory<cuda> {
     return cuda_detail::CachingAllocator::instance().allocate(bytes);
   }
   static void release(void* p) noexcept { cuda_detail::CachingAllocator::instance().release(p); }
-  static void zero(void* p, std::size_t bytes) {
-    if (bytes) LDM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda_device::stream()));
+  static void fill_bytes(void* p, unsigned char value, std::size_t bytes) {
+    if (bytes) LDM_CUDA_CHECK(cudaMemsetAsync(p, value, bytes, cuda_device::stream()));
   }
+  static void zero(void* p, std::size_t bytes) { fill_bytes(p, 0, bytes); }
 };
 
 namespace cuda_device {
