@@ -111,7 +111,9 @@ struct memory<host> {
     }
   }
   /// Sets `bytes` bytes from p to zero.
-  static void zero(void* p, std::size_t bytes) noexcept { fill_bytes(p, 0, bytes); }
+  static void zero(void* p, std::size_t bytes) noexcept {
+    fill_bytes(p, 0, bytes);
+  }
 
   /// The bytes in use now and their peak.
   static HostMemoryStats stats() {
