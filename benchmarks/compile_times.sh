@@ -13,8 +13,8 @@
 # units in benchmarks/compile_times/), (e) row (c)'s steps for ldm::cuda under nvcc, (f) row
 # (c)'s steps at three batch sizes, 16, 32 and 64 (what a trainer that picks its batch at run time
 # compiles; beside (c), the cost of each extra batch size), (g) the fashion program's GPU unit
-# under nvcc (examples/fashion/cuda.cu: three configurations' training at batches 16, 32 and 64,
-# and sampling, for ldm::cuda).
+# under nvcc (examples/fashion/cuda.cu: three configurations' training at micro-batch 32, and
+# sampling, for ldm::cuda).
 #
 # The compile commands come from CMake itself: the script configures the `host` preset (and
 # `cuda`, for rows (e) and (g)) into build/compile-times{,-cuda} with compile_commands.json and takes the
@@ -134,7 +134,7 @@ fi
 measure '(f) tiny: both training steps at batches 16, 32 and 64' g++ "$host_cmd" \
   "$units/tiny_training_three_batches.cpp"
 if [[ $cuda == 1 ]]; then
-  measure '(g) examples/fashion/cuda.cu: 3 configurations x 3 batch sizes + sampling' nvcc \
+  measure '(g) examples/fashion/cuda.cu: 3 configurations (micro-batch 32) + sampling' nvcc \
     "$cuda_cmd" "$root/examples/fashion/cuda.cu"
 fi
 
