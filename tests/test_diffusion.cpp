@@ -188,22 +188,30 @@ TEST_CASE("schedules: closed forms, compile-time configurations, checked run-tim
 TEST_CASE("run-time names: diffusers' spellings, and errors naming the field and the choices") {
   for (auto s :
        {BetaSchedule::linear, BetaSchedule::scaled_linear, BetaSchedule::squaredcos_cap_v2})
-    CHECK(parse_beta_schedule(to_string(s)) == s);
+    CHECK(parse_name<BetaSchedule>(to_string(s)) == s);
   for (auto s : {TimestepSpacing::leading, TimestepSpacing::trailing, TimestepSpacing::linspace})
-    CHECK(parse_timestep_spacing(to_string(s)) == s);
+    CHECK(parse_name<TimestepSpacing>(to_string(s)) == s);
   for (auto p : {PredictionType::epsilon, PredictionType::v_prediction})
-    CHECK(parse_prediction_type(to_string(p)) == p);
+    CHECK(parse_name<PredictionType>(to_string(p)) == p);
+  for (auto f : {FinalSigmasType::zero, FinalSigmasType::sigma_min})
+    CHECK(parse_name<FinalSigmasType>(to_string(f)) == f);
+  for (auto t : {DPMSolverType::midpoint, DPMSolverType::heun})
+    CHECK(parse_name<DPMSolverType>(to_string(t)) == t);
+  for (auto t : {UniPCSolverType::bh1, UniPCSolverType::bh2})
+    CHECK(parse_name<UniPCSolverType>(to_string(t)) == t);
   CHECK(to_string(BetaSchedule::squaredcos_cap_v2) == "squaredcos_cap_v2");
   CHECK(to_string(PredictionType::v_prediction) == "v_prediction");
 
-  check_message(error_of([] { parse_beta_schedule("cosine"); }),
+  check_message(error_of([] { parse_name<BetaSchedule>("cosine"); }),
                 {"beta_schedule", "one of linear, scaled_linear, squaredcos_cap_v2", "'cosine'"});
-  check_message(error_of([] { parse_prediction_type("sample"); }),
+  check_message(error_of([] { parse_name<PredictionType>("sample"); }),
                 {"prediction_type", "one of epsilon, v_prediction", "'sample'"});
-  check_message(error_of([] { parse_timestep_spacing("Leading"); }),
+  check_message(error_of([] { parse_name<TimestepSpacing>("Leading"); }),
                 {"timestep_spacing", "one of leading, trailing, linspace", "'Leading'"});
+  check_message(error_of([] { parse_name<UniPCSolverType>("bh3"); }),
+                {"solver_type", "one of bh1, bh2", "'bh3'"});
   const std::string long_name(1000, 'x');
-  const std::string message = error_of([&] { parse_beta_schedule(long_name); });
+  const std::string message = error_of([&] { parse_name<BetaSchedule>(long_name); });
   check_message(message, {"beta_schedule", "xxx..."});
   CHECK(message.size() < 200);
 }

@@ -29,7 +29,7 @@ const pipeline::json& golden() {
 diffusion::Schedule schedule_of(const pipeline::json& config) {
   diffusion::ScheduleConfig schedule;
   schedule.beta_schedule =
-      diffusion::parse_beta_schedule(config["beta_schedule"].get<std::string>());
+      diffusion::parse_name<diffusion::BetaSchedule>(config["beta_schedule"].get<std::string>());
   if (config.contains("beta_start")) schedule.beta_start = config["beta_start"].get<double>();
   if (config.contains("beta_end")) schedule.beta_end = config["beta_end"].get<double>();
   return diffusion::Schedule(schedule);
@@ -59,7 +59,8 @@ TEST_CASE("Min-SNR-gamma weights are diffusers' for both prediction types") {
   REQUIRE(golden()["cases"].size() == 8);
   for (const auto& c : golden()["cases"]) {
     const auto schedule = schedule_of(c["config"]);
-    const auto type = diffusion::parse_prediction_type(c["prediction_type"].get<std::string>());
+    const auto type =
+        diffusion::parse_name<diffusion::PredictionType>(c["prediction_type"].get<std::string>());
     const double gamma = c["gamma"].get<double>();
     CAPTURE(c["schedule"].get<std::string>());
     CAPTURE(c["prediction_type"].get<std::string>());
@@ -81,7 +82,8 @@ TEST_CASE("the weighted loss is train_text_to_image.py's, and its gradient is th
   for (index_t n = 0; n < 4; ++n)
     timesteps[n] = golden()["loss_batch"]["timesteps"][std::size_t(n)].get<std::int32_t>();
   for (const auto& c : golden()["cases"]) {
-    const auto type = diffusion::parse_prediction_type(c["prediction_type"].get<std::string>());
+    const auto type =
+        diffusion::parse_name<diffusion::PredictionType>(c["prediction_type"].get<std::string>());
     CAPTURE(c["schedule"].get<std::string>());
     CAPTURE(c["prediction_type"].get<std::string>());
     CAPTURE(c["gamma"].get<double>());

@@ -45,21 +45,9 @@ enum class DPMSolverType {
   heun       ///< Heun's rule
 };
 
-namespace detail {
-inline constexpr std::array<Named<DPMSolverType>, 2> kDPMSolverTypes{{
-    {"midpoint", DPMSolverType::midpoint},
-    {"heun", DPMSolverType::heun},
-}};
-}  // namespace detail
-
-/// The DPM-Solver type diffusers calls `name` ("midpoint", "heun").
-/// @throws ldm::Error when the name is neither
-inline DPMSolverType parse_dpm_solver_type(std::string_view name) {
-  return detail::parse_name("solver_type", name, detail::kDPMSolverTypes);
-}
-/// diffusers' name of a DPM-Solver type.
-constexpr std::string_view to_string(DPMSolverType value) {
-  return detail::name_of(value, detail::kDPMSolverTypes);
+/// DPMSolverType's names in diffusers' configs, under the key solver_type.
+constexpr EnumNames<DPMSolverType, 2> diffusers_names(DPMSolverType) {
+  return {"solver_type", {{{"midpoint", DPMSolverType::midpoint}, {"heun", DPMSolverType::heun}}}};
 }
 
 /// DPMSolverMultistepScheduler's settings ldm implements; the defaults are diffusers'.

@@ -40,21 +40,10 @@ enum class PredictionType {
   v_prediction  ///< the velocity v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0
 };
 
-namespace detail {
-inline constexpr std::array<Named<PredictionType>, 2> kPredictionTypes{{
-    {"epsilon", PredictionType::epsilon},
-    {"v_prediction", PredictionType::v_prediction},
-}};
-}  // namespace detail
-
-/// The prediction type diffusers calls `name` ("epsilon", "v_prediction").
-/// @throws ldm::Error when the name is neither (including diffusers' "sample")
-inline PredictionType parse_prediction_type(std::string_view name) {
-  return detail::parse_name("prediction_type", name, detail::kPredictionTypes);
-}
-/// diffusers' name of a prediction type.
-constexpr std::string_view to_string(PredictionType value) {
-  return detail::name_of(value, detail::kPredictionTypes);
+/// PredictionType's names in diffusers' configs, under the key prediction_type.
+constexpr EnumNames<PredictionType, 2> diffusers_names(PredictionType) {
+  return {"prediction_type",
+          {{{"epsilon", PredictionType::epsilon}, {"v_prediction", PredictionType::v_prediction}}}};
 }
 
 /// At noise level abar, x0 and eps are linear in the sample x_t and the model's output:

@@ -8,8 +8,8 @@
 /// ever reaches a kernel.
 ///
 /// A run-time configuration (say, from a scheduler_config.json) names its choices in strings;
-/// parse_beta_schedule and parse_timestep_spacing turn them into enums, and an unknown name is an
-/// ldm::Error naming the field and the accepted values.
+/// parse_name<BetaSchedule> and parse_name<TimestepSpacing> (diffusion/names.hpp) turn them into
+/// enums, and an unknown name is an ldm::Error naming the field and the accepted values.
 
 #include <algorithm>
 #include <array>
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "ldm/core/error.hpp"
+#include "ldm/diffusion/names.hpp"
 
 namespace ldm::diffusion {
 
@@ -41,64 +42,19 @@ enum class TimestepSpacing {
   linspace   ///< evenly spaced from 0 to T - 1
 };
 
-namespace detail {
-template <class E>
-struct Named {
-  std::string_view name;
-  E value;
-};
-
-inline constexpr std::array<Named<BetaSchedule>, 3> kBetaSchedules{{
-    {"linear", BetaSchedule::linear},
-    {"scaled_linear", BetaSchedule::scaled_linear},
-    {"squaredcos_cap_v2", BetaSchedule::squaredcos_cap_v2},
-}};
-inline constexpr std::array<Named<TimestepSpacing>, 3> kTimestepSpacings{{
-    {"leading", TimestepSpacing::leading},
-    {"trailing", TimestepSpacing::trailing},
-    {"linspace", TimestepSpacing::linspace},
-}};
-
-template <class E, std::size_t K>
-E parse_name(std::string_view field, std::string_view name, const std::array<Named<E>, K>& known) {
-  std::string accepted;
-  for (const auto& entry : known) {
-    if (entry.name == name) return entry.value;
-    accepted += (accepted.empty() ? "one of " : ", ") + std::string(entry.name);
-  }
-  // The name may come from a file: cut it short so a hostile one cannot flood the message.
-  constexpr std::size_t kShown = 64;
-  std::string shown(name.substr(0, kShown));
-  if (name.size() > kShown) shown += "...";
-  fail_expected(field, accepted, "'" + shown + "'");
+/// BetaSchedule's names in diffusers' configs, under the key beta_schedule.
+constexpr EnumNames<BetaSchedule, 3> diffusers_names(BetaSchedule) {
+  return {"beta_schedule",
+          {{{"linear", BetaSchedule::linear},
+            {"scaled_linear", BetaSchedule::scaled_linear},
+            {"squaredcos_cap_v2", BetaSchedule::squaredcos_cap_v2}}}};
 }
-
-template <class E, std::size_t K>
-constexpr std::string_view name_of(E value, const std::array<Named<E>, K>& known) {
-  for (const auto& entry : known)
-    if (entry.value == value) return entry.name;
-  assert(false && "an enumerator without a name");
-  return {};
-}
-}  // namespace detail
-
-/// The schedule diffusers calls `name` ("linear", "scaled_linear", "squaredcos_cap_v2").
-/// @throws ldm::Error when the name is none of those (the message lists them)
-inline BetaSchedule parse_beta_schedule(std::string_view name) {
-  return detail::parse_name("beta_schedule", name, detail::kBetaSchedules);
-}
-/// The spacing diffusers calls `name` ("leading", "trailing", "linspace").
-/// @throws ldm::Error when the name is none of those (the message lists them)
-inline TimestepSpacing parse_timestep_spacing(std::string_view name) {
-  return detail::parse_name("timestep_spacing", name, detail::kTimestepSpacings);
-}
-/// diffusers' name of a beta schedule.
-constexpr std::string_view to_string(BetaSchedule value) {
-  return detail::name_of(value, detail::kBetaSchedules);
-}
-/// diffusers' name of a timestep spacing.
-constexpr std::string_view to_string(TimestepSpacing value) {
-  return detail::name_of(value, detail::kTimestepSpacings);
+/// TimestepSpacing's names in diffusers' configs, under the key timestep_spacing.
+constexpr EnumNames<TimestepSpacing, 3> diffusers_names(TimestepSpacing) {
+  return {"timestep_spacing",
+          {{{"leading", TimestepSpacing::leading},
+            {"trailing", TimestepSpacing::trailing},
+            {"linspace", TimestepSpacing::linspace}}}};
 }
 
 /// A beta schedule as diffusers' scheduler configs state it; the defaults are diffusers'.

@@ -98,21 +98,10 @@ enum class FinalSigmasType {
   sigma_min  ///< the schedule's smallest sigma, sigma_0
 };
 
-namespace detail {
-inline constexpr std::array<Named<FinalSigmasType>, 2> kFinalSigmasTypes{{
-    {"zero", FinalSigmasType::zero},
-    {"sigma_min", FinalSigmasType::sigma_min},
-}};
-}  // namespace detail
-
-/// The final sigma diffusers calls `name` ("zero", "sigma_min").
-/// @throws ldm::Error when the name is neither (the message lists them)
-inline FinalSigmasType parse_final_sigmas_type(std::string_view name) {
-  return detail::parse_name("final_sigmas_type", name, detail::kFinalSigmasTypes);
-}
-/// diffusers' name of a final sigma.
-constexpr std::string_view to_string(FinalSigmasType value) {
-  return detail::name_of(value, detail::kFinalSigmasTypes);
+/// FinalSigmasType's names in diffusers' configs, under the key final_sigmas_type.
+constexpr EnumNames<FinalSigmasType, 2> diffusers_names(FinalSigmasType) {
+  return {"final_sigmas_type",
+          {{{"zero", FinalSigmasType::zero}, {"sigma_min", FinalSigmasType::sigma_min}}}};
 }
 
 }  // namespace ldm::diffusion

@@ -47,21 +47,9 @@ enum class UniPCSolverType {
   bh2   ///< B(h) = e^-h - 1 (diffusers' default, for guided sampling)
 };
 
-namespace detail {
-inline constexpr std::array<Named<UniPCSolverType>, 2> kUniPCSolverTypes{{
-    {"bh1", UniPCSolverType::bh1},
-    {"bh2", UniPCSolverType::bh2},
-}};
-}  // namespace detail
-
-/// The UniPC solver type diffusers calls `name` ("bh1", "bh2").
-/// @throws ldm::Error when the name is neither
-inline UniPCSolverType parse_unipc_solver_type(std::string_view name) {
-  return detail::parse_name("solver_type", name, detail::kUniPCSolverTypes);
-}
-/// diffusers' name of a UniPC solver type.
-constexpr std::string_view to_string(UniPCSolverType value) {
-  return detail::name_of(value, detail::kUniPCSolverTypes);
+/// UniPCSolverType's names in diffusers' configs, under the key solver_type.
+constexpr EnumNames<UniPCSolverType, 2> diffusers_names(UniPCSolverType) {
+  return {"solver_type", {{{"bh1", UniPCSolverType::bh1}, {"bh2", UniPCSolverType::bh2}}}};
 }
 
 /// UniPCMultistepScheduler's settings ldm implements; the defaults are diffusers'.

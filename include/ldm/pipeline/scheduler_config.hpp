@@ -216,9 +216,9 @@ struct SchedulerSettings {
     if constexpr (requires { c.solver_order; }) c.solver_order = solver_order;
     // Each multistep class names its own solver types.
     if constexpr (requires { c.solver_type = diffusion::DPMSolverType{}; })
-      c.solver_type = diffusion::parse_dpm_solver_type(solver_type);
+      c.solver_type = diffusion::parse_name<diffusion::DPMSolverType>(solver_type);
     if constexpr (requires { c.solver_type = diffusion::UniPCSolverType{}; })
-      c.solver_type = diffusion::parse_unipc_solver_type(solver_type);
+      c.solver_type = diffusion::parse_name<diffusion::UniPCSolverType>(solver_type);
     if constexpr (requires { c.lower_order_final; }) c.lower_order_final = lower_order_final;
     if constexpr (requires { c.euler_at_final; }) c.euler_at_final = euler_at_final;
     if constexpr (requires { c.lambda_min_clipped; }) c.lambda_min_clipped = lambda_min_clipped;
@@ -358,7 +358,7 @@ inline SchedulerSettings parse_scheduler_config(const io::Json& config, const st
     } else if (key == "beta_end") {
       s.schedule.beta_end = field.number();
     } else if (key == "beta_schedule") {
-      s.schedule.beta_schedule = field.named(diffusion::parse_beta_schedule);
+      s.schedule.beta_schedule = field.named(diffusion::parse_name<diffusion::BetaSchedule>);
     } else if (key == "trained_betas") {
       if (value.is_null()) continue;
       if (!value.is_array() || value.empty()) field.refuse("null or a list of betas");
@@ -367,7 +367,7 @@ inline SchedulerSettings parse_scheduler_config(const io::Json& config, const st
         s.trained_betas.push_back(beta.get<double>());
       }
     } else if (key == "prediction_type") {
-      s.prediction_type = field.named(diffusion::parse_prediction_type);
+      s.prediction_type = field.named(diffusion::parse_name<diffusion::PredictionType>);
     } else if (key == "clip_sample") {
       s.clip_sample = field.boolean();
     } else if (key == "clip_sample_range") {
@@ -376,7 +376,7 @@ inline SchedulerSettings parse_scheduler_config(const io::Json& config, const st
     } else if (key == "set_alpha_to_one") {
       s.set_alpha_to_one = field.boolean();
     } else if (key == "timestep_spacing") {
-      s.timestep_spacing = field.named(diffusion::parse_timestep_spacing);
+      s.timestep_spacing = field.named(diffusion::parse_name<diffusion::TimestepSpacing>);
     } else if (key == "steps_offset") {
       s.steps_offset = field.whole(0, kMaxTimesteps);
     } else if (key == "thresholding") {
@@ -404,7 +404,7 @@ inline SchedulerSettings parse_scheduler_config(const io::Json& config, const st
       if (!(sigma > 0)) field.refuse("null or a positive number");
       (key == "sigma_min" ? s.sigma_min : s.sigma_max) = sigma;
     } else if (key == "final_sigmas_type") {
-      s.final_sigmas_type = field.named(diffusion::parse_final_sigmas_type);
+      s.final_sigmas_type = field.named(diffusion::parse_name<diffusion::FinalSigmasType>);
     } else if (key == "interpolation_type") {
       if (field.text() != "linear")
         field.refuse("\"linear\" (the only sigma interpolation ldm implements)");

@@ -171,7 +171,8 @@ class Trainer {
     options.unet_optimizer.lr = settings_.unet_lr;
     options.autoencoder_lr_schedule = settings_.schedule_over(settings_.autoencoder_steps);
     options.unet_lr_schedule = settings_.schedule_over(settings_.diffusion_steps);
-    options.prediction_type = diffusion::parse_prediction_type(settings_.prediction_type);
+    options.prediction_type =
+        diffusion::parse_name<diffusion::PredictionType>(settings_.prediction_type);
     options.snr_gamma = settings_.snr_gamma;
     options.noise_offset = settings_.noise_offset;
     options.label_dropout = label_dropout();
