@@ -180,7 +180,9 @@ class Tensor : public View<T, S, Space> {
   }
 
   /// A deep copy.
-  Tensor(const Tensor& other) : Tensor() { view() = other.view(); }
+  Tensor(const Tensor& other) : Tensor(uninitialized) {
+    view() = other.view();
+  }
   /// Takes the storage of `other`, which is left empty.
   Tensor(Tensor&& other) noexcept : Base(other.data()), storage_(std::move(other.storage_)) {
     other.rebind(nullptr);
@@ -203,7 +205,7 @@ class Tensor : public View<T, S, Space> {
     requires(!std::is_base_of_v<Tensor, std::remove_cvref_t<E>> &&
              (requires { std::remove_cvref_t<E>::is_expression_node; } ||
               std::is_arithmetic_v<std::remove_cvref_t<E>>))
-  explicit Tensor(const E& expression) : Tensor() {
+  explicit Tensor(const E& expression) : Tensor(uninitialized) {
     view() = expression;
   }
 

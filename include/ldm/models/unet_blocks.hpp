@@ -170,8 +170,8 @@ class UNetDownLevel {
         before_attn;
   };
 
-  // backward: the downsampler's dx; then dtemb_k, and per resnet dresnet_out beside the
-  // attention's (and its context gradient), then din beside the resnet's.
+  // backward: the downsampler's dx; then dtemb_k, and per resnet dresnet_out (with attention)
+  // beside the attention's (and its context gradient), then din beside the resnet's.
   template <index_t N>
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
     using Out = Tensor<T, Shape<N, R, R, C>, Space>;
@@ -179,13 +179,14 @@ class UNetDownLevel {
                attn = nn::scratch_of<Attn, N>(host), down = nn::scratch_of<Down, N>(host);
     const std::size_t attn_backward =
         with_attention ? LevelContext<T, Space, Cfg, Tokens, N>::bytes + attn.backward : 0;
+    const std::size_t dresnet_out_bytes = with_attention ? nn::bytes_of<Out> : 0;
     const std::size_t first_backward = nn::peak(
         attn_backward, nn::bytes_of<Tensor<T, Shape<N, R, R, Cin>, Space>> + first.backward);
     const std::size_t rest_backward =
         K > 1 ? nn::peak(attn_backward, nn::bytes_of<Out> + rest.backward) : 0;
     return {nn::peak(first.forward, K > 1 ? rest.forward : 0, attn.forward, down.forward),
             nn::peak(with_downsample ? nn::bytes_of<Out> + down.backward : 0,
-                     nn::bytes_of<Tensor<T, Shape<N, E>, Space>> + nn::bytes_of<Out> +
+                     nn::bytes_of<Tensor<T, Shape<N, E>, Space>> + dresnet_out_bytes +
                          nn::peak(first_backward, rest_backward))};
   }
 
@@ -241,12 +242,17 @@ class UNetDownLevel {
     Tensor<T, Shape<N, E>, Space> dtemb_k(uninitialized);
     static_for_reverse<K>([&](auto k) {
       const auto& in = std::get<j0 + k - 1>(skips);
-      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out(uninitialized);
-      if constexpr (with_attention)
-        attention_backward(attentions[k], s.before_attn[k], context, s.attn[k],
-                           std::get<j0 + k>(grads), dresnet_out.view(), dcontext);
-      else
-        dresnet_out = std::get<j0 + k>(grads);
+      // Resnet k's output gradient: through the attention, or the level's own without one.
+      auto dresnet_out = [&] {
+        if constexpr (with_attention) {
+          Tensor<T, Shape<N, R, R, C>, Space> d(uninitialized);
+          attention_backward(attentions[k], s.before_attn[k], context, s.attn[k],
+                             std::get<j0 + k>(grads), d.view(), dcontext);
+          return d;
+        } else {
+          return View<const T, Shape<N, R, R, C>, Space>(std::get<j0 + k>(grads));
+        }
+      }();
       Tensor<T, typename std::remove_cvref_t<decltype(in)>::shape, Space> din(uninitialized);
       if constexpr (k == 0)
         first.backward(in, temb, s.first, dresnet_out, din.view(), dtemb_k.view());
@@ -307,8 +313,9 @@ class UNetUpLevel {
     typename Up::template Saved<N> up;
   };
 
-  // backward: grad beside the upsampler's; then dtemb_k, and per resnet dresnet_out beside the
-  // attention's (and its context gradient), then dcat beside the resnet's, then dskip.
+  // backward: grad beside the upsampler's; then dtemb_k, and per resnet dresnet_out (with
+  // attention) beside the attention's (and its context gradient), then dcat beside the resnet's,
+  // then dskip.
   template <index_t N>
   static constexpr nn::Scratch scratch(const ops::HostScratch& host) {
     using Out = Tensor<T, Shape<N, R, R, C>, Space>;
@@ -326,9 +333,10 @@ class UNetUpLevel {
                             nn::bytes_of<Tensor<T, typename Resnet<k>::template input<N>, Space>> +
                                 nn::peak(resnet.backward, nn::bytes_of<Skip>)));
     });
-    return {forward, nn::bytes_of<Out> +
-                         nn::peak(up.backward, nn::bytes_of<Tensor<T, Shape<N, E>, Space>, Out> +
-                                                   resnets_backward)};
+    const std::size_t dresnet_out_bytes = with_attention ? nn::bytes_of<Out> : 0;
+    return {forward,
+            nn::bytes_of<Out> + nn::peak(up.backward, nn::bytes_of<Tensor<T, Shape<N, E>, Space>> +
+                                                          dresnet_out_bytes + resnets_backward)};
   }
 
   UNetUpLevel(nn::ParameterBinder<T, Space> b, float dropout)
@@ -376,12 +384,18 @@ class UNetUpLevel {
     upsampler.backward(s.outs[K - 1], s.up, dy, grad.view());
     Tensor<T, Shape<N, E>, Space> dtemb_k(uninitialized);
     static_for_reverse<K>([&](auto k) {
-      Tensor<T, Shape<N, R, R, C>, Space> dresnet_out(uninitialized);
-      if constexpr (with_attention)
-        attention_backward(attentions[k], s.before_attn[k], context, s.attn[k], grad,
-                           dresnet_out.view(), dcontext);
-      else
-        dresnet_out = grad;
+      // Resnet k's output gradient: through the attention, or `grad` itself without one (the
+      // resnet has read it before split_channels overwrites grad below).
+      auto dresnet_out = [&] {
+        if constexpr (with_attention) {
+          Tensor<T, Shape<N, R, R, C>, Space> d(uninitialized);
+          attention_backward(attentions[k], s.before_attn[k], context, s.attn[k], grad, d.view(),
+                             dcontext);
+          return d;
+        } else {
+          return View<const T, Shape<N, R, R, C>, Space>(grad);
+        }
+      }();
       auto& cat = std::get<k>(s.concat);
       Tensor<T, typename std::remove_cvref_t<decltype(cat)>::shape, Space> dcat(uninitialized);
       std::get<k>(resnets).backward(cat, temb, std::get<k>(s.resnet), dresnet_out, dcat.view(),
