@@ -960,8 +960,12 @@ class LatentDiffusion {
     models::PeakMemory m = resident_memory();
     m.saved_activations = nn::saved_bytes<typename AE::template Saved<N>>;
     m.workspaces = nn::saved_bytes<AutoencoderWork<N>> - m.saved_activations;
-    if constexpr (ssim_possible) m.workspaces += train::SsimTerm<float, images<N>, Space>::bytes;
-    m.temporaries = train::autoencoder_loss_scratch<N, AE>(host);
+    std::size_t perceptual_scratch = 0;
+    if constexpr (ssim_possible) {
+      m.workspaces += train::SsimTerm<float, images<N>, Space>::bytes;
+      perceptual_scratch = train::SsimTerm<float, images<N>, Space>::scratch;
+    }
+    m.temporaries = train::autoencoder_loss_scratch<N, AE>(host, perceptual_scratch);
     return m;
   }
   /// diffusion_step<N>()'s peak, counted as autoencoder_step_memory() counts.

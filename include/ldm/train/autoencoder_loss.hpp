@@ -42,9 +42,11 @@ struct AutoencoderLosses {
 
 /// The peak of what autoencoder_loss_and_gradients allocates beyond its arguments and the Saved:
 /// mean, logvar, stddev and z throughout; d_x_hat, d_term, dz, dmean and dlogvar from the
-/// backward on; the autoencoder's own scratch. A perceptual term's own scratch is not included.
+/// backward on; the autoencoder's own scratch; beside d_x_hat and d_term, the perceptual term's
+/// own (`perceptual_scratch`: SsimTerm::scratch, say).
 template <index_t N, class AE>
-constexpr std::size_t autoencoder_loss_scratch(const ops::HostScratch& host) {
+constexpr std::size_t autoencoder_loss_scratch(const ops::HostScratch& host,
+                                               std::size_t perceptual_scratch = 0) {
   using T = typename AE::value_type;
   using Space = typename AE::space;
   using Latents = Tensor<T, typename AE::template latents<N>, Space>;
@@ -52,6 +54,7 @@ constexpr std::size_t autoencoder_loss_scratch(const ops::HostScratch& host) {
   const auto encode = AE::template encode_scratch<N>(host);
   const auto decode = AE::template decode_scratch<N>(host);
   return 4 * nn::bytes_of<Latents> + nn::peak(encode.forward, decode.forward,
+                                              2 * nn::bytes_of<Images> + perceptual_scratch,
                                               2 * nn::bytes_of<Images> + 3 * nn::bytes_of<Latents> +
                                                   nn::peak(decode.backward, encode.backward));
 }

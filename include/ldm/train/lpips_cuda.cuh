@@ -15,7 +15,7 @@
 #include "ldm/core/shape.hpp"
 #include "ldm/core/tensor.hpp"
 #include "ldm/train/lpips_layer.hpp"
-#include "ldm/train/sample_sums_cuda.cuh"
+#include "ldm/train/sample_sums.hpp"
 
 namespace ldm::train::detail {
 
@@ -122,7 +122,8 @@ void lpips_layer_forward(View<const T, Shape<B, H, W, C>, cuda> features,
       <<<lpips_blocks(N * pixels), kLpipsThreads, 0, cuda_device::stream()>>>(
           features.data(), lin.data(), N, pixels, partial.data());
   LDM_CUDA_CHECK(cudaGetLastError());
-  sample_sums(partial.data(), N, pixels, LpipsDistanceFinish<T>{distance.data(), double(pixels)});
+  sample_sums(cuda{}, partial.data(), N, pixels,
+              LpipsDistanceFinish<T>{distance.data(), double(pixels)});
 }
 
 // grad += d(sum_n upstream[n] * term[n]) / d(reconstruction's features), as the host's

@@ -73,8 +73,10 @@ class SsimTerm {
   };
 
  public:
-  /// The tensor memory one term holds (its scratch on the host is std::vector's, not counted).
+  /// The tensor memory one term holds between calls.
   static constexpr std::size_t bytes = nn::saved_bytes<State>;
+  /// The most tensor memory its forward or backward allocates while it runs.
+  static constexpr std::size_t scratch = ssim_scratch_bytes<Images>;
 
   /// The batch mean of 1 - SSIM of reconstruction and target (images in [-1, 1]).
   double forward(View<const T, Images, Space> reconstruction, View<const T, Images, Space> target) {

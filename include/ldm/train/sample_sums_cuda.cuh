@@ -1,14 +1,14 @@
 #pragma once
-// Per-sample sums of double partials on the device, for the perceptual terms (LPIPS, SSIM): their
-// kernels leave one partial per pixel or window position, and each sample's value is the sum of
-// its partials. One block per sample, each thread summing a fixed stride of the partials, then
-// CUB's block tree: the same order on every run, so the result is reproducible (no atomics).
+// sample_sums (sample_sums.hpp) on the device: one block per sample, each thread summing a fixed
+// stride of the partials, then CUB's block tree: the same order on every run, so the result is
+// reproducible (no atomics).
 
 #include <cub/block/block_reduce.cuh>
 
 #include "ldm/core/cuda/check.cuh"
 #include "ldm/core/cuda/device.cuh"
 #include "ldm/core/macros.hpp"
+#include "ldm/core/space.hpp"
 
 namespace ldm::train::detail {
 
@@ -28,10 +28,10 @@ __global__ void __launch_bounds__(kSampleSumThreads)
   if (threadIdx.x == 0) finish(n, total);
 }
 
-// finish(n, sum of partials[n * count .. (n + 1) * count)) for each n < samples, on ldm's stream.
-// `finish` is a device functor taken by value.
+// On ldm's stream; `finish` is a device functor taken by value.
 template <class Finish>
-void sample_sums(const double* partials, index_t samples, index_t count, const Finish& finish) {
+void sample_sums(cuda, const double* partials, index_t samples, index_t count,
+                 const Finish& finish) {
   if (samples <= 0) return;
   sample_sums_kernel<<<unsigned(samples), kSampleSumThreads, 0, cuda_device::stream()>>>(
       partials, count, finish);
