@@ -30,11 +30,11 @@ class CrossAttention {
   using Out = Linear<T, Space, C, C>;
   static constexpr bool self_attention = L == Lc && C == Cc;
 
-  // The gradients at the projections' outputs.
+  // The gradients at the projections' outputs, each written whole by the attention's backward.
   template <index_t N>
   struct ProjectionGradients {
-    Tensor<T, Shape<N, L, C>, Space> dq;
-    Tensor<T, Shape<N, Lc, C>, Space> dk, dv;
+    Tensor<T, Shape<N, L, C>, Space> dq{uninitialized};
+    Tensor<T, Shape<N, Lc, C>, Space> dk{uninitialized}, dv{uninitialized};
   };
 
  public:
@@ -148,9 +148,7 @@ class CrossAttention {
   ProjectionGradients<N> projection_gradients(const Saved<N>& saved,
                                               View<const T, output<N>, Space> dy) const {
     Tensor<T, Shape<N, L, C>, Space> d_o(uninitialized);
-    ProjectionGradients<N> g{Tensor<T, Shape<N, L, C>, Space>(uninitialized),
-                             Tensor<T, Shape<N, Lc, C>, Space>(uninitialized),
-                             Tensor<T, Shape<N, Lc, C>, Space>(uninitialized)};
+    ProjectionGradients<N> g;
     to_out.backward(saved.o, {}, dy, d_o.view());
     ops::attention_backward<heads>(saved.q, saved.k, saved.v, saved.probs, d_o, g.dq.view(),
                                    g.dk.view(), g.dv.view());

@@ -15,8 +15,8 @@ namespace ldm::train::detail {
 template <class Finish>
 void sample_sums(host, const double* partials, index_t samples, index_t count,
                  const Finish& finish) {
-#pragma omp parallel for schedule(static) if (samples * count >= \
-                                              expr::executor <host>::parallel_threshold)
+  const bool parallel = samples * count >= expr::executor<host>::parallel_threshold;
+#pragma omp parallel for schedule(static) if (parallel)
   for (index_t n = 0; n < samples; ++n) {
     double total = 0;
     for (index_t i = 0; i < count; ++i)
