@@ -199,8 +199,21 @@ TEST_CASE("run-time names: diffusers' spellings, and errors naming the field and
     CHECK(parse_name<DPMSolverType>(to_string(t)) == t);
   for (auto t : {UniPCSolverType::bh1, UniPCSolverType::bh2})
     CHECK(parse_name<UniPCSolverType>(to_string(t)) == t);
+  // diffusers' spellings, every enumerator: the round trips above hold for any spelling.
+  CHECK(to_string(BetaSchedule::linear) == "linear");
+  CHECK(to_string(BetaSchedule::scaled_linear) == "scaled_linear");
   CHECK(to_string(BetaSchedule::squaredcos_cap_v2) == "squaredcos_cap_v2");
+  CHECK(to_string(TimestepSpacing::leading) == "leading");
+  CHECK(to_string(TimestepSpacing::trailing) == "trailing");
+  CHECK(to_string(TimestepSpacing::linspace) == "linspace");
+  CHECK(to_string(PredictionType::epsilon) == "epsilon");
   CHECK(to_string(PredictionType::v_prediction) == "v_prediction");
+  CHECK(to_string(FinalSigmasType::zero) == "zero");
+  CHECK(to_string(FinalSigmasType::sigma_min) == "sigma_min");
+  CHECK(to_string(DPMSolverType::midpoint) == "midpoint");
+  CHECK(to_string(DPMSolverType::heun) == "heun");
+  CHECK(to_string(UniPCSolverType::bh1) == "bh1");
+  CHECK(to_string(UniPCSolverType::bh2) == "bh2");
 
   check_message(error_of([] { parse_name<BetaSchedule>("cosine"); }),
                 {"beta_schedule", "one of linear, scaled_linear, squaredcos_cap_v2", "'cosine'"});
@@ -209,7 +222,7 @@ TEST_CASE("run-time names: diffusers' spellings, and errors naming the field and
   check_message(error_of([] { parse_name<TimestepSpacing>("Leading"); }),
                 {"timestep_spacing", "one of leading, trailing, linspace", "'Leading'"});
   check_message(error_of([] { parse_name<UniPCSolverType>("bh3"); }),
-                {"solver_type", "one of bh1, bh2", "'bh3'"});
+                {"solver_type: expected one of bh1, bh2, found 'bh3'"});
   const std::string long_name(1000, 'x');
   const std::string message = error_of([&] { parse_name<BetaSchedule>(long_name); });
   check_message(message, {"beta_schedule", "xxx..."});
